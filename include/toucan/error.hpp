@@ -1,0 +1,40 @@
+#pragma once
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+namespace toucan {
+
+// Each kind is one row of the exit-status table in SPEC.md; the numeric value is the exit code.
+enum class ErrorKind : int {
+  kInternal = 1,
+  kUsage = 2,
+  kCredentials = 3,
+  kRejected = 4,
+  kUnavailable = 5,
+  kNetwork = 6,
+  kBadResponse = 7,
+};
+
+inline int ExitCode(ErrorKind kind) { return static_cast<int>(kind); }
+
+// The one error type of the library. Thrown deep, caught once at the boundary (main, or the batch
+// runner that turns it into an error row).
+class Error : public std::runtime_error {
+ public:
+  Error(ErrorKind kind, const std::string& message, std::optional<long> http_status = std::nullopt)
+      : std::runtime_error(message), kind_(kind), http_status_(http_status) {}
+
+  ErrorKind kind() const { return kind_; }
+  // The HTTP status of the reply that caused the error; empty when there was no reply.
+  std::optional<long> http_status() const { return http_status_; }
+
+ private:
+  ErrorKind kind_;
+  std::optional<long> http_status_;
+};
+
+inline Error UsageError(const std::string& message) { return {ErrorKind::kUsage, message}; }
+
+}  // namespace toucan
