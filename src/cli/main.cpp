@@ -123,7 +123,9 @@ std::pair<std::string, std::string> ReadApiKey(const Options& options) {
       text = ReadFile(options.api_key_file, "API key");
       text = text.substr(0, text.find('\n'));
     }
-    return {std::string(toucan::Trim(text)), source};
+    std::string key(toucan::Trim(text));
+    toucan::ValidateApiKey(key, source);
+    return {key, source};
   }
   if (!IsEnvName(options.api_key_env)) {
     throw UsageError("--api-key-env '" + options.api_key_env + "' is not an environment variable name");

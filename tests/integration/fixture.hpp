@@ -1,0 +1,73 @@
+#pragma once
+// Shared by the integration tests: a distinctive API key that every run checks for in all
+// output, and helpers around the recording server.
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <nlohmann/json.hpp>
+
+#include "run_tool.hpp"
+#include "test_server.hpp"
+#include "toucan/version.hpp"
+
+namespace toucan::test {
+
+inline constexpr const char* kApiKey = "tk_test_Zq8VwS3cr3tKey_4f1d9b7e";
+inline constexpr const char* kToken = "eyJhbGciOiJkaXIifQ..iv-part.cipher_text-part.tag-part";
+
+inline std::string Certs(const std::string& name) { return std::string(TOUCAN_TEST_CERTS) + "/" + name; }
+
+inline Env KeyAndUrl(const std::string& url) {
+  return {{"TOUCAN_API_KEY", kApiKey}, {"TOUCAN_BASE_URL", url}};
+}
+
+// Runs the tool and asserts what must hold for every run: the key is in no output, and stderr
+// lines carry the tool's prefix.
+inline RunResult RunChecked(const std::vector<std::string>& args, const Env& env,
+                     const std::optional<std::string>& stdin_data = std::nullopt) {
+  RunResult result = RunTool(args, env, stdin_data);
+  EXPECT_EQ(result.out.find(kApiKey), std::string::npos) << "API key on stdout";
+  EXPECT_EQ(result.err.find(kApiKey), std::string::npos) << "API key on stderr";
+  EXPECT_EQ(result.out.find("Zq8VwS3cr3t"), std::string::npos) << "part of the API key on stdout";
+  EXPECT_EQ(result.err.find("Zq8VwS3cr3t"), std::string::npos) << "part of the API key on stderr";
+  std::size_t start = 0;
+  while (start < result.err.size()) {
+    const auto end = result.err.find('\n', start);
+    const std::string line = result.err.substr(start, end - start);
+    EXPECT_EQ(line.rfind("toucan-token: ", 0), 0u) << "stderr line without prefix: " << line;
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return result;
+}
+
+inline Handler TokenReply(const std::string& extra = R"("expiresIn":3600)") {
+  return Reply(200, std::string(R"({"token":")") + kToken + "\"," + extra + "}");
+}
+
+// One line, newline-terminated, prefixed: the shape of every error the tool reports.
+inline void ExpectOneErrorLine(const RunResult& result, const std::string& says) {
+  EXPECT_EQ(result.out, "");
+  ASSERT_FALSE(result.err.empty());
+  EXPECT_EQ(result.err.back(), '\n');
+  EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+  EXPECT_NE(result.err.find(says), std::string::npos) << "stderr: " << result.err;
+}
+
+// A loopback port with nothing listening.
+inline int ClosedPort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  bind(fd, reinterpret_cast<sockaddr*>(&address), length);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  close(fd);  // never listened on: connecting is refused
+  return ntohs(address.sin_port);
+}
+
+}  // namespace toucan::test

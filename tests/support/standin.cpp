@@ -1,0 +1,96 @@
+// toucan-token-standin: a local stand-in for Toucan's token endpoint, for trying the tool without
+// an account. It checks the request as the real service would need it and mints fake tokens.
+//
+//   toucan-token-standin [--port N] [--api-key KEY] [--tls CERT KEY]
+//
+// Prints "listening on <url>" once it accepts connections, then serves until killed.
+#include <httplib.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+
+namespace {
+
+std::string RandomSegment(std::mt19937_64& random, std::size_t length) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::uniform_int_distribution<std::size_t> pick(0, sizeof kAlphabet - 2);
+  std::string out;
+  for (std::size_t i = 0; i < length; ++i) out += kAlphabet[pick(random)];
+  return out;
+}
+
+void Fail(httplib::Response& response, int status, const std::string& message) {
+  response.status = status;
+  response.set_content(nlohmann::json{{"message", message}}.dump(), "application/json");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int port = 0;
+  std::string expected_key;
+  std::string cert, key;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--port" && i + 1 < argc) {
+      port = std::atoi(argv[++i]);
+    } else if (arg == "--api-key" && i + 1 < argc) {
+      expected_key = argv[++i];
+    } else if (arg == "--tls" && i + 2 < argc) {
+      cert = argv[++i];
+      key = argv[++i];
+    } else {
+      std::fprintf(stderr, "usage: toucan-token-standin [--port N] [--api-key KEY] [--tls CERT KEY]\n");
+      return 2;
+    }
+  }
+  std::unique_ptr<httplib::Server> server;
+  if (cert.empty()) {
+    server = std::make_unique<httplib::Server>();
+  } else {
+    server = std::make_unique<httplib::SSLServer>(cert.c_str(), key.c_str());
+  }
+  std::mutex mutex;
+  std::mt19937_64 random{std::random_device{}()};
+  server->Post("/embed/generate-token", [&](const httplib::Request& request,
+                                             httplib::Response& response) {
+    const std::string given = request.get_header_value("x-api-key");
+    if (given.empty() || (!expected_key.empty() && given != expected_key)) {
+      return Fail(response, 401, "Invalid API key");
+    }
+    nlohmann::json body;
+    try {
+      body = nlohmann::json::parse(request.body);
+    } catch (const nlohmann::json::exception&) {
+      return Fail(response, 400, "Body is not JSON");
+    }
+    const auto& user = body.value("user", nlohmann::json::object());
+    if (!user.is_object() || !user.value("distinctId", nlohmann::json()).is_string() ||
+        !user.value("role", nlohmann::json()).is_string() ||
+        !user.value("attributes", nlohmann::json()).is_object()) {
+      return Fail(response, 400, "user.distinctId, user.role and user.attributes are required");
+    }
+    std::string token;
+    {
+      std::lock_guard lock(mutex);
+      // Shaped like a compact JWE (five base64url parts); it encrypts nothing.
+      token = "eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0.." + RandomSegment(random, 16) + "." +
+              RandomSegment(random, 64) + "." + RandomSegment(random, 22);
+    }
+    response.set_content(nlohmann::json{{"token", token}, {"expiresIn", 3600}}.dump(),
+                         "application/json");
+  });
+  const int bound = port > 0 ? (server->bind_to_port("127.0.0.1", port) ? port : -1)
+                             : server->bind_to_any_port("127.0.0.1");
+  if (bound <= 0) {
+    std::fprintf(stderr, "toucan-token-standin: cannot listen on 127.0.0.1:%d\n", port);
+    return 1;
+  }
+  std::printf("listening on %s://127.0.0.1:%d\n", cert.empty() ? "http" : "https", bound);
+  std::fflush(stdout);
+  return server->listen_after_bind() ? 0 : 1;
+}

@@ -1,0 +1,64 @@
+#include <gtest/gtest.h>
+
+#include "toucan/batch.hpp"
+
+namespace toucan {
+namespace {
+
+TokenRequest Defaults() {
+  TokenRequest defaults;
+  defaults.role = "explorer";
+  defaults.attributes = Json::parse(R"({"region":"EU","tier":"free"})");
+  defaults.permissions = Json::parse(R"({"d":1})");
+  return defaults;
+}
+
+TEST(BatchLine, UserObjectOverDefaults) {
+  const BatchLine line = ParseBatchLine(
+      R"({"distinctId":"u1","role":"viewer","attributes":{"tier":"pro","x":1},"permissions":{"p":2}})",
+      Defaults());
+  ASSERT_TRUE(line.request) << line.error;
+  EXPECT_EQ(BuildRequestBody(*line.request).dump(),
+            R"({"user":{"distinctId":"u1","role":"viewer","attributes":{"region":"EU","tier":"pro","x":1}},)"
+            R"("permissions":{"p":2}})");
+}
+
+TEST(BatchLine, DefaultsApplyWhenAbsent) {
+  const BatchLine line = ParseBatchLine(R"(  {"distinctId":"u2"}  )", Defaults());
+  ASSERT_TRUE(line.request);
+  EXPECT_EQ(BuildRequestBody(*line.request).dump(),
+            R"({"user":{"distinctId":"u2","role":"explorer","attributes":{"region":"EU","tier":"free"}},)"
+            R"("permissions":{"d":1}})");
+}
+
+TEST(BatchLine, StringsAndBareIds) {
+  EXPECT_EQ(*ParseBatchLine(R"("user \"3\"")", Defaults()).distinct_id, "user \"3\"");
+  EXPECT_EQ(*ParseBatchLine("  bare-id 7 \r", Defaults()).distinct_id, "bare-id 7");
+  EXPECT_EQ(*ParseBatchLine("Zürich", Defaults()).distinct_id, "Zürich");
+}
+
+TEST(BatchLine, InvalidLines) {
+  struct Case {
+    const char* line;
+    bool has_id;
+    const char* says;
+  };
+  for (const Case& c : {Case{R"({"distinctId":"u1","atributes":{}})", true, "unknown field \"atributes\""},
+                        Case{R"({"role":"x"})", false, "no \"distinctId\""},
+                        Case{R"({"distinctId":5})", false, "must be a string"},
+                        Case{R"({"distinctId":""})", true, "must not be empty"},
+                        Case{R"({"distinctId":"u","attributes":[1]})", true, "must be a JSON object"},
+                        Case{R"({"distinctId":"u","attributes":{"":1}})", true, "keys must not be empty"},
+                        Case{R"({"distinctId":"u","role":""})", true, "role must not be empty"},
+                        Case{R"({"distinctId":"u")", false, "not valid JSON"},
+                        Case{R"("unterminated)", false, "not a valid JSON string"},
+                        Case{"caf\xc3", false, "UTF-8"}}) {
+    const BatchLine line = ParseBatchLine(c.line, Defaults());
+    EXPECT_FALSE(line.request) << c.line;
+    EXPECT_EQ(line.distinct_id.has_value(), c.has_id) << c.line;
+    EXPECT_NE(line.error.find(c.says), std::string::npos) << c.line << " → " << line.error;
+  }
+}
+
+}  // namespace
+}  // namespace toucan
