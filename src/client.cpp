@@ -549,6 +549,7 @@ void Client::Impl::Run(const std::function<NextJob()>& next,
     int running = 0;
     curl_multi_perform(multi.get(), &running);
     int left = 0;
+    bool finished_any = false;
     while (CURLMsg* message = curl_multi_info_read(multi.get(), &left)) {
       if (message->msg != CURLMSG_DONE) continue;
       const auto found = active.find(message->easy_handle);
@@ -556,8 +557,10 @@ void Client::Impl::Run(const std::function<NextJob()>& next,
       auto transfer = std::move(found->second);
       active.erase(found);
       finish(std::move(transfer), message->data.result);
+      finished_any = true;
     }
-    if (stop) continue;
+    // A finished transfer frees room for the next job: hand it out before sleeping.
+    if (stop || finished_any) continue;
 
     // Sleep until a socket is ready or the next retry or pause is due.
     now = Clock::now();

@@ -1,1 +1,318 @@
+// Every way the network and the server can fail: exit code, message, and what the server saw.
+#include <atomic>
 
+#include "fixture.hpp"
+
+namespace toucan::test {
+namespace {
+
+using nlohmann::json;
+
+RunResult Mint(const std::string& url, std::vector<std::string> extra = {}, Env env = {}) {
+  std::vector<std::string> args{"-u", "u1"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  Env full = KeyAndUrl(url);
+  for (auto& [name, value] : env) full[name] = value;
+  return RunChecked(args, full);
+}
+
+// Answers with the given replies in turn, then repeats the last one.
+Handler Sequence(std::vector<Handler> replies) {
+  auto shared = std::make_shared<std::vector<Handler>>(std::move(replies));
+  return [shared](const httplib::Request& request, httplib::Response& response, int index) {
+    const auto last = static_cast<int>(shared->size()) - 1;
+    (*shared)[static_cast<std::size_t>(std::min(index, last))](request, response, index);
+  };
+}
+
+TEST(Failure, Unauthorized401) {
+  TestServer server(Reply(401, R"({"message":"Invalid API key"})"));
+  const RunResult result = Mint(server.url());
+  EXPECT_EQ(result.exit_code, 3);
+  ExpectOneErrorLine(result, "credentials rejected (HTTP 401: \"Invalid API key\"): check TOUCAN_API_KEY");
+  EXPECT_NE(result.err.find("belongs to the instance at 127.0.0.1:"), std::string::npos);
+  EXPECT_EQ(server.request_count(), 1u);
+}
+
+TEST(Failure, Forbidden403NamesTheKeySourceUsed) {
+  TestServer server(Reply(403, R"({"error":"forbidden"})"));
+  const RunResult result = Mint(server.url(), {"--api-key-env", "OTHER"}, {{"OTHER", kApiKey}});
+  EXPECT_EQ(result.exit_code, 3);
+  ExpectOneErrorLine(result, "HTTP 403: \"forbidden\"): check OTHER");
+  EXPECT_EQ(server.request_count(), 1u);
+}
+
+TEST(Failure, BadRequest400QuotesTheServer) {
+  TestServer server(Reply(400, R"({"message":"role must be one of: explorer"})"));
+  const RunResult result = Mint(server.url());
+  EXPECT_EQ(result.exit_code, 4);
+  ExpectOneErrorLine(result, "request rejected (HTTP 400: \"role must be one of: explorer\")");
+  EXPECT_EQ(server.request_count(), 1u);
+}
+
+TEST(Failure, NotFound404HtmlPointsAtTheUrl) {
+  TestServer server(Reply(404, "<!DOCTYPE html><html><head><title>404 Not Found</title></head>"
+                               "<body><h1>Not Found</h1></body></html>", "text/html"));
+  const RunResult result = Mint(server.url());
+  EXPECT_EQ(result.exit_code, 4);
+  ExpectOneErrorLine(result, "HTTP 404: \"404 Not Found\"): check --base-url and --endpoint-path");
+  EXPECT_EQ(result.err.find("<title>"), std::string::npos);
+}
+
+TEST(Failure, OtherClientErrorsAreRejections) {
+  TestServer server(Reply(422, "unprocessable", "text/plain"));
+  EXPECT_EQ(Mint(server.url()).exit_code, 4);
+  EXPECT_EQ(server.request_count(), 1u);
+}
+
+TEST(Failure, ServerError500IsNotRetried) {
+  TestServer server(Reply(500, R"({"message":"boom"})"));
+  const RunResult result = Mint(server.url());
+  EXPECT_EQ(result.exit_code, 5);
+  ExpectOneErrorLine(result, "server error (HTTP 500: \"boom\")");
+  EXPECT_EQ(server.request_count(), 1u);
+}
+
+TEST(Failure, RateLimitedWithLongRetryAfterStopsAtOnce) {
+  TestServer server(Reply(429, R"({"message":"quota exceeded"})", "application/json",
+                          {{"Retry-After", "3600"}}));
+  const RunResult result = Mint(server.url());
+  EXPECT_EQ(result.exit_code, 5);
+  ExpectOneErrorLine(result, "retry after 3600 s; try again at 20");
+  EXPECT_EQ(server.request_count(), 1u);
+  EXPECT_LT(result.seconds, 20.0);
+}
+
+TEST(Failure, ServiceUnavailableTwiceThenSuccess) {
+  TestServer server(Sequence({Reply(503, "busy", "text/plain"), Reply(503, "busy", "text/plain"), TokenReply()}));
+  const RunResult result = Mint(server.url());
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(json::parse(result.out)["token"], kToken);
+  EXPECT_EQ(server.request_count(), 3u);
+  const auto requests = server.requests();
+  for (const auto& request : requests) EXPECT_EQ(request.body, requests[0].body);
+}
+
+TEST(Failure, AlwaysUnavailableUsesEveryRetry) {
+  for (const int status : {502, 503, 504}) {
+    TestServer server(Reply(status, "down", "text/plain"));
+    const RunResult result = Mint(server.url(), {"--retries", "2"});
+    EXPECT_EQ(result.exit_code, 5) << status;
+    ExpectOneErrorLine(result, "after 3 attempts");
+    EXPECT_EQ(server.request_count(), 3u) << status;
+  }
+  TestServer none(Reply(503, "down", "text/plain"));
+  EXPECT_EQ(Mint(none.url(), {"--retries", "0"}).exit_code, 5);
+  EXPECT_EQ(none.request_count(), 1u);
+}
+
+TEST(Failure, RateLimitedRetryAfterIsWaitedOut) {
+  TestServer server(Sequence({Reply(429, "slow down", "text/plain", {{"Retry-After", "1"}}), TokenReply()}));
+  const RunResult result = Mint(server.url(), {"-v"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(server.request_count(), 2u);
+  EXPECT_GE(result.seconds, 0.95);
+  EXPECT_NE(result.err.find("in 1.000 s (Retry-After)"), std::string::npos) << result.err;
+}
+
+TEST(Failure, RetryAfterAsHttpDate) {
+  TestServer server(Sequence({[](const httplib::Request&, httplib::Response& response, int) {
+                                const std::time_t when = std::time(nullptr) + 2;
+                                std::tm tm{};
+                                gmtime_r(&when, &tm);
+                                char date[64];
+                                std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+                                response.status = 503;
+                                response.set_header("Retry-After", date);
+                              },
+                              TokenReply()}));
+  const RunResult result = Mint(server.url());
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(server.request_count(), 2u);
+  EXPECT_GE(result.seconds, 0.9);
+}
+
+TEST(Failure, RetryAfterBeyondAMinuteAsDate) {
+  TestServer server(Reply(503, "", "text/plain", {{"Retry-After", "Wed, 21 Oct 2099 07:28:00 GMT"}}));
+  const RunResult result = Mint(server.url());
+  EXPECT_EQ(result.exit_code, 5);
+  ExpectOneErrorLine(result, "try again at 2099-10-21T07:28:00Z");
+  EXPECT_EQ(server.request_count(), 1u);
+}
+
+struct BadReplyCase {
+  const char* name;
+  std::string body;
+  const char* says;
+};
+void PrintTo(const BadReplyCase& c, std::ostream* os) { *os << c.name; }
+
+class BadReply : public ::testing::TestWithParam<BadReplyCase> {};
+
+TEST_P(BadReply, ExitsSeven) {
+  TestServer server(Reply(200, GetParam().body));
+  const RunResult result = Mint(server.url());
+  EXPECT_EQ(result.exit_code, 7);
+  ExpectOneErrorLine(result, GetParam().says);
+  EXPECT_EQ(server.request_count(), 1u);  // not retried
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Failure, BadReply,
+    ::testing::Values(BadReplyCase{"Garbage", "\x01\x02garbage<>", "not JSON (it starts: \\x01\\x02garbage"},
+                      BadReplyCase{"Empty", "", "not JSON"},
+                      BadReplyCase{"NumberToken", R"({"token":123,"expiresIn":3600})", "\"token\" is a number"},
+                      BadReplyCase{"NoToken", R"({"jwt":"x"})", "no \"token\" field"},
+                      BadReplyCase{"Array", R"([{"token":"x"}])", "is a JSON array"},
+                      BadReplyCase{"TwoMiB", "{\"token\":\"" + std::string(2 * 1024 * 1024, 'a') + "\"}",
+                                   "larger than 1 MiB"},
+                      BadReplyCase{"InvalidUtf8", "{\"token\":\"a\",\"x\":\"\xff\"}", "not JSON"}),
+    [](const auto& test_case) { return std::string(test_case.param.name); });
+
+TEST(Failure, ChunkedReplyOverTheCapIsCut) {
+  TestServer server([](const httplib::Request&, httplib::Response& response, int) {
+    response.set_chunked_content_provider("application/json", [](std::size_t offset, httplib::DataSink& sink) {
+      if (offset == 0) sink.write("{\"token\":\"", 10);
+      const std::string chunk(64 * 1024, 'a');
+      if (offset < 3 * 1024 * 1024) return sink.write(chunk.data(), chunk.size());
+      sink.done();
+      return true;
+    });
+  });
+  const RunResult result = Mint(server.url());
+  EXPECT_EQ(result.exit_code, 7);
+  ExpectOneErrorLine(result, "larger than 1 MiB");
+}
+
+TEST(Failure, ErrorBodyIsEscapedAndCapped) {
+  TestServer server(Reply(400, "bad\x1b[31m\r\ninput " + std::string(5000, 'x'), "text/plain"));
+  const RunResult result = Mint(server.url());
+  EXPECT_EQ(result.exit_code, 4);
+  ExpectOneErrorLine(result, "bad\\x1b[31m\\r\\ninput xxx");
+  EXPECT_LT(result.err.size(), 600u);
+  EXPECT_EQ(result.err.find('\x1b'), std::string::npos);
+}
+
+TEST(Failure, ServerEchoingTheKeyIsRedacted) {
+  TestServer server(Reply(401, std::string(R"({"message":"key )") + kApiKey + R"( is revoked"})"));
+  const RunResult result = Mint(server.url());  // RunChecked asserts the key is absent
+  EXPECT_EQ(result.exit_code, 3);
+  ExpectOneErrorLine(result, "key *** is revoked");
+}
+
+TEST(Failure, HangingServerTimesOut) {
+  std::unique_ptr<TestServer> server;
+  server = std::make_unique<TestServer>(
+      [&](const httplib::Request&, httplib::Response&, int) { server->WaitForRelease(); });
+  const RunResult result = Mint(server->url(), {"--timeout", "1", "--retries", "0"});
+  EXPECT_EQ(result.exit_code, 6);
+  ExpectOneErrorLine(result, "timed out talking to 127.0.0.1:");
+  EXPECT_GE(result.seconds, 0.9);
+  EXPECT_LT(result.seconds, 10.0);  // the limit plus a generous margin for a loaded machine
+  EXPECT_EQ(server->request_count(), 1u);
+}
+
+TEST(Failure, TimeoutsAreRetried) {
+  std::unique_ptr<TestServer> server;
+  server = std::make_unique<TestServer>(
+      [&](const httplib::Request&, httplib::Response&, int) { server->WaitForRelease(); });
+  const RunResult result = Mint(server->url(), {"--timeout", "0.5", "--retries", "1"});
+  EXPECT_EQ(result.exit_code, 6);
+  EXPECT_EQ(server->request_count(), 2u);
+  EXPECT_LT(result.seconds, 15.0);
+}
+
+TEST(Failure, RedirectIsNotFollowed) {
+  TestServer elsewhere(TokenReply());
+  TestServer server(Reply(307, "", "text/plain", {{"Location", elsewhere.url() + "/steal"}}));
+  const RunResult result = Mint(server.url());
+  EXPECT_EQ(result.exit_code, 4);
+  ExpectOneErrorLine(result, "redirecting to '" + elsewhere.url() + "/steal'");
+  EXPECT_NE(result.err.find("--base-url"), std::string::npos);
+  EXPECT_EQ(server.request_count(), 1u);
+  EXPECT_EQ(elsewhere.request_count(), 0u);
+}
+
+TEST(Failure, ConnectionRefused) {
+  const RunResult result = Mint("http://127.0.0.1:" + std::to_string(ClosedPort()), {"--retries", "0"});
+  EXPECT_EQ(result.exit_code, 6);
+  ExpectOneErrorLine(result, "could not connect to 127.0.0.1:");
+  EXPECT_NE(result.err.find("check --base-url"), std::string::npos);
+}
+
+TEST(Failure, ConnectionRefusedIsRetried) {
+  const RunResult result =
+      RunChecked({"-u", "u1", "-v", "--retries", "2"},
+                 KeyAndUrl("http://127.0.0.1:" + std::to_string(ClosedPort())));
+  EXPECT_EQ(result.exit_code, 6);
+  EXPECT_NE(result.err.find("attempt 3 of 3"), std::string::npos) << result.err;
+}
+
+TEST(Failure, ProxiesComeFromTheEnvironment) {
+  TestServer server(TokenReply());
+  const std::string dead_proxy = "http://127.0.0.1:" + std::to_string(ClosedPort());
+  // Through a proxy that is down: a network failure that names the connection.
+  EXPECT_EQ(Mint(server.url(), {"--retries", "0"}, {{"ALL_PROXY", dead_proxy}}).exit_code, 6);
+  EXPECT_EQ(server.request_count(), 0u);
+  // NO_PROXY exempts the loopback server.
+  EXPECT_EQ(Mint(server.url(), {}, {{"ALL_PROXY", dead_proxy}, {"NO_PROXY", "127.0.0.1"}}).exit_code, 0);
+  EXPECT_EQ(server.request_count(), 1u);
+}
+
+TEST(Failure, VerboseShowsProgressButNoSecret) {
+  TestServer server(Sequence({Reply(503, "busy", "text/plain"), TokenReply()}));
+  const RunResult result = Mint(server.url(), {"-v"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  for (const char* says : {"POST " , "/embed/generate-token (request 1, attempt 1 of 3)",
+                           "\"x-api-key\":\"***\"", "request body: {\"user\"", "attempt 1: HTTP 503 in ",
+                           "retrying request 1 in ", "attempt 2: HTTP 200 in "}) {
+    EXPECT_NE(result.err.find(says), std::string::npos) << says << "\n" << result.err;
+  }
+  EXPECT_EQ(result.err.find(kToken), std::string::npos) << "the token belongs on stdout only";
+}
+
+// ---- TLS with a private test CA -------------------------------------------------------------
+
+TestServer::Tls ServerCert() { return {Certs("server.pem"), Certs("server.key")}; }
+
+TEST(Tls, UntrustedWithoutCacert) {
+  TestServer server(TokenReply(), ServerCert());
+  const RunResult result = Mint(server.url(), {"-v"});
+  EXPECT_EQ(result.exit_code, 6);
+  EXPECT_NE(result.err.find("pass its CA bundle with --cacert"), std::string::npos) << result.err;
+  EXPECT_EQ(result.err.find("attempt 2"), std::string::npos) << "TLS failures are not retried";
+  EXPECT_EQ(server.request_count(), 0u);
+}
+
+TEST(Tls, TrustedWithCacert) {
+  TestServer server(TokenReply(), ServerCert());
+  const RunResult result = Mint(server.url(), {"--cacert", Certs("ca.pem")});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(json::parse(result.out)["token"], kToken);
+  EXPECT_EQ(server.requests().at(0).Header("x-api-key"), kApiKey);
+}
+
+TEST(Tls, TrustedWithCaBundleVariableAndLocalhostName) {
+  TestServer server(TokenReply(), ServerCert());
+  const std::string url = "https://localhost:" + std::to_string(server.port());
+  const RunResult result = Mint(url, {}, {{"TOUCAN_CA_BUNDLE", Certs("ca.pem")}});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+}
+
+TEST(Tls, HostnameIsChecked) {
+  TestServer server(TokenReply(), TestServer::Tls{Certs("wrong-host.pem"), Certs("wrong-host.key")});
+  const RunResult result = Mint(server.url(), {"--cacert", Certs("ca.pem")});
+  EXPECT_EQ(result.exit_code, 6);
+  ExpectOneErrorLine(result, "TLS with 127.0.0.1:");
+  EXPECT_EQ(server.request_count(), 0u);
+}
+
+TEST(Tls, PlainHttpServerAddressedAsHttps) {
+  TestServer server(TokenReply());
+  const RunResult result = Mint("https://127.0.0.1:" + std::to_string(server.port()), {"--cacert", Certs("ca.pem")});
+  EXPECT_EQ(result.exit_code, 6);
+  EXPECT_EQ(server.request_count(), 0u);
+}
+
+}  // namespace
+}  // namespace toucan::test
