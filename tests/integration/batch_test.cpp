@@ -1,1 +1,240 @@
+// `toucan-token batch`: order, per-line errors, defaults and overrides, shared backoff, reuse.
+#include <fstream>
+#include <sstream>
+#include <thread>
 
+#include "fixture.hpp"
+
+namespace toucan::test {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+std::vector<json> Rows(const std::string& out) {
+  std::vector<json> rows;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) rows.push_back(json::parse(line));
+  return rows;
+}
+
+std::string DistinctId(const httplib::Request& request) {
+  return json::parse(request.body)["user"]["distinctId"];
+}
+
+// Mints "tok-<distinctId>" after an optional delay; ids listed in `rejected` get a 401.
+Handler PerUser(std::function<int(const std::string&)> delay_ms = nullptr, std::set<std::string> rejected = {}) {
+  return [=](const httplib::Request& request, httplib::Response& response, int) {
+    const std::string id = DistinctId(request);
+    if (delay_ms) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(id)));
+    if (rejected.count(id)) {
+      response.status = 401;
+      response.set_content(R"({"message":"no"})", "application/json");
+      return;
+    }
+    std::string token = "tok-";
+    for (const char c : id) token += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+    response.set_content(json{{"token", token}, {"expiresIn", 60}}.dump(), "application/json");
+  };
+}
+
+RunResult Batch(const std::string& url, const std::string& input, std::vector<std::string> extra = {}) {
+  std::vector<std::string> args{"batch"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return RunChecked(args, KeyAndUrl(url), input);
+}
+
+TEST(Batch, KeepsInputOrderUnderConcurrency) {
+  // Later lines answer sooner, so completion order is the reverse of input order.
+  TestServer server(PerUser([](const std::string& id) { return 200 - 8 * std::stoi(id.substr(1)); }));
+  std::string input;
+  for (int i = 1; i <= 24; ++i) input += "u" + std::to_string(i) + "\n";
+  const RunResult result = Batch(server.url(), input, {"--concurrency", "8"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto rows = Rows(result.out);
+  ASSERT_EQ(rows.size(), 24u);
+  for (int i = 1; i <= 24; ++i) {
+    const json& row = rows[static_cast<std::size_t>(i - 1)];
+    EXPECT_EQ(row["line"], i);
+    EXPECT_EQ(row["distinctId"], "u" + std::to_string(i));
+    EXPECT_EQ(row["token"], "tok-u" + std::to_string(i));
+    EXPECT_EQ(row["expiresIn"], 60);
+    EXPECT_TRUE(row["expiresAt"].is_string());
+  }
+  EXPECT_EQ(server.request_count(), 24u);
+  EXPECT_NE(result.err.find("toucan-token: 24 minted, 0 failed in "), std::string::npos) << result.err;
+}
+
+TEST(Batch, LineFormsDefaultsAndOverrides) {
+  TestServer server(PerUser());
+  const std::string input =
+      "bare-1\n"
+      "\n"
+      "  \"quoted \\\"2\\\"\"\n"
+      R"({"distinctId":"obj-4","role":"viewer","attributes":{"tier":"pro"},"permissions":{"p":2}})" "\n"
+      "   \n"
+      R"({"distinctId":"obj-6"})" "\n";
+  const RunResult result = Batch(server.url(), input,
+                                 {"-r", "analyst", "-a", "region=EU", "-a", "tier=free", "--permissions", R"({"p":1})"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto rows = Rows(result.out);
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows[0]["line"], 1);
+  EXPECT_EQ(rows[0]["distinctId"], "bare-1");
+  EXPECT_EQ(rows[1]["line"], 3);
+  EXPECT_EQ(rows[1]["distinctId"], "quoted \"2\"");
+  EXPECT_EQ(rows[2]["line"], 4);
+  EXPECT_EQ(rows[3]["line"], 6);
+  std::map<std::string, json> bodies;
+  for (const auto& request : server.requests()) {
+    const json body = json::parse(request.body);
+    bodies[body["user"]["distinctId"]] = body;
+    EXPECT_EQ(request.Header("x-api-key"), kApiKey);
+  }
+  EXPECT_EQ(bodies["bare-1"], json::parse(R"({"user":{"distinctId":"bare-1","role":"analyst",
+      "attributes":{"region":"EU","tier":"free"}},"permissions":{"p":1}})"));
+  EXPECT_EQ(bodies["obj-4"], json::parse(R"({"user":{"distinctId":"obj-4","role":"viewer",
+      "attributes":{"region":"EU","tier":"pro"}},"permissions":{"p":2}})"));
+  EXPECT_EQ(bodies["obj-6"], json::parse(R"({"user":{"distinctId":"obj-6","role":"analyst",
+      "attributes":{"region":"EU","tier":"free"}},"permissions":{"p":1}})"));
+}
+
+TEST(Batch, PerLineErrorsAndTheFirstFailureDecidesTheExit) {
+  TestServer server(PerUser(nullptr, {"rejected"}));
+  const std::string input = "ok-1\nrejected\n" R"({"distinctId":"typo","atributes":{}})" "\n"
+                            "caf\xc3\n" "ok-5\n";
+  const RunResult result = Batch(server.url(), input, {"--concurrency", "2"});
+  EXPECT_EQ(result.exit_code, 3) << result.err;  // line 2 is the first failure
+  const auto rows = Rows(result.out);
+  ASSERT_EQ(rows.size(), 5u);
+  EXPECT_EQ(rows[0]["token"], "tok-ok_1");
+  EXPECT_EQ(rows[1]["distinctId"], "rejected");
+  EXPECT_EQ(rows[1]["error"]["exit"], 3);
+  EXPECT_EQ(rows[1]["error"]["status"], 401);
+  EXPECT_NE(rows[1]["error"]["message"].get<std::string>().find("credentials rejected"), std::string::npos);
+  EXPECT_EQ(rows[2]["distinctId"], "typo");
+  EXPECT_EQ(rows[2]["error"]["exit"], 2);
+  EXPECT_TRUE(rows[2]["error"]["status"].is_null());
+  EXPECT_NE(rows[2]["error"]["message"].get<std::string>().find("unknown field \"atributes\""), std::string::npos);
+  EXPECT_TRUE(rows[3]["distinctId"].is_null());
+  EXPECT_EQ(rows[3]["error"]["exit"], 2);
+  EXPECT_EQ(rows[4]["token"], "tok-ok_5");
+  EXPECT_EQ(server.request_count(), 3u);  // invalid lines are never sent
+  EXPECT_NE(result.err.find("2 minted, 3 failed in "), std::string::npos);
+}
+
+TEST(Batch, InvalidLineFirstExitsTwo) {
+  TestServer server(PerUser(nullptr, {"rejected"}));
+  const RunResult result = Batch(server.url(), "{\"distinctId\":1}\nrejected\n");
+  EXPECT_EQ(result.exit_code, 2);
+}
+
+TEST(Batch, ReusesConnections) {
+  TestServer server(PerUser());
+  std::string input;
+  for (int i = 0; i < 200; ++i) input += "user-" + std::to_string(i) + "\n";
+  const RunResult result = Batch(server.url(), input, {"--concurrency", "4"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(Rows(result.out).size(), 200u);
+  EXPECT_EQ(server.request_count(), 200u);
+  EXPECT_LE(server.connection_count(), 8u) << "200 tokens at concurrency 4 opened "
+                                           << server.connection_count() << " connections";
+}
+
+TEST(Batch, ReusesTlsConnections) {
+  TestServer server(PerUser(), TestServer::Tls{Certs("server.pem"), Certs("server.key")});
+  std::string input;
+  for (int i = 0; i < 60; ++i) input += "user-" + std::to_string(i) + "\n";
+  const RunResult result = Batch(server.url(), input, {"--concurrency", "3", "--cacert", Certs("ca.pem")});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_LE(server.connection_count(), 6u);
+}
+
+TEST(Batch, RateLimitSlowsTheWholeBatch) {
+  std::mutex mutex;
+  std::map<int, Clock::time_point> arrived;
+  TestServer server([&](const httplib::Request& request, httplib::Response& response, int index) {
+    {
+      std::lock_guard lock(mutex);
+      arrived[index] = Clock::now();
+    }
+    if (index == 0) {
+      response.status = 429;
+      response.set_header("Retry-After", "1");
+      return;
+    }
+    // The other first requests finish after the 429 has been seen.
+    if (index < 4) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    PerUser()(request, response, index);
+  });
+  const RunResult result = Batch(server.url(), "a\nb\nc\nd\ne\nf\ng\nh\n", {"--concurrency", "4"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(server.request_count(), 9u);
+  std::lock_guard lock(mutex);
+  for (int index = 4; index < 9; ++index) {
+    EXPECT_GE(arrived[index] - arrived[0], std::chrono::milliseconds(900))
+        << "request " << index << " went out during the pause";
+  }
+}
+
+TEST(Batch, LongRetryAfterStopsTheBatch) {
+  TestServer server(Reply(429, "", "text/plain", {{"Retry-After", "600"}}));
+  const RunResult result = Batch(server.url(), "u1\nu2\n{\"distinctId\":\"u3\"}\n", {"--concurrency", "1"});
+  EXPECT_EQ(result.exit_code, 5);
+  const auto rows = Rows(result.out);
+  ASSERT_EQ(rows.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(rows[i]["line"], i + 1);
+    EXPECT_EQ(rows[i]["error"]["exit"], 5);
+    EXPECT_NE(rows[i]["error"]["message"].get<std::string>().find("retry after 600 s"), std::string::npos);
+  }
+  EXPECT_EQ(rows[2]["distinctId"], "u3");
+  EXPECT_EQ(server.request_count(), 1u);
+  EXPECT_LT(result.seconds, 20.0);
+}
+
+TEST(Batch, ReadsAFileOrStandardInput) {
+  TestServer server(PerUser());
+  const std::string path = ::testing::TempDir() + "toucan-batch-" + std::to_string(getpid()) + ".jsonl";
+  std::ofstream(path) << "f1\nf2";  // no final newline
+  const RunResult from_file = RunChecked({"batch", path}, KeyAndUrl(server.url()));
+  std::remove(path.c_str());
+  ASSERT_EQ(from_file.exit_code, 0) << from_file.err;
+  EXPECT_EQ(Rows(from_file.out).size(), 2u);
+  EXPECT_EQ(RunChecked({"batch", "-"}, KeyAndUrl(server.url()), "s1\n").exit_code, 0);
+  const RunResult empty = RunChecked({"batch"}, KeyAndUrl(server.url()), "");
+  EXPECT_EQ(empty.exit_code, 0);
+  EXPECT_EQ(empty.out, "");
+  EXPECT_NE(empty.err.find("0 minted, 0 failed"), std::string::npos);
+}
+
+TEST(Batch, DryRunPrintsEachRequest) {
+  TestServer server(PerUser());
+  const RunResult result = RunChecked({"batch", "--dry-run", "-a", "r=1"}, {{"TOUCAN_BASE_URL", server.url()}},
+                                      "u1\n{\"distinctId\":\"u2\",\"bad\":1}\n");
+  EXPECT_EQ(result.exit_code, 2);
+  const auto rows = Rows(result.out);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0], json::parse(R"({"method":"POST","url":")" + server.url() + R"(/embed/generate-token",
+      "headers":{"x-api-key":"***","Content-Type":"application/json","Accept":"application/json",
+      "User-Agent":"toucan-token/)" + std::string(toucan::kVersion) + R"("},
+      "body":{"user":{"distinctId":"u1","role":"explorer","attributes":{"r":"1"}}}})"));
+  EXPECT_EQ(rows[1]["error"]["exit"], 2);
+  EXPECT_EQ(server.request_count(), 0u);
+}
+
+TEST(Batch, UsageErrors) {
+  TestServer server(PerUser());
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"batch", "-u", "x"}, {"batch", "-o", "token"}, {"batch", "--concurrency", "0"},
+           {"batch", "--concurrency", "257"}, {"batch", "/nonexistent/users.jsonl"},
+           {"batch", "--attributes", "-"}, {"batch", "-", "--api-key-file", "-"}, {"batch", "-a", "noequals"}}) {
+    const RunResult result = RunChecked(args, KeyAndUrl(server.url()), "u1\n");
+    EXPECT_EQ(result.exit_code, 2) << args.back();
+    ExpectOneErrorLine(result, "");
+  }
+  EXPECT_EQ(server.request_count(), 0u);
+}
+
+}  // namespace
+}  // namespace toucan::test

@@ -54,6 +54,8 @@ int main(int argc, char** argv) {
   } else {
     server = std::make_unique<httplib::SSLServer>(cert.c_str(), key.c_str());
   }
+  server->set_tcp_nodelay(true);
+  server->set_keep_alive_max_count(100000);
   std::mutex mutex;
   std::mt19937_64 random{std::random_device{}()};
   server->Post("/embed/generate-token", [&](const httplib::Request& request,

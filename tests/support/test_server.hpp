@@ -46,6 +46,7 @@ class TestServer {
       server_ = std::make_unique<httplib::Server>();
     }
     server_->set_keep_alive_max_count(100000);
+    server_->set_tcp_nodelay(true);
     const auto record = [this](const httplib::Request& request, httplib::Response& response) {
       int index = 0;
       {
