@@ -107,6 +107,10 @@ class OrderedRows {
 BatchLine ParseBatchLine(std::string_view raw, const TokenRequest& defaults) {
   BatchLine result;
   const std::string_view line = Trim(raw);
+  if (line.empty()) {
+    result.error = "the line is blank";
+    return result;
+  }
   if (!IsValidUtf8(line)) {
     result.error = "the line is not valid UTF-8";
     return result;
@@ -117,7 +121,7 @@ BatchLine ParseBatchLine(std::string_view raw, const TokenRequest& defaults) {
       Json object;
       try {
         object = Json::parse(line);
-      } catch (const Json::parse_error& e) {
+      } catch (const Json::exception& e) {
         throw UsageError("the line is not valid JSON: " + WithoutJsonPrefix(e.what()));
       }
       if (const auto id = object.find("distinctId"); id != object.end() && id->is_string()) {
@@ -145,7 +149,7 @@ BatchLine ParseBatchLine(std::string_view raw, const TokenRequest& defaults) {
       Json id;
       try {
         id = Json::parse(line);
-      } catch (const Json::parse_error& e) {
+      } catch (const Json::exception& e) {
         throw UsageError("the line is not a valid JSON string: " + WithoutJsonPrefix(e.what()));
       }
       result.distinct_id = id.get<std::string>();

@@ -75,7 +75,7 @@ Json ParseJsonObject(std::string_view text, std::string_view what) {
   Json value;
   try {
     value = Json::parse(text);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {
     throw UsageError(std::string(what) + " is not valid JSON: " + WithoutJsonPrefix(e.what()));
   }
   if (!value.is_object()) {
@@ -101,7 +101,7 @@ void ApplyAttributeArgument(Json& attributes, std::string_view argument) {
   }
   try {
     attributes[key] = Json::parse(value);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {
     throw UsageError(quoted + ": the value after ':=' is not valid JSON: " +
                      WithoutJsonPrefix(e.what()) + " (quote a string as KEY=VALUE)");
   }

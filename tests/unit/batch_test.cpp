@@ -52,7 +52,9 @@ TEST(BatchLine, InvalidLines) {
                         Case{R"({"distinctId":"u","role":""})", true, "role must not be empty"},
                         Case{R"({"distinctId":"u")", false, "not valid JSON"},
                         Case{R"("unterminated)", false, "not a valid JSON string"},
-                        Case{"caf\xc3", false, "UTF-8"}}) {
+                        Case{"caf\xc3", false, "UTF-8"}, Case{"  \t", false, "blank"},
+                        Case{"", false, "blank"},
+                        Case{R"({"distinctId":"u","attributes":{"n":1e999}})", false, "number overflow"}}) {
     const BatchLine line = ParseBatchLine(c.line, Defaults());
     EXPECT_FALSE(line.request) << c.line;
     EXPECT_EQ(line.distinct_id.has_value(), c.has_id) << c.line;

@@ -1,0 +1,25 @@
+// Server replies: token responses and error bodies.
+#include <cstdint>
+#include <cstdlib>
+#include <string_view>
+
+#include "toucan/token.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string_view body(reinterpret_cast<const char*>(data), size);
+  try {
+    const toucan::TokenResponse response =
+        toucan::ParseTokenResponse(body, std::chrono::system_clock::now());
+    if (!toucan::IsSafeToken(response.token)) std::abort();
+    (void)toucan::ResponseToJson(response).dump();
+  } catch (const toucan::Error& e) {
+    if (e.kind() != toucan::ErrorKind::kBadResponse) std::abort();
+    if (!toucan::IsValidUtf8(e.what())) std::abort();  // messages are printed as they are
+  }
+  const std::string excerpt = toucan::ServerMessageExcerpt(body);
+  if (!toucan::IsValidUtf8(excerpt) || excerpt.size() > 300 * 4 + 3) std::abort();
+  for (const char c : excerpt) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) std::abort();  // escaped
+  }
+  return 0;
+}
