@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""Side-by-side timings of toucan-token against curl, curl loops and Python, on loopback HTTPS.
+
+Starts nginx (HTTP/1.1 + HTTP/2, TLS with the repository's private test CA) answering the token
+endpoint with a fixed JSON reply, then runs every contender interleaved, N rounds, and prints
+medians. Run it through bench/run.sh, which installs what is missing and builds the release binary.
+"""
+import argparse
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CERTS = os.path.join(ROOT, "tests", "certs")
+KEY = "bench-key-0123456789"
+REPLY = '{"token":"eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..c2FsdA.Y2lwaGVydGV4dA.dGFn","expiresIn":3600}'
+BODY = '{"user":{"distinctId":"u1","role":"explorer","attributes":{"region":"EU"}}}'
+
+NGINX_CONF = """
+daemon off;
+worker_processes 1;
+pid {work}/nginx.pid;
+error_log {work}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {work}/body;
+  keepalive_requests 1000000;
+  server {{
+    listen 127.0.0.1:{port} ssl http2;
+    ssl_certificate {certs}/server.pem;
+    ssl_certificate_key {certs}/server.key;
+    location = /embed/generate-token {{
+      default_type application/json;
+      return 200 '{reply}';
+    }}
+  }}
+}}
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_nginx(work):
+    port = free_port()
+    conf = os.path.join(work, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX_CONF.format(work=work, port=port, certs=CERTS, reply=REPLY))
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    proc = subprocess.Popen([nginx, "-p", work, "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 20
+    while time.time() < deadline:  # readiness: the port accepts connections
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, port
+        except OSError:
+            if proc.poll() is not None:
+                sys.exit("nginx did not start: " + proc.stderr.read().decode())
+            time.sleep(0.05)
+    sys.exit("nginx did not start listening")
+
+
+def run(cmd, env, stdin_path=None):
+    """Wall seconds and peak RSS (KiB) of one run; fails loudly on a non-zero exit."""
+    stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    err = proc.stderr.read()
+    proc.stderr.close()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if stdin_path:
+        stdin.close()
+    if proc.returncode != 0:
+        sys.exit(f"failed ({proc.returncode}): {' '.join(cmd[:3])}...\n{err.decode()[-2000:]}")
+    return wall, usage.ru_maxrss
+
+
+def measure(contenders, rounds, env):
+    """Runs each contender once per round, in turn, so that machine noise hits all alike."""
+    results = {name: ([], []) for name, _ in contenders}
+    for name, (cmd, stdin_path) in contenders:  # warm-up: page cache, TLS libraries
+        run(cmd, env, stdin_path)
+    for _ in range(rounds):
+        for name, (cmd, stdin_path) in contenders:
+            wall, rss = run(cmd, env, stdin_path)
+            results[name][0].append(wall)
+            results[name][1].append(rss)
+    return {name: (statistics.median(w), statistics.median(r)) for name, (w, r) in results.items()}
+
+
+def table(title, results, baseline, show_rss=True):
+    print(f"\n### {title}\n")
+    base_wall, base_rss = results[baseline]
+    if show_rss:
+        print("| command | median wall | × " + baseline + " | median peak RSS | × " + baseline + " |")
+        print("|---|---:|---:|---:|---:|")
+    else:
+        print("| command | median wall | × " + baseline + " |")
+        print("|---|---:|---:|")
+    for name, (wall, rss) in results.items():
+        row = f"| {name} | {wall * 1000:.1f} ms | {wall / base_wall:.2f} |"
+        if show_rss:
+            row += f" {rss / 1024:.1f} MiB | {rss / base_rss:.2f} |"
+        print(row)
+    sys.stdout.flush()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tool", default=os.path.join(ROOT, "build", "release", "toucan-token"))
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--batch-rounds", type=int, default=5)
+    parser.add_argument("--tokens", type=int, default=500)
+    parser.add_argument("--memory-lines", type=int, default=100_000)
+    args = parser.parse_args()
+
+    work = tempfile.mkdtemp(prefix="toucan-bench-")
+    nginx, port = start_nginx(work)
+    try:
+        base = f"https://127.0.0.1:{port}"
+        url = base + "/embed/generate-token"
+        ca = os.path.join(CERTS, "ca.pem")
+        env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+        env.update(TOUCAN_API_KEY=KEY, TOUCAN_BASE_URL=base, TOUCAN_CA_BUNDLE=ca, SSL_CERT_FILE=ca)
+        headers = ["-H", f"x-api-key: {KEY}", "-H", "Content-Type: application/json",
+                   "-H", "Accept: application/json"]
+        curl_one = ["curl", "-sS", "--fail", "--cacert", ca, *headers, "-d", BODY, url]
+        python_one = [sys.executable, "-S", "-c", (
+            "import json,ssl,urllib.request as u;"
+            f"c=ssl.create_default_context(cafile={ca!r});"
+            f"r=u.Request({url!r},data={BODY!r}.encode(),headers={{'x-api-key':{KEY!r},"
+            "'Content-Type':'application/json','Accept':'application/json'});"
+            "print(json.load(u.urlopen(r,context=c))['token'])")]
+        tool_one = [args.tool, "-u", "u1", "-a", "region=EU"]
+
+        print(f"Machine: {os.cpu_count()} CPUs, {os.uname().sysname} {os.uname().release}; "
+              f"{subprocess.run(['curl', '--version'], capture_output=True, text=True).stdout.splitlines()[0]}")
+        print(f"Server: nginx on {base} (TLS, HTTP/2 offered), fixed reply. Medians of "
+              f"{args.rounds} interleaved rounds after one warm-up.")
+
+        table("One token", measure([("toucan-token", (tool_one, None)), ("curl", (curl_one, None)),
+                                     ("python3 urllib", (python_one, None))], args.rounds, env), "curl")
+        table("Start-up", measure([("toucan-token --version", ([args.tool, "--version"], None)),
+                                    ("curl --version", (["curl", "--version"], None))], args.rounds, env),
+              "curl --version")
+
+        n = args.tokens
+        users = os.path.join(work, "users.txt")
+        with open(users, "w") as f:
+            f.writelines(f"u{i}\n" for i in range(n))
+        curl_config = os.path.join(work, "curl.cfg")
+        with open(curl_config, "w") as f:
+            for i in range(n):
+                body = BODY.replace('"u1"', f'"u{i}"').replace('"', '\\"')
+                f.write(f'url = "{url}"\ndata = "{body}"\noutput = "/dev/null"\n')
+                for h in headers[1::2]:
+                    f.write(f'header = "{h}"\n')
+                f.write("next\n")
+        loop = ["bash", "-c", f'while read -r id; do curl -sS --fail --cacert {ca} -H "x-api-key: {KEY}" '
+                f'-H "Content-Type: application/json" -H "Accept: application/json" '
+                f'-d "{{\\"user\\":{{\\"distinctId\\":\\"$id\\",\\"role\\":\\"explorer\\",\\"attributes\\":{{}}}}}}" '
+                f'-o /dev/null {url} || exit 1; done < {users}']
+        xargs = ["bash", "-c", f'xargs -P8 -I{{}} curl -sS --fail --cacert {ca} -H "x-api-key: {KEY}" '
+                 f'-H "Content-Type: application/json" -H "Accept: application/json" '
+                 f'-d \'{{"user":{{"distinctId":"{{}}","role":"explorer","attributes":{{}}}}}}\' '
+                 f'-o /dev/null {url} < {users}']
+        parallel = ["curl", "-sS", "--fail", "--cacert", ca, "--parallel", "--parallel-max", "8", "-K", curl_config]
+        batch = [args.tool, "batch", users]
+        table(f"{n} tokens", measure([("toucan-token batch", (batch, None)),
+                                       ("curl --parallel --parallel-max 8", (parallel, None)),
+                                       ("xargs -P8 curl", (xargs, None)),
+                                       ("shell loop of curl", (loop, None))], args.batch_rounds, env),
+              "curl --parallel --parallel-max 8", show_rss=False)
+
+        big = os.path.join(work, "big.txt")
+        with open(big, "w") as f:
+            f.writelines(f'{{"distinctId":"user-{i}","attributes":{{"n":{i}}}}}\n' for i in range(args.memory_lines))
+        wall, rss = run([args.tool, "batch", "--concurrency", "16", big], env)
+        print(f"\n### Batch of {args.memory_lines:,} lines\n")
+        print(f"toucan-token batch --concurrency 16: {wall:.2f} s, "
+              f"{args.memory_lines / wall:,.0f} tokens/s, peak RSS {rss / 1024:.1f} MiB")
+    finally:
+        nginx.send_signal(signal.SIGQUIT)
+        nginx.wait(timeout=10)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
