@@ -74,7 +74,10 @@ def run(cmd, env, stdin_path=None):
     """Wall seconds and peak RSS (KiB) of one run; fails loudly on a non-zero exit."""
     stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # close_fds=False lets Python use posix_spawn (vfork): a forked copy of this interpreter would
+    # otherwise count in the child's peak RSS.
+    proc = subprocess.Popen(cmd, env=env, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            close_fds=False)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     err = proc.stderr.read()
@@ -163,11 +166,14 @@ def main():
         curl_config = os.path.join(work, "curl.cfg")
         with open(curl_config, "w") as f:
             for i in range(n):
+                if i:
+                    f.write("next\n")
                 body = BODY.replace('"u1"', f'"u{i}"').replace('"', '\\"')
-                f.write(f'url = "{url}"\ndata = "{body}"\noutput = "/dev/null"\n')
+                # Options reset at each `next`, so every transfer repeats them.
+                f.write(f'url = "{url}"\ndata = "{body}"\noutput = "/dev/null"\ncacert = "{ca}"\n'
+                        'fail\nsilent\nshow-error\n')
                 for h in headers[1::2]:
                     f.write(f'header = "{h}"\n')
-                f.write("next\n")
         loop = ["bash", "-c", f'while read -r id; do curl -sS --fail --cacert {ca} -H "x-api-key: {KEY}" '
                 f'-H "Content-Type: application/json" -H "Accept: application/json" '
                 f'-d "{{\\"user\\":{{\\"distinctId\\":\\"$id\\",\\"role\\":\\"explorer\\",\\"attributes\\":{{}}}}}}" '
@@ -176,7 +182,7 @@ def main():
                  f'-H "Content-Type: application/json" -H "Accept: application/json" '
                  f'-d \'{{"user":{{"distinctId":"{{}}","role":"explorer","attributes":{{}}}}}}\' '
                  f'-o /dev/null {url} < {users}']
-        parallel = ["curl", "-sS", "--fail", "--cacert", ca, "--parallel", "--parallel-max", "8", "-K", curl_config]
+        parallel = ["curl", "--parallel", "--parallel-max", "8", "-K", curl_config]
         batch = [args.tool, "batch", users]
         table(f"{n} tokens", measure([("toucan-token batch", (batch, None)),
                                        ("curl --parallel --parallel-max 8", (parallel, None)),

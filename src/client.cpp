@@ -1,7 +1,8 @@
 // The HTTP side: libcurl handles, URL rules, retries and the mapping of failures to exit codes.
-// This is the only file that includes <curl/curl.h>.
+// This is the only file that includes <curl/curl.h>; libcurl itself is loaded at run time.
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <cmath>
@@ -21,6 +22,65 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
+// libcurl is loaded on first use instead of being linked: Debian's libcurl pulls in OpenSSL,
+// GnuTLS (through librtmp), LDAP and Kerberos, whose loading and constructors cost about 9 ms at
+// every start. --version, --help and input errors should not pay that; a mint pays it as curl does.
+#define TOUCAN_CURL_FUNCTIONS(X) \
+  X(easy_cleanup) \
+  X(easy_getinfo) \
+  X(easy_header) \
+  X(easy_init) \
+  X(easy_reset) \
+  X(easy_setopt) \
+  X(easy_strerror) \
+  X(free) \
+  X(global_init) \
+  X(multi_add_handle) \
+  X(multi_cleanup) \
+  X(multi_info_read) \
+  X(multi_init) \
+  X(multi_perform) \
+  X(multi_poll) \
+  X(multi_remove_handle) \
+  X(multi_setopt) \
+  X(slist_append) \
+  X(slist_free_all) \
+  X(url) \
+  X(url_cleanup) \
+  X(url_get) \
+  X(url_set) \
+  X(url_strerror)
+
+struct CurlApi {
+#define TOUCAN_CURL_POINTER(name) decltype(&::curl_##name) name = nullptr;
+  TOUCAN_CURL_FUNCTIONS(TOUCAN_CURL_POINTER)
+#undef TOUCAN_CURL_POINTER
+};
+
+CurlApi LoadCurl() {
+  void* library = nullptr;
+  for (const char* soname : {"libcurl.so.4", "libcurl-gnutls.so.4", "libcurl.so"}) {
+    library = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+    if (library) break;
+  }
+  if (!library) {
+    throw Error(ErrorKind::kInternal, "cannot load libcurl (libcurl.so.4): install libcurl4");
+  }
+  CurlApi api;
+#define TOUCAN_CURL_RESOLVE(name)                                                   \
+  api.name = reinterpret_cast<decltype(api.name)>(dlsym(library, "curl_" #name)); \
+  if (!api.name) throw Error(ErrorKind::kInternal, "libcurl lacks curl_" #name ": it is too old");
+  TOUCAN_CURL_FUNCTIONS(TOUCAN_CURL_RESOLVE)
+#undef TOUCAN_CURL_RESOLVE
+  // Never unloaded: its handles may live until exit.
+  return api;
+}
+
+const CurlApi& Curl() {
+  static const CurlApi api = LoadCurl();
+  return api;
+}
+
 // A server that asks for a longer wait has an outage or a quota problem that a token tool
 // should report at once rather than sit through.
 constexpr auto kMaxRetryAfter = std::chrono::seconds(60);
@@ -28,16 +88,16 @@ constexpr auto kBackoffBase = milliseconds(500);
 constexpr auto kBackoffCap = milliseconds(20'000);
 
 struct EasyDeleter {
-  void operator()(CURL* handle) const { curl_easy_cleanup(handle); }
+  void operator()(CURL* handle) const { Curl().easy_cleanup(handle); }
 };
 struct MultiDeleter {
-  void operator()(CURLM* handle) const { curl_multi_cleanup(handle); }
+  void operator()(CURLM* handle) const { Curl().multi_cleanup(handle); }
 };
 struct SlistDeleter {
-  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
+  void operator()(curl_slist* list) const { Curl().slist_free_all(list); }
 };
 struct UrlDeleter {
-  void operator()(CURLU* url) const { curl_url_cleanup(url); }
+  void operator()(CURLU* url) const { Curl().url_cleanup(url); }
 };
 using EasyHandle = std::unique_ptr<CURL, EasyDeleter>;
 using MultiHandle = std::unique_ptr<CURLM, MultiDeleter>;
@@ -60,9 +120,9 @@ bool IsLoopbackHost(std::string_view host) {
 
 std::string UrlPart(CURLU* url, CURLUPart part) {
   char* value = nullptr;
-  if (curl_url_get(url, part, &value, 0) != CURLUE_OK || value == nullptr) return {};
+  if (Curl().url_get(url, part, &value, 0) != CURLUE_OK || value == nullptr) return {};
   std::string out(value);
-  curl_free(value);
+  Curl().free(value);
   return out;
 }
 
@@ -116,7 +176,7 @@ struct Verdict {
 void GlobalInit() {
   static std::once_flag once;
   std::call_once(once, [] {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    if (Curl().global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
       throw Error(ErrorKind::kInternal, "libcurl failed to initialise");
     }
   });
@@ -127,13 +187,13 @@ std::string ResolveEndpointUrl(std::string_view base_url, std::string_view endpo
   if (!IsValidUtf8(endpoint_path)) throw UsageError("the endpoint path is not valid UTF-8");
   const std::string base(Trim(base_url));
   const std::string quoted = "base URL '" + base + "'";
-  UrlHandle url(curl_url());
+  UrlHandle url(Curl().url());
   if (!url) throw Error(ErrorKind::kInternal, "out of memory");
   if (base.find("://") == std::string::npos) {
     throw UsageError(quoted + " has no scheme: write it as https://" + base);
   }
-  if (const auto rc = curl_url_set(url.get(), CURLUPART_URL, base.c_str(), 0); rc != CURLUE_OK) {
-    throw UsageError(quoted + " does not parse (" + curl_url_strerror(rc) + ")");
+  if (const auto rc = Curl().url_set(url.get(), CURLUPART_URL, base.c_str(), 0); rc != CURLUE_OK) {
+    throw UsageError(quoted + " does not parse (" + Curl().url_strerror(rc) + ")");
   }
   const std::string scheme = Lower(UrlPart(url.get(), CURLUPART_SCHEME));
   const std::string host = UrlPart(url.get(), CURLUPART_HOST);
@@ -157,10 +217,10 @@ std::string ResolveEndpointUrl(std::string_view base_url, std::string_view endpo
   std::string path = UrlPart(url.get(), CURLUPART_PATH);
   while (!path.empty() && path.back() == '/') path.pop_back();
   std::string endpoint(Trim(endpoint_path));
-  if (endpoint.empty() || endpoint.front() != '/') endpoint.insert(0, "/");
+  if (endpoint.empty() || endpoint.front() != '/') endpoint = "/" + endpoint;
   path += endpoint;
-  if (const auto rc = curl_url_set(url.get(), CURLUPART_PATH, path.c_str(), 0); rc != CURLUE_OK) {
-    throw UsageError("endpoint path '" + endpoint + "' does not parse (" + curl_url_strerror(rc) +
+  if (const auto rc = Curl().url_set(url.get(), CURLUPART_PATH, path.c_str(), 0); rc != CURLUE_OK) {
+    throw UsageError("endpoint path '" + endpoint + "' does not parse (" + Curl().url_strerror(rc) +
                      ")");
   }
   return UrlPart(url.get(), CURLUPART_URL);
@@ -209,47 +269,47 @@ struct Client::Impl {
     if (!idle.empty()) {
       transfer.easy = std::move(idle.back());
       idle.pop_back();
-      curl_easy_reset(transfer.easy.get());
+      Curl().easy_reset(transfer.easy.get());
     } else {
-      transfer.easy.reset(curl_easy_init());
+      transfer.easy.reset(Curl().easy_init());
       if (!transfer.easy) throw Error(ErrorKind::kInternal, "out of memory");
     }
     transfer.reply.clear();
     transfer.reply_too_large = false;
     transfer.error_buffer[0] = '\0';
     CURL* easy = transfer.easy.get();
-    curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(easy, CURLOPT_PRIVATE, &transfer);
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers.get());
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, transfer.job.body.c_str());
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
+    Curl().easy_setopt(easy, CURLOPT_URL, url.c_str());
+    Curl().easy_setopt(easy, CURLOPT_PRIVATE, &transfer);
+    Curl().easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    Curl().easy_setopt(easy, CURLOPT_HTTPHEADER, headers.get());
+    Curl().easy_setopt(easy, CURLOPT_POSTFIELDS, transfer.job.body.c_str());
+    Curl().easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
                      static_cast<curl_off_t>(transfer.job.body.size()));
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, CollectReply);
-    curl_easy_setopt(easy, CURLOPT_WRITEDATA, &transfer);
-    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer.error_buffer);
-    curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(kMaxResponseBytes));
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(options.timeout.count()));
-    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+    Curl().easy_setopt(easy, CURLOPT_WRITEFUNCTION, CollectReply);
+    Curl().easy_setopt(easy, CURLOPT_WRITEDATA, &transfer);
+    Curl().easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer.error_buffer);
+    Curl().easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(kMaxResponseBytes));
+    Curl().easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(options.timeout.count()));
+    Curl().easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
                      static_cast<long>(options.connect_timeout.count()));
     // Redirects are refused: following one would send the key to whatever host it names.
-    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, https ? "https" : "http");
-    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (!options.ca_bundle.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, options.ca_bundle.c_str());
+    Curl().easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+    Curl().easy_setopt(easy, CURLOPT_PROTOCOLS_STR, https ? "https" : "http");
+    Curl().easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+    Curl().easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (!options.ca_bundle.empty()) Curl().easy_setopt(easy, CURLOPT_CAINFO, options.ca_bundle.c_str());
     // Over HTTP/2, wait for the one connection to multiplex on instead of opening more.
-    if (https) curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+    if (https) Curl().easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
     transfer.started = Clock::now();
     ++transfer.attempts;
-    if (curl_multi_add_handle(multi.get(), easy) != CURLM_OK) {
+    if (Curl().multi_add_handle(multi.get(), easy) != CURLM_OK) {
       throw Error(ErrorKind::kInternal, "libcurl refused a transfer");
     }
   }
 
   void Release(Transfer& transfer) {
     if (!transfer.easy) return;
-    curl_multi_remove_handle(multi.get(), transfer.easy.get());
+    Curl().multi_remove_handle(multi.get(), transfer.easy.get());
     idle.push_back(std::move(transfer.easy));
   }
 
@@ -279,7 +339,7 @@ struct Client::Impl {
     }
     if (status >= 300 && status < 400) {
       char* location = nullptr;
-      curl_easy_getinfo(transfer.easy.get(), CURLINFO_REDIRECT_URL, &location);
+      Curl().easy_getinfo(transfer.easy.get(), CURLINFO_REDIRECT_URL, &location);
       fail(ErrorKind::kRejected,
            "the server answered " + std::to_string(status) + " redirecting to " +
                (location ? "'" + std::string(location) + "'" : std::string("another place")) +
@@ -296,10 +356,10 @@ struct Client::Impl {
     if (status == 429 || status == 502 || status == 503 || status == 504) {
       verdict.retryable = true;
       if (curl_header* header = nullptr;
-          curl_easy_header(transfer.easy.get(), "Retry-After", 0, CURLH_HEADER, -1, &header) ==
+          Curl().easy_header(transfer.easy.get(), "Retry-After", 0, CURLH_HEADER, -1, &header) ==
           CURLHE_OK) {
         curl_off_t wait = 0;
-        curl_easy_getinfo(transfer.easy.get(), CURLINFO_RETRY_AFTER, &wait);
+        Curl().easy_getinfo(transfer.easy.get(), CURLINFO_RETRY_AFTER, &wait);
         verdict.retry_after = std::chrono::seconds(std::max<curl_off_t>(wait, 0));
       }
       fail(ErrorKind::kUnavailable,
@@ -328,7 +388,7 @@ struct Client::Impl {
 
   Verdict FromTransport(Transfer& transfer, CURLcode code) const {
     Verdict verdict;
-    const std::string detail = transfer.error_buffer[0] ? transfer.error_buffer : curl_easy_strerror(code);
+    const std::string detail = transfer.error_buffer[0] ? transfer.error_buffer : Curl().easy_strerror(code);
     const auto fail = [&](ErrorKind kind, bool retry, const std::string& message) {
       verdict.outcome.error = Error(kind, Redact(message));
       verdict.retryable = retry;
@@ -386,7 +446,7 @@ struct Client::Impl {
 
   Verdict Judge(Transfer& transfer, CURLcode code) const {
     long status = 0;
-    curl_easy_getinfo(transfer.easy.get(), CURLINFO_RESPONSE_CODE, &status);
+    Curl().easy_getinfo(transfer.easy.get(), CURLINFO_RESPONSE_CODE, &status);
     const bool body_cut = code == CURLE_WRITE_ERROR || code == CURLE_FILESIZE_EXCEEDED;
     if (status > 0 && (code == CURLE_OK || (body_cut && transfer.reply_too_large) ||
                        code == CURLE_FILESIZE_EXCEEDED)) {
@@ -417,8 +477,8 @@ Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>()) {
   impl.url = ResolveEndpointUrl(impl.options.base_url, impl.options.endpoint_path);
   impl.https = impl.url.rfind("https://", 0) == 0;
   {
-    UrlHandle parsed(curl_url());
-    curl_url_set(parsed.get(), CURLUPART_URL, impl.url.c_str(), 0);
+    UrlHandle parsed(Curl().url());
+    Curl().url_set(parsed.get(), CURLUPART_URL, impl.url.c_str(), 0);
     impl.host = UrlPart(parsed.get(), CURLUPART_HOST);
     if (const auto port = UrlPart(parsed.get(), CURLUPART_PORT); !port.empty()) {
       impl.host += ":" + port;
@@ -433,7 +493,7 @@ Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>()) {
   }
   if (impl.options.retries < 0) throw UsageError("--retries must not be negative");
   const auto append = [&](const std::string& line) {
-    curl_slist* list = curl_slist_append(impl.headers.get(), line.c_str());
+    curl_slist* list = Curl().slist_append(impl.headers.get(), line.c_str());
     if (!list) throw Error(ErrorKind::kInternal, "out of memory");
     impl.headers.release();
     impl.headers.reset(list);
@@ -443,7 +503,7 @@ Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>()) {
   append("Accept: application/json");
   append(std::string("User-Agent: toucan-token/") + kVersion);
   append("Expect:");  // no 100-continue round trip
-  impl.multi.reset(curl_multi_init());
+  impl.multi.reset(Curl().multi_init());
   if (!impl.multi) throw Error(ErrorKind::kInternal, "out of memory");
 }
 
@@ -455,8 +515,8 @@ void Client::Impl::Run(const std::function<NextJob()>& next,
                        const std::function<void(std::uint64_t, MintOutcome)>& done,
                        int concurrency) {
   concurrency = std::clamp(concurrency, 1, 256);
-  curl_multi_setopt(multi.get(), CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(concurrency));
-  curl_multi_setopt(multi.get(), CURLMOPT_MAXCONNECTS, static_cast<long>(concurrency));
+  Curl().multi_setopt(multi.get(), CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(concurrency));
+  Curl().multi_setopt(multi.get(), CURLMOPT_MAXCONNECTS, static_cast<long>(concurrency));
   std::map<CURL*, std::unique_ptr<Transfer>> active;
   std::deque<std::unique_ptr<Transfer>> waiting;  // retries waiting for their time
   Clock::time_point paused_until{};               // shared 429 backoff
@@ -547,10 +607,10 @@ void Client::Impl::Run(const std::function<NextJob()>& next,
     if (active.empty() && waiting.empty() && source_done) return;
 
     int running = 0;
-    curl_multi_perform(multi.get(), &running);
+    Curl().multi_perform(multi.get(), &running);
     int left = 0;
     bool finished_any = false;
-    while (CURLMsg* message = curl_multi_info_read(multi.get(), &left)) {
+    while (CURLMsg* message = Curl().multi_info_read(multi.get(), &left)) {
       if (message->msg != CURLMSG_DONE) continue;
       const auto found = active.find(message->easy_handle);
       if (found == active.end()) continue;
@@ -569,7 +629,7 @@ void Client::Impl::Run(const std::function<NextJob()>& next,
     if (paused_until > now) wake = std::min(wake, paused_until);
     const auto timeout = std::chrono::duration_cast<milliseconds>(wake - now).count();
     if (!active.empty() || timeout > 0) {
-      curl_multi_poll(multi.get(), nullptr, 0, static_cast<int>(std::max<long long>(timeout, 0)), nullptr);
+      Curl().multi_poll(multi.get(), nullptr, 0, static_cast<int>(std::max<long long>(timeout, 0)), nullptr);
     }
   }
 }

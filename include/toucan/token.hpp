@@ -149,7 +149,8 @@ class Client {
   std::unique_ptr<Impl> impl_;
 };
 
-// Calls curl_global_init once; call from main before any thread starts.
+// Loads libcurl and calls curl_global_init, once; Client does it, so calling it is optional.
+// Call it before starting threads that make Clients.
 void GlobalInit();
 
 }  // namespace toucan

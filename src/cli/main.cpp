@@ -368,7 +368,7 @@ int Run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   try {
-    toucan::GlobalInit();
+    // libcurl is initialised by the first Client, so --version and --help never load it.
     return Run(argc, argv);
   } catch (const Error& e) {
     PrintError(e.what());
