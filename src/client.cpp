@@ -60,7 +60,7 @@ struct CurlApi {
 CurlApi LoadCurl() {
   void* library = nullptr;
   for (const char* soname : {"libcurl.so.4", "libcurl-gnutls.so.4", "libcurl.so"}) {
-    library = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+    library = dlopen(soname, RTLD_LAZY | RTLD_LOCAL);
     if (library) break;
   }
   if (!library) {
@@ -340,9 +340,10 @@ struct Client::Impl {
     if (status >= 300 && status < 400) {
       char* location = nullptr;
       Curl().easy_getinfo(transfer.easy.get(), CURLINFO_REDIRECT_URL, &location);
+      std::string target = "another place";
+      if (location) target.assign("'").append(location).append("'");
       fail(ErrorKind::kRejected,
-           "the server answered " + std::to_string(status) + " redirecting to " +
-               (location ? "'" + std::string(location) + "'" : std::string("another place")) +
+           "the server answered " + std::to_string(status) + " redirecting to " + target +
                "; redirects are not followed so the key never goes elsewhere: point --base-url "
                "at the final address");
       return verdict;
