@@ -71,36 +71,40 @@ def start_nginx(work):
 
 
 def run(cmd, env, stdin_path=None):
-    """Wall seconds and peak RSS (KiB) of one run; fails loudly on a non-zero exit."""
-    stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
-    start = time.perf_counter()
-    # close_fds=False lets Python use posix_spawn (vfork): a forked copy of this interpreter would
-    # otherwise count in the child's peak RSS.
-    proc = subprocess.Popen(cmd, env=env, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            close_fds=False)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    err = proc.stderr.read()
-    proc.stderr.close()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if stdin_path:
-        stdin.close()
+    """Wall seconds of one run; fails loudly on a non-zero exit."""
+    with open(stdin_path or os.devnull, "rb") as stdin:
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, env=env, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wall = time.perf_counter() - start
     if proc.returncode != 0:
-        sys.exit(f"failed ({proc.returncode}): {' '.join(cmd[:3])}...\n{err.decode()[-2000:]}")
-    return wall, usage.ru_maxrss
+        sys.exit(f"failed ({proc.returncode}): {' '.join(cmd[:3])}...\n{proc.stderr.decode()[-2000:]}")
+    return wall
 
 
-def measure(contenders, rounds, env):
+def peak_rss(cmd, env, stdin_path=None):
+    """Peak RSS in KiB, measured by GNU time. Not from this process's wait4: Linux carries the
+    high-water mark of the forked copy of this Python interpreter over the exec."""
+    with open(stdin_path or os.devnull, "rb") as stdin:
+        proc = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], env=env, stdin=stdin,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if proc.returncode != 0:
+        sys.exit(f"failed ({proc.returncode}): {' '.join(cmd[:3])}...\n{proc.stderr.decode()[-2000:]}")
+    return int(proc.stderr.decode().strip().splitlines()[-1])
+
+
+def measure(contenders, rounds, env, rss_rounds=3):
     """Runs each contender once per round, in turn, so that machine noise hits all alike."""
-    results = {name: ([], []) for name, _ in contenders}
+    walls = {name: [] for name, _ in contenders}
+    rss = {name: [] for name, _ in contenders}
     for name, (cmd, stdin_path) in contenders:  # warm-up: page cache, TLS libraries
         run(cmd, env, stdin_path)
     for _ in range(rounds):
         for name, (cmd, stdin_path) in contenders:
-            wall, rss = run(cmd, env, stdin_path)
-            results[name][0].append(wall)
-            results[name][1].append(rss)
-    return {name: (statistics.median(w), statistics.median(r)) for name, (w, r) in results.items()}
+            walls[name].append(run(cmd, env, stdin_path))
+    for _ in range(rss_rounds):
+        for name, (cmd, stdin_path) in contenders:
+            rss[name].append(peak_rss(cmd, env, stdin_path))
+    return {name: (statistics.median(walls[name]), statistics.median(rss[name])) for name, _ in contenders}
 
 
 def table(title, results, baseline, show_rss=True):
@@ -193,7 +197,9 @@ def main():
         big = os.path.join(work, "big.txt")
         with open(big, "w") as f:
             f.writelines(f'{{"distinctId":"user-{i}","attributes":{{"n":{i}}}}}\n' for i in range(args.memory_lines))
-        wall, rss = run([args.tool, "batch", "--concurrency", "16", big], env)
+        big_cmd = [args.tool, "batch", "--concurrency", "16", big]
+        wall = run(big_cmd, env)
+        rss = peak_rss(big_cmd, env)
         print(f"\n### Batch of {args.memory_lines:,} lines\n")
         print(f"toucan-token batch --concurrency 16: {wall:.2f} s, "
               f"{args.memory_lines / wall:,.0f} tokens/s, peak RSS {rss / 1024:.1f} MiB")

@@ -249,7 +249,6 @@ struct Client::Impl {
     if (options.log) options.log(line);
   }
 
-  // The key must never reach a message, even when a server echoes it back.
   std::string Redact(std::string text) const {
     const std::string& key = options.api_key;
     if (key.empty()) return text;
@@ -317,9 +316,10 @@ struct Client::Impl {
     Verdict verdict;
     verdict.status = status;
     const auto fail = [&](ErrorKind kind, const std::string& message) {
-      verdict.outcome.error = Error(kind, Redact(message), status);
+      verdict.outcome.error = Error(kind, message, status);
     };
-    const std::string said = ServerMessageExcerpt(transfer.reply);
+    // Server text is redacted: the key must never reach a message, even when a server echoes it.
+    const std::string said = Redact(ServerMessageExcerpt(transfer.reply));
     const std::string reply = "HTTP " + std::to_string(status) +
                               (said.empty() ? std::string() : ": \"" + said + "\"");
     if (status >= 200 && status < 300) {
@@ -341,7 +341,7 @@ struct Client::Impl {
       char* location = nullptr;
       Curl().easy_getinfo(transfer.easy.get(), CURLINFO_REDIRECT_URL, &location);
       std::string target = "another place";
-      if (location) target.assign("'").append(location).append("'");
+      if (location) target.assign("'").append(Redact(location)).append("'");
       fail(ErrorKind::kRejected,
            "the server answered " + std::to_string(status) + " redirecting to " + target +
                "; redirects are not followed so the key never goes elsewhere: point --base-url "
@@ -389,9 +389,10 @@ struct Client::Impl {
 
   Verdict FromTransport(Transfer& transfer, CURLcode code) const {
     Verdict verdict;
-    const std::string detail = transfer.error_buffer[0] ? transfer.error_buffer : Curl().easy_strerror(code);
+    const std::string detail =
+        Redact(transfer.error_buffer[0] ? transfer.error_buffer : Curl().easy_strerror(code));
     const auto fail = [&](ErrorKind kind, bool retry, const std::string& message) {
-      verdict.outcome.error = Error(kind, Redact(message));
+      verdict.outcome.error = Error(kind, message);
       verdict.retryable = retry;
     };
     switch (code) {
@@ -541,18 +542,18 @@ void Client::Impl::Run(const std::function<NextJob()>& next,
     Release(*transfer);
     Log("request " + std::to_string(transfer->job.id) + " attempt " +
         std::to_string(transfer->attempts) + ": " +
-        (verdict.status ? "HTTP " + std::to_string(verdict.status)
-                        : std::string(verdict.outcome.error ? verdict.outcome.error->what() : "")) +
-        " in " + elapsed + " s");
+        (verdict.status ? "HTTP " + std::to_string(verdict.status) + " after " + elapsed + " s"
+                        : "failed after " + elapsed + " s: " +
+                              std::string(verdict.outcome.error ? verdict.outcome.error->what() : "")));
     if (verdict.retryable && verdict.retry_after && *verdict.retry_after > kMaxRetryAfter) {
       const auto when = std::chrono::system_clock::now() + *verdict.retry_after;
       stop = Error(ErrorKind::kUnavailable,
-                   Redact(std::string(verdict.status == 429 ? "rate limited" : "service unavailable") +
-                          " (HTTP " + std::to_string(verdict.status) +
-                          "): the server asks to retry after " +
-                          std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                             *verdict.retry_after).count()) +
-                          " s; try again at " + FormatRfc3339(when)),
+                   std::string(verdict.status == 429 ? "rate limited" : "service unavailable") +
+                       " (HTTP " + std::to_string(verdict.status) +
+                       "): the server asks to retry after " +
+                       std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                          *verdict.retry_after).count()) +
+                       " s; try again at " + FormatRfc3339(when),
                    verdict.status);
       done(transfer->job.id, MintOutcome{std::nullopt, stop});
       return;
