@@ -11,7 +11,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto seconds = toucan::ExpiryFromValue(value);
     // Non-negative and small enough to print as a date.
     if (seconds && (*seconds < 0 || *seconds > std::int64_t{4'000'000'000})) std::abort();
-    if (seconds) (void)toucan::FormatRfc3339(std::chrono::system_clock::now() + std::chrono::seconds(*seconds));
+    if (seconds)
+      (void)toucan::FormatRfc3339(std::chrono::system_clock::now() +
+                                  std::chrono::seconds(*seconds));
   };
   check(toucan::Json(input));  // as a string
   const toucan::Json parsed = toucan::Json::parse(input, nullptr, false);

@@ -12,12 +12,9 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::string_view kLineFields = "distinctId, role, attributes, permissions";
 
-std::string WithoutJsonPrefix(const std::string& what) {
-  const auto pos = what.find("] ");
-  return pos == std::string::npos ? what : what.substr(pos + 2);
+void Write(std::FILE* out, const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), out);
 }
-
-void Write(std::FILE* out, const std::string& text) { std::fwrite(text.data(), 1, text.size(), out); }
 
 Json ErrorRow(std::uint64_t line, const std::optional<std::string>& distinct_id, int exit_code,
               std::optional<long> status, const std::string& message) {
@@ -118,12 +115,7 @@ BatchLine ParseBatchLine(std::string_view raw, const TokenRequest& defaults) {
   TokenRequest request = defaults;
   try {
     if (line.front() == '{') {
-      Json object;
-      try {
-        object = Json::parse(line);
-      } catch (const Json::exception& e) {
-        throw UsageError("the line is not valid JSON: " + WithoutJsonPrefix(e.what()));
-      }
+      const Json object = ParseJsonObject(line, "the line");
       if (const auto id = object.find("distinctId"); id != object.end() && id->is_string()) {
         result.distinct_id = id->get<std::string>();
       }
@@ -146,12 +138,8 @@ BatchLine ParseBatchLine(std::string_view raw, const TokenRequest& defaults) {
       }
       if (!result.distinct_id) throw UsageError("the line has no \"distinctId\"");
     } else if (line.front() == '"') {
-      Json id;
-      try {
-        id = Json::parse(line);
-      } catch (const Json::exception& e) {
-        throw UsageError("the line is not a valid JSON string: " + WithoutJsonPrefix(e.what()));
-      }
+      const Json id = ParseJsonValue(line, "the line");
+      if (!id.is_string()) throw UsageError("the line must hold a JSON string");
       result.distinct_id = id.get<std::string>();
     } else {
       result.distinct_id = std::string(line);
@@ -193,7 +181,8 @@ int RunBatch(Client& client, std::istream& input, const BatchOptions& options, s
       rows.Expect(line_number);
       BatchLine parsed = ParseBatchLine(line, options.defaults);
       if (!parsed.request) {
-        rows.Complete(line_number, ErrorRow(line_number, parsed.distinct_id, 2, std::nullopt, parsed.error), 2);
+        rows.Complete(line_number,
+                      ErrorRow(line_number, parsed.distinct_id, 2, std::nullopt, parsed.error), 2);
         continue;
       }
       ids.emplace(line_number, *parsed.distinct_id);
@@ -220,8 +209,9 @@ int RunBatch(Client& client, std::istream& input, const BatchOptions& options, s
       return;
     }
     const Error& error = *outcome.error;
-    rows.Complete(id, ErrorRow(id, distinct_id, ExitCode(error.kind()), error.http_status(), error.what()),
-                  ExitCode(error.kind()));
+    rows.Complete(
+        id, ErrorRow(id, distinct_id, ExitCode(error.kind()), error.http_status(), error.what()),
+        ExitCode(error.kind()));
   };
 
   client.MintMany(next, done, options.concurrency);
@@ -245,7 +235,8 @@ int RunBatchDryRun(std::istream& input, const BatchOptions& options, const std::
     BatchLine parsed = ParseBatchLine(line, options.defaults);
     rows.Expect(line_number);
     if (!parsed.request) {
-      rows.Complete(line_number, ErrorRow(line_number, parsed.distinct_id, 2, std::nullopt, parsed.error), 2);
+      rows.Complete(line_number,
+                    ErrorRow(line_number, parsed.distinct_id, 2, std::nullopt, parsed.error), 2);
       if (first_exit == 0) first_exit = 2;
       continue;
     }

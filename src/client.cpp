@@ -26,29 +26,29 @@ using std::chrono::milliseconds;
 // GnuTLS (through librtmp), LDAP and Kerberos, whose loading and constructors cost about 9 ms at
 // every start. --version, --help and input errors should not pay that; a mint pays it as curl does.
 #define TOUCAN_CURL_FUNCTIONS(X) \
-  X(easy_cleanup) \
-  X(easy_getinfo) \
-  X(easy_header) \
-  X(easy_init) \
-  X(easy_reset) \
-  X(easy_setopt) \
-  X(easy_strerror) \
-  X(free) \
-  X(global_init) \
-  X(multi_add_handle) \
-  X(multi_cleanup) \
-  X(multi_info_read) \
-  X(multi_init) \
-  X(multi_perform) \
-  X(multi_poll) \
-  X(multi_remove_handle) \
-  X(multi_setopt) \
-  X(slist_append) \
-  X(slist_free_all) \
-  X(url) \
-  X(url_cleanup) \
-  X(url_get) \
-  X(url_set) \
+  X(easy_cleanup)                \
+  X(easy_getinfo)                \
+  X(easy_header)                 \
+  X(easy_init)                   \
+  X(easy_reset)                  \
+  X(easy_setopt)                 \
+  X(easy_strerror)               \
+  X(free)                        \
+  X(global_init)                 \
+  X(multi_add_handle)            \
+  X(multi_cleanup)               \
+  X(multi_info_read)             \
+  X(multi_init)                  \
+  X(multi_perform)               \
+  X(multi_poll)                  \
+  X(multi_remove_handle)         \
+  X(multi_setopt)                \
+  X(slist_append)                \
+  X(slist_free_all)              \
+  X(url)                         \
+  X(url_cleanup)                 \
+  X(url_get)                     \
+  X(url_set)                     \
   X(url_strerror)
 
 struct CurlApi {
@@ -67,7 +67,7 @@ CurlApi LoadCurl() {
     throw Error(ErrorKind::kInternal, "cannot load libcurl (libcurl.so.4): install libcurl4");
   }
   CurlApi api;
-#define TOUCAN_CURL_RESOLVE(name)                                                   \
+#define TOUCAN_CURL_RESOLVE(name)                                                 \
   api.name = reinterpret_cast<decltype(api.name)>(dlsym(library, "curl_" #name)); \
   if (!api.name) throw Error(ErrorKind::kInternal, "libcurl lacks curl_" #name ": it is too old");
   TOUCAN_CURL_FUNCTIONS(TOUCAN_CURL_RESOLVE)
@@ -128,8 +128,7 @@ std::string UrlPart(CURLU* url, CURLUPart part) {
 
 std::string Seconds(Clock::duration duration) {
   char text[32];
-  std::snprintf(text, sizeof text, "%.3f",
-                std::chrono::duration<double>(duration).count());
+  std::snprintf(text, sizeof text, "%.3f", std::chrono::duration<double>(duration).count());
   return text;
 }
 
@@ -202,12 +201,14 @@ std::string ResolveEndpointUrl(std::string_view base_url, std::string_view endpo
   }
   if (host.empty()) throw UsageError(quoted + " has no host");
   if (scheme == "http" && !IsLoopbackHost(host)) {
-    throw UsageError(quoted + " uses plain http:// to a host that is not loopback; the API key "
+    throw UsageError(quoted +
+                     " uses plain http:// to a host that is not loopback; the API key "
                      "would cross the network unencrypted: use https:// (http:// is allowed only "
                      "for localhost, 127.0.0.0/8 and [::1])");
   }
   if (!UrlPart(url.get(), CURLUPART_USER).empty()) {
-    throw UsageError(quoted + " must not carry credentials; the key comes from the environment "
+    throw UsageError(quoted +
+                     " must not carry credentials; the key comes from the environment "
                      "or --api-key-file");
   }
   if (!UrlPart(url.get(), CURLUPART_QUERY).empty() ||
@@ -283,20 +284,21 @@ struct Client::Impl {
     Curl().easy_setopt(easy, CURLOPT_HTTPHEADER, headers.get());
     Curl().easy_setopt(easy, CURLOPT_POSTFIELDS, transfer.job.body.c_str());
     Curl().easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
-                     static_cast<curl_off_t>(transfer.job.body.size()));
+                       static_cast<curl_off_t>(transfer.job.body.size()));
     Curl().easy_setopt(easy, CURLOPT_WRITEFUNCTION, CollectReply);
     Curl().easy_setopt(easy, CURLOPT_WRITEDATA, &transfer);
     Curl().easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer.error_buffer);
     Curl().easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(kMaxResponseBytes));
     Curl().easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(options.timeout.count()));
     Curl().easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
-                     static_cast<long>(options.connect_timeout.count()));
+                       static_cast<long>(options.connect_timeout.count()));
     // Redirects are refused: following one would send the key to whatever host it names.
     Curl().easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
     Curl().easy_setopt(easy, CURLOPT_PROTOCOLS_STR, https ? "https" : "http");
     Curl().easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
     Curl().easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (!options.ca_bundle.empty()) Curl().easy_setopt(easy, CURLOPT_CAINFO, options.ca_bundle.c_str());
+    if (!options.ca_bundle.empty())
+      Curl().easy_setopt(easy, CURLOPT_CAINFO, options.ca_bundle.c_str());
     // Over HTTP/2, wait for the one connection to multiplex on instead of opening more.
     if (https) Curl().easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
     transfer.started = Clock::now();
@@ -320,16 +322,19 @@ struct Client::Impl {
     };
     // Server text is redacted: the key must never reach a message, even when a server echoes it.
     const std::string said = Redact(ServerMessageExcerpt(transfer.reply));
-    const std::string reply = "HTTP " + std::to_string(status) +
-                              (said.empty() ? std::string() : ": \"" + said + "\"");
+    const std::string reply =
+        "HTTP " + std::to_string(status) + (said.empty() ? std::string() : ": \"" + said + "\"");
     if (status >= 200 && status < 300) {
       if (transfer.reply_too_large) {
-        fail(ErrorKind::kBadResponse, "the reply from " + host + " is larger than 1 MiB; a token "
-                                      "reply is a few KiB: check --base-url and --endpoint-path");
+        fail(ErrorKind::kBadResponse,
+             "the reply from " + host +
+                 " is larger than 1 MiB; a token "
+                 "reply is a few KiB: check --base-url and --endpoint-path");
         return verdict;
       }
       try {
-        verdict.outcome.response = ParseTokenResponse(transfer.reply, std::chrono::system_clock::now());
+        verdict.outcome.response =
+            ParseTokenResponse(transfer.reply, std::chrono::system_clock::now());
       } catch (const Error& e) {
         fail(ErrorKind::kBadResponse, std::string("bad reply from ") + host + " (HTTP " +
                                           std::to_string(status) + "): " + e.what() +
@@ -371,16 +376,17 @@ struct Client::Impl {
       return verdict;
     }
     if (status >= 400 && status < 500) {
-      const std::string hint = status == 404 ? "check --base-url and --endpoint-path (the URL was " + url + ")"
-                               : status == 400 || status == 422
-                                   ? "check the distinct id, role, attributes and permissions"
-                                   : "check the request with --dry-run";
+      const std::string hint =
+          status == 404 ? "check --base-url and --endpoint-path (the URL was " + url + ")"
+          : status == 400 || status == 422
+              ? "check the distinct id, role, attributes and permissions"
+              : "check the request with --dry-run";
       fail(ErrorKind::kRejected, "request rejected (" + reply + "): " + hint);
       return verdict;
     }
     if (status >= 500 && status < 600) {
-      fail(ErrorKind::kUnavailable, "server error (" + reply + "): the service at " + host +
-                                        " failed; try again later");
+      fail(ErrorKind::kUnavailable,
+           "server error (" + reply + "): the service at " + host + " failed; try again later");
       return verdict;
     }
     fail(ErrorKind::kBadResponse, "unexpected reply (" + reply + ") from " + host);
@@ -397,23 +403,25 @@ struct Client::Impl {
     };
     switch (code) {
       case CURLE_COULDNT_RESOLVE_HOST:
-        fail(ErrorKind::kNetwork, true, "could not resolve the host of " + url + " (" + detail +
-                                            "): check --base-url, DNS and proxy settings");
+        fail(ErrorKind::kNetwork, true,
+             "could not resolve the host of " + url + " (" + detail +
+                 "): check --base-url, DNS and proxy settings");
         break;
       case CURLE_COULDNT_RESOLVE_PROXY:
-        fail(ErrorKind::kNetwork, true, "could not resolve the proxy (" + detail +
-                                            "): check HTTPS_PROXY / ALL_PROXY");
+        fail(ErrorKind::kNetwork, true,
+             "could not resolve the proxy (" + detail + "): check HTTPS_PROXY / ALL_PROXY");
         break;
       case CURLE_COULDNT_CONNECT:
-        fail(ErrorKind::kNetwork, true, "could not connect to " + host + " (" + detail +
-                                            "): check --base-url and that the service is up; "
-                                            "for a proxy, check HTTPS_PROXY and NO_PROXY");
+        fail(ErrorKind::kNetwork, true,
+             "could not connect to " + host + " (" + detail +
+                 "): check --base-url and that the service is up; "
+                 "for a proxy, check HTTPS_PROXY and NO_PROXY");
         break;
       case CURLE_OPERATION_TIMEDOUT:
-        fail(ErrorKind::kNetwork, true, "timed out talking to " + host + " (" + detail +
-                                            "); limits: --connect-timeout " +
-                                            SecondsSetting(options.connect_timeout) + " s, --timeout " +
-                                            SecondsSetting(options.timeout) + " s");
+        fail(ErrorKind::kNetwork, true,
+             "timed out talking to " + host + " (" + detail + "); limits: --connect-timeout " +
+                 SecondsSetting(options.connect_timeout) + " s, --timeout " +
+                 SecondsSetting(options.timeout) + " s");
         break;
       case CURLE_SEND_ERROR:
       case CURLE_RECV_ERROR:
@@ -430,8 +438,9 @@ struct Client::Impl {
       case CURLE_SSL_CERTPROBLEM:
       case CURLE_SSL_CONNECT_ERROR:
         fail(ErrorKind::kNetwork, false,
-             "TLS with " + host + " failed (" + detail + "): if the server uses a private CA or "
-             "a TLS-inspecting proxy, pass its CA bundle with --cacert (or TOUCAN_CA_BUNDLE)");
+             "TLS with " + host + " failed (" + detail +
+                 "): if the server uses a private CA or "
+                 "a TLS-inspecting proxy, pass its CA bundle with --cacert (or TOUCAN_CA_BUNDLE)");
         break;
       case CURLE_FILESIZE_EXCEEDED:
         fail(ErrorKind::kBadResponse, false, "the reply from " + host + " is larger than 1 MiB");
@@ -461,9 +470,9 @@ struct Client::Impl {
   milliseconds Backoff(int attempts) {
     // Full jitter: a uniform wait up to the exponential bound, so that clients that failed
     // together do not retry together.
-    const double bound = std::min<double>(static_cast<double>(kBackoffCap.count()),
-                                          static_cast<double>(kBackoffBase.count()) *
-                                              std::pow(2.0, attempts - 1));
+    const double bound =
+        std::min<double>(static_cast<double>(kBackoffCap.count()),
+                         static_cast<double>(kBackoffBase.count()) * std::pow(2.0, attempts - 1));
     std::uniform_real_distribution<double> pick(0.0, bound);
     return milliseconds(static_cast<milliseconds::rep>(pick(random)));
   }
@@ -542,24 +551,26 @@ void Client::Impl::Run(const std::function<NextJob()>& next,
     Release(*transfer);
     Log("request " + std::to_string(transfer->job.id) + " attempt " +
         std::to_string(transfer->attempts) + ": " +
-        (verdict.status ? "HTTP " + std::to_string(verdict.status) + " after " + elapsed + " s"
-                        : "failed after " + elapsed + " s: " +
-                              std::string(verdict.outcome.error ? verdict.outcome.error->what() : "")));
+        (verdict.status
+             ? "HTTP " + std::to_string(verdict.status) + " after " + elapsed + " s"
+             : "failed after " + elapsed + " s: " +
+                   std::string(verdict.outcome.error ? verdict.outcome.error->what() : "")));
     if (verdict.retryable && verdict.retry_after && *verdict.retry_after > kMaxRetryAfter) {
       const auto when = std::chrono::system_clock::now() + *verdict.retry_after;
-      stop = Error(ErrorKind::kUnavailable,
-                   std::string(verdict.status == 429 ? "rate limited" : "service unavailable") +
-                       " (HTTP " + std::to_string(verdict.status) +
-                       "): the server asks to retry after " +
-                       std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                          *verdict.retry_after).count()) +
-                       " s; try again at " + FormatRfc3339(when),
-                   verdict.status);
+      stop = Error(
+          ErrorKind::kUnavailable,
+          std::string(verdict.status == 429 ? "rate limited" : "service unavailable") + " (HTTP " +
+              std::to_string(verdict.status) + "): the server asks to retry after " +
+              std::to_string(
+                  std::chrono::duration_cast<std::chrono::seconds>(*verdict.retry_after).count()) +
+              " s; try again at " + FormatRfc3339(when),
+          verdict.status);
       done(transfer->job.id, MintOutcome{std::nullopt, stop});
       return;
     }
     if (verdict.retryable && transfer->attempts <= options.retries) {
-      const milliseconds wait = verdict.retry_after ? *verdict.retry_after : Backoff(transfer->attempts);
+      const milliseconds wait =
+          verdict.retry_after ? *verdict.retry_after : Backoff(transfer->attempts);
       transfer->ready_at = now + wait;
       if (verdict.status == 429) paused_until = std::max(paused_until, transfer->ready_at);
       Log("retrying request " + std::to_string(transfer->job.id) + " in " + Seconds(wait) + " s" +
@@ -599,7 +610,8 @@ void Client::Impl::Run(const std::function<NextJob()>& next,
         it = waiting.erase(it);
         start(std::move(transfer));
       }
-      while (!source_done && active.size() + waiting.size() < static_cast<std::size_t>(concurrency)) {
+      while (!source_done &&
+             active.size() + waiting.size() < static_cast<std::size_t>(concurrency)) {
         NextJob job = next();
         if (job.state == NextJob::State::kEnd) source_done = true;
         if (job.state != NextJob::State::kJob) break;
@@ -631,7 +643,8 @@ void Client::Impl::Run(const std::function<NextJob()>& next,
     if (paused_until > now) wake = std::min(wake, paused_until);
     const auto timeout = std::chrono::duration_cast<milliseconds>(wake - now).count();
     if (!active.empty() || timeout > 0) {
-      Curl().multi_poll(multi.get(), nullptr, 0, static_cast<int>(std::max<long long>(timeout, 0)), nullptr);
+      Curl().multi_poll(multi.get(), nullptr, 0, static_cast<int>(std::max<long long>(timeout, 0)),
+                        nullptr);
     }
   }
 }

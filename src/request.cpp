@@ -70,14 +70,18 @@ bool IsValidUtf8(std::string_view text) {
   return true;
 }
 
-Json ParseJsonObject(std::string_view text, std::string_view what) {
+Json ParseJsonValue(std::string_view text, std::string_view what) {
   if (!IsValidUtf8(text)) throw UsageError(std::string(what) + " is not valid UTF-8");
-  Json value;
   try {
-    value = Json::parse(text);
+    return Json::parse(text);
   } catch (const Json::exception& e) {
+    // Not only parse_error: a number too large for a double throws out_of_range.
     throw UsageError(std::string(what) + " is not valid JSON: " + WithoutJsonPrefix(e.what()));
   }
+}
+
+Json ParseJsonObject(std::string_view text, std::string_view what) {
+  Json value = ParseJsonValue(text, what);
   if (!value.is_object()) {
     throw UsageError(std::string(what) + " must be a JSON object, not " + value.type_name());
   }
@@ -100,10 +104,9 @@ void ApplyAttributeArgument(Json& attributes, std::string_view argument) {
     return;
   }
   try {
-    attributes[key] = Json::parse(value);
-  } catch (const Json::exception& e) {
-    throw UsageError(quoted + ": the value after ':=' is not valid JSON: " +
-                     WithoutJsonPrefix(e.what()) + " (quote a string as KEY=VALUE)");
+    attributes[key] = ParseJsonValue(value, quoted + ": the value after ':='");
+  } catch (const Error& e) {
+    throw UsageError(std::string(e.what()) + " (a plain string is KEY=VALUE)");
   }
 }
 

@@ -57,9 +57,15 @@ std::optional<std::int64_t> ParseDuration(std::string_view text) {
 void AppendEscaped(std::string& out, unsigned char c) {
   static constexpr char kHex[] = "0123456789abcdef";
   switch (c) {
-    case '\n': out += "\\n"; break;
-    case '\r': out += "\\r"; break;
-    case '\t': out += "\\t"; break;
+    case '\n':
+      out += "\\n";
+      break;
+    case '\r':
+      out += "\\r";
+      break;
+    case '\t':
+      out += "\\t";
+      break;
     default:
       out += "\\x";
       out += kHex[c >> 4];
@@ -153,8 +159,8 @@ std::string HtmlToText(std::string_view html) {
     }
   }
   static const std::pair<std::string_view, std::string_view> kEntities[] = {
-      {"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&#39;", "'"},
-      {"&nbsp;", " "}};
+      {"&amp;", "&"},   {"&lt;", "<"},  {"&gt;", ">"},
+      {"&quot;", "\""}, {"&#39;", "'"}, {"&nbsp;", " "}};
   for (const auto& [entity, plain] : kEntities) {
     for (auto pos = text.find(entity); pos != std::string::npos; pos = text.find(entity, pos)) {
       text.replace(pos, entity.size(), plain);
@@ -211,10 +217,10 @@ TokenResponse ParseTokenResponse(std::string_view body,
   }
   const auto token = parsed.find("token");
   if (token == parsed.end() || !token->is_string()) {
-    throw Error(ErrorKind::kBadResponse,
-                token == parsed.end() ? "the reply has no \"token\" field"
-                                      : std::string("the reply's \"token\" is a ") +
-                                            token->type_name() + ", not a string");
+    throw Error(ErrorKind::kBadResponse, token == parsed.end()
+                                             ? "the reply has no \"token\" field"
+                                             : std::string("the reply's \"token\" is a ") +
+                                                   token->type_name() + ", not a string");
   }
   TokenResponse response;
   response.token = token->get<std::string>();
@@ -273,7 +279,8 @@ Json ResponseToJson(const TokenResponse& response) {
   Json out = Json::object();
   out["token"] = response.token;
   out["expiresIn"] = response.expires_in ? Json(*response.expires_in) : Json(nullptr);
-  out["expiresAt"] = response.expires_at ? Json(FormatRfc3339(*response.expires_at)) : Json(nullptr);
+  out["expiresAt"] =
+      response.expires_at ? Json(FormatRfc3339(*response.expires_at)) : Json(nullptr);
   for (const auto& [key, value] : response.extra.items()) out[key] = value;
   return out;
 }

@@ -41,6 +41,9 @@ Json BuildRequestBody(const TokenRequest& request);
 // value. Throws Error(kUsage) naming the argument.
 void ApplyAttributeArgument(Json& attributes, std::string_view argument);
 
+// Parses `text` as JSON; `what` names the input in error messages. Throws Error(kUsage).
+Json ParseJsonValue(std::string_view text, std::string_view what);
+
 // Parses `text` as a JSON object; `what` names the input in error messages. Throws Error(kUsage)
 // saying where the JSON is broken.
 Json ParseJsonObject(std::string_view text, std::string_view what);

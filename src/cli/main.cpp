@@ -115,8 +115,9 @@ bool IsEnvName(const std::string& name) {
 std::pair<std::string, std::string> ReadApiKey(const Options& options) {
   if (!options.api_key_file.empty()) {
     std::string text;
-    const std::string source =
-        options.api_key_file == "-" ? "standard input" : "--api-key-file '" + options.api_key_file + "'";
+    const std::string source = options.api_key_file == "-"
+                                   ? "standard input"
+                                   : "--api-key-file '" + options.api_key_file + "'";
     if (options.api_key_file == "-") {
       std::getline(std::cin, text);
     } else {
@@ -128,7 +129,8 @@ std::pair<std::string, std::string> ReadApiKey(const Options& options) {
     return {key, source};
   }
   if (!IsEnvName(options.api_key_env)) {
-    throw UsageError("--api-key-env '" + options.api_key_env + "' is not an environment variable name");
+    throw UsageError("--api-key-env '" + options.api_key_env +
+                     "' is not an environment variable name");
   }
   const char* value = std::getenv(options.api_key_env.c_str());
   if (value == nullptr) return {"", options.api_key_env};
@@ -161,7 +163,8 @@ std::string FormatResult(const toucan::TokenResponse& response, const std::strin
                   "eval; use -o json or -o token");
     }
     return "TOUCAN_TOKEN=" + response.token + "\nTOUCAN_TOKEN_EXPIRES_AT=" +
-           (response.expires_at ? toucan::FormatRfc3339(*response.expires_at) : std::string()) + "\n";
+           (response.expires_at ? toucan::FormatRfc3339(*response.expires_at) : std::string()) +
+           "\n";
   }
   return toucan::ResponseToJson(response).dump() + "\n";
 }
@@ -285,7 +288,8 @@ int Run(int argc, char** argv) {
   }
   if (batch_mode) {
     if (app.count("--distinct-id") > 0) {
-      throw UsageError("-u/--distinct-id cannot be used with batch: each input line names its user");
+      throw UsageError(
+          "-u/--distinct-id cannot be used with batch: each input line names its user");
     }
     if (app.count("--output") > 0) {
       throw UsageError("-o/--output cannot be used with batch: it always writes JSON Lines");
@@ -325,7 +329,8 @@ int Run(int argc, char** argv) {
     if (!options.batch_file.empty() && options.batch_file != "-") {
       file.open(options.batch_file, std::ios::binary);
       if (!file) {
-        throw UsageError("cannot read batch file '" + options.batch_file + "': " + std::strerror(errno));
+        throw UsageError("cannot read batch file '" + options.batch_file +
+                         "': " + std::strerror(errno));
       }
       input = &file;
     }

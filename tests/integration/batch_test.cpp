@@ -23,7 +23,8 @@ std::string DistinctId(const httplib::Request& request) {
 }
 
 // Mints "tok-<distinctId>" after an optional delay; ids listed in `rejected` get a 401.
-Handler PerUser(std::function<int(const std::string&)> delay_ms = nullptr, std::set<std::string> rejected = {}) {
+Handler PerUser(std::function<int(const std::string&)> delay_ms = nullptr,
+                std::set<std::string> rejected = {}) {
   return [=](const httplib::Request& request, httplib::Response& response, int) {
     const std::string id = DistinctId(request);
     if (delay_ms) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(id)));
@@ -38,7 +39,8 @@ Handler PerUser(std::function<int(const std::string&)> delay_ms = nullptr, std::
   };
 }
 
-RunResult Batch(const std::string& url, const std::string& input, std::vector<std::string> extra = {}) {
+RunResult Batch(const std::string& url, const std::string& input,
+                std::vector<std::string> extra = {}) {
   std::vector<std::string> args{"batch"};
   args.insert(args.end(), extra.begin(), extra.end());
   return RunChecked(args, KeyAndUrl(url), input);
@@ -46,7 +48,8 @@ RunResult Batch(const std::string& url, const std::string& input, std::vector<st
 
 TEST(Batch, KeepsInputOrderUnderConcurrency) {
   // Later lines answer sooner, so completion order is the reverse of input order.
-  TestServer server(PerUser([](const std::string& id) { return 200 - 8 * std::stoi(id.substr(1)); }));
+  TestServer server(
+      PerUser([](const std::string& id) { return 200 - 8 * std::stoi(id.substr(1)); }));
   std::string input;
   for (int i = 1; i <= 24; ++i) input += "u" + std::to_string(i) + "\n";
   const RunResult result = Batch(server.url(), input, {"--concurrency", "8"});
@@ -62,7 +65,8 @@ TEST(Batch, KeepsInputOrderUnderConcurrency) {
     EXPECT_TRUE(row["expiresAt"].is_string());
   }
   EXPECT_EQ(server.request_count(), 24u);
-  EXPECT_NE(result.err.find("toucan-token: 24 minted, 0 failed in "), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("toucan-token: 24 minted, 0 failed in "), std::string::npos)
+      << result.err;
 }
 
 TEST(Batch, LineFormsDefaultsAndOverrides) {
@@ -71,11 +75,14 @@ TEST(Batch, LineFormsDefaultsAndOverrides) {
       "bare-1\n"
       "\n"
       "  \"quoted \\\"2\\\"\"\n"
-      R"({"distinctId":"obj-4","role":"viewer","attributes":{"tier":"pro"},"permissions":{"p":2}})" "\n"
+      R"({"distinctId":"obj-4","role":"viewer","attributes":{"tier":"pro"},"permissions":{"p":2}})"
+      "\n"
       "   \n"
-      R"({"distinctId":"obj-6"})" "\n";
-  const RunResult result = Batch(server.url(), input,
-                                 {"-r", "analyst", "-a", "region=EU", "-a", "tier=free", "--permissions", R"({"p":1})"});
+      R"({"distinctId":"obj-6"})"
+      "\n";
+  const RunResult result =
+      Batch(server.url(), input,
+            {"-r", "analyst", "-a", "region=EU", "-a", "tier=free", "--permissions", R"({"p":1})"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   const auto rows = Rows(result.out);
   ASSERT_EQ(rows.size(), 4u);
@@ -101,8 +108,12 @@ TEST(Batch, LineFormsDefaultsAndOverrides) {
 
 TEST(Batch, PerLineErrorsAndTheFirstFailureDecidesTheExit) {
   TestServer server(PerUser(nullptr, {"rejected"}));
-  const std::string input = "ok-1\nrejected\n" R"({"distinctId":"typo","atributes":{}})" "\n"
-                            "caf\xc3\n" "ok-5\n";
+  const std::string input =
+      "ok-1\nrejected\n"
+      R"({"distinctId":"typo","atributes":{}})"
+      "\n"
+      "caf\xc3\n"
+      "ok-5\n";
   const RunResult result = Batch(server.url(), input, {"--concurrency", "2"});
   EXPECT_EQ(result.exit_code, 3) << result.err;  // line 2 is the first failure
   const auto rows = Rows(result.out);
@@ -111,11 +122,13 @@ TEST(Batch, PerLineErrorsAndTheFirstFailureDecidesTheExit) {
   EXPECT_EQ(rows[1]["distinctId"], "rejected");
   EXPECT_EQ(rows[1]["error"]["exit"], 3);
   EXPECT_EQ(rows[1]["error"]["status"], 401);
-  EXPECT_NE(rows[1]["error"]["message"].get<std::string>().find("credentials rejected"), std::string::npos);
+  EXPECT_NE(rows[1]["error"]["message"].get<std::string>().find("credentials rejected"),
+            std::string::npos);
   EXPECT_EQ(rows[2]["distinctId"], "typo");
   EXPECT_EQ(rows[2]["error"]["exit"], 2);
   EXPECT_TRUE(rows[2]["error"]["status"].is_null());
-  EXPECT_NE(rows[2]["error"]["message"].get<std::string>().find("unknown field \"atributes\""), std::string::npos);
+  EXPECT_NE(rows[2]["error"]["message"].get<std::string>().find("unknown field \"atributes\""),
+            std::string::npos);
   EXPECT_TRUE(rows[3]["distinctId"].is_null());
   EXPECT_EQ(rows[3]["error"]["exit"], 2);
   EXPECT_EQ(rows[4]["token"], "tok-ok_5");
@@ -137,15 +150,16 @@ TEST(Batch, ReusesConnections) {
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(Rows(result.out).size(), 200u);
   EXPECT_EQ(server.request_count(), 200u);
-  EXPECT_LE(server.connection_count(), 8u) << "200 tokens at concurrency 4 opened "
-                                           << server.connection_count() << " connections";
+  EXPECT_LE(server.connection_count(), 8u)
+      << "200 tokens at concurrency 4 opened " << server.connection_count() << " connections";
 }
 
 TEST(Batch, ReusesTlsConnections) {
   TestServer server(PerUser(), TestServer::Tls{Certs("server.pem"), Certs("server.key")});
   std::string input;
   for (int i = 0; i < 60; ++i) input += "user-" + std::to_string(i) + "\n";
-  const RunResult result = Batch(server.url(), input, {"--concurrency", "3", "--cacert", Certs("ca.pem")});
+  const RunResult result =
+      Batch(server.url(), input, {"--concurrency", "3", "--cacert", Certs("ca.pem")});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_LE(server.connection_count(), 6u);
 }
@@ -179,14 +193,16 @@ TEST(Batch, RateLimitSlowsTheWholeBatch) {
 
 TEST(Batch, LongRetryAfterStopsTheBatch) {
   TestServer server(Reply(429, "", "text/plain", {{"Retry-After", "600"}}));
-  const RunResult result = Batch(server.url(), "u1\nu2\n{\"distinctId\":\"u3\"}\n", {"--concurrency", "1"});
+  const RunResult result =
+      Batch(server.url(), "u1\nu2\n{\"distinctId\":\"u3\"}\n", {"--concurrency", "1"});
   EXPECT_EQ(result.exit_code, 5);
   const auto rows = Rows(result.out);
   ASSERT_EQ(rows.size(), 3u);
   for (std::size_t i = 0; i < 3; ++i) {
     EXPECT_EQ(rows[i]["line"], i + 1);
     EXPECT_EQ(rows[i]["error"]["exit"], 5);
-    EXPECT_NE(rows[i]["error"]["message"].get<std::string>().find("retry after 600 s"), std::string::npos);
+    EXPECT_NE(rows[i]["error"]["message"].get<std::string>().find("retry after 600 s"),
+              std::string::npos);
   }
   EXPECT_EQ(rows[2]["distinctId"], "u3");
   EXPECT_EQ(server.request_count(), 1u);
@@ -195,7 +211,8 @@ TEST(Batch, LongRetryAfterStopsTheBatch) {
 
 TEST(Batch, ReadsAFileOrStandardInput) {
   TestServer server(PerUser());
-  const std::string path = ::testing::TempDir() + "toucan-batch-" + std::to_string(getpid()) + ".jsonl";
+  const std::string path =
+      ::testing::TempDir() + "toucan-batch-" + std::to_string(getpid()) + ".jsonl";
   std::ofstream(path) << "f1\nf2";  // no final newline
   const RunResult from_file = RunChecked({"batch", path}, KeyAndUrl(server.url()));
   std::remove(path.c_str());
@@ -210,14 +227,17 @@ TEST(Batch, ReadsAFileOrStandardInput) {
 
 TEST(Batch, DryRunPrintsEachRequest) {
   TestServer server(PerUser());
-  const RunResult result = RunChecked({"batch", "--dry-run", "-a", "r=1"}, {{"TOUCAN_BASE_URL", server.url()}},
-                                      "u1\n{\"distinctId\":\"u2\",\"bad\":1}\n");
+  const RunResult result =
+      RunChecked({"batch", "--dry-run", "-a", "r=1"}, {{"TOUCAN_BASE_URL", server.url()}},
+                 "u1\n{\"distinctId\":\"u2\",\"bad\":1}\n");
   EXPECT_EQ(result.exit_code, 2);
   const auto rows = Rows(result.out);
   ASSERT_EQ(rows.size(), 2u);
-  EXPECT_EQ(rows[0], json::parse(R"({"method":"POST","url":")" + server.url() + R"(/embed/generate-token",
+  EXPECT_EQ(rows[0],
+            json::parse(R"({"method":"POST","url":")" + server.url() + R"(/embed/generate-token",
       "headers":{"x-api-key":"***","Content-Type":"application/json","Accept":"application/json",
-      "User-Agent":"toucan-token/)" + std::string(toucan::kVersion) + R"("},
+      "User-Agent":"toucan-token/)" +
+                        std::string(toucan::kVersion) + R"("},
       "body":{"user":{"distinctId":"u1","role":"explorer","attributes":{"r":"1"}}}})"));
   EXPECT_EQ(rows[1]["error"]["exit"], 2);
   EXPECT_EQ(server.request_count(), 0u);
@@ -225,10 +245,15 @@ TEST(Batch, DryRunPrintsEachRequest) {
 
 TEST(Batch, UsageErrors) {
   TestServer server(PerUser());
-  for (const auto& args : std::vector<std::vector<std::string>>{
-           {"batch", "-u", "x"}, {"batch", "-o", "token"}, {"batch", "--concurrency", "0"},
-           {"batch", "--concurrency", "257"}, {"batch", "/nonexistent/users.jsonl"},
-           {"batch", "--attributes", "-"}, {"batch", "-", "--api-key-file", "-"}, {"batch", "-a", "noequals"}}) {
+  for (const auto& args :
+       std::vector<std::vector<std::string>>{{"batch", "-u", "x"},
+                                             {"batch", "-o", "token"},
+                                             {"batch", "--concurrency", "0"},
+                                             {"batch", "--concurrency", "257"},
+                                             {"batch", "/nonexistent/users.jsonl"},
+                                             {"batch", "--attributes", "-"},
+                                             {"batch", "-", "--api-key-file", "-"},
+                                             {"batch", "-a", "noequals"}}) {
     const RunResult result = RunChecked(args, KeyAndUrl(server.url()), "u1\n");
     EXPECT_EQ(result.exit_code, 2) << args.back();
     ExpectOneErrorLine(result, "");

@@ -12,7 +12,8 @@ using ordered = nlohmann::ordered_json;
 class Cli : public ::testing::Test {
  protected:
   std::string TempFile(const std::string& name, const std::string& content) {
-    const std::string path = ::testing::TempDir() + "toucan-" + std::to_string(getpid()) + "-" + name;
+    const std::string path =
+        ::testing::TempDir() + "toucan-" + std::to_string(getpid()) + "-" + name;
     std::ofstream(path, std::ios::binary) << content;
     files_.push_back(path);
     return path;
@@ -26,7 +27,8 @@ class Cli : public ::testing::Test {
 TEST_F(Cli, MintsATokenAndSendsTheExactRequest) {
   TestServer server(TokenReply(R"("expiresIn":3600,"scope":{"a":1})"));
   const auto before = std::chrono::system_clock::now();
-  const RunResult result = RunChecked({"--distinct-id", "u1", "-a", "region=EU"}, KeyAndUrl(server.url()));
+  const RunResult result =
+      RunChecked({"--distinct-id", "u1", "-a", "region=EU"}, KeyAndUrl(server.url()));
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(result.err, "");
   ASSERT_EQ(result.out.back(), '\n');
@@ -58,16 +60,17 @@ TEST_F(Cli, MintsATokenAndSendsTheExactRequest) {
   EXPECT_EQ(request.Header("user-agent"), std::string("toucan-token/") + toucan::kVersion);
   EXPECT_EQ(request.HeaderCount("authorization"), 0u);
   EXPECT_EQ(json::parse(request.body),
-            json::parse(R"({"user":{"distinctId":"u1","role":"explorer","attributes":{"region":"EU"}}})"));
+            json::parse(
+                R"({"user":{"distinctId":"u1","role":"explorer","attributes":{"region":"EU"}}})"));
 }
 
 TEST_F(Cli, TypedAttributesRoleAndPermissions) {
   TestServer server(TokenReply());
   const std::string permissions = TempFile("perm.json", R"({"dashboards":{"d1":"read"}})");
-  const RunResult result =
-      RunChecked({"-u", "u1", "-r", "viewer", "-a", "year:=2024", "-a", "active:=true", "-a",
-           R"(groups:=["a","b"])", "-a", "n:=null", "-a", "s=2024", "--permissions", "@" + permissions},
-          KeyAndUrl(server.url()));
+  const RunResult result = RunChecked(
+      {"-u", "u1", "-r", "viewer", "-a", "year:=2024", "-a", "active:=true", "-a",
+       R"(groups:=["a","b"])", "-a", "n:=null", "-a", "s=2024", "--permissions", "@" + permissions},
+      KeyAndUrl(server.url()));
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(json::parse(server.requests().at(0).body), json::parse(R"({
       "user": {"distinctId": "u1", "role": "viewer",
@@ -77,9 +80,10 @@ TEST_F(Cli, TypedAttributesRoleAndPermissions) {
 
 TEST_F(Cli, AttributesObjectWithAttributeFlagsOverIt) {
   TestServer server(TokenReply());
-  const RunResult result = RunChecked({"-u", "u1", "--attributes", R"({"region":"US","tier":"free"})", "-a",
-                                "region=EU", "-a", "x=1", "-a", "x:=2"},
-                               KeyAndUrl(server.url()));
+  const RunResult result =
+      RunChecked({"-u", "u1", "--attributes", R"({"region":"US","tier":"free"})", "-a", "region=EU",
+                  "-a", "x=1", "-a", "x:=2"},
+                 KeyAndUrl(server.url()));
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(json::parse(server.requests().at(0).body)["user"]["attributes"],
             json::parse(R"({"region":"EU","tier":"free","x":2})"));
@@ -89,9 +93,15 @@ TEST_F(Cli, AttributesObjectWithAttributeFlagsOverIt) {
 TEST_F(Cli, AttributesFromFileAndFromStdin) {
   TestServer server(TokenReply());
   const std::string file = TempFile("attrs.json", "{\"team\": \"a\"}\n");
-  ASSERT_EQ(RunChecked({"-u", "u1", "--attributes", "@" + file}, KeyAndUrl(server.url())).exit_code, 0);
-  ASSERT_EQ(RunChecked({"-u", "u1", "--attributes", "-"}, KeyAndUrl(server.url()), R"({"team":"b"})").exit_code, 0);
-  ASSERT_EQ(RunChecked({"-u", "u1", "--permissions", "-"}, KeyAndUrl(server.url()), R"({"p":true})").exit_code, 0);
+  ASSERT_EQ(RunChecked({"-u", "u1", "--attributes", "@" + file}, KeyAndUrl(server.url())).exit_code,
+            0);
+  ASSERT_EQ(
+      RunChecked({"-u", "u1", "--attributes", "-"}, KeyAndUrl(server.url()), R"({"team":"b"})")
+          .exit_code,
+      0);
+  ASSERT_EQ(RunChecked({"-u", "u1", "--permissions", "-"}, KeyAndUrl(server.url()), R"({"p":true})")
+                .exit_code,
+            0);
   const auto requests = server.requests();
   ASSERT_EQ(requests.size(), 3u);
   EXPECT_EQ(json::parse(requests[0].body)["user"]["attributes"], json::parse(R"({"team":"a"})"));
@@ -101,9 +111,9 @@ TEST_F(Cli, AttributesFromFileAndFromStdin) {
 
 TEST_F(Cli, UnicodeValuesTravelUnchanged) {
   TestServer server(TokenReply());
-  const RunResult result =
-      RunChecked({"-u", "ünïcødé-用户-😀", "-a", "città=Zürich 東京", "--attributes", R"({"emoji":"🎉"})"},
-          KeyAndUrl(server.url()));
+  const RunResult result = RunChecked(
+      {"-u", "ünïcødé-用户-😀", "-a", "città=Zürich 東京", "--attributes", R"({"emoji":"🎉"})"},
+      KeyAndUrl(server.url()));
   ASSERT_EQ(result.exit_code, 0) << result.err;
   const json body = json::parse(server.requests().at(0).body);
   EXPECT_EQ(body["user"]["distinctId"], "ünïcødé-用户-😀");
@@ -130,8 +140,9 @@ TEST_F(Cli, OutputFormats) {
 
 TEST_F(Cli, EnvOutputEvaluatesInAShell) {
   TestServer server(TokenReply());
-  const std::string script = std::string("eval \"$(") + TOUCAN_TOKEN_BINARY +
-                             " -u u1 -o env)\" && printf '%s|%s' \"$TOUCAN_TOKEN\" \"${TOUCAN_TOKEN_EXPIRES_AT:0:4}\"";
+  const std::string script =
+      std::string("eval \"$(") + TOUCAN_TOKEN_BINARY +
+      " -u u1 -o env)\" && printf '%s|%s' \"$TOUCAN_TOKEN\" \"${TOUCAN_TOKEN_EXPIRES_AT:0:4}\"";
   Env env = KeyAndUrl(server.url());
   const RunResult result = RunTool({"-c", script}, env, std::nullopt, "/bin/bash");
   ASSERT_EQ(result.exit_code, 0) << result.err;
@@ -163,13 +174,17 @@ TEST_P(Expiry, NormalisedToSeconds) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Cli, Expiry,
-    ::testing::Values(ExpiryCase{R"("expiresIn":3600)", "3600"}, ExpiryCase{R"("expiresIn":"3600")", "3600"},
-                      ExpiryCase{R"("expiresIn":"1h")", "3600"}, ExpiryCase{R"("expiresIn":"1h30m")", "5400"},
-                      ExpiryCase{R"("expiresIn":"2d")", "172800"}, ExpiryCase{R"("expiresIn":59.9)", "59"},
-                      ExpiryCase{R"("other":1)", "null"}, ExpiryCase{R"("expiresIn":"soon")", "null"},
-                      ExpiryCase{R"("expiresIn":-5)", "null"}, ExpiryCase{R"("expiresIn":null)", "null"}));
+INSTANTIATE_TEST_SUITE_P(Cli, Expiry,
+                         ::testing::Values(ExpiryCase{R"("expiresIn":3600)", "3600"},
+                                           ExpiryCase{R"("expiresIn":"3600")", "3600"},
+                                           ExpiryCase{R"("expiresIn":"1h")", "3600"},
+                                           ExpiryCase{R"("expiresIn":"1h30m")", "5400"},
+                                           ExpiryCase{R"("expiresIn":"2d")", "172800"},
+                                           ExpiryCase{R"("expiresIn":59.9)", "59"},
+                                           ExpiryCase{R"("other":1)", "null"},
+                                           ExpiryCase{R"("expiresIn":"soon")", "null"},
+                                           ExpiryCase{R"("expiresIn":-5)", "null"},
+                                           ExpiryCase{R"("expiresIn":null)", "null"}));
 
 TEST_F(Cli, EnvOutputWithoutExpiryLeavesItEmpty) {
   TestServer server(TokenReply(R"("x":1)"));
@@ -191,10 +206,16 @@ TEST_F(Cli, BaseUrlPrefixAndEndpointPath) {
   TestServer server(TokenReply());
   Env env{{"TOUCAN_API_KEY", kApiKey}};
   ASSERT_EQ(RunChecked({"-u", "u", "--base-url", server.url() + "/toucan/"}, env).exit_code, 0);
-  ASSERT_EQ(RunChecked({"-u", "u", "--base-url", server.url() + "/toucan", "--endpoint-path", "/api/generate-token"}, env)
+  ASSERT_EQ(RunChecked({"-u", "u", "--base-url", server.url() + "/toucan", "--endpoint-path",
+                        "/api/generate-token"},
+                       env)
                 .exit_code,
             0);
-  ASSERT_EQ(RunChecked({"-u", "u", "--base-url", server.url(), "--endpoint-path", "api/generate-token"}, env).exit_code, 0);
+  ASSERT_EQ(
+      RunChecked({"-u", "u", "--base-url", server.url(), "--endpoint-path", "api/generate-token"},
+                 env)
+          .exit_code,
+      0);
   const auto requests = server.requests();
   EXPECT_EQ(requests.at(0).path, "/toucan/embed/generate-token");
   EXPECT_EQ(requests.at(1).path, "/toucan/api/generate-token");
@@ -210,19 +231,21 @@ TEST_F(Cli, BaseUrlFlagWinsOverEnvironment) {
 
 TEST_F(Cli, ApiKeySources) {
   TestServer server(TokenReply());
-  const std::string file = TempFile("key", std::string("  ") + kApiKey + "  \nsecond line ignored\n");
+  const std::string file =
+      TempFile("key", std::string("  ") + kApiKey + "  \nsecond line ignored\n");
   // --api-key-env
   ASSERT_EQ(RunChecked({"-u", "u", "--base-url", server.url(), "--api-key-env", "MY_KEY"},
-                {{"MY_KEY", std::string(" ") + kApiKey + "\n"}})
+                       {{"MY_KEY", std::string(" ") + kApiKey + "\n"}})
                 .exit_code,
             0);
   // --api-key-file wins over the variable
   ASSERT_EQ(RunChecked({"-u", "u", "--api-key-file", file},
-                {{"TOUCAN_API_KEY", "wrong"}, {"TOUCAN_BASE_URL", server.url()}})
+                       {{"TOUCAN_API_KEY", "wrong"}, {"TOUCAN_BASE_URL", server.url()}})
                 .exit_code,
             0);
   // --api-key-file - reads standard input
-  ASSERT_EQ(RunChecked({"-u", "u", "--api-key-file", "-", "--base-url", server.url()}, {}, std::string(kApiKey) + "\n")
+  ASSERT_EQ(RunChecked({"-u", "u", "--api-key-file", "-", "--base-url", server.url()}, {},
+                       std::string(kApiKey) + "\n")
                 .exit_code,
             0);
   for (const auto& request : server.requests()) EXPECT_EQ(request.Header("x-api-key"), kApiKey);
@@ -231,14 +254,16 @@ TEST_F(Cli, ApiKeySources) {
 
 TEST_F(Cli, DryRunSendsNothingAndNeedsNoKey) {
   TestServer server(TokenReply());
-  const RunResult result = RunChecked({"-u", "u1", "-a", "region=EU", "--permissions", R"({"p":1})", "--dry-run"},
-                               {{"TOUCAN_BASE_URL", server.url() + "/t"}});
+  const RunResult result =
+      RunChecked({"-u", "u1", "-a", "region=EU", "--permissions", R"({"p":1})", "--dry-run"},
+                 {{"TOUCAN_BASE_URL", server.url() + "/t"}});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(result.err, "");
-  EXPECT_EQ(json::parse(result.out), json::parse(R"({"method":"POST","url":")" + server.url() +
-                                                 R"(/t/embed/generate-token","headers":{"x-api-key":"***",
+  EXPECT_EQ(json::parse(result.out),
+            json::parse(R"({"method":"POST","url":")" + server.url() +
+                        R"(/t/embed/generate-token","headers":{"x-api-key":"***",
       "Content-Type":"application/json","Accept":"application/json","User-Agent":"toucan-token/)" +
-                                                 toucan::kVersion + R"("},
+                        toucan::kVersion + R"("},
       "body":{"user":{"distinctId":"u1","role":"explorer","attributes":{"region":"EU"}},"permissions":{"p":1}}})"));
   // With a key set, it is still only ***.
   const RunResult with_key = RunChecked({"-u", "u1", "--dry-run"}, KeyAndUrl(server.url()));
@@ -253,10 +278,11 @@ TEST_F(Cli, VersionAndHelp) {
   EXPECT_EQ(version.out, std::string("toucan-token ") + toucan::kVersion + "\n");
   const RunResult help = RunChecked({"--help"}, {});
   EXPECT_EQ(help.exit_code, 0);
-  for (const char* says : {"--distinct-id", "--attribute", "--attributes", "--permissions", "--base-url",
-                           "--endpoint-path", "--api-key-env", "--api-key-file", "--output", "--timeout",
-                           "--connect-timeout", "--retries", "--cacert", "--dry-run", "--verbose",
-                           "Exit status:", "toucan-token -u u1 -a region=EU", "batch"}) {
+  for (const char* says :
+       {"--distinct-id", "--attribute", "--attributes", "--permissions", "--base-url",
+        "--endpoint-path", "--api-key-env", "--api-key-file", "--output", "--timeout",
+        "--connect-timeout", "--retries", "--cacert", "--dry-run", "--verbose",
+        "Exit status:", "toucan-token -u u1 -a region=EU", "batch"}) {
     EXPECT_NE(help.out.find(says), std::string::npos) << says;
   }
 }
@@ -269,7 +295,8 @@ TEST_F(Cli, UnsafeTokenIsABadResponse) {
   // Printable, but not fit for eval: refused for -o env only.
   TestServer shell(Reply(200, R"J({"token":"$(touch${IFS}x)","expiresIn":1})J"));
   EXPECT_EQ(RunChecked({"-u", "u1", "-o", "env"}, KeyAndUrl(shell.url())).exit_code, 7);
-  EXPECT_EQ(RunChecked({"-u", "u1", "-o", "token"}, KeyAndUrl(shell.url())).out, "$(touch${IFS}x)\n");
+  EXPECT_EQ(RunChecked({"-u", "u1", "-o", "token"}, KeyAndUrl(shell.url())).out,
+            "$(touch${IFS}x)\n");
 }
 
 // ---- input errors: exit 2, one line on stderr, nothing on stdout, nothing sent --------------
@@ -315,44 +342,148 @@ INSTANTIATE_TEST_SUITE_P(
         InputErrorCase{"MissingDistinctId", {"-a", "x=1"}, kGood, {}, "--distinct-id is required"},
         InputErrorCase{"EmptyDistinctId", {"-u", ""}, kGood, {}, "distinct id must not be empty"},
         InputErrorCase{"EmptyRole", {"-u", "u", "-r", ""}, kGood, {}, "role must not be empty"},
-        InputErrorCase{"AttributeWithoutEquals", {"-u", "u", "-a", "region"}, kGood, {}, "KEY=VALUE"},
+        InputErrorCase{
+            "AttributeWithoutEquals", {"-u", "u", "-a", "region"}, kGood, {}, "KEY=VALUE"},
         InputErrorCase{"AttributeEmptyKey", {"-u", "u", "-a", "=EU"}, kGood, {}, "empty key"},
-        InputErrorCase{"AttributeBadTypedJson", {"-u", "u", "-a", "n:=[1,"}, kGood, {}, "line 1, column"},
-        InputErrorCase{"AttributesBadJson", {"-u", "u", "--attributes", "{\"a\":1,}"}, kGood, {}, "not valid JSON"},
-        InputErrorCase{"AttributesNotObject", {"-u", "u", "--attributes", "[1]"}, kGood, {}, "must be a JSON object"},
-        InputErrorCase{"AttributesEmptyKey", {"-u", "u", "--attributes", R"({"":1})"}, kGood, {}, "must not be empty"},
-        InputErrorCase{"PermissionsNotObject", {"-u", "u", "--permissions", "\"all\""}, kGood, {}, "must be a JSON object"},
-        InputErrorCase{"PermissionsBadJson", {"-u", "u", "--permissions", "{"}, kGood, {}, "not valid JSON"},
-        InputErrorCase{"UnreadableAttributesFile", {"-u", "u", "--attributes", "@/nonexistent/a.json"}, kGood, {}, "cannot read"},
-        InputErrorCase{"UnreadablePermissionsFile", {"-u", "u", "--permissions", "@/nonexistent/p.json"}, kGood, {}, "cannot read"},
-        InputErrorCase{"AttributesFileIsADirectory", {"-u", "u", "--attributes", "@/"}, kGood, {}, "--attributes"},
-        InputErrorCase{"UnreadableKeyFile", {"-u", "u", "--api-key-file", "/nonexistent/key"}, kGood, {}, "cannot read"},
+        InputErrorCase{
+            "AttributeBadTypedJson", {"-u", "u", "-a", "n:=[1,"}, kGood, {}, "line 1, column"},
+        InputErrorCase{"AttributesBadJson",
+                       {"-u", "u", "--attributes", "{\"a\":1,}"},
+                       kGood,
+                       {},
+                       "not valid JSON"},
+        InputErrorCase{"AttributesNotObject",
+                       {"-u", "u", "--attributes", "[1]"},
+                       kGood,
+                       {},
+                       "must be a JSON object"},
+        InputErrorCase{"AttributesEmptyKey",
+                       {"-u", "u", "--attributes", R"({"":1})"},
+                       kGood,
+                       {},
+                       "must not be empty"},
+        InputErrorCase{"PermissionsNotObject",
+                       {"-u", "u", "--permissions", "\"all\""},
+                       kGood,
+                       {},
+                       "must be a JSON object"},
+        InputErrorCase{
+            "PermissionsBadJson", {"-u", "u", "--permissions", "{"}, kGood, {}, "not valid JSON"},
+        InputErrorCase{"UnreadableAttributesFile",
+                       {"-u", "u", "--attributes", "@/nonexistent/a.json"},
+                       kGood,
+                       {},
+                       "cannot read"},
+        InputErrorCase{"UnreadablePermissionsFile",
+                       {"-u", "u", "--permissions", "@/nonexistent/p.json"},
+                       kGood,
+                       {},
+                       "cannot read"},
+        InputErrorCase{"AttributesFileIsADirectory",
+                       {"-u", "u", "--attributes", "@/"},
+                       kGood,
+                       {},
+                       "--attributes"},
+        InputErrorCase{"UnreadableKeyFile",
+                       {"-u", "u", "--api-key-file", "/nonexistent/key"},
+                       kGood,
+                       {},
+                       "cannot read"},
         InputErrorCase{"DistinctIdNotUtf8", {"-u", "caf\xc3"}, kGood, {}, "not valid UTF-8"},
-        InputErrorCase{"AttributeNotUtf8", {"-u", "u", "-a", "k=\xff"}, kGood, {}, "not valid UTF-8"},
-        InputErrorCase{"AttributesStdinNotUtf8", {"-u", "u", "--attributes", "-"}, kGood, "{\"k\":\"\xc0\xaf\"}", "not valid UTF-8"},
+        InputErrorCase{
+            "AttributeNotUtf8", {"-u", "u", "-a", "k=\xff"}, kGood, {}, "not valid UTF-8"},
+        InputErrorCase{"AttributesStdinNotUtf8",
+                       {"-u", "u", "--attributes", "-"},
+                       kGood,
+                       "{\"k\":\"\xc0\xaf\"}",
+                       "not valid UTF-8"},
         InputErrorCase{"UnknownOutput", {"-u", "u", "-o", "yaml"}, kGood, {}, "--output"},
         InputErrorCase{"UnknownFlag", {"-u", "u", "--api-key", "x"}, kGood, {}, "--api-key"},
         InputErrorCase{"ZeroTimeout", {"-u", "u", "--timeout", "0"}, kGood, {}, "--timeout"},
-        InputErrorCase{"NegativeConnectTimeout", {"-u", "u", "--connect-timeout", "-1"}, kGood, {}, "--connect-timeout"},
-        InputErrorCase{"RetriesNotANumber", {"-u", "u", "--retries", "many"}, kGood, {}, "--retries"},
-        InputErrorCase{"MissingKey", {"-u", "u"}, {{"TOUCAN_BASE_URL", "@URL"}}, {}, "no API key: set TOUCAN_API_KEY"},
-        InputErrorCase{"MissingKeyOtherVariable", {"-u", "u", "--api-key-env", "MINE"}, kGood, {}, "set MINE"},
-        InputErrorCase{"BadKeyVariableName", {"-u", "u", "--api-key-env", "1-BAD"}, kGood, {}, "not an environment variable name"},
-        InputErrorCase{"EmptyKey", {"-u", "u"}, With(kGood, "TOUCAN_API_KEY", "  "), {}, "is empty"},
-        InputErrorCase{"KeyWithInnerSpace", {"-u", "u"}, With(kGood, "TOUCAN_API_KEY", "tk_test_Zq8VwS3cr3t Key"), {}, "whitespace"},
-        InputErrorCase{"KeyWithControlCharacter", {"-u", "u"}, With(kGood, "TOUCAN_API_KEY", "tk\r\nX-Evil: 1"), {}, "control character"},
-        InputErrorCase{"KeyNonAscii", {"-u", "u"}, With(kGood, "TOUCAN_API_KEY", "tk_cl\xc3\xa9"), {}, "non-ASCII"},
+        InputErrorCase{"NegativeConnectTimeout",
+                       {"-u", "u", "--connect-timeout", "-1"},
+                       kGood,
+                       {},
+                       "--connect-timeout"},
+        InputErrorCase{
+            "RetriesNotANumber", {"-u", "u", "--retries", "many"}, kGood, {}, "--retries"},
+        InputErrorCase{"MissingKey",
+                       {"-u", "u"},
+                       {{"TOUCAN_BASE_URL", "@URL"}},
+                       {},
+                       "no API key: set TOUCAN_API_KEY"},
+        InputErrorCase{
+            "MissingKeyOtherVariable", {"-u", "u", "--api-key-env", "MINE"}, kGood, {}, "set MINE"},
+        InputErrorCase{"BadKeyVariableName",
+                       {"-u", "u", "--api-key-env", "1-BAD"},
+                       kGood,
+                       {},
+                       "not an environment variable name"},
+        InputErrorCase{
+            "EmptyKey", {"-u", "u"}, With(kGood, "TOUCAN_API_KEY", "  "), {}, "is empty"},
+        InputErrorCase{"KeyWithInnerSpace",
+                       {"-u", "u"},
+                       With(kGood, "TOUCAN_API_KEY", "tk_test_Zq8VwS3cr3t Key"),
+                       {},
+                       "whitespace"},
+        InputErrorCase{"KeyWithControlCharacter",
+                       {"-u", "u"},
+                       With(kGood, "TOUCAN_API_KEY", "tk\r\nX-Evil: 1"),
+                       {},
+                       "control character"},
+        InputErrorCase{"KeyNonAscii",
+                       {"-u", "u"},
+                       With(kGood, "TOUCAN_API_KEY", "tk_cl\xc3\xa9"),
+                       {},
+                       "non-ASCII"},
         InputErrorCase{"EmptyKeyFile", {"-u", "u", "--api-key-file", "-"}, kGood, "\n", "is empty"},
-        InputErrorCase{"PlainHttpRemote", {"-u", "u", "--base-url", "http://toucan.example.com"}, kGood, {}, "not loopback"},
-        InputErrorCase{"PlainHttpRemoteDryRun", {"-u", "u", "--dry-run", "--base-url", "http://10.1.2.3"}, {}, {}, "not loopback"},
-        InputErrorCase{"UrlDoesNotParse", {"-u", "u", "--base-url", "https://exa mple.com"}, kGood, {}, "does not parse"},
-        InputErrorCase{"UrlWithoutScheme", {"-u", "u", "--base-url", "toucanai.cloud"}, kGood, {}, "no scheme"},
-        InputErrorCase{"UrlOtherScheme", {"-u", "u", "--base-url", "ftp://x.example"}, kGood, {}, "https://"},
-        InputErrorCase{"EnvUrlDoesNotParse", {"-u", "u"}, With(kGood, "TOUCAN_BASE_URL", "https://"), {}, "base URL"},
-        InputErrorCase{"StdinTwice", {"-u", "u", "--attributes", "-", "--permissions", "-"}, kGood, "{}", "standard input is named by both"},
-        InputErrorCase{"StdinTwiceWithKey", {"-u", "u", "--attributes", "-", "--api-key-file", "-"}, kGood, "{}", "only one input"},
-        InputErrorCase{"UnreadableCaBundle", {"-u", "u", "--cacert", "/nonexistent/ca.pem"}, kGood, {}, "CA bundle"},
-        InputErrorCase{"UnreadableCaBundleEnv", {"-u", "u"}, With(kGood, "TOUCAN_CA_BUNDLE", "/nonexistent/ca.pem"), {}, "CA bundle"}),
+        InputErrorCase{"PlainHttpRemote",
+                       {"-u", "u", "--base-url", "http://toucan.example.com"},
+                       kGood,
+                       {},
+                       "not loopback"},
+        InputErrorCase{"PlainHttpRemoteDryRun",
+                       {"-u", "u", "--dry-run", "--base-url", "http://10.1.2.3"},
+                       {},
+                       {},
+                       "not loopback"},
+        InputErrorCase{"UrlDoesNotParse",
+                       {"-u", "u", "--base-url", "https://exa mple.com"},
+                       kGood,
+                       {},
+                       "does not parse"},
+        InputErrorCase{"UrlWithoutScheme",
+                       {"-u", "u", "--base-url", "toucanai.cloud"},
+                       kGood,
+                       {},
+                       "no scheme"},
+        InputErrorCase{
+            "UrlOtherScheme", {"-u", "u", "--base-url", "ftp://x.example"}, kGood, {}, "https://"},
+        InputErrorCase{"EnvUrlDoesNotParse",
+                       {"-u", "u"},
+                       With(kGood, "TOUCAN_BASE_URL", "https://"),
+                       {},
+                       "base URL"},
+        InputErrorCase{"StdinTwice",
+                       {"-u", "u", "--attributes", "-", "--permissions", "-"},
+                       kGood,
+                       "{}",
+                       "standard input is named by both"},
+        InputErrorCase{"StdinTwiceWithKey",
+                       {"-u", "u", "--attributes", "-", "--api-key-file", "-"},
+                       kGood,
+                       "{}",
+                       "only one input"},
+        InputErrorCase{"UnreadableCaBundle",
+                       {"-u", "u", "--cacert", "/nonexistent/ca.pem"},
+                       kGood,
+                       {},
+                       "CA bundle"},
+        InputErrorCase{"UnreadableCaBundleEnv",
+                       {"-u", "u"},
+                       With(kGood, "TOUCAN_CA_BUNDLE", "/nonexistent/ca.pem"),
+                       {},
+                       "CA bundle"}),
     [](const auto& test_case) { return std::string(test_case.param.name); });
 
 }  // namespace

@@ -29,7 +29,8 @@ TEST(Failure, Unauthorized401) {
   TestServer server(Reply(401, R"({"message":"Invalid API key"})"));
   const RunResult result = Mint(server.url());
   EXPECT_EQ(result.exit_code, 3);
-  ExpectOneErrorLine(result, "credentials rejected (HTTP 401: \"Invalid API key\"): check TOUCAN_API_KEY");
+  ExpectOneErrorLine(result,
+                     "credentials rejected (HTTP 401: \"Invalid API key\"): check TOUCAN_API_KEY");
   EXPECT_NE(result.err.find("belongs to the instance at 127.0.0.1:"), std::string::npos);
   EXPECT_EQ(server.request_count(), 1u);
 }
@@ -51,8 +52,10 @@ TEST(Failure, BadRequest400QuotesTheServer) {
 }
 
 TEST(Failure, NotFound404HtmlPointsAtTheUrl) {
-  TestServer server(Reply(404, "<!DOCTYPE html><html><head><title>404 Not Found</title></head>"
-                               "<body><h1>Not Found</h1></body></html>", "text/html"));
+  TestServer server(Reply(404,
+                          "<!DOCTYPE html><html><head><title>404 Not Found</title></head>"
+                          "<body><h1>Not Found</h1></body></html>",
+                          "text/html"));
   const RunResult result = Mint(server.url());
   EXPECT_EQ(result.exit_code, 4);
   ExpectOneErrorLine(result, "HTTP 404: \"404 Not Found\"): check --base-url and --endpoint-path");
@@ -74,8 +77,8 @@ TEST(Failure, ServerError500IsNotRetried) {
 }
 
 TEST(Failure, RateLimitedWithLongRetryAfterStopsAtOnce) {
-  TestServer server(Reply(429, R"({"message":"quota exceeded"})", "application/json",
-                          {{"Retry-After", "3600"}}));
+  TestServer server(
+      Reply(429, R"({"message":"quota exceeded"})", "application/json", {{"Retry-After", "3600"}}));
   const RunResult result = Mint(server.url());
   EXPECT_EQ(result.exit_code, 5);
   ExpectOneErrorLine(result, "retry after 3600 s; try again at 20");
@@ -84,7 +87,8 @@ TEST(Failure, RateLimitedWithLongRetryAfterStopsAtOnce) {
 }
 
 TEST(Failure, ServiceUnavailableTwiceThenSuccess) {
-  TestServer server(Sequence({Reply(503, "busy", "text/plain"), Reply(503, "busy", "text/plain"), TokenReply()}));
+  TestServer server(
+      Sequence({Reply(503, "busy", "text/plain"), Reply(503, "busy", "text/plain"), TokenReply()}));
   const RunResult result = Mint(server.url());
   EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(json::parse(result.out)["token"], kToken);
@@ -107,7 +111,8 @@ TEST(Failure, AlwaysUnavailableUsesEveryRetry) {
 }
 
 TEST(Failure, RateLimitedRetryAfterIsWaitedOut) {
-  TestServer server(Sequence({Reply(429, "slow down", "text/plain", {{"Retry-After", "1"}}), TokenReply()}));
+  TestServer server(
+      Sequence({Reply(429, "slow down", "text/plain", {{"Retry-After", "1"}}), TokenReply()}));
   const RunResult result = Mint(server.url(), {"-v"});
   EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(server.request_count(), 2u);
@@ -133,7 +138,8 @@ TEST(Failure, RetryAfterAsHttpDate) {
 }
 
 TEST(Failure, RetryAfterBeyondAMinuteAsDate) {
-  TestServer server(Reply(503, "", "text/plain", {{"Retry-After", "Wed, 21 Oct 2099 07:28:00 GMT"}}));
+  TestServer server(
+      Reply(503, "", "text/plain", {{"Retry-After", "Wed, 21 Oct 2099 07:28:00 GMT"}}));
   const RunResult result = Mint(server.url());
   EXPECT_EQ(result.exit_code, 5);
   ExpectOneErrorLine(result, "try again at 2099-10-21T07:28:00Z");
@@ -159,25 +165,28 @@ TEST_P(BadReply, ExitsSeven) {
 
 INSTANTIATE_TEST_SUITE_P(
     Failure, BadReply,
-    ::testing::Values(BadReplyCase{"Garbage", "\x01\x02garbage<>", "not JSON (it starts: \\x01\\x02garbage"},
-                      BadReplyCase{"Empty", "", "not JSON"},
-                      BadReplyCase{"NumberToken", R"({"token":123,"expiresIn":3600})", "\"token\" is a number"},
-                      BadReplyCase{"NoToken", R"({"jwt":"x"})", "no \"token\" field"},
-                      BadReplyCase{"Array", R"([{"token":"x"}])", "is a JSON array"},
-                      BadReplyCase{"TwoMiB", "{\"token\":\"" + std::string(2 * 1024 * 1024, 'a') + "\"}",
-                                   "larger than 1 MiB"},
-                      BadReplyCase{"InvalidUtf8", "{\"token\":\"a\",\"x\":\"\xff\"}", "not JSON"}),
+    ::testing::Values(
+        BadReplyCase{"Garbage", "\x01\x02garbage<>", "not JSON (it starts: \\x01\\x02garbage"},
+        BadReplyCase{"Empty", "", "not JSON"},
+        BadReplyCase{"NumberToken", R"({"token":123,"expiresIn":3600})", "\"token\" is a number"},
+        BadReplyCase{"NoToken", R"({"jwt":"x"})", "no \"token\" field"},
+        BadReplyCase{"Array", R"([{"token":"x"}])", "is a JSON array"},
+        BadReplyCase{"TwoMiB", "{\"token\":\"" + std::string(2 * 1024 * 1024, 'a') + "\"}",
+                     "larger than 1 MiB"},
+        BadReplyCase{"InvalidUtf8", "{\"token\":\"a\",\"x\":\"\xff\"}", "not JSON"}),
     [](const auto& test_case) { return std::string(test_case.param.name); });
 
 TEST(Failure, ChunkedReplyOverTheCapIsCut) {
   TestServer server([](const httplib::Request&, httplib::Response& response, int) {
-    response.set_chunked_content_provider("application/json", [](std::size_t offset, httplib::DataSink& sink) {
-      if (offset == 0) sink.write("{\"token\":\"", 10);
-      const std::string chunk(64 * 1024, 'a');
-      if (offset < 3 * 1024 * 1024) return sink.write(chunk.data(), chunk.size());
-      sink.done();
-      return true;
-    });
+    response.set_chunked_content_provider("application/json",
+                                          [](std::size_t offset, httplib::DataSink& sink) {
+                                            if (offset == 0) sink.write("{\"token\":\"", 10);
+                                            const std::string chunk(64 * 1024, 'a');
+                                            if (offset < 3 * 1024 * 1024)
+                                              return sink.write(chunk.data(), chunk.size());
+                                            sink.done();
+                                            return true;
+                                          });
   });
   const RunResult result = Mint(server.url());
   EXPECT_EQ(result.exit_code, 7);
@@ -234,7 +243,8 @@ TEST(Failure, RedirectIsNotFollowed) {
 }
 
 TEST(Failure, ConnectionRefused) {
-  const RunResult result = Mint("http://127.0.0.1:" + std::to_string(ClosedPort()), {"--retries", "0"});
+  const RunResult result =
+      Mint("http://127.0.0.1:" + std::to_string(ClosedPort()), {"--retries", "0"});
   EXPECT_EQ(result.exit_code, 6);
   ExpectOneErrorLine(result, "could not connect to 127.0.0.1:");
   EXPECT_NE(result.err.find("check --base-url"), std::string::npos);
@@ -255,7 +265,8 @@ TEST(Failure, ProxiesComeFromTheEnvironment) {
   EXPECT_EQ(Mint(server.url(), {"--retries", "0"}, {{"ALL_PROXY", dead_proxy}}).exit_code, 6);
   EXPECT_EQ(server.request_count(), 0u);
   // NO_PROXY exempts the loopback server.
-  EXPECT_EQ(Mint(server.url(), {}, {{"ALL_PROXY", dead_proxy}, {"NO_PROXY", "127.0.0.1"}}).exit_code, 0);
+  EXPECT_EQ(
+      Mint(server.url(), {}, {{"ALL_PROXY", dead_proxy}, {"NO_PROXY", "127.0.0.1"}}).exit_code, 0);
   EXPECT_EQ(server.request_count(), 1u);
 }
 
@@ -263,9 +274,10 @@ TEST(Failure, VerboseShowsProgressButNoSecret) {
   TestServer server(Sequence({Reply(503, "busy", "text/plain"), TokenReply()}));
   const RunResult result = Mint(server.url(), {"-v"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  for (const char* says : {"POST " , "/embed/generate-token (request 1, attempt 1 of 3)",
-                           "\"x-api-key\":\"***\"", "request body: {\"user\"", "attempt 1: HTTP 503 after ",
-                           "retrying request 1 in ", "attempt 2: HTTP 200 after "}) {
+  for (const char* says :
+       {"POST ", "/embed/generate-token (request 1, attempt 1 of 3)", "\"x-api-key\":\"***\"",
+        "request body: {\"user\"", "attempt 1: HTTP 503 after ", "retrying request 1 in ",
+        "attempt 2: HTTP 200 after "}) {
     EXPECT_NE(result.err.find(says), std::string::npos) << says << "\n" << result.err;
   }
   EXPECT_EQ(result.err.find(kToken), std::string::npos) << "the token belongs on stdout only";
@@ -300,7 +312,8 @@ TEST(Tls, TrustedWithCaBundleVariableAndLocalhostName) {
 }
 
 TEST(Tls, HostnameIsChecked) {
-  TestServer server(TokenReply(), TestServer::Tls{Certs("wrong-host.pem"), Certs("wrong-host.key")});
+  TestServer server(TokenReply(),
+                    TestServer::Tls{Certs("wrong-host.pem"), Certs("wrong-host.key")});
   const RunResult result = Mint(server.url(), {"--cacert", Certs("ca.pem")});
   EXPECT_EQ(result.exit_code, 6);
   ExpectOneErrorLine(result, "TLS with 127.0.0.1:");
@@ -309,7 +322,8 @@ TEST(Tls, HostnameIsChecked) {
 
 TEST(Tls, PlainHttpServerAddressedAsHttps) {
   TestServer server(TokenReply());
-  const RunResult result = Mint("https://127.0.0.1:" + std::to_string(server.port()), {"--cacert", Certs("ca.pem")});
+  const RunResult result =
+      Mint("https://127.0.0.1:" + std::to_string(server.port()), {"--cacert", Certs("ca.pem")});
   EXPECT_EQ(result.exit_code, 6);
   EXPECT_EQ(server.request_count(), 0u);
 }
@@ -323,9 +337,10 @@ namespace {
 // Redaction covers what servers and libcurl say, not the tool's own words: a one-letter key must
 // not turn "check" into "chec***".
 TEST(Failure, ShortKeyLeavesOwnWordsAlone) {
-  const RunResult result = RunTool({"-u", "u1", "--retries", "0"},
-                                   {{"TOUCAN_API_KEY", "k"},
-                                    {"TOUCAN_BASE_URL", "http://127.0.0.1:" + std::to_string(ClosedPort())}});
+  const RunResult result =
+      RunTool({"-u", "u1", "--retries", "0"},
+              {{"TOUCAN_API_KEY", "k"},
+               {"TOUCAN_BASE_URL", "http://127.0.0.1:" + std::to_string(ClosedPort())}});
   EXPECT_EQ(result.exit_code, 6);
   EXPECT_NE(result.err.find("check --base-url"), std::string::npos) << result.err;
 }

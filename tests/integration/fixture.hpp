@@ -18,7 +18,9 @@ namespace toucan::test {
 inline constexpr const char* kApiKey = "tk_test_Zq8VwS3cr3tKey_4f1d9b7e";
 inline constexpr const char* kToken = "eyJhbGciOiJkaXIifQ..iv-part.cipher_text-part.tag-part";
 
-inline std::string Certs(const std::string& name) { return std::string(TOUCAN_TEST_CERTS) + "/" + name; }
+inline std::string Certs(const std::string& name) {
+  return std::string(TOUCAN_TEST_CERTS) + "/" + name;
+}
 
 inline Env KeyAndUrl(const std::string& url) {
   return {{"TOUCAN_API_KEY", kApiKey}, {"TOUCAN_BASE_URL", url}};
@@ -27,7 +29,7 @@ inline Env KeyAndUrl(const std::string& url) {
 // Runs the tool and asserts what must hold for every run: the key is in no output, and stderr
 // lines carry the tool's prefix.
 inline RunResult RunChecked(const std::vector<std::string>& args, const Env& env,
-                     const std::optional<std::string>& stdin_data = std::nullopt) {
+                            const std::optional<std::string>& stdin_data = std::nullopt) {
   RunResult result = RunTool(args, env, stdin_data);
   EXPECT_EQ(result.out.find(kApiKey), std::string::npos) << "API key on stdout";
   EXPECT_EQ(result.err.find(kApiKey), std::string::npos) << "API key on stderr";

@@ -113,7 +113,8 @@ inline RunResult RunTool(const std::vector<std::string>& args, const Env& env,
   close(err_pipe[0]);
   int status = 0;
   waitpid(pid, &status, 0);
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  result.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return result;
 }

@@ -44,7 +44,8 @@ int main(int argc, char** argv) {
       cert = argv[++i];
       key = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: toucan-token-standin [--port N] [--api-key KEY] [--tls CERT KEY]\n");
+      std::fprintf(stderr,
+                   "usage: toucan-token-standin [--port N] [--api-key KEY] [--tls CERT KEY]\n");
       return 2;
     }
   }
@@ -58,34 +59,34 @@ int main(int argc, char** argv) {
   server->set_keep_alive_max_count(100000);
   std::mutex mutex;
   std::mt19937_64 random{std::random_device{}()};
-  server->Post("/embed/generate-token", [&](const httplib::Request& request,
-                                             httplib::Response& response) {
-    const std::string given = request.get_header_value("x-api-key");
-    if (given.empty() || (!expected_key.empty() && given != expected_key)) {
-      return Fail(response, 401, "Invalid API key");
-    }
-    nlohmann::json body;
-    try {
-      body = nlohmann::json::parse(request.body);
-    } catch (const nlohmann::json::exception&) {
-      return Fail(response, 400, "Body is not JSON");
-    }
-    const auto& user = body.value("user", nlohmann::json::object());
-    if (!user.is_object() || !user.value("distinctId", nlohmann::json()).is_string() ||
-        !user.value("role", nlohmann::json()).is_string() ||
-        !user.value("attributes", nlohmann::json()).is_object()) {
-      return Fail(response, 400, "user.distinctId, user.role and user.attributes are required");
-    }
-    std::string token;
-    {
-      std::lock_guard lock(mutex);
-      // Shaped like a compact JWE (five base64url parts); it encrypts nothing.
-      token = "eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0.." + RandomSegment(random, 16) + "." +
-              RandomSegment(random, 64) + "." + RandomSegment(random, 22);
-    }
-    response.set_content(nlohmann::json{{"token", token}, {"expiresIn", 3600}}.dump(),
-                         "application/json");
-  });
+  server->Post(
+      "/embed/generate-token", [&](const httplib::Request& request, httplib::Response& response) {
+        const std::string given = request.get_header_value("x-api-key");
+        if (given.empty() || (!expected_key.empty() && given != expected_key)) {
+          return Fail(response, 401, "Invalid API key");
+        }
+        nlohmann::json body;
+        try {
+          body = nlohmann::json::parse(request.body);
+        } catch (const nlohmann::json::exception&) {
+          return Fail(response, 400, "Body is not JSON");
+        }
+        const auto& user = body.value("user", nlohmann::json::object());
+        if (!user.is_object() || !user.value("distinctId", nlohmann::json()).is_string() ||
+            !user.value("role", nlohmann::json()).is_string() ||
+            !user.value("attributes", nlohmann::json()).is_object()) {
+          return Fail(response, 400, "user.distinctId, user.role and user.attributes are required");
+        }
+        std::string token;
+        {
+          std::lock_guard lock(mutex);
+          // Shaped like a compact JWE (five base64url parts); it encrypts nothing.
+          token = "eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0.." + RandomSegment(random, 16) + "." +
+                  RandomSegment(random, 64) + "." + RandomSegment(random, 22);
+        }
+        response.set_content(nlohmann::json{{"token", token}, {"expiresIn", 3600}}.dump(),
+                             "application/json");
+      });
   const int bound = port > 0 ? (server->bind_to_port("127.0.0.1", port) ? port : -1)
                              : server->bind_to_any_port("127.0.0.1");
   if (bound <= 0) {

@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "toucan/batch.hpp"
+
+#include <gtest/gtest.h>
 
 namespace toucan {
 namespace {
@@ -18,17 +18,19 @@ TEST(BatchLine, UserObjectOverDefaults) {
       R"({"distinctId":"u1","role":"viewer","attributes":{"tier":"pro","x":1},"permissions":{"p":2}})",
       Defaults());
   ASSERT_TRUE(line.request) << line.error;
-  EXPECT_EQ(BuildRequestBody(*line.request).dump(),
-            R"({"user":{"distinctId":"u1","role":"viewer","attributes":{"region":"EU","tier":"pro","x":1}},)"
-            R"("permissions":{"p":2}})");
+  EXPECT_EQ(
+      BuildRequestBody(*line.request).dump(),
+      R"({"user":{"distinctId":"u1","role":"viewer","attributes":{"region":"EU","tier":"pro","x":1}},)"
+      R"("permissions":{"p":2}})");
 }
 
 TEST(BatchLine, DefaultsApplyWhenAbsent) {
   const BatchLine line = ParseBatchLine(R"(  {"distinctId":"u2"}  )", Defaults());
   ASSERT_TRUE(line.request);
-  EXPECT_EQ(BuildRequestBody(*line.request).dump(),
-            R"({"user":{"distinctId":"u2","role":"explorer","attributes":{"region":"EU","tier":"free"}},)"
-            R"("permissions":{"d":1}})");
+  EXPECT_EQ(
+      BuildRequestBody(*line.request).dump(),
+      R"({"user":{"distinctId":"u2","role":"explorer","attributes":{"region":"EU","tier":"free"}},)"
+      R"("permissions":{"d":1}})");
 }
 
 TEST(BatchLine, StringsAndBareIds) {
@@ -43,18 +45,18 @@ TEST(BatchLine, InvalidLines) {
     bool has_id;
     const char* says;
   };
-  for (const Case& c : {Case{R"({"distinctId":"u1","atributes":{}})", true, "unknown field \"atributes\""},
-                        Case{R"({"role":"x"})", false, "no \"distinctId\""},
-                        Case{R"({"distinctId":5})", false, "must be a string"},
-                        Case{R"({"distinctId":""})", true, "must not be empty"},
-                        Case{R"({"distinctId":"u","attributes":[1]})", true, "must be a JSON object"},
-                        Case{R"({"distinctId":"u","attributes":{"":1}})", true, "keys must not be empty"},
-                        Case{R"({"distinctId":"u","role":""})", true, "role must not be empty"},
-                        Case{R"({"distinctId":"u")", false, "not valid JSON"},
-                        Case{R"("unterminated)", false, "not a valid JSON string"},
-                        Case{"caf\xc3", false, "UTF-8"}, Case{"  \t", false, "blank"},
-                        Case{"", false, "blank"},
-                        Case{R"({"distinctId":"u","attributes":{"n":1e999}})", false, "number overflow"}}) {
+  for (const Case& c :
+       {Case{R"({"distinctId":"u1","atributes":{}})", true, "unknown field \"atributes\""},
+        Case{R"({"role":"x"})", false, "no \"distinctId\""},
+        Case{R"({"distinctId":5})", false, "must be a string"},
+        Case{R"({"distinctId":""})", true, "must not be empty"},
+        Case{R"({"distinctId":"u","attributes":[1]})", true, "must be a JSON object"},
+        Case{R"({"distinctId":"u","attributes":{"":1}})", true, "keys must not be empty"},
+        Case{R"({"distinctId":"u","role":""})", true, "role must not be empty"},
+        Case{R"({"distinctId":"u")", false, "not valid JSON"},
+        Case{R"("unterminated)", false, "not valid JSON"}, Case{"caf\xc3", false, "UTF-8"},
+        Case{"  \t", false, "blank"}, Case{"", false, "blank"},
+        Case{R"({"distinctId":"u","attributes":{"n":1e999}})", false, "number overflow"}}) {
     const BatchLine line = ParseBatchLine(c.line, Defaults());
     EXPECT_FALSE(line.request) << c.line;
     EXPECT_EQ(line.distinct_id.has_value(), c.has_id) << c.line;

@@ -21,8 +21,10 @@ bool Refused(const char* base, const char* path = "/embed/generate-token") {
 TEST(EndpointUrl, JoinsBaseAndPath) {
   EXPECT_EQ(Url("https://toucanai.cloud"), "https://toucanai.cloud/embed/generate-token");
   EXPECT_EQ(Url("https://toucanai.cloud/"), "https://toucanai.cloud/embed/generate-token");
-  EXPECT_EQ(Url("https://bi.example.com/toucan"), "https://bi.example.com/toucan/embed/generate-token");
-  EXPECT_EQ(Url("https://bi.example.com/toucan/"), "https://bi.example.com/toucan/embed/generate-token");
+  EXPECT_EQ(Url("https://bi.example.com/toucan"),
+            "https://bi.example.com/toucan/embed/generate-token");
+  EXPECT_EQ(Url("https://bi.example.com/toucan/"),
+            "https://bi.example.com/toucan/embed/generate-token");
   EXPECT_EQ(Url("https://bi.example.com:8443/a/b//", "api/generate-token"),
             "https://bi.example.com:8443/a/b/api/generate-token");
   EXPECT_EQ(Url("  https://x.example  "), "https://x.example/embed/generate-token");
@@ -34,16 +36,18 @@ TEST(EndpointUrl, PlainHttpOnlyForLoopback) {
   EXPECT_EQ(Url("http://127.0.0.1:1"), "http://127.0.0.1:1/embed/generate-token");
   EXPECT_EQ(Url("http://127.255.0.9"), "http://127.255.0.9/embed/generate-token");
   EXPECT_EQ(Url("http://[::1]:9"), "http://[::1]:9/embed/generate-token");
-  for (const char* refused : {"http://example.com", "http://128.0.0.1", "http://10.0.0.1",
-                              "http://localhost.example.com", "http://[::2]", "http://127.0.0.1.nip.io"}) {
+  for (const char* refused :
+       {"http://example.com", "http://128.0.0.1", "http://10.0.0.1", "http://localhost.example.com",
+        "http://[::2]", "http://127.0.0.1.nip.io"}) {
     EXPECT_TRUE(Refused(refused)) << refused;
   }
 }
 
 TEST(EndpointUrl, MalformedOrUnsafeUrls) {
-  for (const char* refused : {"", "toucanai.cloud", "https://", "ftp://example.com", "https://exa mple.com",
-                              "https://user:pass@example.com", "https://x.example/?q=1",
-                              "https://x.example/#f", "file:///etc/passwd", "https://x.example\xff"}) {
+  for (const char* refused :
+       {"", "toucanai.cloud", "https://", "ftp://example.com", "https://exa mple.com",
+        "https://user:pass@example.com", "https://x.example/?q=1", "https://x.example/#f",
+        "file:///etc/passwd", "https://x.example\xff"}) {
     EXPECT_TRUE(Refused(refused)) << refused;
   }
 }

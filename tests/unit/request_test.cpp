@@ -29,9 +29,7 @@ TEST(Attributes, StringAndTypedValues) {
             R"("nested":{"k":null},"pi":3.5})");
 }
 
-TEST(Attributes, LaterWins) {
-  EXPECT_EQ(Attributes({"x=1", "x:=2"}).dump(), R"({"x":2})");
-}
+TEST(Attributes, LaterWins) { EXPECT_EQ(Attributes({"x=1", "x:=2"}).dump(), R"({"x":2})"); }
 
 TEST(Attributes, ColonInsideAKeyIsPartOfAStringKey) {
   EXPECT_EQ(Attributes({"a:b=c"}).dump(), R"({"a:b":"c"})");
@@ -41,14 +39,12 @@ TEST(Attributes, QuotedStringThroughTypedForm) {
   EXPECT_EQ(Attributes({R"(s:="2024")"}).dump(), R"({"s":"2024"})");
 }
 
-TEST(Attributes, Unicode) {
-  EXPECT_EQ(Attributes({"città=Zürich 東京"})["città"], "Zürich 東京");
-}
+TEST(Attributes, Unicode) { EXPECT_EQ(Attributes({"città=Zürich 東京"})["città"], "Zürich 東京"); }
 
 TEST(Attributes, Errors) {
   // 1e999 overflows a double: found by the attribute fuzzer, once an internal error.
-  for (const char* bad : {"noequals", "=v", ":=1", "k:=not json", "k:=", "k:={", "k=\xff", "k:=1e999",
-                          "k:=[4e7777777777777777]"}) {
+  for (const char* bad : {"noequals", "=v", ":=1", "k:=not json", "k:=", "k:={", "k=\xff",
+                          "k:=1e999", "k:=[4e7777777777777777]"}) {
     Json attributes = Json::object();
     EXPECT_EQ(KindOf([&] { ApplyAttributeArgument(attributes, bad); }), ErrorKind::kUsage) << bad;
   }
@@ -67,8 +63,8 @@ TEST(Attributes, BadJsonSaysWhere) {
 
 TEST(JsonObject, ParsesObjectsOnly) {
   EXPECT_EQ(ParseJsonObject(R"({"b":1,"a":2})", "x").dump(), R"({"b":1,"a":2})");
-  for (const char* bad : {"[1]", "\"s\"", "1", "null", "{", "", "{\"a\":1} x", "{\"a\":\"\xc3\x28\"}",
-                          "{\"a\":-1e400}"}) {
+  for (const char* bad : {"[1]", "\"s\"", "1", "null", "{", "", "{\"a\":1} x",
+                          "{\"a\":\"\xc3\x28\"}", "{\"a\":-1e400}"}) {
     EXPECT_EQ(KindOf([&] { ParseJsonObject(bad, "x"); }), ErrorKind::kUsage) << bad;
   }
 }
@@ -117,17 +113,18 @@ TEST(Utf8, Validation) {
   EXPECT_TRUE(IsValidUtf8("plain"));
   EXPECT_TRUE(IsValidUtf8("Zürich 東京 \xF0\x9F\x98\x80"));
   EXPECT_FALSE(IsValidUtf8("\xff"));
-  EXPECT_FALSE(IsValidUtf8("\xc3"));          // truncated
-  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));      // overlong
-  EXPECT_FALSE(IsValidUtf8("\xe0\x80\xaf"));  // overlong
-  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));  // surrogate
+  EXPECT_FALSE(IsValidUtf8("\xc3"));              // truncated
+  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));          // overlong
+  EXPECT_FALSE(IsValidUtf8("\xe0\x80\xaf"));      // overlong
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));      // surrogate
   EXPECT_FALSE(IsValidUtf8("\xf4\x90\x80\x80"));  // past U+10FFFF
   EXPECT_FALSE(IsValidUtf8("a\x80"));
 }
 
 TEST(ApiKey, Validation) {
   EXPECT_NO_THROW(ValidateApiKey("tk_live_ABC-123.xyz", "TOUCAN_API_KEY"));
-  for (const char* bad : {"", "has space", "tab\there", "new\nline", "bell\x07", "del\x7f", "caf\xc3\xa9"}) {
+  for (const char* bad :
+       {"", "has space", "tab\there", "new\nline", "bell\x07", "del\x7f", "caf\xc3\xa9"}) {
     EXPECT_EQ(KindOf([&] { ValidateApiKey(bad, "TOUCAN_API_KEY"); }), ErrorKind::kUsage) << bad;
   }
 }

@@ -24,10 +24,26 @@ TEST(Expiry, NumbersAndStrings) {
 }
 
 TEST(Expiry, UnusableValues) {
-  for (const char* bad :
-       {"-1", "-0.5", R"("")", R"("1x")", R"("h")", R"("1h1h")", R"("30m1h")", R"("1.5h")",
-        R"(" 1h")", R"("1h ")", R"("-5")", R"("1H")", "null", "true", "[3600]", R"({"s":1})",
-        R"("99999999999999999999")", "1e300", R"("99999999999d")", "18446744073709551615"}) {
+  for (const char* bad : {"-1",
+                          "-0.5",
+                          R"("")",
+                          R"("1x")",
+                          R"("h")",
+                          R"("1h1h")",
+                          R"("30m1h")",
+                          R"("1.5h")",
+                          R"(" 1h")",
+                          R"("1h ")",
+                          R"("-5")",
+                          R"("1H")",
+                          "null",
+                          "true",
+                          "[3600]",
+                          R"({"s":1})",
+                          R"("99999999999999999999")",
+                          "1e300",
+                          R"("99999999999d")",
+                          "18446744073709551615"}) {
     EXPECT_EQ(Expiry(bad), std::nullopt) << bad;
   }
 }
@@ -46,18 +62,18 @@ TEST(Response, TokenExpiryAndExtraFields) {
 }
 
 TEST(Response, NoUsableExpiryIsNull) {
-  const TokenResponse response = ParseTokenResponse(R"({"token":"t","expiresIn":"soon"})",
-                                                    system_clock::now());
+  const TokenResponse response =
+      ParseTokenResponse(R"({"token":"t","expiresIn":"soon"})", system_clock::now());
   EXPECT_FALSE(response.expires_in);
   EXPECT_EQ(ResponseToJson(response).dump(), R"({"token":"t","expiresIn":null,"expiresAt":null})");
 }
 
 TEST(Response, BadReplies) {
-  for (const char* bad : {"", "garbage", "<html></html>", "[]", R"("token")", R"({"token":123})",
-                          R"({"token":null})", R"({"tok":"x"})", R"({"token":""})",
-                          R"({"token":"has space"})", R"({"token":"tab\tx"})",
-                          R"({"token":"caf\u00e9"})", R"({"token":"x\u0000"})", "{\"token\":\"\xff\"}",
-                          R"({"token":"a"} trailing)"}) {
+  for (const char* bad :
+       {"", "garbage", "<html></html>", "[]", R"("token")", R"({"token":123})", R"({"token":null})",
+        R"({"tok":"x"})", R"({"token":""})", R"({"token":"has space"})", R"({"token":"tab\tx"})",
+        R"({"token":"caf\u00e9"})", R"({"token":"x\u0000"})", "{\"token\":\"\xff\"}",
+        R"({"token":"a"} trailing)"}) {
     try {
       ParseTokenResponse(bad, system_clock::now());
       ADD_FAILURE() << "accepted: " << bad;
@@ -76,7 +92,8 @@ TEST(Token, Safety) {
 }
 
 TEST(Rfc3339, Utc) {
-  EXPECT_EQ(FormatRfc3339(system_clock::time_point(std::chrono::seconds(0))), "1970-01-01T00:00:00Z");
+  EXPECT_EQ(FormatRfc3339(system_clock::time_point(std::chrono::seconds(0))),
+            "1970-01-01T00:00:00Z");
   EXPECT_EQ(FormatRfc3339(system_clock::time_point(std::chrono::milliseconds(1'795'000'000'999))),
             "2026-11-18T11:06:40Z");
 }
@@ -90,11 +107,13 @@ TEST(Excerpt, JsonFields) {
 }
 
 TEST(Excerpt, HtmlIsReducedToText) {
-  EXPECT_EQ(ServerMessageExcerpt("<html><head><title>404 Not Found</title></head><body>x</body></html>"),
-            "404 Not Found");
-  EXPECT_EQ(ServerMessageExcerpt("<html><style>p{}</style><body><h1>Bad &amp; gone</h1>\n<p>Sorry</p>"
-                                 "<script>var x=1;</script></body></html>"),
-            "Bad & gone Sorry");
+  EXPECT_EQ(
+      ServerMessageExcerpt("<html><head><title>404 Not Found</title></head><body>x</body></html>"),
+      "404 Not Found");
+  EXPECT_EQ(
+      ServerMessageExcerpt("<html><style>p{}</style><body><h1>Bad &amp; gone</h1>\n<p>Sorry</p>"
+                           "<script>var x=1;</script></body></html>"),
+      "Bad & gone Sorry");
 }
 
 TEST(Excerpt, PlainTextEscapedAndCapped) {
