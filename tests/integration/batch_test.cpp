@@ -263,3 +263,37 @@ TEST(Batch, UsageErrors) {
 
 }  // namespace
 }  // namespace toucan::test
+
+namespace toucan::test {
+namespace {
+
+// With stderr on a terminal (script(1) provides one), progress is redrawn in place; stdout,
+// redirected to a file, still holds only the rows.
+TEST(Batch, ProgressOnATerminal) {
+  TestServer server(Reply(200, R"({"token":"t","expiresIn":60})"));
+  const std::string dir = ::testing::TempDir() + "toucan-tty-" + std::to_string(getpid());
+  const std::string out = dir + ".out";
+  const std::string command =
+      std::string("printf 'u1\\nu2\\nu3\\n' | ") + TOUCAN_TOKEN_BINARY + " batch > " + out;
+  Env env = KeyAndUrl(server.url());
+  env["TERM"] = "dumb";
+  const RunResult result =
+      RunTool({"-qec", command, "/dev/null"}, env, std::nullopt, "/usr/bin/script");
+  ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
+  EXPECT_NE(result.out.find("\r\033[Ktoucan-token: "), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find(" failed, "), std::string::npos) << result.out;  // the live line
+  EXPECT_NE(result.out.find("toucan-token: 3 minted, 0 failed in "), std::string::npos)
+      << result.out;
+  std::ifstream rows_file(out);
+  std::stringstream rows;
+  rows << rows_file.rdbuf();
+  std::remove(out.c_str());
+  EXPECT_EQ(Rows(rows.str()).size(), 3u);
+  EXPECT_EQ(rows.str().find('\033'), std::string::npos);
+  // Without a terminal there is only the summary.
+  const RunResult piped = RunChecked({"batch"}, KeyAndUrl(server.url()), "u1\n");
+  EXPECT_EQ(piped.err.find('\r'), std::string::npos);
+}
+
+}  // namespace
+}  // namespace toucan::test
