@@ -442,10 +442,14 @@ struct Client::Impl {
                  "): if the server uses a private CA or "
                  "a TLS-inspecting proxy, pass its CA bundle with --cacert (or TOUCAN_CA_BUNDLE)");
         break;
+      case CURLE_WEIRD_SERVER_REPLY:
+      case CURLE_UNSUPPORTED_PROTOCOL:  // the URL was checked before: this is the reply (HTTP/0.9)
+        fail(ErrorKind::kBadResponse, false,
+             "the reply from " + host + " is not HTTP (" + detail + "); check --base-url");
+        break;
       case CURLE_FILESIZE_EXCEEDED:
         fail(ErrorKind::kBadResponse, false, "the reply from " + host + " is larger than 1 MiB");
         break;
-      case CURLE_UNSUPPORTED_PROTOCOL:
       case CURLE_URL_MALFORMAT:
         fail(ErrorKind::kUsage, false, "cannot use " + url + " (" + detail + ")");
         break;

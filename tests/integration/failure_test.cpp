@@ -1,5 +1,6 @@
 // Every way the network and the server can fail: exit code, message, and what the server saw.
 #include <atomic>
+#include <thread>
 
 #include "fixture.hpp"
 
@@ -343,6 +344,57 @@ TEST(Failure, ShortKeyLeavesOwnWordsAlone) {
                {"TOUCAN_BASE_URL", "http://127.0.0.1:" + std::to_string(ClosedPort())}});
   EXPECT_EQ(result.exit_code, 6);
   EXPECT_NE(result.err.find("check --base-url"), std::string::npos) << result.err;
+}
+
+}  // namespace
+}  // namespace toucan::test
+
+namespace toucan::test {
+namespace {
+
+TEST(Failure, ConnectionClosedWithoutReplyIsRetried) {
+  RawServer server([](int fd, int) {
+    ReadRequestHead(fd);
+    // Closed without a byte of reply.
+  });
+  const RunResult result = RunChecked({"-u", "u1", "--retries", "2"}, KeyAndUrl(server.url()));
+  EXPECT_EQ(result.exit_code, 6);
+  ExpectOneErrorLine(result, "the connection to 127.0.0.1:");
+  EXPECT_EQ(server.accepted(), 3);
+}
+
+TEST(Failure, ConnectionResetIsRetried) {
+  RawServer server([](int fd, int) {
+    ReadRequestHead(fd);
+    linger hard{1, 0};  // close with RST
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+  });
+  const RunResult result = RunChecked({"-u", "u1", "--retries", "1"}, KeyAndUrl(server.url()));
+  EXPECT_EQ(result.exit_code, 6);
+  EXPECT_EQ(server.accepted(), 2);
+}
+
+TEST(Failure, ReplyThatIsNotHttp) {
+  RawServer server([](int fd, int) {
+    ReadRequestHead(fd);
+    const std::string garbage = "SSH-2.0-OpenSSH_9.2\r\n\r\n";
+    [[maybe_unused]] const auto sent = ::send(fd, garbage.data(), garbage.size(), MSG_NOSIGNAL);
+  });
+  const RunResult result = RunChecked({"-u", "u1"}, KeyAndUrl(server.url()));
+  EXPECT_EQ(result.exit_code, 7);
+  ExpectOneErrorLine(result, "is not HTTP");
+  EXPECT_EQ(server.accepted(), 1);
+}
+
+TEST(Failure, SlowServerWithinTheTimeoutSucceeds) {
+  TestServer server([](const httplib::Request& request, httplib::Response& response, int index) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    TokenReply()(request, response, index);
+  });
+  const RunResult result = RunChecked({"-u", "u1", "--timeout", "20"}, KeyAndUrl(server.url()));
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_GE(result.seconds, 1.4);
+  EXPECT_EQ(server.request_count(), 1u);
 }
 
 }  // namespace

@@ -1,7 +1,11 @@
 #pragma once
 // An HTTP or HTTPS server on an ephemeral loopback port that records every request it receives.
 
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -141,6 +145,66 @@ inline Handler Reply(int status, std::string body, std::string content_type = "a
     for (const auto& [name, value] : headers) response.set_header(name, value);
     response.set_content(body, content_type.c_str());
   };
+}
+
+}  // namespace toucan::test
+
+namespace toucan::test {
+
+// A TCP listener on an ephemeral loopback port for servers that do not speak HTTP properly:
+// `serve` gets each accepted socket and the connection's index, and the socket is closed after.
+class RawServer {
+ public:
+  explicit RawServer(std::function<void(int fd, int index)> serve) : serve_(std::move(serve)) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    if (::bind(listener_, reinterpret_cast<sockaddr*>(&address), length) != 0 ||
+        ::listen(listener_, 16) != 0 ||
+        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+      throw std::runtime_error("raw server: cannot listen on loopback");
+    }
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this] {
+      for (int index = 0;; ++index) {
+        const int fd = ::accept(listener_, nullptr, nullptr);
+        if (fd < 0) return;  // shut down
+        accepted_ = index + 1;
+        serve_(fd, index);
+        ::close(fd);
+      }
+    });
+  }
+  ~RawServer() {
+    ::shutdown(listener_, SHUT_RDWR);
+    ::close(listener_);
+    thread_.join();
+  }
+  RawServer(const RawServer&) = delete;
+  RawServer& operator=(const RawServer&) = delete;
+
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  int accepted() const { return accepted_; }
+
+ private:
+  std::function<void(int, int)> serve_;
+  int listener_ = -1;
+  int port_ = 0;
+  std::atomic<int> accepted_{0};
+  std::thread thread_;
+};
+
+// Reads what the client sends up to the end of its headers (enough for our small requests).
+inline void ReadRequestHead(int fd) {
+  std::string seen;
+  char buffer[4096];
+  while (seen.find("\r\n\r\n") == std::string::npos) {
+    const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    if (n <= 0) return;
+    seen.append(buffer, static_cast<std::size_t>(n));
+  }
 }
 
 }  // namespace toucan::test
