@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <deque>
+#include <fstream>
 #include <unordered_map>
 
 namespace toucan {
@@ -32,8 +33,9 @@ Json ErrorRow(std::uint64_t line, const std::optional<std::string>& distinct_id,
 // Emits rows in input order however they complete; holds at most a window of lines.
 class OrderedRows {
  public:
-  OrderedRows(std::FILE* out, bool progress, std::FILE* err)
-      : out_(out), err_(err), progress_(progress) {}
+  OrderedRows(std::FILE* out, bool progress, std::FILE* err,
+              std::optional<std::uint64_t> total = {})
+      : out_(out), err_(err), progress_(progress), total_(total) {}
 
   void Expect(std::uint64_t line) { order_.push_back(line); }
   std::size_t held() const { return order_.size(); }
@@ -64,9 +66,12 @@ class OrderedRows {
     if (!final && now - last_progress_ < std::chrono::milliseconds(100)) return;
     last_progress_ = now;
     const double seconds = std::chrono::duration<double>(now - started_).count();
-    std::fprintf(err_, "\r\033[Ktoucan-token: %llu minted, %llu failed, %.0f/s",
-                 static_cast<unsigned long long>(minted_), static_cast<unsigned long long>(failed_),
-                 seconds > 0 ? static_cast<double>(minted_ + failed_) / seconds : 0.0);
+    const auto done = static_cast<unsigned long long>(minted_ + failed_);
+    std::string of_total;
+    if (total_) of_total = "/" + std::to_string(*total_);
+    std::fprintf(err_, "\r\033[Ktoucan-token: %llu%s done, %llu failed, %.0f/s", done,
+                 of_total.c_str(), static_cast<unsigned long long>(failed_),
+                 seconds > 0 ? static_cast<double>(done) / seconds : 0.0);
     if (final) std::fputs("\r\033[K", err_);
     std::fflush(err_);
   }
@@ -90,6 +95,7 @@ class OrderedRows {
   std::FILE* out_;
   std::FILE* err_;
   bool progress_;
+  std::optional<std::uint64_t> total_;
   std::deque<std::uint64_t> order_;
   std::unordered_map<std::uint64_t, Entry> ready_;
   std::uint64_t minted_ = 0;
@@ -100,6 +106,16 @@ class OrderedRows {
 };
 
 }  // namespace
+
+std::optional<std::uint64_t> CountBatchLines(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return std::nullopt;
+  std::uint64_t count = 0;
+  for (std::string line; std::getline(file, line);) {
+    if (!Trim(line).empty()) ++count;
+  }
+  return file.bad() ? std::nullopt : std::optional<std::uint64_t>(count);
+}
 
 BatchLine ParseBatchLine(std::string_view raw, const TokenRequest& defaults) {
   BatchLine result;
@@ -155,7 +171,7 @@ BatchLine ParseBatchLine(std::string_view raw, const TokenRequest& defaults) {
 
 int RunBatch(Client& client, std::istream& input, const BatchOptions& options, std::FILE* out,
              std::FILE* err) {
-  OrderedRows rows(out, options.progress, err);
+  OrderedRows rows(out, options.progress, err, options.total_lines);
   // Enough lines in hand to keep every connection busy while one slow line holds up the output;
   // bounded so that memory stays flat however long the input is.
   const std::size_t window = 1024 + 16 * static_cast<std::size_t>(options.concurrency);

@@ -14,7 +14,8 @@ struct BatchOptions {
   TokenRequest defaults;  // distinct_id unused: every line names its user
   int concurrency = 8;
   bool dry_run = false;
-  bool progress = false;  // redraw a progress line on stderr (a terminal)
+  bool progress = false;                     // redraw a progress line on stderr (a terminal)
+  std::optional<std::uint64_t> total_lines;  // non-blank input lines, when known, for progress
 };
 
 // One input line read as a request over the defaults. `distinct_id` is set as soon as the line
@@ -24,6 +25,9 @@ struct BatchLine {
   std::optional<TokenRequest> request;  // empty when the line is invalid
   std::string error;                    // why, when invalid
 };
+
+// Non-blank lines in a file, for a progress total; empty when it cannot be read.
+std::optional<std::uint64_t> CountBatchLines(const std::string& path);
 
 // Reads one non-blank line: `{...}` a user object, `"..."` a JSON string id, else a bare id.
 BatchLine ParseBatchLine(std::string_view line, const TokenRequest& defaults);

@@ -333,6 +333,9 @@ int Run(int argc, char** argv) {
                          "': " + std::strerror(errno));
       }
       input = &file;
+      // A regular file can be counted up front, so that progress shows done/total.
+      if (batch_options.progress)
+        batch_options.total_lines = toucan::CountBatchLines(options.batch_file);
     }
     if (options.dry_run) {
       const std::string url = toucan::ResolveEndpointUrl(options.base_url, options.endpoint_path);
