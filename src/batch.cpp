@@ -66,7 +66,7 @@ class OrderedRows {
     if (!final && now - last_progress_ < std::chrono::milliseconds(100)) return;
     last_progress_ = now;
     const double seconds = std::chrono::duration<double>(now - started_).count();
-    const auto done = static_cast<unsigned long long>(minted_ + failed_);
+    const auto done = static_cast<unsigned long long>(minted_) + failed_;
     std::string of_total;
     if (total_) of_total = "/" + std::to_string(*total_);
     std::fprintf(err_, "\r\033[Ktoucan-token: %llu%s done, %llu failed, %.0f/s", done,

@@ -52,7 +52,8 @@ using std::chrono::milliseconds;
   X(url_strerror)
 
 struct CurlApi {
-#define TOUCAN_CURL_POINTER(name) decltype(&::curl_##name) name = nullptr;
+#define TOUCAN_CURL_POINTER(name) \
+  decltype(&::curl_##name) name = nullptr;  // NOLINT(bugprone-macro-parentheses)
   TOUCAN_CURL_FUNCTIONS(TOUCAN_CURL_POINTER)
 #undef TOUCAN_CURL_POINTER
 };
@@ -510,7 +511,8 @@ Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>()) {
   const auto append = [&](const std::string& line) {
     curl_slist* list = Curl().slist_append(impl.headers.get(), line.c_str());
     if (!list) throw Error(ErrorKind::kInternal, "out of memory");
-    impl.headers.release();
+    // The list head stays the same once it exists; keep ownership in one place.
+    [[maybe_unused]] curl_slist* previous = impl.headers.release();
     impl.headers.reset(list);
   };
   append("x-api-key: " + impl.options.api_key);

@@ -42,7 +42,8 @@ bool IsValidUtf8(std::string_view text) {
     if (c < 0x80) {
       ++i;
       continue;
-    } else if (c >= 0xC2 && c <= 0xDF) {
+    }
+    if (c >= 0xC2 && c <= 0xDF) {
       extra = 1;
       code = c & 0x1Fu;
     } else if (c >= 0xE0 && c <= 0xEF) {

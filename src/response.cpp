@@ -132,7 +132,7 @@ std::string HtmlToText(std::string_view html) {
     const auto open_end = lower.find('>', title);
     const auto close = lower.find("</title", title);
     if (open_end != std::string::npos && close != std::string::npos && close > open_end) {
-      const std::string text = HtmlToText(html.substr(open_end + 1, close - open_end - 1));
+      std::string text = HtmlToText(html.substr(open_end + 1, close - open_end - 1));
       if (!text.empty()) return text;
     }
   }

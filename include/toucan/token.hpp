@@ -22,7 +22,7 @@ inline constexpr std::string_view kDefaultEndpointPath = "/embed/generate-token"
 inline constexpr std::string_view kDefaultRole = "explorer";
 // Larger replies are refused: a token response is a few KiB, and an unbounded read would let a
 // broken or hostile server exhaust memory.
-inline constexpr std::size_t kMaxResponseBytes = 1024 * 1024;
+inline constexpr std::size_t kMaxResponseBytes = std::size_t{1024} * 1024;
 
 // ---- request.cpp: what is sent -------------------------------------------------------------
 
