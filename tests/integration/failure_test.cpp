@@ -399,3 +399,38 @@ TEST(Failure, SlowServerWithinTheTimeoutSucceeds) {
 
 }  // namespace
 }  // namespace toucan::test
+
+namespace toucan::test {
+namespace {
+
+// A listener whose accept queue is full and never drained: the kernel drops further SYNs, so a
+// connection attempt hangs until --connect-timeout.
+TEST(Failure, ConnectTimeout) {
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), length), 0);
+  ASSERT_EQ(::listen(listener, 0), 0);
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  std::vector<int> fillers;
+  for (int i = 0; i < 4; ++i) {  // fill the queue; non-blocking so a dropped SYN does not hang us
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    fillers.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let the handshakes settle
+  const RunResult result =
+      RunChecked({"-u", "u1", "--connect-timeout", "0.5", "--timeout", "60", "--retries", "0"},
+                 KeyAndUrl("http://127.0.0.1:" + std::to_string(ntohs(address.sin_port))));
+  for (const int fd : fillers) ::close(fd);
+  ::close(listener);
+  EXPECT_EQ(result.exit_code, 6);
+  ExpectOneErrorLine(result, "timed out talking to 127.0.0.1:");
+  EXPECT_NE(result.err.find("--connect-timeout 0.5 s"), std::string::npos) << result.err;
+  EXPECT_LT(result.seconds, 10.0);
+}
+
+}  // namespace
+}  // namespace toucan::test
