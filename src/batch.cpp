@@ -244,7 +244,6 @@ int RunBatchDryRun(std::istream& input, const BatchOptions& options, const std::
   OrderedRows rows(out, false, err);
   std::uint64_t line_number = 0;
   std::string line;
-  int first_exit = 0;
   while (std::getline(input, line)) {
     ++line_number;
     if (Trim(line).empty()) continue;
@@ -253,18 +252,12 @@ int RunBatchDryRun(std::istream& input, const BatchOptions& options, const std::
     if (!parsed.request) {
       rows.Complete(line_number,
                     ErrorRow(line_number, parsed.distinct_id, 2, std::nullopt, parsed.error), 2);
-      if (first_exit == 0) first_exit = 2;
       continue;
     }
-    Json request = Json::object();
-    request["method"] = "POST";
-    request["url"] = url;
-    request["headers"] = RedactedRequestHeaders();
-    request["body"] = BuildRequestBody(*parsed.request);
-    rows.Complete(line_number, std::move(request), 0);
+    rows.Complete(line_number, DryRunRequest(url, BuildRequestBody(*parsed.request)), 0);
   }
   std::fflush(out);
-  return first_exit;
+  return rows.first_exit();
 }
 
 }  // namespace toucan

@@ -182,7 +182,15 @@ void GlobalInit() {
   });
 }
 
-std::string ResolveEndpointUrl(std::string_view base_url, std::string_view endpoint_path) {
+namespace {
+
+struct Endpoint {
+  std::string url;
+  std::string host;  // host[:port], for messages
+  bool https = true;
+};
+
+Endpoint ResolveEndpoint(std::string_view base_url, std::string_view endpoint_path) {
   if (!IsValidUtf8(base_url)) throw UsageError("the base URL is not valid UTF-8");
   if (!IsValidUtf8(endpoint_path)) throw UsageError("the endpoint path is not valid UTF-8");
   const std::string base(Trim(base_url));
@@ -225,7 +233,20 @@ std::string ResolveEndpointUrl(std::string_view base_url, std::string_view endpo
     throw UsageError("endpoint path '" + endpoint + "' does not parse (" + Curl().url_strerror(rc) +
                      ")");
   }
-  return UrlPart(url.get(), CURLUPART_URL);
+  Endpoint resolved;
+  resolved.url = UrlPart(url.get(), CURLUPART_URL);
+  resolved.host = host;
+  if (const auto port = UrlPart(url.get(), CURLUPART_PORT); !port.empty()) {
+    resolved.host += ":" + port;
+  }
+  resolved.https = scheme == "https";
+  return resolved;
+}
+
+}  // namespace
+
+std::string ResolveEndpointUrl(std::string_view base_url, std::string_view endpoint_path) {
+  return ResolveEndpoint(base_url, endpoint_path).url;
 }
 
 Json RedactedRequestHeaders() {
@@ -235,6 +256,15 @@ Json RedactedRequestHeaders() {
   headers["Accept"] = "application/json";
   headers["User-Agent"] = std::string("toucan-token/") + kVersion;
   return headers;
+}
+
+Json DryRunRequest(const std::string& url, const Json& body) {
+  Json request = Json::object();
+  request["method"] = "POST";
+  request["url"] = url;
+  request["headers"] = RedactedRequestHeaders();
+  request["body"] = body;
+  return request;
 }
 
 struct Client::Impl {
@@ -463,10 +493,10 @@ struct Client::Impl {
   Verdict Judge(Transfer& transfer, CURLcode code) const {
     long status = 0;
     Curl().easy_getinfo(transfer.easy.get(), CURLINFO_RESPONSE_CODE, &status);
-    const bool body_cut = code == CURLE_WRITE_ERROR || code == CURLE_FILESIZE_EXCEEDED;
-    if (status > 0 && (code == CURLE_OK || (body_cut && transfer.reply_too_large) ||
-                       code == CURLE_FILESIZE_EXCEEDED)) {
-      if (code == CURLE_FILESIZE_EXCEEDED) transfer.reply_too_large = true;
+    // A reply cut at the size cap (by the write callback or by a Content-Length over it) still
+    // has a status worth judging: an oversized 2xx is a bad reply, an oversized 4xx still a 4xx.
+    if (code == CURLE_FILESIZE_EXCEEDED) transfer.reply_too_large = true;
+    if (status > 0 && (code == CURLE_OK || transfer.reply_too_large)) {
       return FromStatus(transfer, status);
     }
     return FromTransport(transfer, code);
@@ -490,16 +520,10 @@ Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>()) {
   GlobalInit();
   Impl& impl = *impl_;
   impl.options = std::move(options);
-  impl.url = ResolveEndpointUrl(impl.options.base_url, impl.options.endpoint_path);
-  impl.https = impl.url.rfind("https://", 0) == 0;
-  {
-    UrlHandle parsed(Curl().url());
-    Curl().url_set(parsed.get(), CURLUPART_URL, impl.url.c_str(), 0);
-    impl.host = UrlPart(parsed.get(), CURLUPART_HOST);
-    if (const auto port = UrlPart(parsed.get(), CURLUPART_PORT); !port.empty()) {
-      impl.host += ":" + port;
-    }
-  }
+  Endpoint endpoint = ResolveEndpoint(impl.options.base_url, impl.options.endpoint_path);
+  impl.url = std::move(endpoint.url);
+  impl.host = std::move(endpoint.host);
+  impl.https = endpoint.https;
   ValidateApiKey(impl.options.api_key, impl.options.api_key_source);
   if (!impl.options.ca_bundle.empty() && !std::ifstream(impl.options.ca_bundle).good()) {
     throw UsageError("cannot read the CA bundle '" + impl.options.ca_bundle + "'");

@@ -13,7 +13,6 @@ namespace toucan {
 struct BatchOptions {
   TokenRequest defaults;  // distinct_id unused: every line names its user
   int concurrency = 8;
-  bool dry_run = false;
   bool progress = false;                     // redraw a progress line on stderr (a terminal)
   std::optional<std::uint64_t> total_lines;  // non-blank input lines, when known, for progress
 };

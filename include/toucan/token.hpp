@@ -110,6 +110,9 @@ std::string ResolveEndpointUrl(std::string_view base_url, std::string_view endpo
 // The headers sent, with the key shown as "***" (for --dry-run and --verbose).
 Json RedactedRequestHeaders();
 
+// What --dry-run prints: {"method", "url", "headers" (key as "***"), "body"}.
+Json DryRunRequest(const std::string& url, const Json& body);
+
 // One request in a batch run: `id` is the caller's, handed back with the outcome.
 struct MintJob {
   std::uint64_t id = 0;

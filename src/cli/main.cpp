@@ -111,7 +111,7 @@ bool IsEnvName(const std::string& name) {
   return true;
 }
 
-// The key and a description of where it came from; empty key when none is configured.
+// The key, checked, and a description of where it came from; empty key when none is configured.
 std::pair<std::string, std::string> ReadApiKey(const Options& options) {
   if (!options.api_key_file.empty()) {
     std::string text;
@@ -135,7 +135,7 @@ std::pair<std::string, std::string> ReadApiKey(const Options& options) {
   const char* value = std::getenv(options.api_key_env.c_str());
   if (value == nullptr) return {"", options.api_key_env};
   const std::string key(toucan::Trim(value));
-  if (key.empty()) toucan::ValidateApiKey(key, options.api_key_env);
+  toucan::ValidateApiKey(key, options.api_key_env);  // set but empty or malformed: say so
   return {key, options.api_key_env};
 }
 
@@ -315,14 +315,17 @@ int Run(int argc, char** argv) {
   if (batch_mode) request.distinct_id = "-";
   const Json body = toucan::BuildRequestBody(request);
 
+  // --dry-run needs no key, but one that is configured is still read and checked.
   auto [key, key_source] = ReadApiKey(options);
-  if (!key.empty()) toucan::ValidateApiKey(key, key_source);
+  if (key.empty() && !options.dry_run) {
+    throw UsageError("no API key: set " + options.api_key_env +
+                     " (or use --api-key-file); it is never taken from the command line");
+  }
 
   if (batch_mode) {
     toucan::BatchOptions batch_options;
     batch_options.defaults = request;
     batch_options.concurrency = options.concurrency;
-    batch_options.dry_run = options.dry_run;
     batch_options.progress = isatty(STDERR_FILENO) == 1;
     std::ifstream file;
     std::istream* input = &std::cin;
@@ -341,26 +344,14 @@ int Run(int argc, char** argv) {
       const std::string url = toucan::ResolveEndpointUrl(options.base_url, options.endpoint_path);
       return toucan::RunBatchDryRun(*input, batch_options, url, stdout, stderr);
     }
-    if (key.empty()) {
-      throw UsageError("no API key: set " + options.api_key_env +
-                       " (or use --api-key-file); it is never taken from the command line");
-    }
     toucan::Client client(MakeClientOptions(options, key, key_source));
     return toucan::RunBatch(client, *input, batch_options, stdout, stderr);
   }
 
   if (options.dry_run) {
-    Json dry = Json::object();
-    dry["method"] = "POST";
-    dry["url"] = toucan::ResolveEndpointUrl(options.base_url, options.endpoint_path);
-    dry["headers"] = toucan::RedactedRequestHeaders();
-    dry["body"] = body;
-    WriteStdout(dry.dump() + "\n");
+    const std::string url = toucan::ResolveEndpointUrl(options.base_url, options.endpoint_path);
+    WriteStdout(toucan::DryRunRequest(url, body).dump() + "\n");
     return 0;
-  }
-  if (key.empty()) {
-    throw UsageError("no API key: set " + options.api_key_env +
-                     " (or use --api-key-file); it is never taken from the command line");
   }
   toucan::Client client(MakeClientOptions(options, key, key_source));
   const toucan::TokenResponse response = client.Mint(request);
