@@ -261,12 +261,6 @@ TEST(Batch, UsageErrors) {
   EXPECT_EQ(server.request_count(), 0u);
 }
 
-}  // namespace
-}  // namespace toucan::test
-
-namespace toucan::test {
-namespace {
-
 // With stderr on a terminal (script(1) provides one), progress is redrawn in place; stdout,
 // redirected to a file, still holds only the rows.
 TEST(Batch, ProgressOnATerminal) {

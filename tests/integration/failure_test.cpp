@@ -329,12 +329,6 @@ TEST(Tls, PlainHttpServerAddressedAsHttps) {
   EXPECT_EQ(server.request_count(), 0u);
 }
 
-}  // namespace
-}  // namespace toucan::test
-
-namespace toucan::test {
-namespace {
-
 // Redaction covers what servers and libcurl say, not the tool's own words: a one-letter key must
 // not turn "check" into "chec***".
 TEST(Failure, ShortKeyLeavesOwnWordsAlone) {
@@ -345,12 +339,6 @@ TEST(Failure, ShortKeyLeavesOwnWordsAlone) {
   EXPECT_EQ(result.exit_code, 6);
   EXPECT_NE(result.err.find("check --base-url"), std::string::npos) << result.err;
 }
-
-}  // namespace
-}  // namespace toucan::test
-
-namespace toucan::test {
-namespace {
 
 TEST(Failure, ConnectionClosedWithoutReplyIsRetried) {
   RawServer server([](int fd, int) {
@@ -397,23 +385,12 @@ TEST(Failure, SlowServerWithinTheTimeoutSucceeds) {
   EXPECT_EQ(server.request_count(), 1u);
 }
 
-}  // namespace
-}  // namespace toucan::test
-
-namespace toucan::test {
-namespace {
-
 // A listener whose accept queue is full and never drained: the kernel drops further SYNs, so a
 // connection attempt hangs until --connect-timeout.
 TEST(Failure, ConnectTimeout) {
-  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), length), 0);
+  const int listener = BindLoopback(address);
   ASSERT_EQ(::listen(listener, 0), 0);
-  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
   std::vector<int> fillers;
   for (int i = 0; i < 4; ++i) {  // fill the queue; non-blocking so a dropped SYN does not hang us
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);

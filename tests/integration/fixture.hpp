@@ -61,14 +61,8 @@ inline void ExpectOneErrorLine(const RunResult& result, const std::string& says)
 
 // A loopback port with nothing listening.
 inline int ClosedPort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  bind(fd, reinterpret_cast<sockaddr*>(&address), length);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);  // never listened on: connecting is refused
+  close(BindLoopback(address));  // never listened on: connecting is refused
   return ntohs(address.sin_port);
 }
 

@@ -151,21 +151,28 @@ inline Handler Reply(int status, std::string body, std::string content_type = "a
 
 namespace toucan::test {
 
+// A TCP socket bound to an ephemeral loopback port, not yet listening; `address` receives where.
+inline int BindLoopback(sockaddr_in& address) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  address = {};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&address), length) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    throw std::runtime_error("cannot bind a loopback port");
+  }
+  return fd;
+}
+
 // A TCP listener on an ephemeral loopback port for servers that do not speak HTTP properly:
 // `serve` gets each accepted socket and the connection's index, and the socket is closed after.
 class RawServer {
  public:
   explicit RawServer(std::function<void(int fd, int index)> serve) : serve_(std::move(serve)) {
-    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    if (::bind(listener_, reinterpret_cast<sockaddr*>(&address), length) != 0 ||
-        ::listen(listener_, 16) != 0 ||
-        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-      throw std::runtime_error("raw server: cannot listen on loopback");
-    }
+    listener_ = BindLoopback(address);
+    if (::listen(listener_, 16) != 0) throw std::runtime_error("raw server: cannot listen");
     port_ = ntohs(address.sin_port);
     thread_ = std::thread([this] {
       for (int index = 0;; ++index) {
