@@ -305,7 +305,7 @@ void AddConnectionOptions(CLI::App& app, Options& o) {
       ->check(PositiveSeconds())
       ->type_name("SECONDS");
   app.add_option("--retries", o.retries, "Extra attempts on transient failures")
-      ->check(DecimalInteger(0, 100))
+      ->transform(DecimalInteger(0, 100))
       ->type_name("N");
   app.add_option("--cacert", o.cacert, "CA bundle to trust instead of the system store")
       ->envname("TOUCAN_CA_BUNDLE")
@@ -332,7 +332,7 @@ std::unique_ptr<CLI::App> BuildApp(Options& o) {
   batch->add_option("file", o.batch_file, "Input: JSON Lines, one user per line")
       ->type_name("FILE|-");
   batch->add_option("--concurrency", o.concurrency, "Requests in flight")
-      ->check(DecimalInteger(1, 256))
+      ->transform(DecimalInteger(1, 256))
       ->type_name("N");
   return app;
 }
