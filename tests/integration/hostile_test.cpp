@@ -59,7 +59,7 @@ Handler SlowToken(int delay_ms) {
 // ---- Retry-After ---------------------------------------------------------------------------
 
 TEST(Hostile, RetryAfterThatDoesNotParseKeepsTheBackoff) {
-  for (const char* value : {"-5", "0.5", "soon", "+0", "5abc"}) {
+  for (const char* value : {"-5", "0.5", "soon", "+0", "5abc", "1e3"}) {
     TestServer server(Reply(503, "busy", "text/plain", {{"Retry-After", value}}));
     const RunResult result = Mint(server.url(), {"--retries", "1", "-v"});
     EXPECT_EQ(result.exit_code, 5) << value;
@@ -82,7 +82,7 @@ TEST(Hostile, RetryAfterTooLargeToRepresentEndsTheRunWithARealDate) {
 // ---- CA bundles ----------------------------------------------------------------------------
 
 TEST(Hostile, CaBundleThatHoldsNoCertificateIsAUsageError) {
-  TestServer server(TokenReply(), TestServer::Tls{Certs("server.pem"), Certs("server.key")});
+  TestServer server(TokenReply(), TestServer::Tls{Certs("server.pem"), Certs("server.key"), ""});
   for (const std::string& bundle :
        {::testing::TempDir(), std::string("/dev/null"), TempFile("garbage.pem", "garbage\n"),
         Certs("ca.key"), TempFile("empty.pem", "")}) {
@@ -110,6 +110,16 @@ TEST(Hostile, ResetDuringTheTlsHandshakeIsRetriedAndNotATrustProblem) {
   ExpectOneErrorLine(result, "after 3 attempts");
   EXPECT_EQ(result.err.find("--cacert"), std::string::npos) << result.err;
   EXPECT_EQ(server.accepted(), 3);
+}
+
+TEST(Hostile, ServerDemandingAClientCertificateIsFinalAndSaysSo) {
+  TestServer server(TokenReply(),
+                    TestServer::Tls{Certs("server.pem"), Certs("server.key"), Certs("ca.pem")});
+  const RunResult result = Mint(server.url(), {"--cacert", Certs("ca.pem"), "-v"});
+  EXPECT_EQ(result.exit_code, 6);
+  EXPECT_NE(result.err.find("demands a client certificate"), std::string::npos) << result.err;
+  EXPECT_EQ(result.err.find("attempt 2"), std::string::npos) << "not retried\n" << result.err;
+  EXPECT_EQ(server.request_count(), 0u);
 }
 
 // ---- oversized headers ---------------------------------------------------------------------
