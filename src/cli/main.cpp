@@ -209,7 +209,8 @@ std::string ReadInput(const std::string& path, const std::string& what, std::siz
   if (path == "-") return toucan::ReadBounded(0, max_bytes, what, first_line_only);
   const int fd = OpenInput(path, what);
   try {
-    std::string text = toucan::ReadBounded(fd, max_bytes, what + " '" + path + "'", first_line_only);
+    std::string text =
+        toucan::ReadBounded(fd, max_bytes, what + " '" + path + "'", first_line_only);
     close(fd);
     return text;
   } catch (...) {
@@ -253,8 +254,8 @@ ApiKey ReadApiKey(const Options& options) {
     const bool stdin_key = NamesStandardInput(options.api_key_file);
     ApiKey key;
     key.source = stdin_key ? "standard input" : "--api-key-file '" + options.api_key_file + "'";
-    key.key = std::string(toucan::Trim(
-        ReadInput(stdin_key ? "-" : options.api_key_file, "the API key file", kMaxKeyFileBytes, true)));
+    key.key = std::string(toucan::Trim(ReadInput(stdin_key ? "-" : options.api_key_file,
+                                                 "the API key file", kMaxKeyFileBytes, true)));
     toucan::ValidateApiKey(key.key, key.source);
     return key;
   }
@@ -368,7 +369,8 @@ void CheckModeFlags(const Parsed& parsed) {
     throw UsageError("--distinct-id is required (e.g. toucan-token -u user-42); see --help");
   }
   if (parsed.given_cacert && parsed.options.cacert.empty()) {
-    throw UsageError("--cacert is empty: give a CA bundle file, or leave it out for the system store");
+    throw UsageError(
+        "--cacert is empty: give a CA bundle file, or leave it out for the system store");
   }
   const Options& o = parsed.options;
   std::vector<std::string> readers;
@@ -392,7 +394,8 @@ toucan::TokenRequest BuildDefaultRequest(const Parsed& parsed) {
   toucan::TokenRequest request;
   request.distinct_id = o.distinct_id;
   request.role = o.role;
-  if (parsed.given_attributes) request.attributes = ReadJsonObjectInput(o.attributes_input, "--attributes");
+  if (parsed.given_attributes)
+    request.attributes = ReadJsonObjectInput(o.attributes_input, "--attributes");
   for (const auto& argument : o.attribute_args) {
     toucan::ApplyAttributeArgument(request.attributes, argument);
   }

@@ -82,7 +82,8 @@ TEST(Http2, ConnectionsClosedByTheServerCostNoRow) {
   TestServer upstream([](const httplib::Request& request, httplib::Response& response, int) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     const std::string id = json::parse(request.body)["user"]["distinctId"];
-    response.set_content(json{{"token", "tok-" + id}, {"expiresIn", 60}}.dump(), "application/json");
+    response.set_content(json{{"token", "tok-" + id}, {"expiresIn", 60}}.dump(),
+                         "application/json");
   });
   Nginx nginx(upstream.port());
   ASSERT_TRUE(nginx.WaitUntilListening());
