@@ -285,7 +285,7 @@ BatchLine ParseBatchLine(std::string_view raw, const TokenRequest& defaults) {
       result.distinct_id = std::string(line);
     }
     request.distinct_id = *result.distinct_id;
-    BuildRequestBody(request);  // the same checks as a single request
+    result.body = BuildRequestBody(request);  // the same checks as a single request
     result.request = std::move(request);
   } catch (const Error& e) {
     result.error = e.what();
@@ -336,7 +336,7 @@ class BatchRun {
       }
       ids_.emplace(number, *parsed.distinct_id);
       answer.state = NextJob::State::kJob;
-      answer.job = MintJob{number, BuildRequestBody(*parsed.request).dump()};
+      answer.job = MintJob{number, parsed.body.dump()};
       return answer;
     }
   }
@@ -413,7 +413,7 @@ int RunBatchDryRun(int input_fd, const BatchOptions& options, const std::string&
       rows.Complete(number, ErrorRow(number, parsed.distinct_id, 2, std::nullopt, parsed.error), 2);
       continue;
     }
-    rows.Complete(number, DryRunRequest(url, BuildRequestBody(*parsed.request)), 0);
+    rows.Complete(number, DryRunRequest(url, parsed.body), 0);
   }
   if (rows.write_error()) {
     std::fprintf(err, "toucan-token: %s; %llu rows written\n", rows.write_error()->what(),

@@ -568,8 +568,10 @@ void Client::MintMany(const RunCallbacks& callbacks, int concurrency) {
   TransferLoop(*impl_, callbacks, concurrency).Run();
 }
 
-TokenResponse Client::Mint(const TokenRequest& request) {
-  const std::string body = BuildRequestBody(request).dump();
+TokenResponse Client::Mint(const TokenRequest& request) { return Mint(BuildRequestBody(request)); }
+
+TokenResponse Client::Mint(const Json& request_body) {
+  const std::string body = request_body.dump();
   if (impl_->options.log) {
     impl_->Log("request headers: " + RedactedRequestHeaders().dump());
     impl_->Log("request body: " + body);

@@ -111,16 +111,20 @@ void ApplyAttributeArgument(Json& attributes, std::string_view argument) {
   }
 }
 
-Json BuildRequestBody(const TokenRequest& request) {
-  if (request.distinct_id.empty()) throw UsageError("the distinct id must not be empty");
+void CheckRequestDefaults(const TokenRequest& request) {
   if (request.role.empty()) throw UsageError("the role must not be empty");
-  CheckUtf8(request.distinct_id, "the distinct id");
   CheckUtf8(request.role, "the role");
   if (!request.attributes.is_object()) throw UsageError("attributes must be a JSON object");
   CheckAttributeKeys(request.attributes, "attributes");
   if (request.permissions && !request.permissions->is_object()) {
     throw UsageError("permissions must be a JSON object");
   }
+}
+
+Json BuildRequestBody(const TokenRequest& request) {
+  if (request.distinct_id.empty()) throw UsageError("the distinct id must not be empty");
+  CheckUtf8(request.distinct_id, "the distinct id");
+  CheckRequestDefaults(request);
   Json body = Json::object();
   body["user"] = Json::object();
   body["user"]["distinctId"] = request.distinct_id;

@@ -28,6 +28,7 @@ struct BatchOptions {
 struct BatchLine {
   std::optional<std::string> distinct_id;
   std::optional<TokenRequest> request;  // empty when the line is invalid
+  Json body;                            // the request body, built once, when valid
   std::string error;                    // why, when invalid
 };
 

@@ -37,6 +37,9 @@ struct TokenRequest {
 // valid UTF-8) and returns the JSON body. Throws Error(kUsage).
 Json BuildRequestBody(const TokenRequest& request);
 
+// The checks of BuildRequestBody but the distinct id's: for defaults that lines complete.
+void CheckRequestDefaults(const TokenRequest& request);
+
 // Applies one `-a` argument to `attributes`: `KEY=VALUE` sets a string, `KEY:=JSON` a typed
 // value. Throws Error(kUsage) naming the argument.
 void ApplyAttributeArgument(Json& attributes, std::string_view argument);
@@ -128,6 +131,8 @@ class Client {
 
   // Mints one token, retrying transient failures. Throws Error.
   TokenResponse Mint(const TokenRequest& request);
+  // The same for a body already built by BuildRequestBody.
+  TokenResponse Mint(const Json& body);
 
   // For RunBatch: runs jobs with up to `concurrency` requests in flight over shared
   // connections. A 429 pauses every request; a Retry-After over 60 s fails the running and

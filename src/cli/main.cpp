@@ -444,16 +444,16 @@ std::string FormatResult(const toucan::TokenResponse& response, const std::strin
   return toucan::ResponseToJson(response).dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-int RunSingle(const Parsed& parsed, const toucan::TokenRequest& request, ApiKey key) {
+int RunSingle(const Parsed& parsed, const Json& body, ApiKey key) {
   const Options& o = parsed.options;
   toucan::LineWriter out(STDOUT_FILENO);
   if (o.dry_run) {
     const std::string url = toucan::ResolveEndpointUrl(o.base_url, o.endpoint_path);
-    out.Write(toucan::DryRunRequest(url, toucan::BuildRequestBody(request)).dump());
+    out.Write(toucan::DryRunRequest(url, body).dump());
     return 0;
   }
   toucan::Client client(MakeClientOptions(o, std::move(key)));
-  const toucan::TokenResponse response = client.Mint(request);
+  const toucan::TokenResponse response = client.Mint(body);
   const std::string result = FormatResult(response, o.output);
   if (!response.expires_in) {
     PrintError("warning: the reply has no usable expiresIn, so the expiry is unknown (null)");
@@ -491,16 +491,14 @@ int Run(int argc, char** argv) {
   Parsed parsed;
   if (const auto done = ParseCommandLine(argc, argv, parsed)) return *done;
   CheckModeFlags(parsed);
-  toucan::TokenRequest request = BuildDefaultRequest(parsed);
-  // Checks the role and attributes even for batch, where they are every line's defaults.
+  const toucan::TokenRequest request = BuildDefaultRequest(parsed);
+  // Input errors come before key errors. For batch the role and attributes are every line's
+  // defaults, checked on their own; a single request is checked by building its body, once.
+  Json body;
   if (parsed.batch) {
-    toucan::BuildRequestBody([&] {
-      toucan::TokenRequest probe = request;
-      probe.distinct_id = "defaults";
-      return probe;
-    }());
+    toucan::CheckRequestDefaults(request);
   } else {
-    toucan::BuildRequestBody(request);
+    body = toucan::BuildRequestBody(request);
   }
   // --dry-run needs no key, but one that is configured is still read and checked.
   ApiKey key = ReadApiKey(parsed.options);
@@ -509,7 +507,7 @@ int Run(int argc, char** argv) {
                      " (or use --api-key-file); it is never taken from the command line");
   }
   if (parsed.batch) return RunBatchMode(parsed, request, std::move(key));
-  return RunSingle(parsed, request, std::move(key));
+  return RunSingle(parsed, body, std::move(key));
 }
 
 }  // namespace
