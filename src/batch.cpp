@@ -145,17 +145,20 @@ class OrderedRows {
 // Numbered, bounded, non-blank input lines.
 class BatchInput {
  public:
-  BatchInput(int fd, std::function<bool()> interrupted)
-      : reader_(fd, kMaxBatchLineBytes), interrupted_(std::move(interrupted)) {}
+  BatchInput(int fd, const std::function<bool()>& interrupted)
+      : reader_(fd, kMaxBatchLineBytes, interrupted), interrupted_(interrupted) {}
 
   enum class Got { kLine, kOversized, kEnd };
   // The next non-blank line; kEnd at the end, on a read error, or when interrupted.
   Got Next(std::string& line) {
     while (true) {
+      if (interrupted_ && interrupted_()) return Got::kEnd;
       const auto status = reader_.Next(line);
-      if (status == LineReader::Status::kInterrupted) {
-        if (interrupted_ && interrupted_()) return Got::kEnd;
-        continue;
+      if (status == LineReader::Status::kInterrupted) continue;
+      // A byte-order mark some editors write would otherwise become part of the first id.
+      if (number_ == 0 && status == LineReader::Status::kLine &&
+          line.rfind("\xEF\xBB\xBF", 0) == 0) {
+        line.erase(0, 3);
       }
       if (status == LineReader::Status::kError) failed_ = true;
       if (status == LineReader::Status::kEnd || status == LineReader::Status::kError) {
@@ -166,6 +169,28 @@ class BatchInput {
       if (!Trim(line).empty()) return Got::kLine;
       ++blank_;
     }
+  }
+
+  // After an interrupt: the non-blank lines left, read to the end for a regular file, or what
+  // a pipe already holds (never waiting for more); empty when that cannot be known.
+  std::optional<std::uint64_t> CountRest(int fd) {
+    struct stat info {};
+    if (fstat(fd, &info) != 0 || !(S_ISREG(info.st_mode) || S_ISFIFO(info.st_mode))) {
+      return std::nullopt;
+    }
+    const int flags = fcntl(fd, F_GETFL);
+    if (S_ISFIFO(info.st_mode)) fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    reader_.ClearStop();
+    std::uint64_t count = 0;
+    std::string line;
+    // Bounded, so that a writer that keeps writing cannot keep the program here.
+    for (std::uint64_t seen = 0; seen < 10'000'000; ++seen) {
+      const auto status = reader_.Next(line);
+      if (status != LineReader::Status::kLine && status != LineReader::Status::kOversized) break;
+      if (!Trim(line).empty() || status == LineReader::Status::kOversized) ++count;
+    }
+    fcntl(fd, F_SETFL, flags);
+    return count;
   }
 
   std::uint64_t number() const { return number_; }
@@ -359,15 +384,7 @@ class BatchRun {
 
   int Finish(int input_fd, std::FILE* err) {
     std::optional<std::uint64_t> not_attempted;
-    if (interrupted_ && IsRegularFile(input_fd)) {
-      // A regular file can be read to its end at once to say how many lines were left.
-      const std::uint64_t before = input_.number() - input_.blank();
-      while (input_.Next(line_) != BatchInput::Got::kEnd) {
-      }
-      not_attempted = input_.number() - input_.blank() - before;
-    } else if (interrupted_) {
-      not_attempted = 0;
-    }
+    if (interrupted_) not_attempted = input_.CountRest(input_fd);
     return FinishRun(rows_, input_, not_attempted, interrupted_, options_, err);
   }
 

@@ -14,6 +14,13 @@
 namespace toucan {
 namespace {
 
+// An encoded slash or backslash would let a server that decodes it see segments we never
+// checked, `..` among them.
+bool HasEncodedSeparator(std::string_view path) {
+  const std::string lower = AsciiLower(path);
+  return lower.find("%2f") != std::string::npos || lower.find("%5c") != std::string::npos;
+}
+
 bool IsDotSegment(std::string_view segment) {
   const std::string lower = AsciiLower(segment);
   return lower == "." || lower == ".." || lower == "%2e" || lower == "%2e%2e" || lower == ".%2e" ||
@@ -35,7 +42,23 @@ std::string CheckedEndpointPath(std::string_view path) {
       throw UsageError(quoted + " must not hold '?' or '#': it is a path, not a query");
     }
   }
-  std::string endpoint(path);
+  if (HasEncodedSeparator(path)) {
+    throw UsageError(quoted + " holds an encoded '/' or '\\' (%2F, %5C); write the segments out");
+  }
+  // Non-ASCII is percent-encoded here, as libcurl would on the wire, so that --dry-run shows
+  // the very URL that is sent.
+  std::string endpoint;
+  for (const char ch : path) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x80) {
+      endpoint += ch;
+    } else {
+      static constexpr char kHex[] = "0123456789abcdef";  // as libcurl writes them
+      endpoint += '%';
+      endpoint += kHex[c >> 4];
+      endpoint += kHex[c & 0xF];
+    }
+  }
   if (endpoint.empty() || endpoint.front() != '/') endpoint.insert(0, "/");
   std::size_t start = 1;
   while (start <= endpoint.size()) {

@@ -98,6 +98,7 @@ LineReader::Status LineReader::Next(std::string& line) {
       buffer_.clear();
       return oversized ? Status::kOversized : Status::kLine;
     }
+    if (stop_ && stop_()) return Status::kInterrupted;
     if (!Fill() && !eof_) {
       if (interrupted_) {
         interrupted_ = false;

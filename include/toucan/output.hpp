@@ -1,6 +1,7 @@
 #pragma once
 // Whole-line output with checked results, shared by single and batch mode.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -26,16 +27,21 @@ class LineWriter {
 class LineReader {
  public:
   enum class Status { kLine, kOversized, kEnd, kError, kInterrupted };
-  LineReader(int fd, std::size_t max_bytes) : fd_(fd), max_bytes_(max_bytes) {}
+  // `stop`, when given, is asked before each read: an endless line (/dev/zero) must not keep
+  // an interrupted program reading.
+  LineReader(int fd, std::size_t max_bytes, std::function<bool()> stop = {})
+      : fd_(fd), max_bytes_(max_bytes), stop_(std::move(stop)) {}
   // The next line (without its newline) in `line`. kInterrupted: a signal arrived while
   // waiting for input; call again to go on waiting.
   Status Next(std::string& line);
   int error() const { return error_; }  // errno of a kError
+  void ClearStop() { stop_ = nullptr; }
 
  private:
   bool Fill();
   int fd_;
   std::size_t max_bytes_;
+  std::function<bool()> stop_;
   std::string buffer_;
   std::size_t start_ = 0;
   bool eof_ = false;

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
 #include <string>
 #include <vector>
 
@@ -344,7 +345,15 @@ std::optional<int> ParseCommandLine(int argc, char** argv, Parsed& parsed) {
   try {
     app->parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app->exit(e);  // --help, --version
+    if (e.get_exit_code() == 0) {  // --help, --version
+      const int status = app->exit(e);
+      std::cout.flush();
+      if (!std::cout || std::fflush(stdout) != 0) {
+        throw Error(ErrorKind::kOutput,
+                    std::string("cannot write to standard output: ") + std::strerror(errno));
+      }
+      return status;
+    }
     throw UsageError(std::string(e.what()) + " (see toucan-token --help)");
   }
   parsed.batch = app->get_subcommand("batch")->parsed();

@@ -21,7 +21,8 @@ namespace toucan::test {
 
 struct RecordedRequest {
   std::string method;
-  std::string path;
+  std::string path;    // decoded
+  std::string target;  // as sent on the request line
   std::multimap<std::string, std::string> headers;  // names in lower case
   std::string body;
   int remote_port = 0;
@@ -61,6 +62,7 @@ class TestServer {
         RecordedRequest recorded;
         recorded.method = request.method;
         recorded.path = request.path;
+        recorded.target = request.target;
         for (const auto& [name, value] : request.headers) {
           std::string lower = name;
           for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
