@@ -339,6 +339,23 @@ std::unique_ptr<CLI::App> BuildApp(Options& o) {
   return app;
 }
 
+// A careless user may pass the key as an argument; CLI11's message would repeat it. Redact
+// every key the environment offers before such a message is printed.
+std::string WithoutKeys(std::string message, int argc, char** argv) {
+  std::vector<std::string> names{"TOUCAN_API_KEY"};
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg(argv[i]);
+    if (arg == "--api-key-env" && i + 1 < argc) names.emplace_back(argv[i + 1]);
+    if (arg.rfind("--api-key-env=", 0) == 0) names.emplace_back(arg.substr(14));
+  }
+  for (const auto& name : names) {
+    const char* value = std::getenv(name.c_str());
+    const std::string key = value ? std::string(toucan::Trim(value)) : std::string();
+    if (!key.empty()) message = toucan::RedactKey(message, key);
+  }
+  return message;
+}
+
 // Parses argv; returns an exit status when the run ends here (--help, --version).
 std::optional<int> ParseCommandLine(int argc, char** argv, Parsed& parsed) {
   auto app = BuildApp(parsed.options);
@@ -354,7 +371,7 @@ std::optional<int> ParseCommandLine(int argc, char** argv, Parsed& parsed) {
       }
       return status;
     }
-    throw UsageError(std::string(e.what()) + " (see toucan-token --help)");
+    throw UsageError(WithoutKeys(e.what(), argc, argv) + " (see toucan-token --help)");
   }
   parsed.batch = app->get_subcommand("batch")->parsed();
   parsed.given_attributes = app->count("--attributes") > 0;
