@@ -117,7 +117,7 @@ TEST(Excerpt, HtmlIsReducedToText) {
 }
 
 TEST(Excerpt, PlainTextEscapedAndCapped) {
-  EXPECT_EQ(ServerMessageExcerpt("bad\x1b[31m\r\nnext\xff"), "bad\\x1b[31m\\r\\nnext\\xff");
+  EXPECT_EQ(ServerMessageExcerpt("bad\x1b[31m\r\nnext\xff"), "bad\\x1b[31m\\r\\nnext\xEF\xBF\xBD");
   const std::string excerpt = ServerMessageExcerpt(std::string(5000, 'x'));
   EXPECT_EQ(excerpt, std::string(300, 'x') + "...");
   EXPECT_EQ(ServerMessageExcerpt("  \n "), "");
