@@ -402,7 +402,7 @@ std::string WithArticle(const std::string& type) {
 TokenResponse CheckedResponse(ReplyReader& reader, const Redactor& redactor,
                               std::chrono::system_clock::time_point received_at) {
   if (reader.top_type != "object") {
-    BadReply("the reply is " + WithArticle(reader.top_type) + " JSON value, not an object");
+    BadReply("the reply is a JSON " + reader.top_type + ", not an object");
   }
   if (!reader.token || reader.token_type != "string") {
     BadReply(reader.token_type.empty() ? "the reply has no \"token\" field"

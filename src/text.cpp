@@ -230,11 +230,12 @@ long HexNumber(std::string_view text, std::size_t pos, std::size_t digits) {
   return value;
 }
 
+// `\n` and the like are left as two characters: a reader sees a backslash and a letter, and a key
+// may hold both.
 Unit JsonEscape(std::string_view text, std::size_t pos) {
   if (pos + 1 < text.size()) {
     const char next = text[pos + 1];
     if (next == '"' || next == '\\' || next == '/') return {static_cast<unsigned char>(next), 2};
-    if (std::string_view("bfnrt").find(next) != std::string_view::npos) return {'\n', 2};
     if (next == 'u') {
       if (const long code = HexNumber(text, pos + 2, 4); code >= 0) {
         return {static_cast<std::uint32_t>(code), 6};
