@@ -168,7 +168,8 @@ bool IsExactDouble(double value, std::string_view literal) {
   char shortest[64];
   const auto written = std::to_chars(shortest, shortest + sizeof shortest, value);
   if (written.ec != std::errc()) return false;
-  return ToDecimal(literal) == ToDecimal(std::string_view(shortest, written.ptr - shortest));
+  const auto length = static_cast<std::size_t>(written.ptr - shortest);
+  return ToDecimal(literal) == ToDecimal(std::string_view(shortest, length));
 }
 
 JsonParseResult ParseBoundedJson(std::string_view text, JsonNumbers numbers) {

@@ -75,7 +75,8 @@ std::string_view Trim(std::string_view text);
 // mix of case, JSON-escaped (`\"`, `\\`, `\/`, `\u00XX`), percent-encoded (either case), as HTML
 // character references, and any run of 8 or more consecutive characters of the key (the whole
 // key when it is shorter), so a key cut short or echoed in part never shows 8 of its characters.
-// Linear in the text; keeps no copy of the key.
+// Linear in the text; holds the key only as the set of its windows. (For a key that holds `*`,
+// the markers are made of key characters; what lies between two markers never shows the key.)
 class Redactor {
  public:
   explicit Redactor(std::string key);
