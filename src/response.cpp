@@ -237,6 +237,7 @@ class ReplyReader final : public nlohmann::json_sax<Json> {
   std::string token_type;  // type name of the last `token` field; empty when there is none
   Json expires_in;         // null when absent or a container
   std::vector<ExtraField> fields;
+  std::vector<Json> values;  // the same fields' values, for TokenResponse::extra
 
   bool null() override { return Scalar(Json(nullptr), "null"); }
   bool boolean(bool value) override { return Scalar(Json(value), value ? "true" : "false"); }
@@ -276,21 +277,22 @@ class ReplyReader final : public nlohmann::json_sax<Json> {
   bool Close(char bracket);
   void BeforeValue();
   void FinishField();
-  // A string for the output: redacted, quoted, and "***" whole if the quoting shows the key.
-  std::string Quoted(std::string_view text) const;
+  // A string as printed: redacted, and "***" whole if quoting it would show the key.
+  std::string Shown(std::string_view text) const;
 
   const Redactor& redactor_;
   std::size_t depth_ = 0;
   Target target_ = Target::kNone;
   std::string name_;  // the top-level field being read
   std::string json_;  // its value so far, for Target::kExtra
+  std::optional<Json> scalar_;  // its value when it is not a container
   std::vector<Container> open_;  // containers open inside that value
   std::unordered_map<std::string, std::size_t> index_;  // field name → position in `fields`
 };
 
-std::string ReplyReader::Quoted(std::string_view text) const {
-  std::string quoted = JsonQuote(redactor_.Apply(text));
-  return redactor_.Finds(quoted) ? std::string("\"***\"") : quoted;
+std::string ReplyReader::Shown(std::string_view text) const {
+  std::string shown = redactor_.Apply(text);
+  return redactor_.Finds(JsonQuote(shown)) ? std::string("***") : shown;
 }
 
 void ReplyReader::BeforeValue() {
@@ -313,7 +315,7 @@ bool ReplyReader::key(string_t& name) {
   if (target_ == Target::kExtra) {
     if (!open_.back().first) json_ += ',';
     open_.back().first = false;
-    json_ += Quoted(name);
+    json_ += JsonQuote(Shown(name));
     json_ += ':';
   }
   return true;
@@ -328,12 +330,20 @@ bool ReplyReader::Scalar(const Json& value, const std::string& literal) {
   if (depth_ == 1 && target_ == Target::kExpiresIn) expires_in = value;
   if (target_ != Target::kExtra) return true;
   BeforeValue();
+  Json shown = value;
   if (value.is_string()) {
-    json_ += Quoted(value.get_ref<const std::string&>());
+    shown = Shown(value.get_ref<const std::string&>());
+    json_ += JsonQuote(shown.get_ref<const std::string&>());
+  } else if (redactor_.Finds(literal)) {
+    shown = "***";
+    json_ += "\"***\"";
   } else {
-    json_ += redactor_.Finds(literal) ? std::string("\"***\"") : literal;
+    json_ += literal;
   }
-  if (depth_ == 1) FinishField();
+  if (depth_ == 1) {
+    scalar_ = std::move(shown);
+    FinishField();
+  }
   return true;
 }
 
@@ -369,13 +379,16 @@ bool ReplyReader::Close(char bracket) {
 }
 
 void ReplyReader::FinishField() {
+  // A container is parsed again from its text: rarer, and still linear.
+  Json value = scalar_ ? std::move(*scalar_) : ParseBoundedJson(json_, JsonNumbers::kAny).value;
+  scalar_.reset();
   const auto [at, inserted] = index_.try_emplace(name_, fields.size());
   if (inserted) {
-    std::string shown = redactor_.Apply(name_);
-    if (redactor_.Finds(JsonQuote(shown))) shown = "***";
-    fields.push_back({std::move(shown), std::move(json_)});
-  } else {
-    fields[at->second].json = std::move(json_);  // a repeated name: the last value counts
+    fields.push_back({Shown(name_), std::move(json_)});
+    values.push_back(std::move(value));
+  } else {  // a repeated name: the last value counts
+    fields[at->second].json = std::move(json_);
+    values[at->second] = std::move(value);
   }
   json_.clear();
   target_ = Target::kNone;
@@ -385,12 +398,13 @@ void ReplyReader::FinishField() {
   throw Error(ErrorKind::kBadResponse, message);
 }
 
-// The JSON values of the extra fields, built in linear time.
-Json ExtraAsJson(const std::vector<ExtraField>& fields) {
+// The extra fields as one Json object, built in linear time.
+Json ExtraAsJson(const std::vector<ExtraField>& fields, std::vector<Json>& values) {
   Json extra = Json::object();
   auto& members = static_cast<Json::object_t::Container&>(extra.get_ref<Json::object_t&>());
-  for (const ExtraField& field : fields) {
-    members.emplace_back(field.name, ParseBoundedJson(field.json, JsonNumbers::kAny).value);
+  members.reserve(fields.size());
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    members.emplace_back(fields[i].name, std::move(values[i]));
   }
   return extra;
 }
@@ -424,8 +438,8 @@ TokenResponse CheckedResponse(ReplyReader& reader, const Redactor& redactor,
   if (response.expires_in) {
     response.expires_at = received_at + std::chrono::seconds(*response.expires_in);
   }
+  response.extra = ExtraAsJson(reader.fields, reader.values);
   response.extra_fields = std::move(reader.fields);
-  response.extra = ExtraAsJson(response.extra_fields);
   return response;
 }
 
@@ -499,8 +513,7 @@ TokenResponse ParseTokenResponse(std::string_view body,
     if (reader.too_deep) {
       BadReply("the reply nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
     }
-    const std::string start =
-        redactor.Apply(Excerpt(CollapseWhitespace(redactor.Apply(body))));
+    const std::string start = RedactedExcerpt(CollapseWhitespace(redactor.Apply(body)), redactor);
     BadReply("the reply is not JSON" + (start.empty() ? "" : " (it starts: " + start + ")"));
   }
   return CheckedResponse(reader, redactor, received_at);
@@ -529,7 +542,12 @@ std::string ServerMessageExcerpt(std::string_view body, const Redactor& redactor
   if (trimmed.empty()) return {};
   std::string said = WhatItSays(trimmed);
   if (said.size() > kMaxPageText) said.resize(kMaxPageText);  // still > 300 characters
-  return redactor.Apply(Excerpt(redactor.Apply(said)));
+  return RedactedExcerpt(said, redactor);
+}
+
+std::string RedactedExcerpt(std::string_view text, const Redactor& redactor) {
+  // Redacted again after escaping and cutting: `\n` or "..." could complete a key that holds them.
+  return redactor.Apply(Excerpt(redactor.Apply(text)));
 }
 
 std::string ServerMessageExcerpt(std::string_view body) {

@@ -203,8 +203,30 @@ std::string CollapseWhitespace(std::string_view text) {
 namespace {
 
 enum Decoding : unsigned { kAsIs = 0, kJson = 1, kPercent = 2, kEntity = 4 };
-constexpr std::array<unsigned, 5> kDecodings = {kAsIs, kJson, kPercent, kEntity,
-                                                kJson | kPercent | kEntity};
+
+// The decodings that can read `raw` differently from as it is: those whose escape character it
+// holds, and all of them at once when it holds more than one kind (the key may be written in a
+// mixture). Most text needs one pass.
+struct Decodings {
+  std::array<unsigned, 5> list{};
+  std::size_t count = 0;
+  const unsigned* begin() const { return list.data(); }
+  const unsigned* end() const { return list.data() + count; }
+};
+
+Decodings DecodingsFor(std::string_view raw) {
+  Decodings decodings;
+  decodings.list[decodings.count++] = kAsIs;
+  unsigned all = 0;
+  for (const auto& [decoding, escape] :
+       {std::pair{kJson, '\\'}, std::pair{kPercent, '%'}, std::pair{kEntity, '&'}}) {
+    if (raw.find(escape) == std::string_view::npos) continue;
+    decodings.list[decodings.count++] = decoding;
+    all |= decoding;
+  }
+  if (decodings.count > 2) decodings.list[decodings.count++] = all;
+  return decodings;
+}
 
 struct Unit {
   std::uint32_t code;  // the character the bytes stand for
@@ -327,15 +349,16 @@ bool Redactor::Contains(std::uint64_t window) const {
 }
 
 bool Redactor::Scan(std::string_view raw, std::vector<bool>* covered) const {
-  if (gram_ == 0) return false;
+  if (gram_ == 0 || raw.size() < gram_) return false;  // a window takes a byte per character
   bool found = false;
-  for (const unsigned decoding : kDecodings) {
+  for (const unsigned decoding : DecodingsFor(raw)) {
     std::uint64_t window = 0;
     std::size_t run = 0;
     std::array<std::size_t, 8> starts{};  // raw offsets of the window's characters
     std::size_t covered_until = 0;
     for (std::size_t pos = 0; pos < raw.size();) {
-      const Unit unit = Decode(raw, pos, decoding);
+      const Unit unit = decoding == kAsIs ? Unit{static_cast<unsigned char>(raw[pos]), 1}
+                                          : Decode(raw, pos, decoding);
       const unsigned char c = KeyChar(unit.code);
       if (c == 0) {
         run = 0;
@@ -345,6 +368,7 @@ bool Redactor::Scan(std::string_view raw, std::vector<bool>* covered) const {
         window = ((window << 8) | c) & mask_;
         if (run >= gram_ && Contains(window)) {
           if (covered == nullptr) return true;
+          if (covered->empty()) covered->resize(raw.size(), false);
           found = true;
           const std::size_t end = pos + unit.length;
           for (std::size_t b = std::max(starts[(run - gram_) % 8], covered_until); b < end; ++b) {
@@ -364,9 +388,8 @@ bool Redactor::Finds(std::string_view raw) const { return Scan(raw, nullptr); }
 std::string Redactor::Apply(std::string_view raw) const { return Apply(raw, "***"); }
 
 std::string Redactor::Apply(std::string_view raw, std::string_view marker) const {
-  if (!Finds(raw)) return std::string(raw);
-  std::vector<bool> covered(raw.size(), false);
-  Scan(raw, &covered);
+  std::vector<bool> covered;  // sized on the first match
+  if (!Scan(raw, &covered)) return std::string(raw);
   std::string out;
   out.reserve(raw.size());
   for (std::size_t pos = 0; pos < raw.size();) {

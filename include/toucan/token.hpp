@@ -148,6 +148,10 @@ std::string ServerMessageExcerpt(std::string_view body, const Redactor& redactor
 // Without redaction: only for callers that hold no key.
 std::string ServerMessageExcerpt(std::string_view body);
 
+// Other server text for a message (a header such as Location, libcurl's error text): the key
+// redacted, then escaped and cut at 300 characters, as ServerMessageExcerpt does with a body.
+std::string RedactedExcerpt(std::string_view text, const Redactor& redactor);
+
 // `{"token","expiresIn","expiresAt",...extra}` as printed by `-o json`: one line, no newline.
 std::string ResponseJsonLine(const TokenResponse& response);
 

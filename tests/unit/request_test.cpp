@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <time.h>
 
 #include <chrono>
 #include <functional>
@@ -190,10 +191,15 @@ TEST(JsonInput, ManyAttributesInLinearTime) {
   std::string text = "{";
   for (int i = 0; i < 95'000; ++i) text += (i ? ",\"a" : "\"a") + std::to_string(i) + "\":\"v\"";
   text += "}";
-  const auto start = std::chrono::steady_clock::now();
+  timespec start{};
+  timespec end{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &start);  // the work done, however busy the machine is
   Json attributes = Json::parse(R"({"a7":"default","region":"EU"})");
   MergeAttributes(attributes, ParseJsonObject(text, "--attributes"));
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &end);
+  EXPECT_LT(static_cast<double>(end.tv_sec - start.tv_sec) +
+                static_cast<double>(end.tv_nsec - start.tv_nsec) / 1e9,
+            2.0);
   EXPECT_EQ(attributes.size(), 95'001u);
   EXPECT_EQ(attributes.begin().key(), "a7");
 }
