@@ -22,7 +22,7 @@ toucan::Json ErrorRow(const toucan::BatchLine& line) {
 void CheckMintedRow(std::string_view reply, const std::optional<std::string>& distinct_id) {
   try {
     const auto response = toucan::ParseTokenResponse(reply, std::chrono::system_clock::now(),
-                                                      toucan::Redactor("tk_fuzz_key_0123"));
+                                                     toucan::Redactor("tk_fuzz_key_0123"));
     const std::string row = toucan::BatchRowJsonLine(7, distinct_id, response);
     const toucan::Json parsed = toucan::Json::parse(row);  // throws (→ crash) if not JSON
     if (parsed["line"] != 7) std::abort();

@@ -29,7 +29,8 @@ std::string KeyFrom(std::string_view seed, bool realistic) {
   std::string key;
   for (const char c : seed) {
     const auto byte = static_cast<unsigned char>(c);
-    key += realistic ? kKeyAlphabet[byte % kKeyAlphabet.size()] : static_cast<char>(0x21 + byte % 94);
+    key +=
+        realistic ? kKeyAlphabet[byte % kKeyAlphabet.size()] : static_cast<char>(0x21 + byte % 94);
   }
   return key.empty() ? std::string("k") : key;
 }
@@ -38,7 +39,8 @@ void CheckReply(std::string_view text, const toucan::Redactor& redactor, const s
   try {
     const toucan::TokenResponse response =
         toucan::ParseTokenResponse(text, std::chrono::system_clock::now(), redactor);
-    Expect(!toucan::key_forms::FindKeyForm(response.token, key), "key in the token", response.token);
+    Expect(!toucan::key_forms::FindKeyForm(response.token, key), "key in the token",
+           response.token);
     for (const toucan::ExtraField& field : response.extra_fields) {
       Expect(!toucan::key_forms::FindKeyForm(field.name, key), "key in a field name", field.name);
       Expect(!toucan::key_forms::FindKeyForm(field.json, key), "key in a field value", field.json);

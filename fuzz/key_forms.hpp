@@ -92,8 +92,11 @@ inline std::optional<std::string> FindKeyForm(const std::string& text, const std
   const std::size_t width = key.size() < 8 ? key.size() : 8;
   std::string lower_key;
   for (const char c : key) lower_key += LowerAscii(c);
-  const bool ways[][3] = {{false, false, false}, {true, false, false}, {false, true, false},
-                          {false, false, true},  {true, true, true}};
+  const bool ways[][3] = {{false, false, false},
+                          {true, false, false},
+                          {false, true, false},
+                          {false, false, true},
+                          {true, true, true}};
   for (const auto& way : ways) {
     const std::string decoded = Decoded(text, way[0], way[1], way[2]);
     for (std::size_t start = 0; start + width <= lower_key.size(); ++start) {

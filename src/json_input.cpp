@@ -27,21 +27,29 @@ struct Decimal {
 // `-?d+(.d+)?([eE][+-]?d+)?`, as the JSON grammar and std::to_chars write numbers.
 Decimal ToDecimal(std::string_view text) {
   constexpr long long kExponentCap = 1'000'000'000'000LL;  // far past any double; no overflow
-  Decimal decimal;
   std::size_t pos = 0;
-  if (pos < text.size() && text[pos] == '-') decimal.negative = true, ++pos;
-  long long point = 0;
+  const auto at = [&](std::string_view chars) {
+    return pos < text.size() && chars.find(text[pos]) != std::string_view::npos;
+  };
   std::string all;
-  for (; pos < text.size() && text[pos] >= '0' && text[pos] <= '9'; ++pos, ++point) all += text[pos];
-  if (pos < text.size() && text[pos] == '.') {
-    for (++pos; pos < text.size() && text[pos] >= '0' && text[pos] <= '9'; ++pos) all += text[pos];
+  const auto read_digits = [&] {
+    while (at("0123456789")) all += text[pos++];
+  };
+  Decimal decimal;
+  decimal.negative = at("-");
+  if (decimal.negative) ++pos;
+  read_digits();
+  const auto point = static_cast<long long>(all.size());
+  if (at(".")) {
+    ++pos;
+    read_digits();
   }
   long long exponent = 0;
-  if (pos < text.size() && (text[pos] == 'e' || text[pos] == 'E')) {
+  if (at("eE")) {
     ++pos;
-    bool negative = false;
-    if (pos < text.size() && (text[pos] == '+' || text[pos] == '-')) negative = text[pos++] == '-';
-    for (; pos < text.size(); ++pos) {
+    const bool negative = at("-");
+    if (at("+-")) ++pos;
+    for (; at("0123456789"); ++pos) {
       if (exponent < kExponentCap) exponent = exponent * 10 + (text[pos] - '0');
     }
     if (negative) exponent = -exponent;
@@ -98,7 +106,7 @@ class Builder final : public nlohmann::json_sax<Json> {
  private:
   struct Frame {
     Json value;
-    std::string key;  // objects: the member being read
+    std::string key;                                     // objects: the member being read
     std::unordered_map<std::string, std::size_t> index;  // objects: key → position
   };
 
@@ -144,8 +152,7 @@ class Builder final : public nlohmann::json_sax<Json> {
       return true;
     }
     // Json's own insert scans the object for the key: quadratic over many members.
-    auto& members =
-        static_cast<Json::object_t::Container&>(frame.value.get_ref<Json::object_t&>());
+    auto& members = static_cast<Json::object_t::Container&>(frame.value.get_ref<Json::object_t&>());
     const auto [at, inserted] = frame.index.try_emplace(frame.key, members.size());
     if (inserted) {
       members.emplace_back(std::move(frame.key), std::move(value));

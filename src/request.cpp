@@ -26,9 +26,9 @@ Json ParseJsonValue(std::string_view text, std::string_view what) {
   JsonParseResult parsed = ParseBoundedJson(text, JsonNumbers::kExact);
   if (!parsed.failure) return std::move(parsed.value);
   const JsonParseFailure& failure = *parsed.failure;
-  const char* joint = failure.reason == JsonParseFailure::Reason::kSyntax    ? " is not valid JSON: "
+  const char* joint = failure.reason == JsonParseFailure::Reason::kSyntax ? " is not valid JSON: "
                       : failure.reason == JsonParseFailure::Reason::kTooDeep ? " is refused: "
-                                                                              : ": ";
+                                                                             : ": ";
   throw UsageError(std::string(what) + joint + failure.message);
 }
 

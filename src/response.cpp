@@ -96,7 +96,7 @@ std::size_t SkipTag(std::string_view html, std::size_t open) {
 // Text outside tags with the common entities decoded, whitespace collapsed, cut at kMaxPageText.
 std::string PageText(std::string_view html) {
   static constexpr std::pair<std::string_view, char> kEntities[] = {
-      {"&amp;", '&'},  {"&lt;", '<'},  {"&gt;", '>'},   {"&quot;", '"'},
+      {"&amp;", '&'},  {"&lt;", '<'},    {"&gt;", '>'},  {"&quot;", '"'},
       {"&#39;", '\''}, {"&apos;", '\''}, {"&nbsp;", ' '}};
   std::string text;
   for (std::size_t pos = 0; pos < html.size() && text.size() < kMaxPageText;) {
@@ -153,9 +153,7 @@ class MessageFinder final : public nlohmann::json_sax<Json> {
   bool boolean(bool /*value*/) override { return true; }
   bool number_integer(number_integer_t /*value*/) override { return true; }
   bool number_unsigned(number_unsigned_t /*value*/) override { return true; }
-  bool number_float(number_float_t /*value*/, const string_t& /*literal*/) override {
-    return true;
-  }
+  bool number_float(number_float_t /*value*/, const string_t& /*literal*/) override { return true; }
   bool binary(binary_t& /*value*/) override { return false; }
   bool string(string_t& value) override {
     if (field_ && objects_.size() == 1 && objects_[0]) {
@@ -283,10 +281,10 @@ class ReplyReader final : public nlohmann::json_sax<Json> {
   const Redactor& redactor_;
   std::size_t depth_ = 0;
   Target target_ = Target::kNone;
-  std::string name_;  // the top-level field being read
-  std::string json_;  // its value so far, for Target::kExtra
-  std::optional<Json> scalar_;  // its value when it is not a container
-  std::vector<Container> open_;  // containers open inside that value
+  std::string name_;                                    // the top-level field being read
+  std::string json_;                                    // its value so far, for Target::kExtra
+  std::optional<Json> scalar_;                          // its value when it is not a container
+  std::vector<Container> open_;                         // containers open inside that value
   std::unordered_map<std::string, std::size_t> index_;  // field name → position in `fields`
 };
 
@@ -419,9 +417,9 @@ TokenResponse CheckedResponse(ReplyReader& reader, const Redactor& redactor,
     BadReply("the reply is a JSON " + reader.top_type + ", not an object");
   }
   if (!reader.token || reader.token_type != "string") {
-    BadReply(reader.token_type.empty() ? "the reply has no \"token\" field"
-                                       : "the reply's \"token\" is " +
-                                             WithArticle(reader.token_type) + ", not a string");
+    BadReply(reader.token_type.empty()
+                 ? "the reply has no \"token\" field"
+                 : "the reply's \"token\" is " + WithArticle(reader.token_type) + ", not a string");
   }
   TokenResponse response;
   response.token = std::move(*reader.token);

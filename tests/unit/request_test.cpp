@@ -171,8 +171,7 @@ TEST(JsonInput, NumbersMustBeExact) {
   Json attributes = Json::object();
   const std::string message =
       MessageOf([&] { ApplyAttributeArgument(attributes, "big:=12345678901234567890123"); });
-  EXPECT_NE(message.find("attribute 'big:=12345678901234567890123'"), std::string::npos)
-      << message;
+  EXPECT_NE(message.find("attribute 'big:=12345678901234567890123'"), std::string::npos) << message;
   EXPECT_NE(message.find("exactly"), std::string::npos) << message;
 }
 

@@ -1,5 +1,4 @@
 #include <gtest/gtest.h>
-
 #include <time.h>
 
 #include <chrono>
@@ -7,7 +6,6 @@
 #include <functional>
 
 #include "../../fuzz/key_forms.hpp"
-
 #include "toucan/token.hpp"
 
 namespace toucan {
@@ -173,8 +171,7 @@ TEST(Response, DeepRepliesAreBadResponses) {
     EXPECT_EQ(error.kind(), ErrorKind::kBadResponse);
     EXPECT_NE(std::string(error.what()).find("deeper than 64"), std::string::npos) << error.what();
   }
-  EXPECT_EQ(BadReplyError(std::string(kMaxResponseBytes + 1, ' ')).kind(),
-            ErrorKind::kBadResponse);
+  EXPECT_EQ(BadReplyError(std::string(kMaxResponseBytes + 1, ' ')).kind(), ErrorKind::kBadResponse);
 }
 
 TEST(Response, ManyFieldsInLinearTime) {
@@ -208,7 +205,8 @@ TEST(Response, ExtraFieldsAsTheServerWroteThem) {
 
 TEST(Response, TheKeyInExtraFieldsIsRedacted) {
   const std::string body = std::string(R"({"token":"t","echo":")") + kKey + R"(",")" + kKey +
-                           R"(":1,"nested":{"deep":["x )" + kKey + R"("]},"pct":"tk%5Ftest%5fZQ8vws"})";
+                           R"(":1,"nested":{"deep":["x )" + kKey +
+                           R"("]},"pct":"tk%5Ftest%5fZQ8vws"})";
   const TokenResponse response = ParseTokenResponse(body, system_clock::now(), Redactor(kKey));
   const std::string line = ResponseJsonLine(response);
   EXPECT_EQ(line.find("Zq8V"), std::string::npos) << line;
@@ -217,9 +215,8 @@ TEST(Response, TheKeyInExtraFieldsIsRedacted) {
             std::string::npos)
       << line;
   // A key of digits echoed as a number cannot be printed as the server wrote it.
-  const TokenResponse digits =
-      ParseTokenResponse(R"({"token":"t","n":123456789012})", system_clock::now(),
-                         Redactor("123456789012"));
+  const TokenResponse digits = ParseTokenResponse(R"({"token":"t","n":123456789012})",
+                                                  system_clock::now(), Redactor("123456789012"));
   EXPECT_NE(ResponseJsonLine(digits).find(R"("n":"***")"), std::string::npos);
 }
 

@@ -2,10 +2,9 @@
 #include "../../src/text.hpp"
 
 #include <gtest/gtest.h>
-
-#include <cctype>
 #include <time.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -126,7 +125,8 @@ TEST(Redactor, EveryFormOfTheKey) {
   std::string lower;
   for (const char c : key) lower += AsciiLower(c);
   std::string json;  // as a JSON string holds it
-  for (const char c : key) json += c == '"' || c == '\\' || c == '/' ? std::string("\\") + c : std::string(1, c);
+  for (const char c : key)
+    json += c == '"' || c == '\\' || c == '/' ? std::string("\\") + c : std::string(1, c);
   std::string mixed;  // percent escapes mixed with plain characters
   for (std::size_t i = 0; i < key.size(); ++i) {
     mixed += i % 2 == 0 ? PercentEncoded(key.substr(i, 1), i % 4 == 0) : key.substr(i, 1);
@@ -194,12 +194,18 @@ TEST(Redactor, RandomMixturesNeverSurvive) {
   std::mt19937 random(7);
   const auto encode = [&](char c) -> std::string {
     switch (random() % 6) {
-      case 0: return PercentEncoded(std::string(1, c), true);
-      case 1: return PercentEncoded(std::string(1, c), false);
-      case 2: return UnicodeEscaped(std::string(1, c));
-      case 3: return std::string(1, static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
-      case 4: return "&#x" + PercentEncoded(std::string(1, c), true).substr(1) + ";";
-      default: return std::string(1, c);
+      case 0:
+        return PercentEncoded(std::string(1, c), true);
+      case 1:
+        return PercentEncoded(std::string(1, c), false);
+      case 2:
+        return UnicodeEscaped(std::string(1, c));
+      case 3:
+        return std::string(1, static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+      case 4:
+        return "&#x" + PercentEncoded(std::string(1, c), true).substr(1) + ";";
+      default:
+        return std::string(1, c);
     }
   };
   for (int round = 0; round < 2000; ++round) {
@@ -257,15 +263,15 @@ TEST(BoundedJson, ExactNumbers) {
                             "-9223372036854775808", "1.5E3", "123456789.125", "5e-324"}) {
     EXPECT_FALSE(ParseBoundedJson(exact, JsonNumbers::kExact).failure) << exact;
   }
-  for (const char* inexact : {"12345678901234567890123", "18446744073709551616",
-                              "-9223372036854775809", "0.1000000000000000000001", "1e400",
-                              "1e-400", "4.9e-324", "9007199254740993.0"}) {
+  for (const char* inexact :
+       {"12345678901234567890123", "18446744073709551616", "-9223372036854775809",
+        "0.1000000000000000000001", "1e400", "1e-400", "4.9e-324", "9007199254740993.0"}) {
     const auto result = ParseBoundedJson(inexact, JsonNumbers::kExact);
     ASSERT_TRUE(result.failure) << inexact;
     EXPECT_NE(result.failure->reason, JsonParseFailure::Reason::kTooDeep) << inexact;
   }
-  const auto result = ParseBoundedJson(R"({"a":[1,{"id":12345678901234567890123}]})",
-                                       JsonNumbers::kExact);
+  const auto result =
+      ParseBoundedJson(R"({"a":[1,{"id":12345678901234567890123}]})", JsonNumbers::kExact);
   ASSERT_TRUE(result.failure);
   EXPECT_NE(result.failure->message.find("12345678901234567890123 at /a/1/id"), std::string::npos)
       << result.failure->message;
