@@ -17,11 +17,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)attributes.dump();
   } catch (const toucan::Error& e) {
     if (e.kind() != toucan::ErrorKind::kUsage) std::abort();
+    if (!toucan::IsValidUtf8(e.what())) std::abort();  // quoted in messages and rows
   }
   try {
     (void)toucan::ParseJsonObject(input, "fuzz").dump();
   } catch (const toucan::Error& e) {
     if (e.kind() != toucan::ErrorKind::kUsage) std::abort();
+    if (!toucan::IsValidUtf8(e.what())) std::abort();
   }
   toucan::TokenRequest defaults;
   defaults.attributes = toucan::Json::parse(R"({"region":"EU"})");

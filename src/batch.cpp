@@ -39,19 +39,6 @@ Json ErrorRow(std::uint64_t line, const std::optional<std::string>& distinct_id,
   return row;
 }
 
-// A row names its own line and user: server fields of those names are dropped.
-Json MintedRow(std::uint64_t line, const std::optional<std::string>& distinct_id,
-               const TokenResponse& response) {
-  Json row = Json::object();
-  row["line"] = line;
-  row["distinctId"] = distinct_id ? Json(*distinct_id) : Json(nullptr);
-  const Json minted = ResponseToJson(response);
-  for (const auto& [key, value] : minted.items()) {
-    if (key != "line" && key != "distinctId" && key != "error") row[key] = value;
-  }
-  return row;
-}
-
 struct Tally {
   std::uint64_t minted = 0;
   std::uint64_t failed = 0;
@@ -72,7 +59,11 @@ class OrderedRows {
   std::uint64_t written() const { return out_.lines_written(); }
 
   void Complete(std::uint64_t line, const Json& row, int exit_code) {
-    ready_.emplace(line, Entry{Dump(row), exit_code});
+    Complete(line, Dump(row), exit_code);
+  }
+
+  void Complete(std::uint64_t line, std::string row, int exit_code) {
+    ready_.emplace(line, Entry{std::move(row), exit_code});
     bool wrote = false;
     while (!order_.empty()) {
       const auto found = ready_.find(order_.front());
@@ -257,12 +248,12 @@ void ApplyUserObject(const Json& object, TokenRequest& request, BatchLine& resul
       request.role = value.get<std::string>();
     } else if (key == "attributes") {
       if (!value.is_object()) throw UsageError("\"attributes\" must be a JSON object");
-      for (const auto& [name, attribute] : value.items()) request.attributes[name] = attribute;
+      MergeAttributes(request.attributes, value);
     } else if (key == "permissions") {
       if (!value.is_object()) throw UsageError("\"permissions\" must be a JSON object");
       request.permissions = value;
     } else {
-      throw UsageError("unknown field \"" + key + "\" (a line may hold " +
+      throw UsageError("unknown field \"" + Excerpt(key, 100) + "\" (a line may hold " +
                        std::string(kLineFields) + ")");
     }
   }
@@ -374,7 +365,8 @@ class BatchRun {
       ids_.erase(found);
     }
     if (outcome.response)
-      return rows_.Complete(id, MintedRow(id, distinct_id, *outcome.response), 0);
+      // Server fields named line, distinctId or error are dropped: they would pass for ours.
+      return rows_.Complete(id, BatchRowJsonLine(id, distinct_id, *outcome.response), 0);
     const Error& error = *outcome.error;
     const int exit_code =
         error.kind() == ErrorKind::kInterrupted ? options_.interrupt_exit : ExitCode(error.kind());

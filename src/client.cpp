@@ -557,7 +557,7 @@ Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>()) {
   impl.context.timeout = o.timeout;
   impl.context.connect_timeout = o.connect_timeout;
   impl.context.ca_bundle = o.ca_bundle;
-  impl.context.redact = [key = o.api_key](std::string_view text) { return RedactKey(text, key); };
+  impl.context.redactor = std::make_shared<const Redactor>(o.api_key);
   impl.AddHeaders();
   impl.multi.reset(curl_multi_init());
   if (!impl.multi) throw Error(ErrorKind::kInternal, "out of memory");

@@ -44,9 +44,6 @@ std::vector<std::pair<std::string, std::string>> RequestHeaders(std::string_view
 // Throws Error(kUsage) unless `path` is a readable regular file holding a PEM certificate.
 void CheckCaBundle(const std::string& path);
 
-// Every form of the key in `text` replaced by "***".
-std::string RedactKey(std::string_view text, std::string_view key);
-
 // client.cpp, with libcurl.
 Endpoint ResolveEndpoint(std::string_view base_url, std::string_view endpoint_path);
 

@@ -31,7 +31,7 @@ bool IsDotSegment(std::string_view segment) {
 // them, so the URL sent would differ from the one shown); whitespace, control characters, `?`
 // and `#` would change the request line or be cut off.
 std::string CheckedEndpointPath(std::string_view path) {
-  const std::string quoted = "--endpoint-path '" + EscapeForMessage(path) + "'";
+  const std::string quoted = "--endpoint-path '" + EscapeControls(path) + "'";
   if (!IsValidUtf8(path)) throw UsageError(quoted + " is not valid UTF-8");
   for (const char ch : path) {
     const auto c = static_cast<unsigned char>(ch);
@@ -95,11 +95,11 @@ bool IsLoopbackHost(std::string_view host) {
 EndpointParts SplitBaseUrl(std::string_view base_url, std::string_view endpoint_path) {
   EndpointParts parts;
   parts.base = std::string(Trim(base_url));
-  parts.quoted = "base URL '" + EscapeForMessage(MaskUserinfo(parts.base)) + "'";
+  parts.quoted = "base URL '" + EscapeControls(MaskUserinfo(parts.base)) + "'";
   if (!IsValidUtf8(base_url)) throw UsageError(parts.quoted + " is not valid UTF-8");
   if (parts.base.find("://") == std::string::npos) {
     throw UsageError(parts.quoted + " has no scheme: write it as https://" +
-                     EscapeForMessage(MaskUserinfo(parts.base)));
+                     EscapeControls(MaskUserinfo(parts.base)));
   }
   // Before libcurl sees it: a userinfo must be refused even where libcurl would not keep it.
   if (MaskUserinfo(parts.base) != parts.base) {
@@ -154,7 +154,7 @@ Json DryRunRequest(const std::string& url, const Json& body) {
 }
 
 void CheckCaBundle(const std::string& path) {
-  const std::string quoted = "the CA bundle '" + EscapeForMessage(path) + "'";
+  const std::string quoted = "the CA bundle '" + EscapeControls(path) + "'";
   // O_NONBLOCK: a FIFO named as a bundle must not hang the open.
   const int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) throw UsageError("cannot read " + quoted + ": " + std::strerror(errno));
@@ -184,16 +184,6 @@ void CheckCaBundle(const std::string& path) {
     throw UsageError(quoted + " holds no PEM certificate (\"" + std::string(kMarker) +
                      "\"): give a file of CA certificates");
   }
-}
-
-std::string RedactKey(std::string_view text, std::string_view key) {
-  std::string out(text);
-  if (key.empty()) return out;
-  // Advancing past each replacement: a key of "*" must not match its own "***".
-  for (auto pos = out.find(key); pos != std::string::npos; pos = out.find(key, pos + 3)) {
-    out.replace(pos, key.size(), "***");
-  }
-  return out;
 }
 
 }  // namespace toucan

@@ -66,7 +66,7 @@ std::string FormatWideUtc(Wide epoch_seconds) {
 
 std::string ReplyText(const RequestContext& context, long status, std::string_view body) {
   // Server text is redacted before it is read, so no form of the key can reach a message.
-  const std::string said = context.redact(ServerMessageExcerpt(context.redact(body)));
+  const std::string said = ServerMessageExcerpt(body, *context.redactor);
   return "HTTP " + std::to_string(status) + (said.empty() ? std::string() : ": \"" + said + "\"");
 }
 
@@ -88,11 +88,11 @@ Verdict JudgeSuccess(const RequestContext& context, const ReplyFacts& reply) {
   Verdict verdict;
   verdict.status = reply.status;
   try {
-    verdict.response = ParseTokenResponse(reply.body, reply.received_at);
+    verdict.response = ParseTokenResponse(reply.body, reply.received_at, *context.redactor);
   } catch (const Error& e) {
     return Failed(ErrorKind::kBadResponse,
                   "bad reply from " + context.host + " (HTTP " + std::to_string(reply.status) +
-                      "): " + context.redact(e.what()) + "; check --base-url and --endpoint-path",
+                      "): " + e.what() + "; check --base-url and --endpoint-path",
                   reply.status);
   }
   return verdict;
@@ -101,7 +101,7 @@ Verdict JudgeSuccess(const RequestContext& context, const ReplyFacts& reply) {
 Verdict JudgeRedirect(const RequestContext& context, const ReplyFacts& reply) {
   std::string target = "another place";
   if (reply.location) {
-    target = "'" + context.redact(ServerMessageExcerpt(context.redact(*reply.location))) + "'";
+    target = "'" + RedactedExcerpt(*reply.location, *context.redactor) + "'";
   }
   return Failed(ErrorKind::kRejected,
                 "the server answered " + std::to_string(reply.status) + " redirecting to " +
@@ -170,7 +170,8 @@ Verdict TlsVerificationFailed(const RequestContext& context, const TransportFact
                                                       : "the CA bundle '" + context.ca_bundle + "'";
   return Failed(ErrorKind::kNetwork,
                 "TLS with " + context.host + " failed: " + CertificateProblem(context, facts) +
-                    " (" + context.redact(facts.detail) + "; checked against " + store +
+                    " (" + RedactedExcerpt(facts.detail, *context.redactor) + "; checked against " +
+                    store +
                     "). If the server uses a private CA or a TLS-inspecting proxy, pass that CA "
                     "with --cacert (or TOUCAN_CA_BUNDLE)");
 }
@@ -254,7 +255,7 @@ Verdict JudgeReply(const RequestContext& context, const ReplyFacts& reply) {
 }
 
 Verdict JudgeTransport(const RequestContext& context, const TransportFacts& facts) {
-  const std::string detail = context.redact(facts.detail);
+  const std::string detail = RedactedExcerpt(facts.detail, *context.redactor);
   if (facts.headers_too_large) {
     return Failed(ErrorKind::kBadResponse,
                   "the reply from " + context.host + " has more than 100 KiB of headers");

@@ -22,9 +22,7 @@ struct RequestContext {
   std::string ca_bundle;  // empty: the system store
   int attempts = 1;       // attempts made so far, this one included
   // Removes every form of the API key from server text; applied before anything is quoted.
-  std::function<std::string(std::string_view)> redact = [](std::string_view s) {
-    return std::string(s);
-  };
+  std::shared_ptr<const Redactor> redactor = std::make_shared<const Redactor>("");
 };
 
 // An HTTP reply as received, capped.

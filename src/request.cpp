@@ -1,16 +1,13 @@
 // Building the request body and reading the user's attribute and permission inputs.
 #include <string>
+#include <unordered_map>
 
+#include "json_input.hpp"
+#include "text.hpp"
 #include "toucan/token.hpp"
 
 namespace toucan {
 namespace {
-
-// nlohmann's messages start with "[json.exception.parse_error.101] "; users need the rest.
-std::string WithoutJsonPrefix(const std::string& what) {
-  const auto pos = what.find("] ");
-  return pos == std::string::npos ? what : what.substr(pos + 2);
-}
 
 void CheckUtf8(std::string_view text, std::string_view what) {
   if (!IsValidUtf8(text)) throw UsageError(std::string(what) + " is not valid UTF-8");
@@ -24,61 +21,15 @@ void CheckAttributeKeys(const Json& attributes, std::string_view what) {
 
 }  // namespace
 
-std::string_view Trim(std::string_view text) {
-  constexpr std::string_view kSpace = " \t\r\n\f\v";
-  const auto first = text.find_first_not_of(kSpace);
-  if (first == std::string_view::npos) return {};
-  const auto last = text.find_last_not_of(kSpace);
-  return text.substr(first, last - first + 1);
-}
-
-bool IsValidUtf8(std::string_view text) {
-  std::size_t i = 0;
-  const std::size_t n = text.size();
-  while (i < n) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    std::size_t extra = 0;
-    std::uint32_t code = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    if (c >= 0xC2 && c <= 0xDF) {
-      extra = 1;
-      code = c & 0x1Fu;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      extra = 2;
-      code = c & 0x0Fu;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      extra = 3;
-      code = c & 0x07u;
-    } else {
-      return false;
-    }
-    if (n - i <= extra) return false;
-    for (std::size_t k = 1; k <= extra; ++k) {
-      const auto cc = static_cast<unsigned char>(text[i + k]);
-      if ((cc & 0xC0u) != 0x80u) return false;
-      code = (code << 6) | (cc & 0x3Fu);
-    }
-    // Overlong forms, UTF-16 surrogates and code points past U+10FFFF are not UTF-8.
-    if ((extra == 2 && code < 0x800) || (extra == 3 && (code < 0x10000 || code > 0x10FFFF)) ||
-        (code >= 0xD800 && code <= 0xDFFF)) {
-      return false;
-    }
-    i += extra + 1;
-  }
-  return true;
-}
-
 Json ParseJsonValue(std::string_view text, std::string_view what) {
-  if (!IsValidUtf8(text)) throw UsageError(std::string(what) + " is not valid UTF-8");
-  try {
-    return Json::parse(text);
-  } catch (const Json::exception& e) {
-    // Not only parse_error: a number too large for a double throws out_of_range.
-    throw UsageError(std::string(what) + " is not valid JSON: " + WithoutJsonPrefix(e.what()));
-  }
+  CheckUtf8(text, what);
+  JsonParseResult parsed = ParseBoundedJson(text, JsonNumbers::kExact);
+  if (!parsed.failure) return std::move(parsed.value);
+  const JsonParseFailure& failure = *parsed.failure;
+  const char* joint = failure.reason == JsonParseFailure::Reason::kSyntax ? " is not valid JSON: "
+                      : failure.reason == JsonParseFailure::Reason::kTooDeep ? " is refused: "
+                                                                             : ": ";
+  throw UsageError(std::string(what) + joint + failure.message);
 }
 
 Json ParseJsonObject(std::string_view text, std::string_view what) {
@@ -89,8 +40,28 @@ Json ParseJsonObject(std::string_view text, std::string_view what) {
   return value;
 }
 
+void MergeAttributes(Json& target, const Json& source) {
+  if (!target.is_object() || !source.is_object()) {
+    throw UsageError("attributes must be a JSON object");
+  }
+  auto& members = static_cast<Json::object_t::Container&>(target.get_ref<Json::object_t&>());
+  // Reserved first: `index` holds views into the keys, which must not move.
+  members.reserve(members.size() + source.size());
+  std::unordered_map<std::string_view, std::size_t> index;
+  for (std::size_t i = 0; i < members.size(); ++i) index.emplace(members[i].first, i);
+  for (const auto& [key, value] : source.get_ref<const Json::object_t&>()) {
+    if (const auto found = index.find(key); found != index.end()) {
+      members[found->second].second = value;
+    } else {
+      members.emplace_back(key, value);
+      index.emplace(members.back().first, members.size() - 1);
+    }
+  }
+}
+
 void ApplyAttributeArgument(Json& attributes, std::string_view argument) {
-  const std::string quoted = "attribute '" + std::string(argument) + "'";
+  // Quoted through Excerpt: the argument may hold control characters or broken UTF-8.
+  const std::string quoted = "attribute '" + Excerpt(argument, 100) + "'";
   CheckUtf8(argument, quoted);
   const auto eq = argument.find('=');
   if (eq == std::string_view::npos) {

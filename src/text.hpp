@@ -1,34 +1,45 @@
 #pragma once
-// Text helpers shared inside the library (temporary: replaced by the text layer).
+// Text helpers for everything that turns user or server bytes into a message: UTF-8 checks and
+// repair, control-character escaping, bounded excerpts. Internal: not installed.
+#include <cstddef>
 #include <string>
 #include <string_view>
 
-#include "toucan/token.hpp"
+#include "toucan/token.hpp"  // Redactor, IsValidUtf8 and Trim (kept public for old call sites)
 
 namespace toucan {
 
+inline constexpr std::size_t kMaxExcerptChars = 300;
+
+constexpr char AsciiLower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
 inline std::string AsciiLower(std::string_view text) {
   std::string out(text);
-  for (char& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  for (char& c : out) c = AsciiLower(c);
   return out;
 }
 
-// Control characters escaped and invalid UTF-8 made visible, for quoting input in messages.
-inline std::string EscapeForMessage(std::string_view text) {
-  std::string out;
-  static constexpr char kHex[] = "0123456789abcdef";
-  const bool valid = IsValidUtf8(text);
-  for (const char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c == 0x7F || (!valid && c >= 0x80)) {
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 0xF];
-    } else {
-      out += ch;
-    }
-  }
-  return out;
-}
+// Length of the well-formed UTF-8 sequence at `pos` (1-4), or 0 when the byte there starts none.
+std::size_t Utf8SequenceLength(std::string_view text, std::size_t pos);
+
+// Every byte that is not part of a well-formed UTF-8 sequence becomes U+FFFD.
+std::string RepairUtf8(std::string_view text);
+
+// A form safe for a terminal and for a JSON row: invalid UTF-8 becomes U+FFFD, C0 controls and
+// DEL become `\n`, `\r`, `\t` or `\xHH`, C1 controls `\u0085` (some terminals obey U+009B as CSI).
+std::string EscapeControls(std::string_view text);
+
+// EscapeControls over at most `max_chars` characters of `text`, with "..." when some were left
+// out. Reads only what it keeps, so a 1 MiB body costs no more than a short one.
+std::string Excerpt(std::string_view text, std::size_t max_chars = kMaxExcerptChars);
+
+// `text` as a JSON string with its quotes: `"` and `\` escaped, and control characters (C0, DEL,
+// C1) as `\uXXXX` so that the line is safe on a terminal too; invalid UTF-8 becomes U+FFFD.
+std::string JsonQuote(std::string_view text);
+
+// Runs of whitespace become one space; leading and trailing whitespace is dropped.
+std::string CollapseWhitespace(std::string_view text);
 
 }  // namespace toucan

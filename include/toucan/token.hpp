@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "toucan/error.hpp"
 #include "toucan/version.hpp"
@@ -25,6 +26,10 @@ inline constexpr std::string_view kDefaultRole = "explorer";
 inline constexpr std::size_t kMaxResponseBytes = std::size_t{1024} * 1024;
 
 // ---- request.cpp: what is sent -------------------------------------------------------------
+
+// JSON nesting allowed in everything parsed, user input and replies alike; checked while parsing,
+// so a deeper document is never built.
+inline constexpr std::size_t kMaxJsonDepth = 64;
 
 struct TokenRequest {
   std::string distinct_id;
@@ -44,36 +49,90 @@ void CheckRequestDefaults(const TokenRequest& request);
 // value. Throws Error(kUsage) naming the argument.
 void ApplyAttributeArgument(Json& attributes, std::string_view argument);
 
-// Parses `text` as JSON; `what` names the input in error messages. Throws Error(kUsage).
+// Sets every member of the object `source` in the object `target`, later wins, in time linear in
+// both (Json's own operator[] scans the object for each key).
+void MergeAttributes(Json& target, const Json& source);
+
+// Parses user input as JSON in linear time: nesting deeper than kMaxJsonDepth, a number that a
+// double or a 64-bit integer cannot hold exactly (`12345678901234567890123`, `1e400`,
+// `0.1000000000000000000001`; `2.50` is fine and is sent as `2.5`), and duplicate keys (the last
+// wins, as in the rest of the tool) are handled while parsing. `what` names the input in error
+// messages. Throws Error(kUsage).
 Json ParseJsonValue(std::string_view text, std::string_view what);
 
-// Parses `text` as a JSON object; `what` names the input in error messages. Throws Error(kUsage)
-// saying where the JSON is broken.
+// ParseJsonValue, and the value must be an object. Throws Error(kUsage).
 Json ParseJsonObject(std::string_view text, std::string_view what);
-
-bool IsValidUtf8(std::string_view text);
 
 // Throws Error(kUsage) unless `key` is non-empty printable ASCII without spaces (anything else
 // could inject headers). `source` names where the key came from, never the key itself.
 void ValidateApiKey(std::string_view key, std::string_view source);
 
+// ---- text.cpp: bytes that become messages ----------------------------------------------------
+
+bool IsValidUtf8(std::string_view text);
+
 // Leading and trailing whitespace removed.
 std::string_view Trim(std::string_view text);
 
+// Replaces every appearance of the API key in text from a server with "***": verbatim, in any
+// mix of case, JSON-escaped (`\"`, `\\`, `\/`, `\u00XX`), percent-encoded (either case), as HTML
+// character references, and any run of 8 or more consecutive characters of the key (the whole
+// key when it is shorter), so a key cut short or echoed in part never shows 8 of its characters.
+// Linear in the text; holds the key only as the set of its windows. (For a key that holds `*`,
+// the markers are made of key characters; what lies between two markers never shows the key.)
+class Redactor {
+ public:
+  explicit Redactor(std::string key);
+  std::string Apply(std::string_view raw) const;
+  // Apply with `marker` for "***": tests use a separator no key can hold to check that nothing
+  // of the key survives between markers.
+  std::string Apply(std::string_view raw, std::string_view marker) const;
+  // Whether Apply would change `raw`.
+  bool Finds(std::string_view raw) const;
+
+ private:
+  bool Contains(std::uint64_t window) const;
+  bool Scan(std::string_view raw, std::vector<bool>* covered) const;
+
+  std::size_t gram_ = 0;  // characters per window: 8, or the key's length when shorter
+  std::uint64_t mask_ = 0;
+  std::vector<std::uint64_t> table_;  // the key's windows, open addressing, 0 = free
+};
+
 // ---- response.cpp: what comes back ---------------------------------------------------------
+
+// One field of a reply besides ours, as printed: the name and the value as minified JSON, numbers
+// as the server wrote them (`2.50` stays `2.50`), the API key replaced by "***" in names and
+// strings (a number or literal that would show it becomes the string "***").
+struct ExtraField {
+  std::string name;
+  std::string json;
+};
 
 struct TokenResponse {
   std::string token;
   std::optional<std::int64_t> expires_in;  // seconds; empty when the server gave no usable expiry
   std::optional<std::chrono::system_clock::time_point> expires_at;
-  Json extra = Json::object();  // the server's other fields, unchanged
+  // The server's other fields, key redacted, in its order, minus `token`, `expiresIn` and
+  // `expiresAt` (ours win). `extra_fields` is what the printers use; `extra` holds the same as
+  // JSON values (numbers as doubles) for callers that want to work with them. A response built
+  // by hand may fill `extra` only: the printers then use it.
+  std::vector<ExtraField> extra_fields;
+  Json extra = Json::object();
 };
 
 // Seconds from the server's `expiresIn`: a non-negative number (fraction dropped), a string of
 // digits, or a duration such as "1h30m" or "2d". Empty for anything else.
 std::optional<std::int64_t> ExpiryFromValue(const Json& value);
 
-// Parses a 2xx body. Throws Error(kBadResponse) when it is not a JSON object with a usable token.
+// Parses a 2xx body in time linear in its size. Throws Error(kBadResponse) when it is larger than
+// kMaxResponseBytes, is not JSON, nests deeper than kMaxJsonDepth, is not an object, or has no
+// usable token (a token that holds the key is not usable either). Messages quote the body only
+// through `redactor`.
+TokenResponse ParseTokenResponse(std::string_view body,
+                                 std::chrono::system_clock::time_point received_at,
+                                 const Redactor& redactor);
+// Without redaction: only for callers that hold no key.
 TokenResponse ParseTokenResponse(std::string_view body,
                                  std::chrono::system_clock::time_point received_at);
 
@@ -83,12 +142,28 @@ bool IsSafeToken(std::string_view token);
 // RFC 3339 UTC with second precision, e.g. 2026-11-24T19:38:28Z.
 std::string FormatRfc3339(std::chrono::system_clock::time_point when);
 
-// A short, printable account of an error body for a message: the `message`/`error` field of a
-// JSON body, the title or text of an HTML page, or the start of plain text, control characters
-// escaped, at most 300 characters. Empty when the body says nothing.
+// A short, printable account of an error body (or a header such as Location) for a message: the
+// `message`/`error`/`detail`/`error_description` field of a JSON body (or its nested
+// `message`), the title or text of an HTML page, or the start of plain text. The key is redacted
+// from the raw body first, then the text is picked, escaped (valid UTF-8, no control
+// characters) and cut at 300 characters. Linear in the body. Empty when the body says nothing.
+std::string ServerMessageExcerpt(std::string_view body, const Redactor& redactor);
+// Without redaction: only for callers that hold no key.
 std::string ServerMessageExcerpt(std::string_view body);
 
-// `{"token", "expiresIn", "expiresAt", ...extra}` as printed by `-o json`.
+// Other server text for a message (a header such as Location, libcurl's error text): the key
+// redacted, then escaped and cut at 300 characters, as ServerMessageExcerpt does with a body.
+std::string RedactedExcerpt(std::string_view text, const Redactor& redactor);
+
+// `{"token","expiresIn","expiresAt",...extra}` as printed by `-o json`: one line, no newline.
+std::string ResponseJsonLine(const TokenResponse& response);
+
+// A batch row for a minted line: `{"line","distinctId","token","expiresIn","expiresAt",...}`.
+// Server fields named `line`, `distinctId` or `error` are dropped: they would pass for ours.
+std::string BatchRowJsonLine(std::uint64_t line, const std::optional<std::string>& distinct_id,
+                             const TokenResponse& response);
+
+// The same object as ResponseJsonLine as a Json value (numbers of extra fields as doubles).
 Json ResponseToJson(const TokenResponse& response);
 
 // ---- client.cpp: libcurl -------------------------------------------------------------------

@@ -351,7 +351,7 @@ std::string WithoutKeys(std::string message, int argc, char** argv) {
   for (const auto& name : names) {
     const char* value = std::getenv(name.c_str());
     const std::string key = value ? std::string(toucan::Trim(value)) : std::string();
-    if (!key.empty()) message = toucan::RedactKey(message, key);
+    if (!key.empty()) message = toucan::Redactor(key).Apply(message);
   }
   return message;
 }
@@ -467,7 +467,7 @@ std::string FormatResult(const toucan::TokenResponse& response, const std::strin
     return "TOUCAN_TOKEN=" + response.token + "\nTOUCAN_TOKEN_EXPIRES_AT=" +
            (response.expires_at ? toucan::FormatRfc3339(*response.expires_at) : std::string());
   }
-  return toucan::ResponseToJson(response).dump(-1, ' ', false, Json::error_handler_t::replace);
+  return toucan::ResponseJsonLine(response);
 }
 
 int RunSingle(const Parsed& parsed, const Json& body, ApiKey key) {

@@ -18,13 +18,7 @@ RequestContext Context() {
   context.url = "https://bi.example.com/embed/generate-token";
   context.host = "bi.example.com";
   context.key_source = "TOUCAN_API_KEY";
-  context.redact = [](std::string_view text) {
-    std::string out(text);
-    for (auto pos = out.find("SECRET"); pos != std::string::npos; pos = out.find("SECRET")) {
-      out.replace(pos, 6, "***");
-    }
-    return out;
-  };
+  context.redactor = std::make_shared<const Redactor>("SECRETKEY1");
   return context;
 }
 
@@ -89,12 +83,12 @@ TEST(JudgeReply, OversizedSuccessIsABadResponse) {
 }
 
 TEST(JudgeReply, MessagesHintAndRedact) {
-  EXPECT_NE(Message(Reply(401, R"({"message":"bad key SECRET"})")).find("check TOUCAN_API_KEY"),
+  EXPECT_NE(Message(Reply(401, R"({"message":"bad key SECRETKEY1"})")).find("check TOUCAN_API_KEY"),
             std::string::npos);
-  EXPECT_EQ(Message(Reply(401, R"({"message":"bad key SECRET"})")).find("SECRET"),
+  EXPECT_EQ(Message(Reply(401, R"({"message":"bad key SECRETKEY1"})")).find("SECRET"),
             std::string::npos);
   EXPECT_NE(Message(Reply(404)).find("check --base-url"), std::string::npos);
-  const std::string redirect = Message(Reply(302, "", std::nullopt, "https://evil/?k=SECRET"));
+  const std::string redirect = Message(Reply(302, "", std::nullopt, "https://evil/?k=SECRETKEY1"));
   EXPECT_NE(redirect.find("redirects are not followed"), std::string::npos);
   EXPECT_EQ(redirect.find("SECRET"), std::string::npos) << redirect;
   EXPECT_NE(Message(Reply(500)).find("1 attempt"), std::string::npos);
@@ -159,7 +153,8 @@ TEST(JudgeTransport, OtherKinds) {
   const Verdict verdict = JudgeTransport(Context(), headers);
   EXPECT_EQ(Exit(verdict), 7);
   EXPECT_FALSE(verdict.retryable);
-  EXPECT_EQ(Message(Transport(CURLE_RECV_ERROR, "echo SECRET")).find("SECRET"), std::string::npos);
+  EXPECT_EQ(Message(Transport(CURLE_RECV_ERROR, "echo SECRETKEY1")).find("SECRET"),
+            std::string::npos);
 }
 
 TEST(RetryAfter, Seconds) {

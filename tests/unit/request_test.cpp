@@ -1,4 +1,8 @@
 #include <gtest/gtest.h>
+#include <time.h>
+
+#include <chrono>
+#include <functional>
 
 #include "toucan/token.hpp"
 
@@ -108,19 +112,6 @@ TEST(Body, Errors) {
   EXPECT_EQ(KindOf([&] { BuildRequestBody(request); }), ErrorKind::kUsage);
 }
 
-TEST(Utf8, Validation) {
-  EXPECT_TRUE(IsValidUtf8(""));
-  EXPECT_TRUE(IsValidUtf8("plain"));
-  EXPECT_TRUE(IsValidUtf8("Zürich 東京 \xF0\x9F\x98\x80"));
-  EXPECT_FALSE(IsValidUtf8("\xff"));
-  EXPECT_FALSE(IsValidUtf8("\xc3"));              // truncated
-  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));          // overlong
-  EXPECT_FALSE(IsValidUtf8("\xe0\x80\xaf"));      // overlong
-  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));      // surrogate
-  EXPECT_FALSE(IsValidUtf8("\xf4\x90\x80\x80"));  // past U+10FFFF
-  EXPECT_FALSE(IsValidUtf8("a\x80"));
-}
-
 TEST(ApiKey, Validation) {
   EXPECT_NO_THROW(ValidateApiKey("tk_live_ABC-123.xyz", "TOUCAN_API_KEY"));
   for (const char* bad :
@@ -139,9 +130,84 @@ TEST(ApiKey, MessageNeverQuotesTheKey) {
   }
 }
 
-TEST(Trim, Whitespace) {
-  EXPECT_EQ(Trim("  key\r\n"), "key");
-  EXPECT_EQ(Trim(" \t "), "");
+std::string Deep(std::size_t depth) {
+  return "{\"a\":" + std::string(depth, '[') + std::string(depth, ']') + "}";
+}
+
+std::string MessageOf(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kUsage);
+    return e.what();
+  }
+  ADD_FAILURE() << "no error";
+  return {};
+}
+
+TEST(JsonInput, DeepNestingIsAUsageErrorInEveryInput) {
+  EXPECT_NO_THROW(ParseJsonObject(Deep(63), "--attributes"));
+  for (const std::size_t depth : {64u, 100'000u}) {
+    const std::string deep = Deep(depth);
+    EXPECT_NE(MessageOf([&] { ParseJsonObject(deep, "--permissions"); }).find("deeper than 64"),
+              std::string::npos);
+    Json attributes = Json::object();
+    EXPECT_NE(MessageOf([&] {
+                ApplyAttributeArgument(attributes, "k:=" + std::string(depth + 1, '['));
+              }).find("deeper than 64"),
+              std::string::npos);
+  }
+}
+
+TEST(JsonInput, NumbersMustBeExact) {
+  EXPECT_EQ(ParseJsonObject(R"({"a":2.50,"b":18446744073709551615,"c":-1.5e3})", "x").dump(),
+            R"({"a":2.5,"b":18446744073709551615,"c":-1500.0})");
+  for (const char* bad : {R"({"id":12345678901234567890123})", R"({"id":1e400})",
+                          R"({"id":0.1000000000000000000001})"}) {
+    const std::string message = MessageOf([&] { ParseJsonObject(bad, "--permissions"); });
+    EXPECT_EQ(message.rfind("--permissions", 0), 0u) << message;
+    EXPECT_NE(message.find("id"), std::string::npos) << message;
+  }
+  Json attributes = Json::object();
+  const std::string message =
+      MessageOf([&] { ApplyAttributeArgument(attributes, "big:=12345678901234567890123"); });
+  EXPECT_NE(message.find("attribute 'big:=12345678901234567890123'"), std::string::npos) << message;
+  EXPECT_NE(message.find("exactly"), std::string::npos) << message;
+}
+
+TEST(JsonInput, MessagesAreValidUtf8AndPrintable) {
+  const std::string broken = MessageOf([] { ParseJsonObject("{\"role\":trué}", "the line"); });
+  EXPECT_TRUE(IsValidUtf8(broken)) << broken;
+  Json attributes = Json::object();
+  const std::string control = MessageOf([&] { ApplyAttributeArgument(attributes, "k\x1b[2J"); });
+  EXPECT_EQ(control.find('\x1b'), std::string::npos) << control;
+  EXPECT_NE(control.find("k\\x1b[2J"), std::string::npos) << control;
+  const std::string bad_utf8 = MessageOf([&] { ApplyAttributeArgument(attributes, "k=\xff"); });
+  EXPECT_TRUE(IsValidUtf8(bad_utf8)) << bad_utf8;
+}
+
+TEST(JsonInput, ManyAttributesInLinearTime) {
+  std::string text = "{";
+  for (int i = 0; i < 95'000; ++i) text += (i ? ",\"a" : "\"a") + std::to_string(i) + "\":\"v\"";
+  text += "}";
+  timespec start{};
+  timespec end{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &start);  // the work done, however busy the machine is
+  Json attributes = Json::parse(R"({"a7":"default","region":"EU"})");
+  MergeAttributes(attributes, ParseJsonObject(text, "--attributes"));
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &end);
+  EXPECT_LT(static_cast<double>(end.tv_sec - start.tv_sec) +
+                static_cast<double>(end.tv_nsec - start.tv_nsec) / 1e9,
+            2.0);
+  EXPECT_EQ(attributes.size(), 95'001u);
+  EXPECT_EQ(attributes.begin().key(), "a7");
+}
+
+TEST(JsonInput, MergeLaterWinsInPlace) {
+  Json target = Json::parse(R"({"region":"EU","tier":"free"})");
+  MergeAttributes(target, Json::parse(R"({"tier":"pro","x":1})"));
+  EXPECT_EQ(target.dump(), R"({"region":"EU","tier":"pro","x":1})");
+  EXPECT_EQ(KindOf([&] { MergeAttributes(target, Json::array()); }), ErrorKind::kUsage);
 }
 
 }  // namespace

@@ -1,5 +1,11 @@
 #include <gtest/gtest.h>
+#include <time.h>
 
+#include <chrono>
+#include <cstdio>
+#include <functional>
+
+#include "../../fuzz/key_forms.hpp"
 #include "toucan/token.hpp"
 
 namespace toucan {
@@ -117,7 +123,7 @@ TEST(Excerpt, HtmlIsReducedToText) {
 }
 
 TEST(Excerpt, PlainTextEscapedAndCapped) {
-  EXPECT_EQ(ServerMessageExcerpt("bad\x1b[31m\r\nnext\xff"), "bad\\x1b[31m\\r\\nnext\\xff");
+  EXPECT_EQ(ServerMessageExcerpt("bad\x1b[31m\r\nnext\xff"), "bad\\x1b[31m\\r\\nnext\xEF\xBF\xBD");
   const std::string excerpt = ServerMessageExcerpt(std::string(5000, 'x'));
   EXPECT_EQ(excerpt, std::string(300, 'x') + "...");
   EXPECT_EQ(ServerMessageExcerpt("  \n "), "");
@@ -127,6 +133,196 @@ TEST(Excerpt, PlainTextEscapedAndCapped) {
   const std::string cut = ServerMessageExcerpt(wide);
   EXPECT_TRUE(IsValidUtf8(cut));
   EXPECT_EQ(cut.size(), 600u + 3u);
+}
+
+// ---- hostile replies ----------------------------------------------------------------------
+
+constexpr const char* kKey = "tk_test_Zq8VwS3cr3tKey_4f1d9b7e";
+
+// CPU time of this thread: the bound is about the work done, not about how busy the machine is.
+double SecondsFor(const std::function<void()>& action) {
+  const auto now = [] {
+    timespec time{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time);
+    return static_cast<double>(time.tv_sec) + static_cast<double>(time.tv_nsec) / 1e9;
+  };
+  const double start = now();
+  action();
+  return now() - start;
+}
+
+Error BadReplyError(std::string_view body, const Redactor& redactor = Redactor(kKey)) {
+  try {
+    ParseTokenResponse(body, system_clock::now(), redactor);
+  } catch (const Error& e) {
+    return e;
+  }
+  ADD_FAILURE() << "accepted: " << body.substr(0, 100);
+  return Error(ErrorKind::kInternal, "");
+}
+
+TEST(Response, DeepRepliesAreBadResponses) {
+  const std::string ok = R"({"token":"t","x":)" + std::string(63, '[') + std::string(63, ']') + "}";
+  EXPECT_NO_THROW(ParseTokenResponse(ok, system_clock::now(), Redactor(kKey)));
+  for (const std::size_t depth : {64u, 100'000u, 500'000u}) {
+    const std::string deep =
+        R"({"token":"t","x":)" + std::string(depth, '[') + std::string(depth, ']') + "}";
+    const Error error = BadReplyError(deep);
+    EXPECT_EQ(error.kind(), ErrorKind::kBadResponse);
+    EXPECT_NE(std::string(error.what()).find("deeper than 64"), std::string::npos) << error.what();
+  }
+  EXPECT_EQ(BadReplyError(std::string(kMaxResponseBytes + 1, ' ')).kind(), ErrorKind::kBadResponse);
+}
+
+TEST(Response, ManyFieldsInLinearTime) {
+  std::string body = R"({"token":"a.b.c","expiresIn":60)";
+  for (int i = 0; i < 95'000; ++i) body += ",\"f" + std::to_string(i) + "\":1";
+  body += "}";
+  TokenResponse response;
+  std::string line;
+  EXPECT_LT(SecondsFor([&] {
+              response = ParseTokenResponse(body, system_clock::now(), Redactor(kKey));
+              line = ResponseJsonLine(response);
+            }),
+            2.0);
+  EXPECT_EQ(response.extra_fields.size(), 95'000u);
+  EXPECT_EQ(response.extra.size(), response.extra_fields.size());
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+}
+
+TEST(Response, ExtraFieldsAsTheServerWroteThem) {
+  const auto now = system_clock::time_point(std::chrono::seconds(1'795'000'000));
+  const TokenResponse response = ParseTokenResponse(
+      R"({"price":2.50, "big":1E5,"neg":-0.0,"n":[1.10,{"k":true}],"token":"t","s":"a\u0000b",)"
+      R"("s":"last","expiresIn":60,"expiresAt":"theirs","token2":null})",
+      now, Redactor(kKey));
+  EXPECT_EQ(ResponseJsonLine(response),
+            R"({"token":"t","expiresIn":60,"expiresAt":"2026-11-18T11:07:40Z","price":2.50,)"
+            R"("big":1E5,"neg":-0.0,"n":[1.10,{"k":true}],"s":"last","token2":null})");
+  EXPECT_EQ(response.extra["price"], 2.5);
+  EXPECT_EQ(ResponseToJson(response)["n"][1]["k"], true);
+}
+
+TEST(Response, TheKeyInExtraFieldsIsRedacted) {
+  const std::string body = std::string(R"({"token":"t","echo":")") + kKey + R"(",")" + kKey +
+                           R"(":1,"nested":{"deep":["x )" + kKey +
+                           R"("]},"pct":"tk%5Ftest%5fZQ8vws"})";
+  const TokenResponse response = ParseTokenResponse(body, system_clock::now(), Redactor(kKey));
+  const std::string line = ResponseJsonLine(response);
+  EXPECT_EQ(line.find("Zq8V"), std::string::npos) << line;
+  EXPECT_EQ(key_forms::FindKeyForm(line, kKey), std::nullopt) << line;
+  EXPECT_NE(line.find(R"("echo":"***","***":1,"nested":{"deep":["x ***"]},"pct":"***")"),
+            std::string::npos)
+      << line;
+  // A key of digits echoed as a number cannot be printed as the server wrote it.
+  const TokenResponse digits = ParseTokenResponse(R"({"token":"t","n":123456789012})",
+                                                  system_clock::now(), Redactor("123456789012"));
+  EXPECT_NE(ResponseJsonLine(digits).find(R"("n":"***")"), std::string::npos);
+}
+
+TEST(Response, TokenThatHoldsTheKeyIsRefused) {
+  const Error error = BadReplyError(std::string(R"({"token":"x.)") + kKey + R"("})");
+  EXPECT_EQ(error.kind(), ErrorKind::kBadResponse);
+  EXPECT_EQ(std::string(error.what()).find("Zq8V"), std::string::npos);
+}
+
+TEST(Response, NonJsonReplyQuotedWithoutTheKey) {
+  for (const std::string& body :
+       {std::string("OK ") + kKey, std::string("<html><title>") + kKey + "</title></html>",
+        std::string("key=tk%5ftest%5FZq8VwS3cr3tKey_4f1d9b7e")}) {
+    const std::string message = BadReplyError(body).what();
+    EXPECT_NE(message.find("not JSON"), std::string::npos) << message;
+    EXPECT_EQ(key_forms::FindKeyForm(message, kKey), std::nullopt) << message;
+  }
+}
+
+TEST(Response, BatchRowsKeepTheirOwnFields) {
+  const TokenResponse response = ParseTokenResponse(
+      R"({"token":"t","line":99,"distinctId":"evil","error":{"exit":0},"other":1})",
+      system_clock::now(), Redactor(kKey));
+  EXPECT_EQ(BatchRowJsonLine(3, std::string("u\"3"), response),
+            R"({"line":3,"distinctId":"u\"3","token":"t","expiresIn":null,"expiresAt":null,)"
+            R"("other":1})");
+  EXPECT_EQ(BatchRowJsonLine(4, std::nullopt, response).rfind(R"({"line":4,"distinctId":null,)", 0),
+            0u);
+}
+
+TEST(Response, HandBuiltResponsesPrintTheirJsonExtras) {
+  TokenResponse response;
+  response.token = "t";
+  response.extra = Json::parse(R"({"a":[1],"token":"theirs"})");
+  EXPECT_EQ(ResponseJsonLine(response),
+            R"({"token":"t","expiresIn":null,"expiresAt":null,"a":[1]})");
+}
+
+TEST(Excerpt, TheKeyNeverShows) {
+  const Redactor redactor(kKey);
+  const std::string key = kKey;
+  std::string escaped;  // every character as \u00XX, in a JSON error without "message"
+  for (const char c : key) {
+    char buffer[8];
+    std::snprintf(buffer, sizeof buffer, "\\u%04x", static_cast<unsigned char>(c));
+    escaped += buffer;
+  }
+  for (const std::string& body :
+       {R"({"message":"bad key )" + key + "\"}", R"({"code":1,"got":")" + escaped + "\"}",
+        "<html><head><title>" + key + "</title></head></html>",
+        std::string("<p>&#116;&#107;&#95;&#116;&#101;&#115;&#116;&#95;&#90;</p>"),
+        "Location: https://host/?k=" + std::string("TK_TEST_zQ8vWs3CR3tkEY_4F1D9B7E"),
+        std::string("see https://host/?k=tk%5Ftest%5fZq8VwS3cr3tKey%5F4f1d9b7e"),
+        std::string(296, 'x') + key, std::string(290, ' ') + "y " + key.substr(0, 12)}) {
+    const std::string said = ServerMessageExcerpt(body, redactor);
+    EXPECT_EQ(key_forms::FindKeyForm(said, key), std::nullopt) << said;
+    EXPECT_TRUE(IsValidUtf8(said));
+  }
+  // The unredacted path shows the key, so the check above can fail.
+  EXPECT_NE(key_forms::FindKeyForm(ServerMessageExcerpt("<title>" + key + "</title>"), key),
+            std::nullopt);
+}
+
+TEST(Excerpt, HeadersAndOtherServerText) {
+  const Redactor redactor(kKey);
+  const std::string location =
+      "https://TK_TEST_ZQ8VWS3CR3TKEY_4F1D9B7E.example/?k=tk%5Ftest%5FZq8V\r\n\x1b[2J\xff";
+  const std::string said = RedactedExcerpt(location, redactor);
+  EXPECT_EQ(said, "https://***.example/?k=***\\r\\n\\x1b[2J\xEF\xBF\xBD");
+  EXPECT_EQ(RedactedExcerpt(std::string(400, 'x'), redactor), std::string(300, 'x') + "...");
+}
+
+TEST(Excerpt, HostileHtmlInLinearTime) {
+  const std::size_t size = kMaxResponseBytes;
+  const auto repeat = [size](const std::string& unit) {
+    std::string text = "<html>";
+    while (text.size() < size) text += unit;
+    return text;
+  };
+  for (const std::string& page :
+       {repeat("<script>"), repeat("<script>x</script>"), repeat("<title"), repeat("<style"),
+        repeat("<title>x"), repeat("<"), repeat("&amp;"), repeat("<scr"),
+        "<title>" + repeat("<script>")}) {
+    std::string said;
+    EXPECT_LT(SecondsFor([&] { said = ServerMessageExcerpt(page, Redactor(kKey)); }), 2.0)
+        << page.substr(0, 30);
+    EXPECT_TRUE(IsValidUtf8(said));
+    EXPECT_LE(said.size(), 300u * 4 + 3);
+  }
+}
+
+TEST(Excerpt, ManyFieldJsonAndDeepJson) {
+  std::string body = "{";
+  for (int i = 0; i < 95'000; ++i) body += (i ? ",\"f" : "\"f") + std::to_string(i) + "\":1";
+  body += R"(,"message":"found"})";
+  EXPECT_LT(SecondsFor([&] { EXPECT_EQ(ServerMessageExcerpt(body, Redactor(kKey)), "found"); }),
+            2.0);
+  const std::string deep = std::string(500'000, '[') + std::string(500'000, ']');
+  EXPECT_EQ(ServerMessageExcerpt(deep, Redactor(kKey)), std::string(300, '[') + "...");
+}
+
+TEST(Excerpt, NestedAndOrderedFields) {
+  EXPECT_EQ(ServerMessageExcerpt(R"({"detail":"d","error":{"message":"e"}})"), "e");
+  EXPECT_EQ(ServerMessageExcerpt(R"({"error":{"code":1},"error_description":"desc"})"), "desc");
+  EXPECT_EQ(ServerMessageExcerpt(R"(["message","x"])"), R"(["message","x"])");
+  EXPECT_EQ(ServerMessageExcerpt(R"({"message":"a\nb\u001b"})"), "a\\nb\\x1b");
 }
 
 }  // namespace

@@ -1,0 +1,54 @@
+// Batch lines and the rows they become: an error row, or a minted row for a reply (the same
+// input read as a reply). Every row must serialise as JSON (valid UTF-8) and keep its own
+// `line` and `distinctId`.
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <string_view>
+
+#include "toucan/batch.hpp"
+#include "toucan/token.hpp"
+
+namespace {
+
+toucan::Json ErrorRow(const toucan::BatchLine& line) {
+  toucan::Json row = toucan::Json::object();
+  row["line"] = 1;
+  row["distinctId"] = line.distinct_id ? toucan::Json(*line.distinct_id) : toucan::Json(nullptr);
+  row["error"] = {{"exit", 2}, {"status", nullptr}, {"message", line.error}};
+  return row;
+}
+
+void CheckMintedRow(std::string_view reply, const std::optional<std::string>& distinct_id) {
+  try {
+    const auto response = toucan::ParseTokenResponse(reply, std::chrono::system_clock::now(),
+                                                     toucan::Redactor("tk_fuzz_key_0123"));
+    const std::string row = toucan::BatchRowJsonLine(7, distinct_id, response);
+    const toucan::Json parsed = toucan::Json::parse(row);  // throws (→ crash) if not JSON
+    if (parsed["line"] != 7) std::abort();
+    if (parsed["distinctId"] != (distinct_id ? toucan::Json(*distinct_id) : toucan::Json()))
+      std::abort();
+    if (parsed["token"] != response.token || parsed.contains("error")) std::abort();
+    if (toucan::ResponseToJson(response)["token"] != response.token) std::abort();
+  } catch (const toucan::Error& e) {
+    if (e.kind() != toucan::ErrorKind::kBadResponse) std::abort();
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string_view input(reinterpret_cast<const char*>(data), size);
+  toucan::TokenRequest defaults;
+  defaults.attributes = toucan::Json::parse(R"({"region":"EU"})");
+  const toucan::BatchLine line = toucan::ParseBatchLine(input, defaults);
+  if (line.request) {
+    if (!line.distinct_id || line.distinct_id->empty()) std::abort();
+    (void)toucan::BuildRequestBody(*line.request).dump();  // strict: throws on invalid UTF-8
+  } else {
+    if (line.error.empty()) std::abort();
+    (void)ErrorRow(line).dump();
+  }
+  CheckMintedRow(input, line.distinct_id);
+  return 0;
+}

@@ -1,0 +1,38 @@
+#pragma once
+// JSON parsing with its limits built in: depth is checked while parsing (a deep document is
+// never built), objects are built in linear time, and user numbers are checked for exactness.
+// Internal: not installed.
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "toucan/token.hpp"
+
+namespace toucan {
+
+enum class JsonNumbers {
+  kExact,  // user input: a number must survive the trip through int64/uint64/double unchanged
+  kAny,    // server text: numbers are taken as they come
+};
+
+struct JsonParseFailure {
+  enum class Reason { kSyntax, kTooDeep, kInexactNumber } reason;
+  std::string message;  // printable: valid UTF-8, control characters escaped, bounded
+};
+
+struct JsonParseResult {
+  Json value;
+  std::optional<JsonParseFailure> failure;  // set when `value` is not to be used
+};
+
+// Parses `text` as one JSON document in time linear in its size. Duplicate keys: the last value
+// wins at the first key's place (as Json::parse does).
+JsonParseResult ParseBoundedJson(std::string_view text, JsonNumbers numbers);
+
+// True when the decimal value of the JSON number `literal` is the value of `value`, judged by
+// comparing the literal with the shortest text that reads back as `value` (`2.50` and 2.5 agree;
+// `0.1000000000000000000001` and 0.1 do not). A literal without fraction or exponent that reached
+// a double was an integer beyond 64 bits: never exact.
+bool IsExactDouble(double value, std::string_view literal);
+
+}  // namespace toucan

@@ -1,0 +1,406 @@
+// UTF-8 checks and repair, escaping for messages, and the redaction of the API key.
+#include "text.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+
+namespace toucan {
+namespace {
+
+constexpr char kHex[] = "0123456789abcdef";
+constexpr std::string_view kReplacementChar = "\xEF\xBF\xBD";  // U+FFFD
+
+bool IsSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+void AppendByteEscape(std::string& out, unsigned char c) {
+  switch (c) {
+    case '\n':
+      out += "\\n";
+      break;
+    case '\r':
+      out += "\\r";
+      break;
+    case '\t':
+      out += "\\t";
+      break;
+    default:
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xF];
+  }
+}
+
+// Appends the character at `pos` in its printable form and returns how many bytes it used.
+std::size_t AppendPrintable(std::string& out, std::string_view text, std::size_t pos) {
+  const auto c = static_cast<unsigned char>(text[pos]);
+  if (c < 0x20 || c == 0x7F) {
+    AppendByteEscape(out, c);
+    return 1;
+  }
+  if (c < 0x80) {
+    out += static_cast<char>(c);
+    return 1;
+  }
+  const std::size_t length = Utf8SequenceLength(text, pos);
+  if (length == 0) {
+    out += kReplacementChar;
+    return 1;
+  }
+  const auto second = static_cast<unsigned char>(text[pos + 1]);
+  if (c == 0xC2 && second < 0xA0) {  // U+0080..U+009F, the C1 controls
+    out += "\\u00";
+    out += kHex[second >> 4];
+    out += kHex[second & 0xF];
+  } else {
+    out.append(text.substr(pos, length));
+  }
+  return length;
+}
+
+}  // namespace
+
+std::size_t Utf8SequenceLength(std::string_view text, std::size_t pos) {
+  const auto c = static_cast<unsigned char>(text[pos]);
+  if (c < 0x80) return 1;
+  std::size_t extra = 0;
+  std::uint32_t code = 0;
+  if (c >= 0xC2 && c <= 0xDF) {
+    extra = 1;
+    code = c & 0x1Fu;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    extra = 2;
+    code = c & 0x0Fu;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    extra = 3;
+    code = c & 0x07u;
+  } else {
+    return 0;
+  }
+  if (text.size() - pos <= extra) return 0;
+  for (std::size_t k = 1; k <= extra; ++k) {
+    const auto cc = static_cast<unsigned char>(text[pos + k]);
+    if ((cc & 0xC0u) != 0x80u) return 0;
+    code = (code << 6) | (cc & 0x3Fu);
+  }
+  // Overlong forms, UTF-16 surrogates and code points past U+10FFFF are not UTF-8.
+  if ((extra == 2 && code < 0x800) || (extra == 3 && (code < 0x10000 || code > 0x10FFFF)) ||
+      (code >= 0xD800 && code <= 0xDFFF)) {
+    return 0;
+  }
+  return extra + 1;
+}
+
+bool IsValidUtf8(std::string_view text) {
+  for (std::size_t i = 0; i < text.size();) {
+    const std::size_t length = Utf8SequenceLength(text, i);
+    if (length == 0) return false;
+    i += length;
+  }
+  return true;
+}
+
+std::string_view Trim(std::string_view text) {
+  constexpr std::string_view kSpace = " \t\r\n\f\v";
+  const auto first = text.find_first_not_of(kSpace);
+  if (first == std::string_view::npos) return {};
+  const auto last = text.find_last_not_of(kSpace);
+  return text.substr(first, last - first + 1);
+}
+
+std::string RepairUtf8(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size();) {
+    const std::size_t length = Utf8SequenceLength(text, i);
+    if (length == 0) {
+      out += kReplacementChar;
+      ++i;
+    } else {
+      out.append(text.substr(i, length));
+      i += length;
+    }
+  }
+  return out;
+}
+
+std::string EscapeControls(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size();) i += AppendPrintable(out, text, i);
+  return out;
+}
+
+std::string Excerpt(std::string_view text, std::size_t max_chars) {
+  std::string out;
+  std::size_t i = 0;
+  for (std::size_t chars = 0; i < text.size() && chars < max_chars; ++chars) {
+    i += AppendPrintable(out, text, i);
+  }
+  if (i < text.size()) out += "...";
+  return out;
+}
+
+std::string JsonQuote(std::string_view text) {
+  std::string out = "\"";
+  out.reserve(text.size() + 2);
+  const auto append_code = [&out](unsigned code) {
+    out += "\\u00";
+    out += kHex[code >> 4];
+    out += kHex[code & 0xF];
+  };
+  for (std::size_t pos = 0; pos < text.size();) {
+    const auto c = static_cast<unsigned char>(text[pos]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c == 0x7F) {
+      append_code(c);
+    } else if (c < 0x80) {
+      out += static_cast<char>(c);
+    } else if (const std::size_t length = Utf8SequenceLength(text, pos); length == 0) {
+      out += kReplacementChar;
+    } else if (c == 0xC2 && static_cast<unsigned char>(text[pos + 1]) < 0xA0) {
+      append_code(static_cast<unsigned char>(text[pos + 1]));  // C1 control
+      pos += 2;
+      continue;
+    } else {
+      out.append(text.substr(pos, length));
+      pos += length;
+      continue;
+    }
+    ++pos;
+  }
+  out += '"';
+  return out;
+}
+
+std::string CollapseWhitespace(std::string_view text) {
+  std::string out;
+  bool space = false;
+  for (const char c : text) {
+    if (IsSpace(c)) {
+      space = !out.empty();
+    } else {
+      if (space) out += ' ';
+      space = false;
+      out += c;
+    }
+  }
+  return out;
+}
+
+// ---- Redactor ------------------------------------------------------------------------------
+//
+// The text is read once per decoding (as it is; JSON escapes; percent escapes; HTML character
+// references; all three at once), each time as a stream of characters, lower-cased, that maps
+// back to the raw bytes they came from. A window of the last min(8, key length) characters is
+// kept as one 64-bit number and looked up in a set of the key's windows, so the time is linear in
+// the text and independent of how often the key appears; covered raw bytes are then replaced.
+
+namespace {
+
+enum Decoding : unsigned { kAsIs = 0, kJson = 1, kPercent = 2, kEntity = 4 };
+
+// The decodings that can read `raw` differently from as it is: those whose escape character it
+// holds, and all of them at once when it holds more than one kind (the key may be written in a
+// mixture). Most text needs one pass.
+struct Decodings {
+  std::array<unsigned, 5> list{};
+  std::size_t count = 0;
+  const unsigned* begin() const { return list.data(); }
+  const unsigned* end() const { return list.data() + count; }
+};
+
+Decodings DecodingsFor(std::string_view raw) {
+  Decodings decodings;
+  decodings.list[decodings.count++] = kAsIs;
+  unsigned all = 0;
+  for (const auto& [decoding, escape] :
+       {std::pair{kJson, '\\'}, std::pair{kPercent, '%'}, std::pair{kEntity, '&'}}) {
+    if (raw.find(escape) == std::string_view::npos) continue;
+    decodings.list[decodings.count++] = decoding;
+    all |= decoding;
+  }
+  if (decodings.count > 2) decodings.list[decodings.count++] = all;
+  return decodings;
+}
+
+struct Unit {
+  std::uint32_t code;  // the character the bytes stand for
+  std::size_t length;  // how many raw bytes they are
+};
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  const char lower = AsciiLower(c);
+  if (lower >= 'a' && lower <= 'f') return lower - 'a' + 10;
+  return -1;
+}
+
+// `digits` hex digits at `pos`, or -1.
+long HexNumber(std::string_view text, std::size_t pos, std::size_t digits) {
+  if (text.size() - pos < digits) return -1;
+  long value = 0;
+  for (std::size_t k = 0; k < digits; ++k) {
+    const int digit = HexValue(text[pos + k]);
+    if (digit < 0) return -1;
+    value = value * 16 + digit;
+  }
+  return value;
+}
+
+// `\n` and the like are left as two characters: a reader sees a backslash and a letter, and a key
+// may hold both.
+Unit JsonEscape(std::string_view text, std::size_t pos) {
+  if (pos + 1 < text.size()) {
+    const char next = text[pos + 1];
+    if (next == '"' || next == '\\' || next == '/') return {static_cast<unsigned char>(next), 2};
+    if (next == 'u') {
+      if (const long code = HexNumber(text, pos + 2, 4); code >= 0) {
+        return {static_cast<std::uint32_t>(code), 6};
+      }
+    }
+  }
+  return {'\\', 1};
+}
+
+Unit PercentEscape(std::string_view text, std::size_t pos) {
+  if (const long code = HexNumber(text, pos + 1, 2); code >= 0) {
+    return {static_cast<std::uint32_t>(code), 3};
+  }
+  return {'%', 1};
+}
+
+// `&amp;`, `&#38;`, `&#x26;` and the other references an error page uses for ASCII.
+Unit EntityEscape(std::string_view text, std::size_t pos) {
+  constexpr std::size_t kLongest = 10;  // "&#x0000026;"
+  const std::size_t end = text.substr(pos, kLongest + 1).find(';');
+  if (end == std::string_view::npos || end < 3) return {'&', 1};
+  std::string name;
+  for (const char c : text.substr(pos + 1, end - 1)) name += AsciiLower(c);
+  static constexpr std::pair<std::string_view, char> kNamed[] = {
+      {"amp", '&'}, {"lt", '<'}, {"gt", '>'}, {"quot", '"'}, {"apos", '\''}};
+  for (const auto& [entity, c] : kNamed) {
+    if (name == entity) return {static_cast<unsigned char>(c), end + 1};
+  }
+  if (name[0] != '#') return {'&', 1};
+  const bool hex = name[1] == 'x';
+  const std::string_view digits = std::string_view(name).substr(hex ? 2 : 1);
+  if (digits.empty()) return {'&', 1};
+  std::uint32_t code = 0;
+  for (const char c : digits) {
+    const int digit = hex ? HexValue(c) : (c >= '0' && c <= '9' ? c - '0' : -1);
+    if (digit < 0) return {'&', 1};
+    code = code * (hex ? 16u : 10u) + static_cast<std::uint32_t>(digit);
+  }
+  return {code, end + 1};
+}
+
+Unit Decode(std::string_view text, std::size_t pos, unsigned decoding) {
+  const char c = text[pos];
+  if ((decoding & kJson) != 0 && c == '\\') return JsonEscape(text, pos);
+  if ((decoding & kPercent) != 0 && c == '%') return PercentEscape(text, pos);
+  if ((decoding & kEntity) != 0 && c == '&') return EntityEscape(text, pos);
+  return {static_cast<unsigned char>(c), 1};
+}
+
+// A key is printable ASCII without spaces: anything else separates, never matches.
+unsigned char KeyChar(std::uint32_t code) {
+  if (code < 0x21 || code > 0x7E) return 0;
+  return static_cast<unsigned char>(AsciiLower(static_cast<char>(code)));
+}
+
+std::size_t Slot(std::uint64_t window, std::size_t mask) {
+  return static_cast<std::size_t>((window * 0x9E3779B97F4A7C15ull) >> 32) & mask;
+}
+
+}  // namespace
+
+Redactor::Redactor(std::string key) {
+  gram_ = std::min<std::size_t>(key.size(), 8);
+  if (gram_ == 0) return;
+  mask_ = gram_ == 8 ? ~std::uint64_t{0} : (std::uint64_t{1} << (8 * gram_)) - 1;
+  std::size_t slots = 16;
+  while (slots < 2 * key.size()) slots *= 2;
+  table_.assign(slots, 0);
+  std::uint64_t window = 0;
+  std::size_t run = 0;
+  for (const char c : key) {
+    const unsigned char k = KeyChar(static_cast<unsigned char>(c));
+    run = k == 0 ? 0 : run + 1;
+    window = ((window << 8) | k) & mask_;
+    if (run < gram_) continue;
+    std::size_t slot = Slot(window, slots - 1);
+    while (table_[slot] != 0 && table_[slot] != window) slot = (slot + 1) & (slots - 1);
+    table_[slot] = window;
+  }
+  std::fill(key.begin(), key.end(), '\0');
+}
+
+bool Redactor::Contains(std::uint64_t window) const {
+  const std::size_t mask = table_.size() - 1;
+  for (std::size_t slot = Slot(window, mask);; slot = (slot + 1) & mask) {
+    if (table_[slot] == window) return true;
+    if (table_[slot] == 0) return false;
+  }
+}
+
+bool Redactor::Scan(std::string_view raw, std::vector<bool>* covered) const {
+  if (gram_ == 0 || raw.size() < gram_) return false;  // a window takes a byte per character
+  bool found = false;
+  for (const unsigned decoding : DecodingsFor(raw)) {
+    std::uint64_t window = 0;
+    std::size_t run = 0;
+    std::array<std::size_t, 8> starts{};  // raw offsets of the window's characters
+    std::size_t covered_until = 0;
+    for (std::size_t pos = 0; pos < raw.size();) {
+      const Unit unit = decoding == kAsIs ? Unit{static_cast<unsigned char>(raw[pos]), 1}
+                                          : Decode(raw, pos, decoding);
+      const unsigned char c = KeyChar(unit.code);
+      if (c == 0) {
+        run = 0;
+      } else {
+        starts[run % 8] = pos;
+        ++run;
+        window = ((window << 8) | c) & mask_;
+        if (run >= gram_ && Contains(window)) {
+          if (covered == nullptr) return true;
+          if (covered->empty()) covered->resize(raw.size(), false);
+          found = true;
+          const std::size_t end = pos + unit.length;
+          for (std::size_t b = std::max(starts[(run - gram_) % 8], covered_until); b < end; ++b) {
+            (*covered)[b] = true;
+          }
+          covered_until = end;
+        }
+      }
+      pos += unit.length;
+    }
+  }
+  return found;
+}
+
+bool Redactor::Finds(std::string_view raw) const { return Scan(raw, nullptr); }
+
+std::string Redactor::Apply(std::string_view raw) const { return Apply(raw, "***"); }
+
+std::string Redactor::Apply(std::string_view raw, std::string_view marker) const {
+  std::vector<bool> covered;  // sized on the first match
+  if (!Scan(raw, &covered)) return std::string(raw);
+  std::string out;
+  out.reserve(raw.size());
+  for (std::size_t pos = 0; pos < raw.size();) {
+    if (!covered[pos]) {
+      out += raw[pos++];
+      continue;
+    }
+    out += marker;
+    while (pos < raw.size() && covered[pos]) ++pos;
+  }
+  return out;
+}
+
+}  // namespace toucan
