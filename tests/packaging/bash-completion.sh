@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Drives the bash completion as bash does on <TAB>: fills COMP_WORDS/COMP_CWORD, calls the
+# function `complete -p toucan-token` names, and compares COMPREPLY.
+# Usage: bash-completion.sh COMPLETION_FILE [BASH_COMPLETION_SCRIPT]
+# With the second argument, bash-completion's helpers are loaded first (as on a desktop);
+# without it the file must work on its own.
+set -uo pipefail
+completion=$1
+if [ -n "${2:-}" ]; then
+  # shellcheck disable=SC1090
+  source "$2" || { echo "cannot load $2" >&2; exit 1; }
+fi
+# shellcheck disable=SC1090
+source "$completion"
+spec=$(complete -p toucan-token 2>/dev/null) || { echo "no completion registered for toucan-token" >&2; exit 1; }
+function=$(sed -n 's/.*-F \([^ ]*\) .*/\1/p' <<<"$spec")
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/certs"
+touch "$work/users.jsonl" "$work/users-2.jsonl" "$work/ca.pem" "$work/attrs.json"
+cd "$work"
+
+failed=0
+# expect "COMMAND LINE" "EXPECTED WORDS": the line ends where the cursor is.
+expect() {
+  local line=$1 want=$2
+  COMP_LINE=$line
+  COMP_POINT=${#line}
+  # Split as readline does with the default COMP_WORDBREAKS (spaces, and = : as own words).
+  local words
+  words=$(sed -E 's/([=:])/ \1 /g' <<<"$line")
+  read -ra COMP_WORDS <<<"$words"
+  [[ $line == *[[:space:]] ]] && COMP_WORDS+=("")
+  COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+  COMPREPLY=()
+  "$function" toucan-token "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
+  local got
+  got=$(printf '%s\n' "${COMPREPLY[@]}" | sort | xargs)
+  want=$(tr ' ' '\n' <<<"$want" | sort | xargs)
+  if [ "$got" == "$want" ]; then
+    echo "ok   '$line<TAB>' -> $got"
+  else
+    echo "FAIL '$line<TAB>' -> '$got', expected '$want'" >&2
+    failed=1
+  fi
+}
+
+expect "toucan-token --dis" "--distinct-id"
+expect "toucan-token -o " "json token header env"
+expect "toucan-token --output " "json token header env"
+expect "toucan-token --output=" "json token header env"
+expect "toucan-token -u u1 -o t" "token"
+expect "toucan-token --ver" "--verbose --version"
+expect "toucan-token b" "batch"
+expect "toucan-token -r " "explorer"
+expect "toucan-token --cacert c" "ca.pem certs"
+expect "toucan-token --api-key-file ca" "ca.pem"
+expect "toucan-token --attributes @at" "@attrs.json"
+expect "toucan-token --permissions @c" "@ca.pem @certs/"
+expect "toucan-token batch --conc" "--concurrency"
+expect "toucan-token batch --dis" ""          # -u is a usage error in batch mode
+expect "toucan-token batch -o" ""
+expect "toucan-token batch us" "users.jsonl users-2.jsonl"
+expect "toucan-token -u u1 -a region=" ""     # a value: nothing to offer
+expect "toucan-token -u u1 -a year:=" ""
+expect "toucan-token -a region=E" ""
+expect "toucan-token --conc" ""               # --concurrency belongs to batch
+exit "$failed"
