@@ -43,6 +43,11 @@ _toucan_token() {
     elif [[ $prev == ":" ]]; then
       return
     fi
+    # With hostcomplete on (bash's default), "@" is a word break too: "--attributes" "@" "pa".
+    if [[ $prev == "@" && $cword -ge 2 ]]; then
+      cur=@$cur
+      prev=${COMP_WORDS[COMP_CWORD - 2]}
+    fi
   fi
   COMPREPLY=()
 

@@ -27,9 +27,11 @@ expect() {
   local line=$1 want=$2
   COMP_LINE=$line
   COMP_POINT=${#line}
-  # Split as readline does with the default COMP_WORDBREAKS (spaces, and = : as own words).
-  local words
-  words=$(sed -E 's/([=:])/ \1 /g' <<<"$line")
+  # Split as readline does with the default COMP_WORDBREAKS: "=" and ":" are words of their
+  # own, and so is "@" while hostcomplete is on (bash's default; bash-completion turns it off).
+  local words breaks='=:'
+  shopt -q hostcomplete && breaks='=:@'
+  words=$(sed -E "s/([$breaks])/ \\1 /g" <<<"$line")
   read -ra COMP_WORDS <<<"$words"
   [[ $line == *[[:space:]] ]] && COMP_WORDS+=("")
   COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
@@ -56,8 +58,11 @@ expect "toucan-token b" "batch"
 expect "toucan-token -r " "explorer"
 expect "toucan-token --cacert c" "ca.pem certs"
 expect "toucan-token --api-key-file ca" "ca.pem"
-expect "toucan-token --attributes @at" "@attrs.json"
-expect "toucan-token --permissions @c" "@ca.pem @certs/"
+# After "@", files (readline replaces the whole "@…" word, even where it split it at "@").
+at=@
+expect "toucan-token --attributes @at" "${at}attrs.json"
+expect "toucan-token --permissions @c" "${at}ca.pem ${at}certs/"
+expect "toucan-token --permissions @" "${at}attrs.json ${at}ca.pem ${at}certs/ ${at}users.jsonl ${at}users-2.jsonl"
 expect "toucan-token batch --conc" "--concurrency"
 expect "toucan-token batch --dis" ""          # -u is a usage error in batch mode
 expect "toucan-token batch -o" ""
