@@ -12,8 +12,14 @@ trap 'stop_standin; rm -rf "$work"' EXIT
 cmake --install "$build" --prefix "$work/prefix" --component development >/dev/null
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
+# The same compiler and flags as the tree it consumes (a sanitizer build's library needs the
+# sanitizer runtime at link time too).
+cache_value() { sed -n "s/^$1:[A-Z]*=//p" "$build/CMakeCache.txt"; }
 cmake -S "$source/tests/consumer" -B "$work/build" "${generator[@]}" \
-  -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_BUILD_TYPE=Release >"$work/configure.log" 2>&1 ||
+  -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_CXX_COMPILER="$(cache_value CMAKE_CXX_COMPILER)" \
+  -DCMAKE_CXX_FLAGS="$(cache_value CMAKE_CXX_FLAGS)" \
+  -DCMAKE_EXE_LINKER_FLAGS="$(cache_value CMAKE_EXE_LINKER_FLAGS)" >"$work/configure.log" 2>&1 ||
   { cat "$work/configure.log" >&2; exit 1; }
 cmake --build "$work/build" >"$work/build.log" 2>&1 || { cat "$work/build.log" >&2; exit 1; }
 
