@@ -1,5 +1,6 @@
 # Install layout, in two components:
-#   runtime      the program, its manual page, shell completions, copyright (what the .deb holds)
+#   runtime      the program, its manual page, shell completions, copyright and changelog
+#                (what the .deb holds)
 #   development  headers, the static library and the CMake package for find_package(toucan-token)
 include(CMakePackageConfigHelpers)
 

@@ -5,10 +5,10 @@ set(CPACK_PACKAGE_CONTACT "toucan-token developers <maintainers@toucan-token.inv
   CACHE STRING "The Maintainer field of the Debian package")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "mint Toucan embed tokens from scripts and CI jobs")
 set(CPACK_PACKAGE_DESCRIPTION
-  "toucan-token calls a Toucan instance's embed token endpoint with an API key taken from the
-environment or a file, checks the reply, and prints the token as JSON, a bare
-token, an Authorization header or shell variables. It mints one token, or one
-per line of a JSON Lines file over reused connections.")
+  "toucan-token calls a Toucan instance's embed token endpoint with an API key
+taken from the environment or a file, checks the reply, and prints the token
+as JSON, a bare token, an Authorization header or shell variables. It mints
+one token, or one per line of a JSON Lines file over reused connections.")
 set(CPACK_RESOURCE_FILE_LICENSE ${CMAKE_CURRENT_SOURCE_DIR}/LICENSE)
 set(CPACK_STRIP_FILES ON)
 set(CPACK_COMPONENTS_ALL runtime)

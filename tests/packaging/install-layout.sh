@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `cmake --install` puts each file where packagers and shells look for it, in the right
-# component: runtime (program, manual page, completions, copyright) and development (headers,
+# component: runtime (program, manual page, completions, copyright, changelog) and development (headers,
 # library, CMake package). Usage: install-layout.sh SOURCE_DIR BUILD_DIR MANPAGE_BUILT(ON|OFF)
 set -euo pipefail
 source=$1 build=$2 manpage=$3
@@ -16,7 +16,8 @@ runtime=(bin/toucan-token
          share/bash-completion/completions/toucan-token
          share/zsh/vendor-completions/_toucan-token
          share/fish/vendor_completions.d/toucan-token.fish
-         share/doc/toucan-token/copyright)
+         share/doc/toucan-token/copyright
+         share/doc/toucan-token/changelog.gz)
 [ "$manpage" = ON ] && runtime+=(share/man/man1/toucan-token.1.gz)
 # Every public header of the source tree, and the generated version.hpp.
 mapfile -t headers < <(cd "$source" && find include/toucan -type f -name '*.hpp')
