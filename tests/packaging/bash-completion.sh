@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Drives the bash completion as bash does on <TAB>: fills COMP_WORDS/COMP_CWORD, calls the
 # function `complete -p toucan-token` names, and compares COMPREPLY.
-# Usage: bash-completion.sh COMPLETION_FILE [BASH_COMPLETION_SCRIPT]
+# Usage: bash-completion.sh COMPLETION_FILE [BASH_COMPLETION_SCRIPT|""] [TOUCAN_TOKEN]
 # With the second argument, bash-completion's helpers are loaded first (as on a desktop);
-# without it the file must work on its own.
+# without it the file must work on its own. With the third, "--<TAB>" must offer exactly the
+# long options that program's --help lists (and "batch --<TAB>" those batch accepts).
 set -uo pipefail
 completion=$1
+tool=${3:-}
+case $tool in
+  */*) tool=$(realpath "$tool") ;;       # a path: absolute, since the test changes folder
+  ?*) tool=$(command -v "$tool") ;;      # a name on PATH
+esac
 if [ -n "${2:-}" ]; then
   # shellcheck disable=SC1090
   source "$2" || { echo "cannot load $2" >&2; exit 1; }
@@ -71,4 +77,14 @@ expect "toucan-token -u u1 -a region=" ""     # a value: nothing to offer
 expect "toucan-token -u u1 -a year:=" ""
 expect "toucan-token -a region=E" ""
 expect "toucan-token --conc" ""               # --concurrency belongs to batch
+if [ -n "$tool" ]; then
+  long_options() { grep -oE -- '^ +(-[A-Za-z], ?)?--[a-z][a-z0-9-]*' | grep -oE -- '--[a-z][a-z0-9-]*' | xargs; }
+  single=$("$tool" --help | long_options)
+  batch_all=$("$tool" batch --help | long_options)
+  # In batch mode -u and -o are usage errors and --version is not offered.
+  in_batch=$(tr ' ' '\n' <<<"$single $batch_all" | grep -vxE -- '--(distinct-id|output|version)' | sort -u | xargs)
+  [ -n "$single" ] || { echo "FAIL no long option found in $tool --help" >&2; exit 1; }
+  expect "toucan-token --" "$single"
+  expect "toucan-token batch --" "$in_batch"
+fi
 exit "$failed"
