@@ -6,7 +6,7 @@
 
 namespace toucan {
 
-// Each kind is one row of the exit-status table in SPEC.md; the numeric value is the exit code.
+// Each kind is one row of the exit-status table (README, manual page); the value is the exit code.
 enum class ErrorKind : int {
   kInternal = 1,
   kUsage = 2,

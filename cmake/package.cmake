@@ -1,0 +1,50 @@
+# The Debian package (cmake --workflow --preset package): the runtime component only.
+set(CPACK_PACKAGE_NAME toucan-token)
+set(CPACK_PACKAGE_VENDOR "toucan-token developers")
+set(CPACK_PACKAGE_CONTACT "toucan-token developers <maintainers@toucan-token.invalid>"
+  CACHE STRING "The Maintainer field of the Debian package")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "mint Toucan embed tokens from scripts and CI jobs")
+set(CPACK_PACKAGE_DESCRIPTION
+  "toucan-token calls a Toucan instance's embed token endpoint with an API key
+taken from the environment or a file, checks the reply, and prints the token
+as JSON, a bare token, an Authorization header or shell variables. It mints
+one token, or one per line of a JSON Lines file over reused connections.")
+set(CPACK_RESOURCE_FILE_LICENSE ${CMAKE_CURRENT_SOURCE_DIR}/LICENSE)
+set(CPACK_STRIP_FILES ON)
+set(CPACK_COMPONENTS_ALL runtime)
+
+set(CPACK_GENERATOR DEB)
+# One package made of the components listed in CPACK_COMPONENTS_ALL (a monolithic package would
+# take every component, headers and library included).
+set(CPACK_DEB_COMPONENT_INSTALL ON)
+set(CPACK_COMPONENTS_GROUPING ALL_COMPONENTS_IN_ONE)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)  # toucan-token_<version>_<arch>.deb
+set(CPACK_DEBIAN_PACKAGE_SECTION utils)
+set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
+# dpkg-shlibdeps reads the binary's real links (libcurl, libstdc++, libc). libcurl only
+# recommends ca-certificates and slim images skip recommends, but without it no https:// URL
+# verifies: a hard dependency.
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(CPACK_DEBIAN_PACKAGE_DEPENDS ca-certificates)
+# dpkg-shlibdeps only knows the oldest libcurl that has the functions we call, but the options
+# and return codes we use need 7.87 (find_package(CURL 7.87) above). So the package that ships
+# the libcurl we link (libcurl4, libcurl4t64 on Ubuntu 24.04, …) is named with that minimum.
+find_program(DPKG_QUERY_EXECUTABLE dpkg-query)
+if(DPKG_QUERY_EXECUTABLE AND CURL_LIBRARIES)
+  list(GET CURL_LIBRARIES 0 curl_library)
+  file(REAL_PATH ${curl_library} curl_library)
+  execute_process(COMMAND ${DPKG_QUERY_EXECUTABLE} -S ${curl_library}
+    OUTPUT_VARIABLE curl_owner ERROR_QUIET RESULT_VARIABLE status)
+  # "libcurl4-openssl-dev:amd64: /usr/lib/…/libcurl.so" is the dev package; the runtime one owns
+  # the versioned file the symlink points to.
+  if(status EQUAL 0 AND curl_owner MATCHES "^([^:,]+)[:,]")
+    set(curl_package ${CMAKE_MATCH_1})
+    if(NOT curl_package MATCHES "-dev$")
+      string(APPEND CPACK_DEBIAN_PACKAGE_DEPENDS ", ${curl_package} (>= 7.87)")
+    endif()
+  endif()
+endif()
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS bash-completion)
+set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+
+include(CPack)
