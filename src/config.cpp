@@ -36,68 +36,99 @@ bool IsKeyRunChar(char c) {
          c == '\t';
 }
 
+struct Refusal {
+  std::size_t offset = std::string_view::npos;
+  std::string reason;
+};
+
+bool IsAscii(char c) { return static_cast<unsigned char>(c) < 0x80; }
+
+// After a line-ending backslash in a multi-line basic string: the first character that is not
+// whitespace. toml++ 3.3 asks is_horizontal_whitespace() about it, which reaches
+// __builtin_unreachable() for most non-ASCII code points (undefined behaviour, found by fuzzing).
+std::size_t AfterLineEndingBackslash(std::string_view text, std::size_t j) {
+  std::size_t k = j + 1;
+  while (k < text.size() && (text[k] == ' ' || text[k] == '\t')) ++k;
+  if (k >= text.size() || (text[k] != '\n' && text[k] != '\r')) return std::string_view::npos;
+  while (k < text.size() && std::strchr(" \t\r\n", text[k]) != nullptr) ++k;
+  return k;
+}
+
 // Where a string that starts at `i` (on its opening quote) ends: the offset of its last
 // character. Multi-line strings may end with one or two extra quotes, as TOML allows.
-std::size_t SkipString(std::string_view text, std::size_t i) {
+std::size_t SkipString(std::string_view text, std::size_t i, Refusal& refusal) {
   const char quote = text[i];
   const bool escapes = quote == '"';
-  const std::string_view triple = quote == '"' ? R"(""")" : "'''";
-  if (text.substr(i, 3) == triple) {
-    for (std::size_t j = i + 3; j < text.size(); ++j) {
-      if (escapes && text[j] == '\\') {
-        ++j;
-      } else if (text.substr(j, 3) == triple) {
-        j += 2;
-        for (int extra = 0; extra < 2 && j + 1 < text.size() && text[j + 1] == quote; ++extra) ++j;
-        return j;
-      }
-    }
-    return text.size();
-  }
-  for (std::size_t j = i + 1; j < text.size(); ++j) {
+  const std::string triple(3, quote);
+  const bool multiline = text.substr(i, 3) == triple;
+  for (std::size_t j = i + (multiline ? 3 : 1); j < text.size(); ++j) {
     if (escapes && text[j] == '\\') {
+      const std::size_t next =
+          multiline ? AfterLineEndingBackslash(text, j) : std::string_view::npos;
+      if (j + 1 < text.size() && !IsAscii(text[j + 1])) {
+        refusal = {j, "invalid escape sequence"};
+      } else if (next < text.size() && !IsAscii(text[next])) {
+        refusal = {next,
+                   "a non-ASCII character cannot start the line after a line-ending backslash "
+                   "(toml++ misreads it); move it or drop the backslash"};
+      }
+      if (refusal.offset != std::string_view::npos) return text.size();
       ++j;
-    } else if (text[j] == quote || text[j] == '\n') {
+    } else if (multiline && text.substr(j, 3) == triple) {
+      j += 2;
+      for (int extra = 0; extra < 2 && j + 1 < text.size() && text[j + 1] == quote; ++extra) ++j;
+      return j;
+    } else if (!multiline && (text[j] == quote || text[j] == '\n')) {
       return j;
     }
   }
   return text.size();
 }
 
-// The offset where brackets or a dotted key nest deeper than the limit, or npos. A lexical scan
-// that follows TOML's strings and comments, run before toml++ builds anything: a header such as
-// `[a.a.a…]` with 300,000 parts would otherwise build (and recursively free) a table that deep.
-std::size_t FindExcessNesting(std::string_view text) {
+// A lexical scan that follows TOML's strings and comments, run before toml++ builds anything.
+// It refuses nesting past the limit (a header such as `[a.a.a…]` with 300,000 parts would
+// otherwise build, and recursively free, a table that deep) and non-ASCII text outside strings
+// and comments (never valid TOML 1.0, and undefined behaviour in toml++ 3.3's whitespace test).
+Refusal ScanToml(std::string_view text) {
+  Refusal refusal;
   int brackets = 0;
   int dots = 0;  // dots in the current run of key characters, quoted parts included
-  for (std::size_t i = 0; i < text.size(); ++i) {
+  const std::string too_deep = "nests deeper than " + std::to_string(kMaxConfigDepth) + " levels";
+  for (std::size_t i = 0; i < text.size() && refusal.offset == std::string_view::npos; ++i) {
     const char c = text[i];
     if (c == '"' || c == '\'') {
       const bool multiline = text.substr(i + 1, 2) == std::string(2, c);
-      i = SkipString(text, i);
+      i = SkipString(text, i, refusal);
       if (multiline || i >= text.size() || text[i] == '\n') dots = 0;
     } else if (c == '.') {
-      if (++dots > kMaxConfigDepth) return i;
+      if (++dots > kMaxConfigDepth) refusal = {i, too_deep};
     } else if (c == '[' || c == '{') {
       dots = 0;
-      if (++brackets > kMaxConfigDepth) return i;
+      if (++brackets > kMaxConfigDepth) refusal = {i, too_deep};
     } else if (c == ']' || c == '}') {
       dots = 0;
       brackets = std::max(0, brackets - 1);
     } else if (c == '#') {
       while (i < text.size() && text[i] != '\n') ++i;
       dots = 0;
+    } else if (!IsAscii(c)) {
+      refusal = {i, "a non-ASCII character outside a quoted string (a key with one needs quotes)"};
     } else if (!IsKeyRunChar(c)) {
       dots = 0;
     }
   }
-  return std::string_view::npos;
+  return refusal;
 }
 
+// Columns count characters, as toml++'s do, not bytes.
 std::string LineColumn(std::string_view text, std::size_t offset) {
   const auto line = std::count(text.begin(), text.begin() + static_cast<long>(offset), '\n') + 1;
-  const auto start = text.rfind('\n', offset == 0 ? 0 : offset - 1);
-  const auto column = start == std::string_view::npos ? offset + 1 : offset - start;
+  const auto newline = offset == 0 ? std::string_view::npos : text.rfind('\n', offset - 1);
+  const std::size_t start = newline == std::string_view::npos ? 0 : newline + 1;
+  std::size_t column = 1;
+  for (std::size_t k = start; k < offset; ++k) {
+    if ((static_cast<unsigned char>(text[k]) & 0xC0) != 0x80) ++column;
+  }
   return std::to_string(line) + ":" + std::to_string(column);
 }
 
@@ -117,6 +148,12 @@ const toml::node* FindTooDeep(const toml::node& node, int depth) {
 }
 
 }  // namespace
+
+std::string Printable(std::string_view text) {
+  const std::string quoted =
+      Json(std::string(text)).dump(-1, ' ', false, Json::error_handler_t::replace);
+  return quoted.substr(1, quoted.size() - 2);
+}
 
 std::optional<FileText> ReadRegularFile(const std::string& path, std::string_view what,
                                         std::size_t max_bytes, bool missing_ok) {
@@ -175,15 +212,14 @@ std::string Where(const toml::source_region& region) {
 }
 
 toml::table ParseToml(std::string_view text, const std::string& source) {
-  if (const auto at = FindExcessNesting(text); at != std::string_view::npos) {
-    throw UsageError(source + ":" + LineColumn(text, at) + ": nests deeper than " +
-                     std::to_string(kMaxConfigDepth) + " levels");
+  if (const Refusal refusal = ScanToml(text); refusal.offset != std::string_view::npos) {
+    throw UsageError(source + ":" + LineColumn(text, refusal.offset) + ": " + refusal.reason);
   }
   toml::table table;
   try {
     table = toml::parse(text, std::string_view(source));
   } catch (const toml::parse_error& e) {
-    throw UsageError(Where(e.source()) + ": " + std::string(e.description()));
+    throw UsageError(Where(e.source()) + ": " + Printable(e.description()));
   }
   for (const auto& [key, value] : table) {
     if (const auto* deep = FindTooDeep(value, 1)) {
@@ -242,9 +278,8 @@ constexpr std::string_view kKnownKeys[] = {
     "attributes",  "permissions",   "cacert",      "timeout",      "connect-timeout", "retries",
     "concurrency", "schema",        "cache",       "min-ttl"};
 
-std::string Quote(std::string_view text) {
-  return Json(std::string(text)).dump(-1, ' ', false, Json::error_handler_t::replace);
-}
+// Names from the file or the command line, quoted for a message.
+std::string Quote(std::string_view text) { return "'" + internal::Printable(text) + "'"; }
 
 bool IsInlineKeyName(std::string_view key) {
   std::string normal;
@@ -265,7 +300,13 @@ bool IsInlineKeyName(std::string_view key) {
   }
   std::string message = Where(key.source()) + ": unknown key " + Quote(name);
   const std::vector<std::string> known(std::begin(kKnownKeys), std::end(kKnownKeys));
-  if (const auto close = SuggestName(name, known)) message += " (did you mean '" + *close + "'?)";
+  if (const auto close = SuggestName(name, known)) {
+    throw UsageError(message + " (did you mean '" + *close + "'?)");
+  }
+  message +=
+      "; the keys are base-url, endpoint-path, api-key-env, api-key-file, api-key-command, "
+      "role, attributes, permissions, cacert, timeout, connect-timeout, retries, "
+      "concurrency, schema, cache, min-ttl";
   throw UsageError(message);
 }
 
@@ -665,10 +706,9 @@ std::string RunKeyCommand(const std::vector<std::string>& argv, std::chrono::mil
   const auto status = WaitUntil(pid, out.timed_out ? std::chrono::steady_clock::now() : deadline);
   const std::string name = CommandText(argv);
   if (!status) {
-    throw UsageError(
-        name + " did not finish within " +
-        std::to_string(std::chrono::duration_cast<std::chrono::seconds>(timeout).count()) +
-        " s and was stopped");
+    char limit[32];
+    std::snprintf(limit, sizeof limit, "%g", static_cast<double>(timeout.count()) / 1000.0);
+    throw UsageError(name + " did not finish within " + limit + " s and was stopped");
   }
   if (WIFSIGNALED(*status)) {
     throw UsageError(name + " was ended by signal " + std::to_string(WTERMSIG(*status)));

@@ -33,6 +33,10 @@ std::optional<FileText> ReadRegularFile(const std::string& path, std::string_vie
 std::optional<std::string> XdgFolder(const Environment& env, const std::string& variable,
                                      std::string_view fallback);
 
+// Text from a file or a parser made fit for a message: control characters escaped, invalid
+// UTF-8 replaced.
+std::string Printable(std::string_view text);
+
 // `file:line:column` of a node or key.
 std::string Where(const toml::source_region& region);
 

@@ -272,7 +272,12 @@ Schema Schema::Parse(std::string_view text, const std::string& source, bool is_j
         return true;
       });
     } catch (const Json::exception& e) {
-      throw UsageError(source + ": not valid JSON: " + e.what());
+      // nlohmann/json quotes the bytes it last read, which may be anything.
+      const std::string_view what = e.what();
+      const auto tag_end = what.find("] ");
+      throw UsageError(
+          source + ": not valid JSON: " +
+          internal::Printable(tag_end == std::string_view::npos ? what : what.substr(tag_end + 2)));
     }
     return FromJson(document, source);
   }
