@@ -1,10 +1,19 @@
 // Batch minting: JSON Lines in, JSON Lines out in input order, requests run concurrently.
 #include "toucan/batch.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+
 #include <chrono>
 #include <deque>
-#include <fstream>
 #include <unordered_map>
+
+#include "client_internal.hpp"
+#include "text.hpp"
+#include "toucan/output.hpp"
 
 namespace toucan {
 namespace {
@@ -13,9 +22,8 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::string_view kLineFields = "distinctId, role, attributes, permissions";
 
-void Write(std::FILE* out, const std::string& text) {
-  std::fwrite(text.data(), 1, text.size(), out);
-}
+// Rows are always valid JSON and valid UTF-8, whatever text reached them.
+std::string Dump(const Json& row) { return row.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
 Json ErrorRow(std::uint64_t line, const std::optional<std::string>& distinct_id, int exit_code,
               std::optional<long> status, const std::string& message) {
@@ -30,29 +38,45 @@ Json ErrorRow(std::uint64_t line, const std::optional<std::string>& distinct_id,
   return row;
 }
 
-// Emits rows in input order however they complete; holds at most a window of lines.
+// A row names its own line and user: server fields of those names are dropped.
+Json MintedRow(std::uint64_t line, const std::optional<std::string>& distinct_id,
+               const TokenResponse& response) {
+  Json row = Json::object();
+  row["line"] = line;
+  row["distinctId"] = distinct_id ? Json(*distinct_id) : Json(nullptr);
+  const Json minted = ResponseToJson(response);
+  for (const auto& [key, value] : minted.items()) {
+    if (key != "line" && key != "distinctId" && key != "error") row[key] = value;
+  }
+  return row;
+}
+
+struct Tally {
+  std::uint64_t minted = 0;
+  std::uint64_t failed = 0;
+  int first_exit = 0;
+};
+
+// Emits rows in input order however they complete; holds at most a window of lines. After a
+// failed write nothing more is written, but outcomes are still counted for the final message.
 class OrderedRows {
  public:
-  OrderedRows(std::FILE* out, bool progress, std::FILE* err,
-              std::optional<std::uint64_t> total = {})
-      : out_(out), err_(err), progress_(progress), total_(total) {}
+  OrderedRows(int out_fd, bool progress, std::FILE* err, std::optional<std::uint64_t> total = {})
+      : out_(out_fd), err_(err), progress_(progress), total_(total) {}
 
   void Expect(std::uint64_t line) { order_.push_back(line); }
   std::size_t held() const { return order_.size(); }
+  const Tally& tally() const { return tally_; }
+  const std::optional<Error>& write_error() const { return write_error_; }
+  std::uint64_t written() const { return out_.lines_written(); }
 
-  void Complete(std::uint64_t line, Json row, int exit_code) {
-    ready_.emplace(line, Entry{std::move(row), exit_code});
+  void Complete(std::uint64_t line, const Json& row, int exit_code) {
+    ready_.emplace(line, Entry{Dump(row), exit_code});
     bool wrote = false;
     while (!order_.empty()) {
       const auto found = ready_.find(order_.front());
       if (found == ready_.end()) break;
-      Write(out_, found->second.row.dump() + "\n");
-      if (found->second.exit_code == 0) {
-        ++minted_;
-      } else {
-        ++failed_;
-        if (first_exit_ == 0) first_exit_ = found->second.exit_code;
-      }
+      Emit(found->second);
       ready_.erase(found);
       order_.pop_front();
       wrote = true;
@@ -66,11 +90,11 @@ class OrderedRows {
     if (!final && now - last_progress_ < std::chrono::milliseconds(100)) return;
     last_progress_ = now;
     const double seconds = std::chrono::duration<double>(now - started_).count();
-    const auto done = static_cast<unsigned long long>(minted_) + failed_;
+    const auto done = static_cast<unsigned long long>(tally_.minted + tally_.failed);
     std::string of_total;
     if (total_) of_total = "/" + std::to_string(*total_);
     std::fprintf(err_, "\r\033[Ktoucan-token: %llu%s done, %llu failed, %.0f/s", done,
-                 of_total.c_str(), static_cast<unsigned long long>(failed_),
+                 of_total.c_str(), static_cast<unsigned long long>(tally_.failed),
                  seconds > 0 ? static_cast<double>(done) / seconds : 0.0);
     if (final) std::fputs("\r\033[K", err_);
     std::fflush(err_);
@@ -78,43 +102,136 @@ class OrderedRows {
 
   void Summary() {
     ShowProgress(true);
-    std::fflush(out_);
     const double seconds = std::chrono::duration<double>(Clock::now() - started_).count();
     std::fprintf(err_, "toucan-token: %llu minted, %llu failed in %.3f s\n",
-                 static_cast<unsigned long long>(minted_), static_cast<unsigned long long>(failed_),
-                 seconds);
+                 static_cast<unsigned long long>(tally_.minted),
+                 static_cast<unsigned long long>(tally_.failed), seconds);
   }
-
-  int first_exit() const { return first_exit_; }
 
  private:
   struct Entry {
-    Json row;
+    std::string text;
     int exit_code;
   };
-  std::FILE* out_;
+
+  void Emit(const Entry& entry) {
+    if (entry.exit_code == 0) {
+      ++tally_.minted;
+    } else {
+      ++tally_.failed;
+      if (tally_.first_exit == 0) tally_.first_exit = entry.exit_code;
+    }
+    if (write_error_) return;
+    try {
+      out_.Write(entry.text);
+    } catch (const Error& e) {
+      write_error_ = e;
+    }
+  }
+
+  LineWriter out_;
   std::FILE* err_;
   bool progress_;
   std::optional<std::uint64_t> total_;
   std::deque<std::uint64_t> order_;
   std::unordered_map<std::uint64_t, Entry> ready_;
-  std::uint64_t minted_ = 0;
-  std::uint64_t failed_ = 0;
-  int first_exit_ = 0;
+  Tally tally_;
+  std::optional<Error> write_error_;
   Clock::time_point started_ = Clock::now();
   Clock::time_point last_progress_{};
 };
 
+// Numbered, bounded, non-blank input lines.
+class BatchInput {
+ public:
+  BatchInput(int fd, std::function<bool()> interrupted)
+      : reader_(fd, kMaxBatchLineBytes), interrupted_(std::move(interrupted)) {}
+
+  enum class Got { kLine, kOversized, kEnd };
+  // The next non-blank line; kEnd at the end, on a read error, or when interrupted.
+  Got Next(std::string& line) {
+    while (true) {
+      const auto status = reader_.Next(line);
+      if (status == LineReader::Status::kInterrupted) {
+        if (interrupted_ && interrupted_()) return Got::kEnd;
+        continue;
+      }
+      if (status == LineReader::Status::kError) failed_ = true;
+      if (status == LineReader::Status::kEnd || status == LineReader::Status::kError) {
+        return Got::kEnd;
+      }
+      ++number_;
+      if (status == LineReader::Status::kOversized) return Got::kOversized;
+      if (!Trim(line).empty()) return Got::kLine;
+      ++blank_;
+    }
+  }
+
+  std::uint64_t number() const { return number_; }
+  std::uint64_t blank() const { return blank_; }
+  bool failed() const { return failed_; }
+  int error() const { return reader_.error(); }
+
+ private:
+  LineReader reader_;
+  std::function<bool()> interrupted_;
+  std::uint64_t number_ = 0;
+  std::uint64_t blank_ = 0;
+  bool failed_ = false;
+};
+
+std::string TooLong() {
+  return "the line is longer than " + std::to_string(kMaxBatchLineBytes / 1024 / 1024) +
+         " MiB; it was skipped";
+}
+
+// The exit status and the last words of a batch run.
+int Finish(OrderedRows& rows, const BatchInput& input, std::optional<std::uint64_t> not_attempted,
+           bool interrupted, const BatchOptions& options, std::FILE* err) {
+  rows.Summary();
+  const Tally& tally = rows.tally();
+  if (rows.write_error()) {
+    std::fprintf(err, "toucan-token: %s; %llu rows written, %llu tokens minted\n",
+                 rows.write_error()->what(), static_cast<unsigned long long>(rows.written()),
+                 static_cast<unsigned long long>(tally.minted));
+    return ExitCode(ErrorKind::kOutput);
+  }
+  if (interrupted) {
+    std::fprintf(err, "toucan-token: interrupted: %llu minted, %llu failed, %s not attempted\n",
+                 static_cast<unsigned long long>(tally.minted),
+                 static_cast<unsigned long long>(tally.failed),
+                 not_attempted ? std::to_string(*not_attempted).c_str() : "the remaining lines");
+    return options.interrupt_exit;
+  }
+  if (input.failed()) {
+    std::fprintf(err, "toucan-token: reading the batch input failed: %s\n",
+                 std::strerror(input.error()));
+    return tally.first_exit != 0 ? tally.first_exit : ExitCode(ErrorKind::kUsage);
+  }
+  return tally.first_exit;
+}
+
+bool IsRegularFile(int fd) {
+  struct stat info {};
+  return fstat(fd, &info) == 0 && S_ISREG(info.st_mode);
+}
+
 }  // namespace
 
 std::optional<std::uint64_t> CountBatchLines(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return std::nullopt;
-  std::uint64_t count = 0;
-  for (std::string line; std::getline(file, line);) {
-    if (!Trim(line).empty()) ++count;
+  // Only a regular file: a pipe or FIFO read here would be consumed before the batch reads it.
+  const int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::optional<std::uint64_t> count;
+  if (IsRegularFile(fd)) {
+    BatchInput input(fd, nullptr);
+    std::string line;
+    while (input.Next(line) != BatchInput::Got::kEnd) {
+    }
+    if (!input.failed()) count = input.number() - input.blank();
   }
-  return file.bad() ? std::nullopt : std::optional<std::uint64_t>(count);
+  close(fd);
+  return count;
 }
 
 BatchLine ParseBatchLine(std::string_view raw, const TokenRequest& defaults) {
@@ -169,95 +286,114 @@ BatchLine ParseBatchLine(std::string_view raw, const TokenRequest& defaults) {
   return result;
 }
 
-int RunBatch(Client& client, std::istream& input, const BatchOptions& options, std::FILE* out,
+int RunBatch(Client& client, int input_fd, const BatchOptions& options, int out_fd,
              std::FILE* err) {
-  OrderedRows rows(out, options.progress, err, options.total_lines);
+  OrderedRows rows(out_fd, options.progress, err, options.total_lines);
+  BatchInput input(input_fd, options.interrupted);
   // Enough lines in hand to keep every connection busy while one slow line holds up the output;
   // bounded so that memory stays flat however long the input is.
   const std::size_t window = 1024 + 16 * static_cast<std::size_t>(options.concurrency);
   std::unordered_map<std::uint64_t, std::string> ids;  // lines in flight → distinct id
-  std::uint64_t line_number = 0;
   std::string line;
-  bool input_failed = false;
+  bool interrupted = false;
+  const auto is_interrupted = [&] {
+    if (!interrupted && options.interrupted && options.interrupted()) interrupted = true;
+    return interrupted;
+  };
 
-  const auto next = [&]() -> NextJob {
+  RunCallbacks callbacks;
+  callbacks.interrupted = is_interrupted;
+  callbacks.next = [&]() -> NextJob {
     NextJob answer;
     while (true) {
+      // After a failed write, no further request starts.
+      if (rows.write_error() || is_interrupted()) return answer;  // kEnd
       if (rows.held() >= window) {
         answer.state = NextJob::State::kNotNow;
         return answer;
       }
-      if (!std::getline(input, line)) {
-        if (input.bad()) input_failed = true;
-        answer.state = NextJob::State::kEnd;
-        return answer;
-      }
-      ++line_number;
-      if (Trim(line).empty()) continue;
-      rows.Expect(line_number);
-      BatchLine parsed = ParseBatchLine(line, options.defaults);
-      if (!parsed.request) {
-        rows.Complete(line_number,
-                      ErrorRow(line_number, parsed.distinct_id, 2, std::nullopt, parsed.error), 2);
+      const auto got = input.Next(line);
+      if (got == BatchInput::Got::kEnd) return answer;
+      const std::uint64_t number = input.number();
+      rows.Expect(number);
+      if (got == BatchInput::Got::kOversized) {
+        rows.Complete(number, ErrorRow(number, std::nullopt, 2, std::nullopt, TooLong()), 2);
         continue;
       }
-      ids.emplace(line_number, *parsed.distinct_id);
+      BatchLine parsed = ParseBatchLine(line, options.defaults);
+      if (!parsed.request) {
+        rows.Complete(number, ErrorRow(number, parsed.distinct_id, 2, std::nullopt, parsed.error),
+                      2);
+        continue;
+      }
+      ids.emplace(number, *parsed.distinct_id);
       answer.state = NextJob::State::kJob;
-      answer.job = MintJob{line_number, BuildRequestBody(*parsed.request).dump()};
+      answer.job = MintJob{number, BuildRequestBody(*parsed.request).dump()};
       return answer;
     }
   };
-
-  const auto done = [&](std::uint64_t id, MintOutcome outcome) {
+  callbacks.done = [&](std::uint64_t id, MintOutcome outcome) {
     const auto found = ids.find(id);
     std::optional<std::string> distinct_id;
     if (found != ids.end()) {
       distinct_id = std::move(found->second);
       ids.erase(found);
     }
-    if (outcome.response) {
-      Json row = Json::object();
-      row["line"] = id;
-      row["distinctId"] = distinct_id ? Json(*distinct_id) : Json(nullptr);
-      const Json minted = ResponseToJson(*outcome.response);
-      for (const auto& [key, value] : minted.items()) row[key] = value;
-      rows.Complete(id, std::move(row), 0);
-      return;
-    }
+    if (outcome.response) return rows.Complete(id, MintedRow(id, distinct_id, *outcome.response), 0);
     const Error& error = *outcome.error;
-    rows.Complete(
-        id, ErrorRow(id, distinct_id, ExitCode(error.kind()), error.http_status(), error.what()),
-        ExitCode(error.kind()));
+    const int exit_code = error.kind() == ErrorKind::kInterrupted ? options.interrupt_exit
+                                                                  : ExitCode(error.kind());
+    rows.Complete(id, ErrorRow(id, distinct_id, exit_code, error.http_status(), error.what()),
+                  exit_code);
   };
 
-  client.MintMany(next, done, options.concurrency);
-  rows.Summary();
-  if (input_failed) {
-    std::fputs("toucan-token: reading the batch input failed\n", err);
-    return rows.first_exit() != 0 ? rows.first_exit() : 2;
+  client.MintMany(callbacks, options.concurrency);
+  std::optional<std::uint64_t> not_attempted;
+  if (interrupted && IsRegularFile(input_fd)) {
+    // A regular file can be read to its end at once to say how many lines were left.
+    const std::uint64_t before = input.number() - input.blank();
+    while (input.Next(line) != BatchInput::Got::kEnd) {
+    }
+    not_attempted = input.number() - input.blank() - before;
+  } else if (interrupted) {
+    not_attempted = 0;
   }
-  return rows.first_exit();
+  return Finish(rows, input, not_attempted, interrupted, options, err);
 }
 
-int RunBatchDryRun(std::istream& input, const BatchOptions& options, const std::string& url,
-                   std::FILE* out, std::FILE* err) {
-  OrderedRows rows(out, false, err);
-  std::uint64_t line_number = 0;
+int RunBatchDryRun(int input_fd, const BatchOptions& options, const std::string& url, int out_fd,
+                   std::FILE* err) {
+  OrderedRows rows(out_fd, false, err);
+  BatchInput input(input_fd, options.interrupted);
   std::string line;
-  while (std::getline(input, line)) {
-    ++line_number;
-    if (Trim(line).empty()) continue;
-    BatchLine parsed = ParseBatchLine(line, options.defaults);
-    rows.Expect(line_number);
-    if (!parsed.request) {
-      rows.Complete(line_number,
-                    ErrorRow(line_number, parsed.distinct_id, 2, std::nullopt, parsed.error), 2);
+  while (!rows.write_error()) {
+    const auto got = input.Next(line);
+    if (got == BatchInput::Got::kEnd) break;
+    const std::uint64_t number = input.number();
+    rows.Expect(number);
+    if (got == BatchInput::Got::kOversized) {
+      rows.Complete(number, ErrorRow(number, std::nullopt, 2, std::nullopt, TooLong()), 2);
       continue;
     }
-    rows.Complete(line_number, DryRunRequest(url, BuildRequestBody(*parsed.request)), 0);
+    BatchLine parsed = ParseBatchLine(line, options.defaults);
+    if (!parsed.request) {
+      rows.Complete(number, ErrorRow(number, parsed.distinct_id, 2, std::nullopt, parsed.error),
+                    2);
+      continue;
+    }
+    rows.Complete(number, DryRunRequest(url, BuildRequestBody(*parsed.request)), 0);
   }
-  std::fflush(out);
-  return rows.first_exit();
+  if (rows.write_error()) {
+    std::fprintf(err, "toucan-token: %s; %llu rows written\n", rows.write_error()->what(),
+                 static_cast<unsigned long long>(rows.written()));
+    return ExitCode(ErrorKind::kOutput);
+  }
+  if (input.failed()) {
+    std::fprintf(err, "toucan-token: reading the batch input failed: %s\n",
+                 std::strerror(input.error()));
+    return ExitCode(ErrorKind::kUsage);
+  }
+  return rows.tally().first_exit;
 }
 
 }  // namespace toucan

@@ -1,7 +1,7 @@
 #pragma once
 
 #include <cstdio>
-#include <istream>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -10,11 +10,17 @@
 
 namespace toucan {
 
+// A batch line longer than this is an error row; the rest of it is skipped unread into memory.
+inline constexpr std::size_t kMaxBatchLineBytes = std::size_t{1024} * 1024;
+
 struct BatchOptions {
   TokenRequest defaults;  // distinct_id unused: every line names its user
   int concurrency = 8;
   bool progress = false;                     // redraw a progress line on stderr (a terminal)
   std::optional<std::uint64_t> total_lines;  // non-blank input lines, when known, for progress
+  // Polled while minting; once true, nothing new starts (SIGINT/SIGTERM in the CLI).
+  std::function<bool()> interrupted;
+  int interrupt_exit = 130;  // the exit status and row "exit" of an interrupted run
 };
 
 // One input line read as a request over the defaults. `distinct_id` is set as soon as the line
@@ -25,19 +31,20 @@ struct BatchLine {
   std::string error;                    // why, when invalid
 };
 
-// Non-blank lines in a file, for a progress total; empty when it cannot be read.
+// Non-blank lines in a regular file, for a progress total; empty when it cannot be counted.
 std::optional<std::uint64_t> CountBatchLines(const std::string& path);
 
 // Reads one non-blank line: `{...}` a user object, `"..."` a JSON string id, else a bare id.
 BatchLine ParseBatchLine(std::string_view line, const TokenRequest& defaults);
 
-// Mints a token per non-blank line of `input` and writes one JSON row per line to `out` in input
-// order, a summary to `err`. Returns the exit code of the first failed line, or 0.
-int RunBatch(Client& client, std::istream& input, const BatchOptions& options, std::FILE* out,
+// Mints a token per non-blank line read from `input_fd` and writes one JSON row per line to
+// `out_fd` in input order, a summary to `err`. Returns the exit code of the first failed line
+// (0 when all were minted), 8 when stdout failed, the interrupt status when interrupted.
+int RunBatch(Client& client, int input_fd, const BatchOptions& options, int out_fd,
              std::FILE* err);
 
-// The same lines turned into request objects, nothing sent.
-int RunBatchDryRun(std::istream& input, const BatchOptions& options, const std::string& url,
-                   std::FILE* out, std::FILE* err);
+// The same lines turned into request objects (or error rows), nothing sent.
+int RunBatchDryRun(int input_fd, const BatchOptions& options, const std::string& url, int out_fd,
+                   std::FILE* err);
 
 }  // namespace toucan

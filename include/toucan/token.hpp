@@ -98,13 +98,13 @@ struct ClientOptions {
   std::chrono::milliseconds timeout{30'000};
   std::chrono::milliseconds connect_timeout{10'000};
   int retries = 2;
-  std::string ca_bundle;  // empty: the system store
+  std::string ca_bundle;  // empty: the system store; else it replaces the system store
   // Receives diagnostics for --verbose, one line each, without the key. Empty: silent.
   std::function<void(const std::string&)> log;
 };
 
 // Joins the base URL and the endpoint path and checks the result: a URL that parses, https, or
-// http to a loopback host. Throws Error(kUsage).
+// http to a loopback host, no userinfo, no dot segments. Throws Error(kUsage).
 std::string ResolveEndpointUrl(std::string_view base_url, std::string_view endpoint_path);
 
 // The headers sent, with the key shown as "***" (for --dry-run and --verbose).
@@ -113,22 +113,10 @@ Json RedactedRequestHeaders();
 // What --dry-run prints: {"method", "url", "headers" (key as "***"), "body"}.
 Json DryRunRequest(const std::string& url, const Json& body);
 
-// One request in a batch run: `id` is the caller's, handed back with the outcome.
-struct MintJob {
-  std::uint64_t id = 0;
-  std::string body;
-};
+// "libcurl 7.88.1\nTLS: OpenSSL/3.0.x\nHTTP/2: yes (nghttp2 …)\n", for --version.
+std::string LibraryVersions();
 
-struct MintOutcome {
-  std::optional<TokenResponse> response;
-  std::optional<Error> error;
-};
-
-// What the job source answers when asked for the next job.
-struct NextJob {
-  enum class State { kJob, kNotNow, kEnd } state = State::kEnd;
-  MintJob job;
-};
+struct RunCallbacks;  // the batch runner's interface to the transfer loop
 
 class Client {
  public:
@@ -141,21 +129,20 @@ class Client {
   // Mints one token, retrying transient failures. Throws Error.
   TokenResponse Mint(const TokenRequest& request);
 
-  // Runs jobs with up to `concurrency` requests in flight over shared connections. `next` is
-  // asked for jobs whenever there is room; `done` receives each job's outcome in completion
-  // order. A 429 pauses every request; a Retry-After over 60 s fails the running and remaining
-  // jobs at once with kUnavailable.
-  void MintMany(const std::function<NextJob()>& next,
-                const std::function<void(std::uint64_t, MintOutcome)>& done, int concurrency);
+  // For RunBatch: runs jobs with up to `concurrency` requests in flight over shared
+  // connections. A 429 pauses every request; a Retry-After over 60 s fails the running and
+  // remaining jobs at once with kUnavailable.
+  void MintMany(const RunCallbacks& callbacks, int concurrency);
 
   const std::string& url() const;
 
- private:
   struct Impl;
+
+ private:
   std::unique_ptr<Impl> impl_;
 };
 
-// Loads libcurl and calls curl_global_init, once; Client does it, so calling it is optional.
+// Calls curl_global_init, once; Client does it, so calling it is optional.
 // Call it before starting threads that make Clients.
 void GlobalInit();
 

@@ -1,20 +1,22 @@
 // The command line: flags → library calls → output format → exit code.
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cerrno>
-#include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <iostream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "toucan/batch.hpp"
+#include "toucan/output.hpp"
 #include "toucan/token.hpp"
+
+extern char** environ;
 
 namespace {
 
@@ -22,6 +24,9 @@ using toucan::Error;
 using toucan::ErrorKind;
 using toucan::Json;
 using toucan::UsageError;
+
+constexpr std::size_t kMaxJsonInputBytes = std::size_t{1024} * 1024;
+constexpr std::size_t kMaxKeyFileBytes = 4096;
 
 constexpr const char* kFooter = R"HELP(Examples:
   export TOUCAN_API_KEY=...                 # never on the command line
@@ -33,10 +38,11 @@ constexpr const char* kFooter = R"HELP(Examples:
   toucan-token batch users.jsonl --concurrency 16 > tokens.jsonl
 
 Exit status:
-  0  token printed (or --dry-run printed)     4  request rejected (other 4xx, redirect)
-  1  internal error                           5  service unavailable (500; 429/502/503/504 after retries)
-  2  usage or input error                     6  network failure (DNS, connect, TLS, timeout)
-  3  credentials rejected (401/403)           7  bad response (not JSON, no token, over 1 MiB)
+  0  token printed (or --dry-run printed)     5  service unavailable (500; 429/502/503/504 after retries)
+  1  internal error                           6  network failure (DNS, connect, TLS, timeout)
+  2  usage or input error                     7  bad response (not JSON, no token, over 1 MiB)
+  3  credentials rejected (401/403)           8  the output could not be written
+  4  request rejected (other 4xx, redirect)   130/143  interrupted (SIGINT/SIGTERM)
 
 The API key is read from TOUCAN_API_KEY (see --api-key-env, --api-key-file), never from a flag.)HELP";
 
@@ -46,7 +52,7 @@ struct Options {
   std::vector<std::string> attribute_args;
   std::string attributes_input;
   std::string permissions_input;
-  std::string base_url;
+  std::string base_url{toucan::kDefaultBaseUrl};
   std::string endpoint_path{toucan::kDefaultEndpointPath};
   std::string api_key_env{"TOUCAN_API_KEY"};
   std::string api_key_file;
@@ -62,44 +68,170 @@ struct Options {
   int concurrency = 8;
 };
 
+struct Parsed {
+  Options options;
+  bool batch = false;
+  bool given_attributes = false;
+  bool given_permissions = false;
+  bool given_cacert = false;
+  bool given_distinct_id = false;
+  bool given_output = false;
+};
+
+// ---- process set-up ------------------------------------------------------------------------
+
+volatile std::sig_atomic_t g_signal = 0;
+
+// Batch: the first signal asks the loop to wind down; a second one ends the program at once.
+void OnBatchSignal(int signal) {
+  if (g_signal != 0) {
+    std::signal(signal, SIG_DFL);
+    std::raise(signal);
+    return;
+  }
+  g_signal = signal;
+}
+
+// Single mode: nothing is half done that is worth waiting for; end with 128 + signal.
+void OnSingleSignal(int signal) { _exit(128 + signal); }
+
+void InstallSignalHandlers(void (*handler)(int)) {
+  struct sigaction action {};
+  action.sa_handler = handler;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = 0;  // no SA_RESTART: a blocking read of the batch input returns EINTR
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+// A closed descriptor 0–2 would be taken by the next file or socket opened (libcurl's socketpair
+// on stdout would swallow the token). Open /dev/null in the direction that makes use fail:
+// reading a closed stdin or writing a closed stdout is then an error, not silence.
+void GuardStandardStreams() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    const int opened = open("/dev/null", (fd == 0 ? O_WRONLY : O_RDONLY));
+    if (opened >= 0 && opened != fd) {
+      dup2(opened, fd);
+      close(opened);
+    }
+  }
+}
+
+// An empty or blank TOUCAN_* variable counts as unset, whatever reads it later.
+void DropBlankToucanVariables() {
+  std::vector<std::string> blank;
+  for (char** entry = environ; entry && *entry; ++entry) {
+    const std::string_view text(*entry);
+    const auto eq = text.find('=');
+    if (eq == std::string_view::npos || text.rfind("TOUCAN_", 0) != 0) continue;
+    if (toucan::Trim(text.substr(eq + 1)).empty()) blank.emplace_back(text.substr(0, eq));
+  }
+  for (const auto& name : blank) unsetenv(name.c_str());
+}
+
 void PrintError(const std::string& message) {
-  std::string line = "toucan-token: " + message + "\n";
-  std::fwrite(line.data(), 1, line.size(), stderr);
+  const std::string line = "toucan-token: " + message + "\n";
+  [[maybe_unused]] const auto written = std::fwrite(line.data(), 1, line.size(), stderr);
 }
 
-void WriteStdout(const std::string& text) {
-  if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0) {
-    throw Error(ErrorKind::kInternal,
-                std::string("cannot write to standard output: ") + std::strerror(errno));
+// ---- option values -------------------------------------------------------------------------
+
+// Plain decimal digits only: "010" is ten (not octal), "0x10" is refused. Leading zeros are
+// removed here because CLI11 would otherwise read "010" as octal.
+CLI::Validator DecimalInteger(long min, long max) {
+  return CLI::Validator(
+      [min, max](std::string& text) -> std::string {
+        const std::string bad = "must be a whole number from " + std::to_string(min) + " to " +
+                                std::to_string(max) + " in plain digits, got '" + text + "'";
+        if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) return bad;
+        const auto first = text.find_first_not_of('0');
+        text = first == std::string::npos ? "0" : text.substr(first);
+        if (text.size() > 9 || std::stol(text) < min || std::stol(text) > max) return bad;
+        return {};
+      },
+      "");
+}
+
+// A decimal number of seconds: digits with an optional fraction, no sign, spaces or units.
+CLI::Validator PositiveSeconds() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        const std::string bad =
+            "must be a number of seconds greater than 0 (at most 86400), such as 5 or 2.5, got '" +
+            text + "'";
+        const auto dot = text.find('.');
+        const std::string whole = text.substr(0, dot);
+        const std::string fraction = dot == std::string::npos ? "0" : text.substr(dot + 1);
+        if (whole.empty() || fraction.empty() ||
+            whole.find_first_not_of("0123456789") != std::string::npos ||
+            fraction.find_first_not_of("0123456789") != std::string::npos) {
+          return bad;
+        }
+        const double value = std::strtod(text.c_str(), nullptr);
+        if (!(value > 0) || value > 86400) return bad;
+        return {};
+      },
+      "");
+}
+
+std::chrono::milliseconds ToMilliseconds(double seconds) {
+  return std::chrono::milliseconds(std::max<long long>(1, std::llround(seconds * 1000.0)));
+}
+
+// ---- inputs --------------------------------------------------------------------------------
+
+bool NamesStandardInput(const std::string& path) {
+  return path == "-" || path == "/dev/stdin" || path == "/dev/fd/0" || path == "/proc/self/fd/0";
+}
+
+// JSON|@FILE|- inputs: "-", or @ followed by a name of standard input.
+bool ReadsStandardInput(const std::string& input) {
+  return input == "-" || (input.rfind('@', 0) == 0 && NamesStandardInput(input.substr(1)));
+}
+
+// Opens a file named by the user; a directory or an unreadable file is a usage error.
+int OpenInput(const std::string& path, const std::string& what) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    throw UsageError("cannot read " + what + " '" + path + "': " + std::strerror(errno));
   }
-}
-
-std::string ReadStream(std::istream& in) {
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-std::string ReadFile(const std::string& path, const std::string& what) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    throw UsageError("cannot read " + what + " file '" + path + "': " + std::strerror(errno));
+  struct stat info {};
+  if (fstat(fd, &info) == 0 && S_ISDIR(info.st_mode)) {
+    close(fd);
+    throw UsageError("cannot read " + what + " '" + path + "': it is a directory");
   }
-  std::string text = ReadStream(file);
-  if (file.bad()) throw UsageError("cannot read " + what + " file '" + path + "'");
-  return text;
+  return fd;
+}
+
+std::string ReadInput(const std::string& path, const std::string& what, std::size_t max_bytes,
+                      bool first_line_only = false) {
+  if (path == "-") return toucan::ReadBounded(0, max_bytes, what, first_line_only);
+  const int fd = OpenInput(path, what);
+  try {
+    std::string text = toucan::ReadBounded(fd, max_bytes, what + " '" + path + "'", first_line_only);
+    close(fd);
+    return text;
+  } catch (...) {
+    close(fd);
+    throw;
+  }
 }
 
 // JSON|@FILE|- → a JSON object.
 Json ReadJsonObjectInput(const std::string& input, const std::string& flag) {
+  if (input.empty()) throw UsageError(flag + " is empty: give a JSON object, @FILE or -");
   if (input == "-") {
-    return toucan::ParseJsonObject(ReadStream(std::cin), flag + " (standard input)");
+    return toucan::ParseJsonObject(ReadInput("-", flag + " (standard input)", kMaxJsonInputBytes),
+                                   flag + " (standard input)");
   }
-  if (!input.empty() && input.front() == '@') {
+  if (input.front() == '@') {
     const std::string path = input.substr(1);
     if (path.empty()) throw UsageError(flag + " @FILE needs a file name");
-    return toucan::ParseJsonObject(ReadFile(path, flag), flag + " file '" + path + "'");
+    return toucan::ParseJsonObject(ReadInput(path, flag + " file", kMaxJsonInputBytes),
+                                   flag + " file '" + path + "'");
   }
+  if (input.size() > kMaxJsonInputBytes) throw UsageError(flag + " is larger than 1 MiB");
   return toucan::ParseJsonObject(input, flag);
 }
 
@@ -111,22 +243,20 @@ bool IsEnvName(const std::string& name) {
   return true;
 }
 
-// The key, checked, and a description of where it came from; empty key when none is configured.
-std::pair<std::string, std::string> ReadApiKey(const Options& options) {
+struct ApiKey {
+  std::string key;  // empty when none is configured
+  std::string source;
+};
+
+ApiKey ReadApiKey(const Options& options) {
   if (!options.api_key_file.empty()) {
-    std::string text;
-    const std::string source = options.api_key_file == "-"
-                                   ? "standard input"
-                                   : "--api-key-file '" + options.api_key_file + "'";
-    if (options.api_key_file == "-") {
-      std::getline(std::cin, text);
-    } else {
-      text = ReadFile(options.api_key_file, "API key");
-      text = text.substr(0, text.find('\n'));
-    }
-    std::string key(toucan::Trim(text));
-    toucan::ValidateApiKey(key, source);
-    return {key, source};
+    const bool stdin_key = NamesStandardInput(options.api_key_file);
+    ApiKey key;
+    key.source = stdin_key ? "standard input" : "--api-key-file '" + options.api_key_file + "'";
+    key.key = std::string(toucan::Trim(
+        ReadInput(stdin_key ? "-" : options.api_key_file, "the API key file", kMaxKeyFileBytes, true)));
+    toucan::ValidateApiKey(key.key, key.source);
+    return key;
   }
   if (!IsEnvName(options.api_key_env)) {
     throw UsageError("--api-key-env '" + options.api_key_env +
@@ -134,47 +264,120 @@ std::pair<std::string, std::string> ReadApiKey(const Options& options) {
   }
   const char* value = std::getenv(options.api_key_env.c_str());
   if (value == nullptr) return {"", options.api_key_env};
-  const std::string key(toucan::Trim(value));
-  toucan::ValidateApiKey(key, options.api_key_env);  // set but empty or malformed: say so
-  return {key, options.api_key_env};
+  ApiKey key{std::string(toucan::Trim(value)), options.api_key_env};
+  toucan::ValidateApiKey(key.key, key.source);  // set but empty or malformed: say so
+  return key;
 }
 
-std::chrono::milliseconds ToMilliseconds(double seconds) {
-  return std::chrono::milliseconds(std::max<long long>(1, std::llround(seconds * 1000.0)));
+// ---- the steps -----------------------------------------------------------------------------
+
+void AddRequestOptions(CLI::App& app, Options& o) {
+  app.add_option("-u,--distinct-id", o.distinct_id, "The end user's unique id (required)")
+      ->type_name("ID");
+  app.add_option("-r,--role", o.role, "The end user's role")->type_name("ROLE");
+  app.add_option("-a,--attribute", o.attribute_args,
+                 "One attribute: KEY=VALUE (a string) or KEY:=JSON (typed); repeatable")
+      ->type_name("KEY=VALUE|KEY:=JSON")
+      ->default_str("")
+      ->allow_extra_args(false);
+  app.add_option("--attributes", o.attributes_input,
+                 "The whole attributes object: JSON, @FILE or - (stdin); -a applies over it")
+      ->type_name("JSON|@FILE|-");
+  app.add_option("--permissions", o.permissions_input,
+                 "The permissions object, passed through: JSON, @FILE or -")
+      ->type_name("JSON|@FILE|-");
 }
 
-// Refuses characters a shell would interpret, since `-o env` output is meant for eval.
-bool IsShellSafe(const std::string& text) {
-  for (const char c : text) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && std::strchr("-._~+/=:", c) == nullptr) {
-      return false;
-    }
+void AddConnectionOptions(CLI::App& app, Options& o) {
+  app.add_option("--base-url", o.base_url, "Instance URL")
+      ->envname("TOUCAN_BASE_URL")
+      ->type_name("URL");
+  app.add_option("--endpoint-path", o.endpoint_path, "Path below the base URL")->type_name("PATH");
+  app.add_option("--api-key-env", o.api_key_env, "Environment variable that holds the API key")
+      ->type_name("NAME");
+  app.add_option("--api-key-file", o.api_key_file,
+                 "Read the API key from a file's first line (- for stdin)")
+      ->type_name("PATH");
+  app.add_option("--timeout", o.timeout, "Limit for one attempt, connection included")
+      ->check(PositiveSeconds())
+      ->type_name("SECONDS");
+  app.add_option("--connect-timeout", o.connect_timeout, "Limit for connecting")
+      ->check(PositiveSeconds())
+      ->type_name("SECONDS");
+  app.add_option("--retries", o.retries, "Extra attempts on transient failures")
+      ->transform(DecimalInteger(0, 100))
+      ->type_name("N");
+  app.add_option("--cacert", o.cacert, "CA bundle to trust instead of the system store")
+      ->envname("TOUCAN_CA_BUNDLE")
+      ->type_name("FILE");
+}
+
+std::unique_ptr<CLI::App> BuildApp(Options& o) {
+  auto app = std::make_unique<CLI::App>("Mint a Toucan embed token and print it.", "toucan-token");
+  app->footer(kFooter);
+  app->set_version_flag("--version", [] {
+    return std::string("toucan-token ") + toucan::kVersion + "\n" + toucan::LibraryVersions();
+  });
+  app->option_defaults()->always_capture_default();
+  AddRequestOptions(*app, o);
+  AddConnectionOptions(*app, o);
+  app->add_option("-o,--output", o.output, "Output format: json, token, header or env")
+      ->check(CLI::IsMember({"json", "token", "header", "env"}).description(""))
+      ->type_name("FORMAT");
+  app->add_flag("--dry-run", o.dry_run, "Print the request that would be sent; send nothing");
+  app->add_flag("-v,--verbose", o.verbose, "Progress and diagnostics on stderr");
+  CLI::App* batch = app->add_subcommand(
+      "batch", "Mint one token per line of FILE (JSON Lines; - or none for stdin)");
+  batch->fallthrough();
+  batch->add_option("file", o.batch_file, "Input: JSON Lines, one user per line")
+      ->type_name("FILE|-");
+  batch->add_option("--concurrency", o.concurrency, "Requests in flight")
+      ->transform(DecimalInteger(1, 256))
+      ->type_name("N");
+  return app;
+}
+
+// Parses argv; returns an exit status when the run ends here (--help, --version).
+std::optional<int> ParseCommandLine(int argc, char** argv, Parsed& parsed) {
+  auto app = BuildApp(parsed.options);
+  try {
+    app->parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app->exit(e);  // --help, --version
+    throw UsageError(std::string(e.what()) + " (see toucan-token --help)");
   }
-  return true;
+  parsed.batch = app->get_subcommand("batch")->parsed();
+  parsed.given_attributes = app->count("--attributes") > 0;
+  parsed.given_permissions = app->count("--permissions") > 0;
+  parsed.given_cacert = app->count("--cacert") > 0;
+  parsed.given_distinct_id = app->count("--distinct-id") > 0;
+  parsed.given_output = app->count("--output") > 0;
+  return std::nullopt;
 }
 
-std::string FormatResult(const toucan::TokenResponse& response, const std::string& format) {
-  if (format == "token") return response.token + "\n";
-  if (format == "header") return "Authorization: Bearer " + response.token + "\n";
-  if (format == "env") {
-    if (!IsShellSafe(response.token)) {
-      throw Error(ErrorKind::kBadResponse,
-                  "the token holds characters a shell would interpret, so it is not printed for "
-                  "eval; use -o json or -o token");
+void CheckModeFlags(const Parsed& parsed) {
+  if (parsed.batch) {
+    if (parsed.given_distinct_id) {
+      throw UsageError(
+          "-u/--distinct-id cannot be used with batch: each input line names its user");
     }
-    return "TOUCAN_TOKEN=" + response.token + "\nTOUCAN_TOKEN_EXPIRES_AT=" +
-           (response.expires_at ? toucan::FormatRfc3339(*response.expires_at) : std::string()) +
-           "\n";
+    if (parsed.given_output) {
+      throw UsageError("-o/--output cannot be used with batch: it always writes JSON Lines");
+    }
+  } else if (!parsed.given_distinct_id) {
+    throw UsageError("--distinct-id is required (e.g. toucan-token -u user-42); see --help");
   }
-  return toucan::ResponseToJson(response).dump() + "\n";
-}
-
-void CheckStdinUse(const Options& options, bool batch) {
+  if (parsed.given_cacert && parsed.options.cacert.empty()) {
+    throw UsageError("--cacert is empty: give a CA bundle file, or leave it out for the system store");
+  }
+  const Options& o = parsed.options;
   std::vector<std::string> readers;
-  if (options.attributes_input == "-") readers.emplace_back("--attributes");
-  if (options.permissions_input == "-") readers.emplace_back("--permissions");
-  if (options.api_key_file == "-") readers.emplace_back("--api-key-file");
-  if (batch && (options.batch_file.empty() || options.batch_file == "-")) {
+  if (ReadsStandardInput(o.attributes_input)) readers.emplace_back("--attributes");
+  if (ReadsStandardInput(o.permissions_input)) readers.emplace_back("--permissions");
+  if (!o.api_key_file.empty() && NamesStandardInput(o.api_key_file)) {
+    readers.emplace_back("--api-key-file");
+  }
+  if (parsed.batch && (o.batch_file.empty() || NamesStandardInput(o.batch_file))) {
     readers.emplace_back("the batch input");
   }
   if (readers.size() > 1) {
@@ -183,13 +386,28 @@ void CheckStdinUse(const Options& options, bool batch) {
   }
 }
 
-toucan::ClientOptions MakeClientOptions(const Options& options, std::string key,
-                                        std::string key_source) {
+// The request from -r, --attributes, -a and --permissions (for batch: every line's defaults).
+toucan::TokenRequest BuildDefaultRequest(const Parsed& parsed) {
+  const Options& o = parsed.options;
+  toucan::TokenRequest request;
+  request.distinct_id = o.distinct_id;
+  request.role = o.role;
+  if (parsed.given_attributes) request.attributes = ReadJsonObjectInput(o.attributes_input, "--attributes");
+  for (const auto& argument : o.attribute_args) {
+    toucan::ApplyAttributeArgument(request.attributes, argument);
+  }
+  if (parsed.given_permissions) {
+    request.permissions = ReadJsonObjectInput(o.permissions_input, "--permissions");
+  }
+  return request;
+}
+
+toucan::ClientOptions MakeClientOptions(const Options& options, ApiKey key) {
   toucan::ClientOptions client;
   client.base_url = options.base_url;
   client.endpoint_path = options.endpoint_path;
-  client.api_key = std::move(key);
-  client.api_key_source = std::move(key_source);
+  client.api_key = std::move(key.key);
+  client.api_key_source = std::move(key.source);
   client.timeout = ToMilliseconds(options.timeout);
   client.connect_timeout = ToMilliseconds(options.connect_timeout);
   client.retries = options.retries;
@@ -198,179 +416,110 @@ toucan::ClientOptions MakeClientOptions(const Options& options, std::string key,
   return client;
 }
 
-CLI::Validator PositiveSeconds() {
-  return CLI::Validator(
-      [](std::string& text) -> std::string {
-        char* end = nullptr;
-        const double value = std::strtod(text.c_str(), &end);
-        if (end == text.c_str() || *end != '\0' || !std::isfinite(value) || value <= 0 ||
-            value > 86400) {
-          return "must be a number of seconds greater than 0 (at most 86400), got '" + text + "'";
-        }
-        return {};
-      },
-      "");
+// `-o env` output is meant for eval: only characters no shell interprets (no `~`, quotes, `$`).
+bool IsShellSafe(const std::string& text) {
+  for (const char c : text) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && std::strchr("._-+/=:", c) == nullptr) {
+      return false;
+    }
+  }
+  return true;
 }
 
-int Run(int argc, char** argv) {
-  Options options;
-  CLI::App app{"Mint a Toucan embed token and print it.", "toucan-token"};
-  app.footer(kFooter);
-  app.set_version_flag("--version", std::string("toucan-token ") + toucan::kVersion);
-  app.option_defaults()->always_capture_default();
-
-  app.add_option("-u,--distinct-id", options.distinct_id, "The end user's unique id (required)")
-      ->type_name("ID");
-  app.add_option("-r,--role", options.role, "The end user's role")->type_name("ROLE");
-  app.add_option("-a,--attribute", options.attribute_args,
-                 "One attribute: KEY=VALUE (a string) or KEY:=JSON (typed); repeatable")
-      ->type_name("KEY=VALUE|KEY:=JSON")
-      ->default_str("")
-      ->allow_extra_args(false);
-  app.add_option("--attributes", options.attributes_input,
-                 "The whole attributes object: JSON, @FILE or - (stdin); -a applies over it")
-      ->type_name("JSON|@FILE|-");
-  app.add_option("--permissions", options.permissions_input,
-                 "The permissions object, passed through: JSON, @FILE or -")
-      ->type_name("JSON|@FILE|-");
-  app.add_option("--base-url", options.base_url,
-                 "Instance URL (env TOUCAN_BASE_URL; default https://toucanai.cloud)")
-      ->type_name("URL");
-  app.add_option("--endpoint-path", options.endpoint_path, "Path below the base URL")
-      ->type_name("PATH");
-  app.add_option("--api-key-env", options.api_key_env,
-                 "Environment variable that holds the API key")
-      ->type_name("NAME");
-  app.add_option("--api-key-file", options.api_key_file,
-                 "Read the API key from a file's first line (- for stdin)")
-      ->type_name("PATH");
-  app.add_option("-o,--output", options.output, "Output format: json, token, header or env")
-      ->check(CLI::IsMember({"json", "token", "header", "env"}).description(""))
-      ->type_name("FORMAT");
-  app.add_option("--timeout", options.timeout, "Limit for one attempt, connection included")
-      ->check(PositiveSeconds())
-      ->type_name("SECONDS");
-  app.add_option("--connect-timeout", options.connect_timeout, "Limit for connecting")
-      ->check(PositiveSeconds())
-      ->type_name("SECONDS");
-  app.add_option("--retries", options.retries, "Extra attempts on transient failures")
-      ->check(CLI::Range(0, 100).description(""))
-      ->type_name("N");
-  app.add_option("--cacert", options.cacert,
-                 "CA bundle to trust (env TOUCAN_CA_BUNDLE; default: the system store)")
-      ->type_name("FILE");
-  app.add_flag("--dry-run", options.dry_run, "Print the request that would be sent; send nothing");
-  app.add_flag("-v,--verbose", options.verbose, "Progress and diagnostics on stderr");
-
-  CLI::App* batch = app.add_subcommand(
-      "batch", "Mint one token per line of FILE (JSON Lines; - or none for stdin)");
-  batch->fallthrough();
-  batch->add_option("file", options.batch_file, "Input: JSON Lines, one user per line")
-      ->type_name("FILE|-");
-  batch->add_option("--concurrency", options.concurrency, "Requests in flight")
-      ->check(CLI::Range(1, 256).description(""))
-      ->type_name("N");
-
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-    throw UsageError(std::string(e.what()) + " (see toucan-token --help)");
-  }
-
-  const bool batch_mode = batch->parsed();
-  if (options.base_url.empty()) {
-    const char* env = std::getenv("TOUCAN_BASE_URL");
-    options.base_url = env && *env ? env : std::string(toucan::kDefaultBaseUrl);
-  }
-  if (options.cacert.empty()) {
-    if (const char* env = std::getenv("TOUCAN_CA_BUNDLE"); env && *env) options.cacert = env;
-  }
-  if (batch_mode) {
-    if (app.count("--distinct-id") > 0) {
-      throw UsageError(
-          "-u/--distinct-id cannot be used with batch: each input line names its user");
+std::string FormatResult(const toucan::TokenResponse& response, const std::string& format) {
+  if (format == "token") return response.token;
+  if (format == "header") return "Authorization: Bearer " + response.token;
+  if (format == "env") {
+    if (!IsShellSafe(response.token)) {
+      throw Error(ErrorKind::kBadResponse,
+                  "the token holds characters a shell would interpret, so it is not printed for "
+                  "eval; use -o json or -o token");
     }
-    if (app.count("--output") > 0) {
-      throw UsageError("-o/--output cannot be used with batch: it always writes JSON Lines");
-    }
-  } else if (app.count("--distinct-id") == 0) {
-    throw UsageError("--distinct-id is required (e.g. toucan-token -u user-42); see --help");
+    return "TOUCAN_TOKEN=" + response.token + "\nTOUCAN_TOKEN_EXPIRES_AT=" +
+           (response.expires_at ? toucan::FormatRfc3339(*response.expires_at) : std::string());
   }
-  CheckStdinUse(options, batch_mode);
+  return toucan::ResponseToJson(response).dump(-1, ' ', false, Json::error_handler_t::replace);
+}
 
-  toucan::TokenRequest request;
-  request.distinct_id = options.distinct_id;
-  request.role = options.role;
-  if (!options.attributes_input.empty()) {
-    request.attributes = ReadJsonObjectInput(options.attributes_input, "--attributes");
-  }
-  for (const auto& argument : options.attribute_args) {
-    toucan::ApplyAttributeArgument(request.attributes, argument);
-  }
-  if (!options.permissions_input.empty()) {
-    request.permissions = ReadJsonObjectInput(options.permissions_input, "--permissions");
-  }
-  // Checks the id, role and attributes even for batch, where they are the defaults.
-  if (batch_mode) request.distinct_id = "-";
-  const Json body = toucan::BuildRequestBody(request);
-
-  // --dry-run needs no key, but one that is configured is still read and checked.
-  auto [key, key_source] = ReadApiKey(options);
-  if (key.empty() && !options.dry_run) {
-    throw UsageError("no API key: set " + options.api_key_env +
-                     " (or use --api-key-file); it is never taken from the command line");
-  }
-
-  if (batch_mode) {
-    toucan::BatchOptions batch_options;
-    batch_options.defaults = request;
-    batch_options.concurrency = options.concurrency;
-    batch_options.progress = isatty(STDERR_FILENO) == 1;
-    std::ifstream file;
-    std::istream* input = &std::cin;
-    if (!options.batch_file.empty() && options.batch_file != "-") {
-      file.open(options.batch_file, std::ios::binary);
-      if (!file) {
-        throw UsageError("cannot read batch file '" + options.batch_file +
-                         "': " + std::strerror(errno));
-      }
-      input = &file;
-      // A regular file can be counted up front, so that progress shows done/total.
-      if (batch_options.progress)
-        batch_options.total_lines = toucan::CountBatchLines(options.batch_file);
-    }
-    if (options.dry_run) {
-      const std::string url = toucan::ResolveEndpointUrl(options.base_url, options.endpoint_path);
-      return toucan::RunBatchDryRun(*input, batch_options, url, stdout, stderr);
-    }
-    toucan::Client client(MakeClientOptions(options, key, key_source));
-    return toucan::RunBatch(client, *input, batch_options, stdout, stderr);
-  }
-
-  if (options.dry_run) {
-    const std::string url = toucan::ResolveEndpointUrl(options.base_url, options.endpoint_path);
-    WriteStdout(toucan::DryRunRequest(url, body).dump() + "\n");
+int RunSingle(const Parsed& parsed, const toucan::TokenRequest& request, ApiKey key) {
+  const Options& o = parsed.options;
+  toucan::LineWriter out(STDOUT_FILENO);
+  if (o.dry_run) {
+    const std::string url = toucan::ResolveEndpointUrl(o.base_url, o.endpoint_path);
+    out.Write(toucan::DryRunRequest(url, toucan::BuildRequestBody(request)).dump());
     return 0;
   }
-  toucan::Client client(MakeClientOptions(options, key, key_source));
+  toucan::Client client(MakeClientOptions(o, std::move(key)));
   const toucan::TokenResponse response = client.Mint(request);
-  const std::string result = FormatResult(response, options.output);
+  const std::string result = FormatResult(response, o.output);
   if (!response.expires_in) {
     PrintError("warning: the reply has no usable expiresIn, so the expiry is unknown (null)");
   }
-  WriteStdout(result);
+  out.Write(result);
   return 0;
+}
+
+int RunBatchMode(const Parsed& parsed, const toucan::TokenRequest& defaults, ApiKey key) {
+  const Options& o = parsed.options;
+  toucan::BatchOptions batch;
+  batch.defaults = defaults;
+  batch.concurrency = o.concurrency;
+  batch.progress = isatty(STDERR_FILENO) == 1;
+  batch.interrupted = [] { return g_signal != 0; };
+  int input = STDIN_FILENO;
+  if (!o.batch_file.empty() && !NamesStandardInput(o.batch_file)) {
+    input = OpenInput(o.batch_file, "the batch file");
+    if (batch.progress) batch.total_lines = toucan::CountBatchLines(o.batch_file);
+  }
+  InstallSignalHandlers(OnBatchSignal);
+  int status = 0;
+  if (o.dry_run) {
+    const std::string url = toucan::ResolveEndpointUrl(o.base_url, o.endpoint_path);
+    status = toucan::RunBatchDryRun(input, batch, url, STDOUT_FILENO, stderr);
+  } else {
+    toucan::Client client(MakeClientOptions(o, std::move(key)));
+    status = toucan::RunBatch(client, input, batch, STDOUT_FILENO, stderr);
+  }
+  if (g_signal != 0) status = 128 + g_signal;
+  return status;
+}
+
+int Run(int argc, char** argv) {
+  Parsed parsed;
+  if (const auto done = ParseCommandLine(argc, argv, parsed)) return *done;
+  CheckModeFlags(parsed);
+  toucan::TokenRequest request = BuildDefaultRequest(parsed);
+  // Checks the role and attributes even for batch, where they are every line's defaults.
+  if (parsed.batch) {
+    toucan::BuildRequestBody([&] {
+      toucan::TokenRequest probe = request;
+      probe.distinct_id = "defaults";
+      return probe;
+    }());
+  } else {
+    toucan::BuildRequestBody(request);
+  }
+  // --dry-run needs no key, but one that is configured is still read and checked.
+  ApiKey key = ReadApiKey(parsed.options);
+  if (key.key.empty() && !parsed.options.dry_run) {
+    throw UsageError("no API key: set " + parsed.options.api_key_env +
+                     " (or use --api-key-file); it is never taken from the command line");
+  }
+  if (parsed.batch) return RunBatchMode(parsed, request, std::move(key));
+  return RunSingle(parsed, request, std::move(key));
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  GuardStandardStreams();
+  InstallSignalHandlers(OnSingleSignal);
+  DropBlankToucanVariables();
   try {
-    // libcurl is initialised by the first Client, so --version and --help never load it.
     return Run(argc, argv);
   } catch (const Error& e) {
     PrintError(e.what());
+    if (e.kind() == ErrorKind::kInterrupted && g_signal != 0) return 128 + g_signal;
     return toucan::ExitCode(e.kind());
   } catch (const std::exception& e) {
     PrintError(std::string("internal error: ") + e.what() + " (please report this)");

@@ -275,7 +275,11 @@ TEST_F(Cli, DryRunSendsNothingAndNeedsNoKey) {
 TEST_F(Cli, VersionAndHelp) {
   const RunResult version = RunChecked({"--version"}, {});
   EXPECT_EQ(version.exit_code, 0);
-  EXPECT_EQ(version.out, std::string("toucan-token ") + toucan::kVersion + "\n");
+  EXPECT_EQ(version.out.substr(0, version.out.find('\n') + 1),
+            std::string("toucan-token ") + toucan::kVersion + "\n");
+  for (const char* says : {"\nlibcurl 7.", "\nTLS: ", "\nHTTP/2: "}) {
+    EXPECT_NE(version.out.find(says), std::string::npos) << says << "\n" << version.out;
+  }
   const RunResult help = RunChecked({"--help"}, {});
   EXPECT_EQ(help.exit_code, 0);
   for (const char* says :
@@ -420,7 +424,7 @@ INSTANTIATE_TEST_SUITE_P(
                        {},
                        "not an environment variable name"},
         InputErrorCase{
-            "EmptyKey", {"-u", "u"}, With(kGood, "TOUCAN_API_KEY", "  "), {}, "is empty"},
+            "BlankKeyIsUnset", {"-u", "u"}, With(kGood, "TOUCAN_API_KEY", "  "), {}, "no API key: set TOUCAN_API_KEY"},
         InputErrorCase{"KeyWithInnerSpace",
                        {"-u", "u"},
                        With(kGood, "TOUCAN_API_KEY", "tk_test_Zq8VwS3cr3t Key"),

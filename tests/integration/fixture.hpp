@@ -59,11 +59,24 @@ inline void ExpectOneErrorLine(const RunResult& result, const std::string& says)
   EXPECT_NE(result.err.find(says), std::string::npos) << "stderr: " << result.err;
 }
 
-// A loopback port with nothing listening.
-inline int ClosedPort() {
-  sockaddr_in address{};
-  close(BindLoopback(address));  // never listened on: connecting is refused
-  return ntohs(address.sin_port);
-}
+// A loopback port with nothing listening, held bound (never listened on) for the holder's
+// lifetime: connecting is refused, and no other process can take the port meanwhile.
+class ClosedPortHolder {
+ public:
+  ClosedPortHolder() {
+    sockaddr_in address{};
+    fd_ = BindLoopback(address);
+    port_ = ntohs(address.sin_port);
+  }
+  ~ClosedPortHolder() { close(fd_); }
+  ClosedPortHolder(const ClosedPortHolder&) = delete;
+  ClosedPortHolder& operator=(const ClosedPortHolder&) = delete;
+  int port() const { return port_; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
 
 }  // namespace toucan::test

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -18,7 +19,8 @@
 namespace toucan::test {
 
 struct RunResult {
-  int exit_code = -1;
+  int exit_code = -1;  // 128 + signal when the child was killed by one
+  bool signaled = false;
   std::string out;
   std::string err;
   double seconds = 0;
@@ -28,9 +30,15 @@ using Env = std::map<std::string, std::string>;
 
 // `env` is the whole environment of the child: nothing is inherited but PATH and the sanitizer
 // settings, so no proxy variable or stray TOUCAN_* setting of the machine can change a test.
+// `on_output`, when given, sees the child's pid and its stdout so far after every read: a test
+// can signal the child once it has printed something (a readiness wait, not a sleep). It is
+// also called once at the start, with nothing printed yet.
+using OutputWatcher = std::function<void(pid_t, const std::string&)>;
+
 inline RunResult RunTool(const std::vector<std::string>& args, const Env& env,
                          const std::optional<std::string>& stdin_data = std::nullopt,
-                         const std::string& binary = TOUCAN_TOKEN_BINARY) {
+                         const std::string& binary = TOUCAN_TOKEN_BINARY,
+                         const OutputWatcher& on_output = {}) {
   std::vector<std::string> env_strings;
   Env full = env;
   for (const char* name : {"PATH", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"}) {
@@ -60,6 +68,7 @@ inline RunResult RunTool(const std::vector<std::string>& args, const Env& env,
     execve(binary.c_str(), argv.data(), envp.data());
     _exit(127);
   }
+  if (on_output) on_output(pid, "");
   close(in_pipe[0]);
   close(out_pipe[1]);
   close(err_pipe[1]);
@@ -103,6 +112,7 @@ inline RunResult RunTool(const std::vector<std::string>& args, const Env& env,
       std::string& sink = fd.fd == out_pipe[0] ? result.out : result.err;
       if (n > 0) {
         sink.append(buffer, static_cast<std::size_t>(n));
+        if (on_output && fd.fd == out_pipe[0]) on_output(pid, result.out);
       } else {
         (fd.fd == out_pipe[0] ? out_open : err_open) = false;
       }
@@ -116,6 +126,7 @@ inline RunResult RunTool(const std::vector<std::string>& args, const Env& env,
   result.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  result.signaled = WIFSIGNALED(status);
   return result;
 }
 

@@ -1,0 +1,176 @@
+// Where the request goes and what it carries: URL rules, the header table, the CA bundle check.
+// Decisions only; client.cpp hands the URL to libcurl.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "client_internal.hpp"
+#include "text.hpp"
+
+namespace toucan {
+namespace {
+
+bool IsDotSegment(std::string_view segment) {
+  const std::string lower = AsciiLower(segment);
+  return lower == "." || lower == ".." || lower == "%2e" || lower == "%2e%2e" ||
+         lower == ".%2e" || lower == "%2e.";
+}
+
+// `.`/`..` segments would climb out of the base URL's path prefix (and libcurl would remove
+// them, so the URL sent would differ from the one shown); whitespace, control characters, `?`
+// and `#` would change the request line or be cut off.
+std::string CheckedEndpointPath(std::string_view path) {
+  const std::string quoted = "--endpoint-path '" + EscapeForMessage(path) + "'";
+  if (!IsValidUtf8(path)) throw UsageError(quoted + " is not valid UTF-8");
+  for (const char ch : path) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c <= 0x20 || c == 0x7F) {
+      throw UsageError(quoted + " holds whitespace or a control character");
+    }
+    if (c == '?' || c == '#') {
+      throw UsageError(quoted + " must not hold '?' or '#': it is a path, not a query");
+    }
+  }
+  std::string endpoint(path);
+  if (endpoint.empty() || endpoint.front() != '/') endpoint.insert(0, "/");
+  std::size_t start = 1;
+  while (start <= endpoint.size()) {
+    auto end = endpoint.find('/', start);
+    if (end == std::string::npos) end = endpoint.size();
+    if (IsDotSegment(std::string_view(endpoint).substr(start, end - start))) {
+      throw UsageError(quoted + " holds a '.' or '..' segment; name the path below the base URL");
+    }
+    start = end + 1;
+  }
+  return endpoint;
+}
+
+}  // namespace
+
+std::string MaskUserinfo(std::string_view url) {
+  const auto scheme_end = url.find("://");
+  const std::size_t authority = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
+  auto authority_end = url.find_first_of("/?#", authority);
+  if (authority_end == std::string_view::npos) authority_end = url.size();
+  const auto at = url.substr(0, authority_end).rfind('@');
+  if (at == std::string_view::npos || at < authority) return std::string(url);
+  return std::string(url.substr(0, authority)) + "***" + std::string(url.substr(at));
+}
+
+bool IsLoopbackHost(std::string_view host) {
+  if (AsciiLower(host) == "localhost" || host == "[::1]") return true;
+  in_addr address{};
+  const std::string text(host);
+  if (inet_pton(AF_INET, text.c_str(), &address) != 1) return false;
+  return (ntohl(address.s_addr) >> 24) == 127;
+}
+
+EndpointParts SplitBaseUrl(std::string_view base_url, std::string_view endpoint_path) {
+  EndpointParts parts;
+  parts.base = std::string(Trim(base_url));
+  parts.quoted = "base URL '" + EscapeForMessage(MaskUserinfo(parts.base)) + "'";
+  if (!IsValidUtf8(base_url)) throw UsageError(parts.quoted + " is not valid UTF-8");
+  if (parts.base.find("://") == std::string::npos) {
+    throw UsageError(parts.quoted + " has no scheme: write it as https://" +
+                     EscapeForMessage(MaskUserinfo(parts.base)));
+  }
+  // Before libcurl sees it: a userinfo must be refused even where libcurl would not keep it.
+  if (MaskUserinfo(parts.base) != parts.base) {
+    throw UsageError(parts.quoted +
+                     " must not carry a user name or password; the key comes from the "
+                     "environment or --api-key-file");
+  }
+  parts.endpoint = CheckedEndpointPath(endpoint_path);
+  return parts;
+}
+
+void CheckBaseUrlParts(EndpointParts& parts, const std::string& scheme, const std::string& host,
+                       bool has_userinfo, bool has_query_or_fragment) {
+  const std::string lower = AsciiLower(scheme);
+  if (lower != "https" && lower != "http") throw UsageError(parts.quoted + " must use https://");
+  parts.https = lower == "https";
+  if (host.empty()) throw UsageError(parts.quoted + " has no host");
+  if (!parts.https && !IsLoopbackHost(host)) {
+    throw UsageError(parts.quoted +
+                     " uses plain http:// to a host that is not loopback; the API key would "
+                     "cross the network unencrypted: use https:// (http:// is allowed only for "
+                     "localhost, 127.0.0.0/8 and [::1])");
+  }
+  if (has_userinfo) {
+    throw UsageError(parts.quoted + " must not carry a user name or password");
+  }
+  if (has_query_or_fragment) {
+    throw UsageError(parts.quoted + " must not carry a query or a fragment");
+  }
+}
+
+std::vector<std::pair<std::string, std::string>> RequestHeaders(std::string_view api_key) {
+  return {{"x-api-key", std::string(api_key)},
+          {"Content-Type", "application/json"},
+          {"Accept", "application/json"},
+          {"User-Agent", std::string("toucan-token/") + kVersion}};
+}
+
+Json RedactedRequestHeaders() {
+  Json headers = Json::object();
+  for (const auto& [name, value] : RequestHeaders("***")) headers[name] = value;
+  return headers;
+}
+
+Json DryRunRequest(const std::string& url, const Json& body) {
+  Json request = Json::object();
+  request["method"] = "POST";
+  request["url"] = url;
+  request["headers"] = RedactedRequestHeaders();
+  request["body"] = body;
+  return request;
+}
+
+void CheckCaBundle(const std::string& path) {
+  const std::string quoted = "the CA bundle '" + EscapeForMessage(path) + "'";
+  // O_NONBLOCK: a FIFO named as a bundle must not hang the open.
+  const int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) throw UsageError("cannot read " + quoted + ": " + std::strerror(errno));
+  struct stat info {};
+  if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+    close(fd);
+    throw UsageError(quoted + " is not a regular file");
+  }
+  // A bundle is a few hundred KiB; scan a bounded prefix for one PEM certificate.
+  constexpr std::string_view kMarker = "-----BEGIN CERTIFICATE-----";
+  constexpr std::size_t kScanLimit = std::size_t{64} * 1024 * 1024;
+  std::string window;
+  std::size_t scanned = 0;
+  char buffer[65536];
+  bool found = false;
+  while (!found && scanned < kScanLimit) {
+    const ssize_t n = read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    scanned += static_cast<std::size_t>(n);
+    window.append(buffer, static_cast<std::size_t>(n));
+    found = window.find(kMarker) != std::string::npos;
+    if (window.size() > kMarker.size()) window.erase(0, window.size() - kMarker.size());
+  }
+  close(fd);
+  if (!found) {
+    throw UsageError(quoted + " holds no PEM certificate (\"" + std::string(kMarker) +
+                     "\"): give a file of CA certificates");
+  }
+}
+
+std::string RedactKey(std::string_view text, std::string_view key) {
+  std::string out(text);
+  if (key.empty()) return out;
+  // Advancing past each replacement: a key of "*" must not match its own "***".
+  for (auto pos = out.find(key); pos != std::string::npos; pos = out.find(key, pos + 3)) {
+    out.replace(pos, key.size(), "***");
+  }
+  return out;
+}
+
+}  // namespace toucan

@@ -1,0 +1,102 @@
+#pragma once
+// What a finished attempt means and when to try again. Plain data in, decisions out: no libcurl
+// calls here, so every row of the table is unit-tested without a server.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "toucan/token.hpp"
+
+namespace toucan {
+
+// Where a request goes and how it was configured: what messages name and hint at.
+struct RequestContext {
+  std::string url;
+  std::string host;        // host[:port], for messages
+  std::string key_source;  // named in "credentials rejected" hints, never the key
+  std::chrono::milliseconds timeout{30'000};
+  std::chrono::milliseconds connect_timeout{10'000};
+  std::string ca_bundle;  // empty: the system store
+  int attempts = 1;       // attempts made so far, this one included
+  // Removes every form of the API key from server text; applied before anything is quoted.
+  std::function<std::string(std::string_view)> redact = [](std::string_view s) {
+    return std::string(s);
+  };
+};
+
+// An HTTP reply as received, capped.
+struct ReplyFacts {
+  long status = 0;
+  std::string_view body;
+  bool body_too_large = false;
+  std::optional<std::string> location;     // Location header, raw
+  std::optional<std::string> retry_after;  // Retry-After header, raw
+  std::chrono::system_clock::time_point received_at = std::chrono::system_clock::now();
+};
+
+// A transfer that ended without a judgeable reply. `code` is libcurl's CURLcode as an int, so
+// this header needs no libcurl; `tls_verify_result` is OpenSSL's X509 verification result.
+struct TransportFacts {
+  int code = 0;
+  std::string detail;  // libcurl's error text
+  long tls_verify_result = 0;
+  bool headers_too_large = false;
+  bool body_too_large = false;
+};
+
+// How long the server asked to wait. `too_long` when it is over kMaxRetryAfter or too large to
+// represent (`wait` is then saturated); `until` says when the wait ends, for the message.
+struct RetryAfter {
+  std::chrono::seconds wait{0};
+  bool too_long = false;
+  std::string said;   // the seconds as the server wrote them, or the date
+  std::string until;  // RFC 3339 UTC of the end of the wait
+};
+
+// The verdict on one attempt.
+struct Verdict {
+  std::optional<TokenResponse> response;
+  std::optional<Error> error;
+  bool retryable = false;
+  bool fresh_connection = false;  // the connection died: a retry must not reuse it
+  std::optional<RetryAfter> retry_after;
+  long status = 0;  // 0: no HTTP reply
+};
+
+inline constexpr auto kMaxRetryAfter = std::chrono::seconds(60);
+inline constexpr std::size_t kMaxHeaderBytes = std::size_t{100} * 1024;
+
+Verdict JudgeReply(const RequestContext& context, const ReplyFacts& reply);
+Verdict JudgeTransport(const RequestContext& context, const TransportFacts& facts);
+
+// Retry-After as seconds (digits only) or an HTTP date; empty when it does not parse, so that
+// the normal backoff applies (a garbage value must never mean "retry now").
+std::optional<RetryAfter> ParseRetryAfter(std::string_view value,
+                                          std::chrono::system_clock::time_point now);
+
+// Seconds since the epoch → RFC 3339 UTC, for any year a 64-bit count of seconds reaches.
+std::string FormatUtc(std::int64_t epoch_seconds);
+
+// Retry policy: exponential backoff with full jitter, capped. `unit` is a uniform draw in
+// [0, 1) supplied by the caller, so tests pick it.
+struct RetryPolicy {
+  int retries = 2;
+  std::chrono::milliseconds base{500};
+  std::chrono::milliseconds cap{20'000};
+
+  bool ShouldRetry(const Verdict& verdict, int attempts) const;
+  std::chrono::milliseconds Backoff(int attempts, double unit) const;
+  // The wait before the next attempt: the server's Retry-After when it gave one, else backoff.
+  std::chrono::milliseconds Delay(const Verdict& verdict, int attempts, double unit) const;
+};
+
+// The error that ends a run whose server asked for a wait over kMaxRetryAfter.
+Error RetryAfterTooLong(const Verdict& verdict);
+
+// "1 attempt", "3 attempts".
+std::string Attempts(int count);
+
+}  // namespace toucan

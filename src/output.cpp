@@ -1,0 +1,136 @@
+// Whole-line writes and bounded reads on file descriptors.
+#include "toucan/output.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "toucan/error.hpp"
+
+namespace toucan {
+namespace {
+
+// Holds SIGINT/SIGTERM back for its lifetime: a second signal then ends the program only once
+// the row being written is whole.
+class SignalsHeld {
+ public:
+  SignalsHeld() {
+    sigset_t held;
+    sigemptyset(&held);
+    sigaddset(&held, SIGINT);
+    sigaddset(&held, SIGTERM);
+    sigprocmask(SIG_BLOCK, &held, &previous_);
+  }
+  ~SignalsHeld() { sigprocmask(SIG_SETMASK, &previous_, nullptr); }
+  SignalsHeld(const SignalsHeld&) = delete;
+  SignalsHeld& operator=(const SignalsHeld&) = delete;
+
+ private:
+  sigset_t previous_{};
+};
+
+}  // namespace
+
+void LineWriter::Write(std::string_view line) {
+  std::string text;
+  text.reserve(line.size() + 1);
+  text.append(line).push_back('\n');
+  SignalsHeld held;
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = write(fd_, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int error = n < 0 ? errno : EIO;
+      throw Error(ErrorKind::kOutput,
+                  std::string("cannot write to standard output: ") + std::strerror(error));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  ++lines_;
+}
+
+bool LineReader::Fill() {
+  char chunk[65536];
+  while (true) {
+    const ssize_t n = read(fd_, chunk, sizeof chunk);
+    if (n > 0) {
+      buffer_.append(chunk, static_cast<std::size_t>(n));
+      return true;
+    }
+    if (n == 0) {
+      eof_ = true;
+      return false;
+    }
+    if (errno == EINTR) {
+      interrupted_ = true;
+      return false;
+    }
+    error_ = errno;
+    return false;
+  }
+}
+
+LineReader::Status LineReader::Next(std::string& line) {
+  bool oversized = false;
+  while (true) {
+    const auto newline = buffer_.find('\n', start_);
+    if (newline != std::string::npos) {
+      if (!oversized) line.assign(buffer_, start_, newline - start_);
+      start_ = newline + 1;
+      if (!oversized && line.size() > max_bytes_) oversized = true;
+      return oversized ? Status::kOversized : Status::kLine;
+    }
+    // No newline yet: an oversized line is dropped as it arrives, so memory stays bounded.
+    if (buffer_.size() - start_ > max_bytes_) {
+      oversized = true;
+      buffer_.clear();
+      start_ = 0;
+    } else if (start_ > 0) {
+      buffer_.erase(0, start_);
+      start_ = 0;
+    }
+    if (eof_) {
+      if (buffer_.empty() && !oversized) return Status::kEnd;
+      line = std::move(buffer_);
+      buffer_.clear();
+      return oversized ? Status::kOversized : Status::kLine;
+    }
+    if (!Fill() && !eof_) {
+      if (interrupted_) {
+        interrupted_ = false;
+        return Status::kInterrupted;
+      }
+      return Status::kError;
+    }
+  }
+}
+
+std::string ReadBounded(int fd, std::size_t max_bytes, const std::string& what,
+                        bool first_line_only) {
+  std::string text;
+  char chunk[65536];
+  while (true) {
+    const std::size_t want = std::min(sizeof chunk, max_bytes + 1 - text.size());
+    const ssize_t n = read(fd, chunk, want);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw Error(ErrorKind::kUsage, "cannot read " + what + ": " + std::strerror(errno));
+    if (n == 0) break;
+    text.append(chunk, static_cast<std::size_t>(n));
+    if (first_line_only) {
+      if (const auto newline = text.find('\n'); newline != std::string::npos) {
+        text.resize(newline);
+        return text;
+      }
+    }
+    if (text.size() > max_bytes) {
+      throw Error(ErrorKind::kUsage, what + " is larger than " +
+                                         std::to_string(max_bytes / 1024) + " KiB");
+    }
+  }
+  return text;
+}
+
+}  // namespace toucan

@@ -1,0 +1,418 @@
+// A hostile environment and a careless user: closed and full output, signals mid-batch, odd
+// option values, unsafe URLs, bad CA bundles, garbage Retry-After, resets mid-handshake.
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "fixture.hpp"
+
+namespace toucan::test {
+namespace {
+
+using nlohmann::json;
+
+RunResult Mint(const std::string& url, std::vector<std::string> extra = {}, Env env = {}) {
+  std::vector<std::string> args{"-u", "u1"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  Env full = KeyAndUrl(url);
+  full.insert(env.begin(), env.end());
+  return RunChecked(args, full);
+}
+
+// Runs the tool through bash so that a redirection can close or replace a standard stream.
+RunResult Shell(const std::string& redirections, const std::vector<std::string>& args,
+                const Env& env, const std::optional<std::string>& input = std::nullopt) {
+  std::string script = "exec \"$0\"";
+  for (std::size_t i = 1; i <= args.size(); ++i) script += " \"${" + std::to_string(i) + "}\"";
+  script += " " + redirections;
+  std::vector<std::string> argv{"-c", script, TOUCAN_TOKEN_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  RunResult result = RunTool(argv, env, input, "/bin/bash");
+  EXPECT_EQ(result.err.find(kApiKey), std::string::npos);
+  return result;
+}
+
+std::string TempFile(const std::string& name, const std::string& content) {
+  const std::string path = ::testing::TempDir() + "/toucan-hostile-" + name;
+  std::ofstream(path, std::ios::binary) << content;
+  return path;
+}
+
+std::vector<json> Rows(const std::string& out) {
+  std::vector<json> rows;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) rows.push_back(json::parse(line));
+  return rows;
+}
+
+Handler SlowToken(int delay_ms) {
+  return [delay_ms](const httplib::Request& request, httplib::Response& response, int index) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    TokenReply()(request, response, index);
+  };
+}
+
+// ---- Retry-After ---------------------------------------------------------------------------
+
+TEST(Hostile, RetryAfterThatDoesNotParseKeepsTheBackoff) {
+  for (const char* value : {"-5", "0.5", "soon", "+0", "5abc"}) {
+    TestServer server(Reply(503, "busy", "text/plain", {{"Retry-After", value}}));
+    const RunResult result = Mint(server.url(), {"--retries", "1", "-v"});
+    EXPECT_EQ(result.exit_code, 5) << value;
+    EXPECT_EQ(server.request_count(), 2u) << value;
+    EXPECT_NE(result.err.find("retrying request 1 in 0."), std::string::npos)
+        << value << ": the first backoff is under 0.5 s\n"
+        << result.err;
+    EXPECT_EQ(result.err.find("(Retry-After)"), std::string::npos) << value << result.err;
+  }
+}
+
+TEST(Hostile, RetryAfterTooLargeToRepresentEndsTheRunWithARealDate) {
+  TestServer server(Reply(429, "", "text/plain", {{"Retry-After", "99999999999999999999"}}));
+  const RunResult result = Mint(server.url(), {"--retries", "5"});
+  EXPECT_EQ(result.exit_code, 5);
+  EXPECT_EQ(server.request_count(), 1u);
+  ExpectOneErrorLine(result, "try again at +3168873852");
+}
+
+// ---- CA bundles ----------------------------------------------------------------------------
+
+TEST(Hostile, CaBundleThatHoldsNoCertificateIsAUsageError) {
+  TestServer server(TokenReply(), TestServer::Tls{Certs("server.pem"), Certs("server.key")});
+  for (const std::string& bundle :
+       {::testing::TempDir(), std::string("/dev/null"), TempFile("garbage.pem", "garbage\n"),
+        Certs("ca.key"), TempFile("empty.pem", "")}) {
+    const RunResult result = Mint(server.url(), {"--cacert", bundle});
+    EXPECT_EQ(result.exit_code, 2) << bundle << "\n" << result.err;
+    EXPECT_NE(result.err.find(bundle), std::string::npos) << result.err;
+    EXPECT_EQ(result.err.find("TLS with"), std::string::npos) << result.err;
+  }
+  const RunResult empty = Mint(server.url(), {"--cacert", ""});
+  EXPECT_EQ(empty.exit_code, 2);
+  ExpectOneErrorLine(empty, "--cacert is empty");
+  EXPECT_EQ(server.request_count(), 0u);
+}
+
+TEST(Hostile, ResetDuringTheTlsHandshakeIsRetriedAndNotATrustProblem) {
+  RawServer server([](int fd, int) {
+    char buffer[512];
+    [[maybe_unused]] const auto n = ::recv(fd, buffer, sizeof buffer, 0);  // the ClientHello
+    linger reset{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+  });
+  const std::string url = "https" + server.url().substr(4);
+  const RunResult result = Mint(url, {"--retries", "2"});
+  EXPECT_EQ(result.exit_code, 6);
+  ExpectOneErrorLine(result, "after 3 attempts");
+  EXPECT_EQ(result.err.find("--cacert"), std::string::npos) << result.err;
+  EXPECT_EQ(server.accepted(), 3);
+}
+
+// ---- oversized headers ---------------------------------------------------------------------
+
+TEST(Hostile, HeaderBlockOver100KiBIsABadResponseNotRetried) {
+  RawServer server([](int fd, int) {
+    ReadRequestHead(fd);
+    std::string reply = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n";
+    for (int i = 0; i < 150; ++i) reply += "X-Filler-" + std::to_string(i) + ": " + std::string(1000, 'x') + "\r\n";
+    reply += "Content-Length: 2\r\n\r\n{}";
+    [[maybe_unused]] const auto n = ::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL);
+  });
+  const RunResult result = Mint(server.url());
+  EXPECT_EQ(result.exit_code, 7) << result.err;
+  ExpectOneErrorLine(result, "more than 100 KiB of headers");
+  EXPECT_EQ(server.accepted(), 1);
+}
+
+// ---- closed and full standard streams ------------------------------------------------------
+
+TEST(Hostile, ClosedStdoutIsAWriteErrorNotALostToken) {
+  TestServer server(TokenReply());
+  const RunResult result = Shell(">&-", {"-u", "u1"}, KeyAndUrl(server.url()));
+  EXPECT_EQ(result.exit_code, 8) << result.err;
+  EXPECT_NE(result.err.find("cannot write to standard output"), std::string::npos) << result.err;
+}
+
+TEST(Hostile, ClosedStderrStillGivesTheExitStatus) {
+  TestServer server(Reply(401, R"({"message":"no"})"));
+  const RunResult result = Shell("2>&-", {"-u", "u1"}, KeyAndUrl(server.url()));
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_EQ(result.out, "");
+}
+
+TEST(Hostile, BatchWithStdinClosedIsAnInputError) {
+  TestServer server(TokenReply());
+  const RunResult result = Shell("<&-", {"batch"}, KeyAndUrl(server.url()));
+  EXPECT_EQ(result.exit_code, 2) << result.err;
+  EXPECT_EQ(result.out, "");
+  EXPECT_EQ(server.request_count(), 0u);
+}
+
+TEST(Hostile, FullDiskIsExitEightWithCounts) {
+  TestServer server(TokenReply());
+  const RunResult single = Shell(">/dev/full", {"-u", "u1"}, KeyAndUrl(server.url()));
+  EXPECT_EQ(single.exit_code, 8) << single.err;
+  const std::string input = TempFile("full.jsonl", "a\nb\nc\nd\n");
+  const std::size_t before = server.request_count();
+  const RunResult batch =
+      Shell(">/dev/full", {"batch", input, "--concurrency", "1"}, KeyAndUrl(server.url()));
+  EXPECT_EQ(batch.exit_code, 8) << batch.err;
+  EXPECT_NE(batch.err.find("0 rows written, 1 tokens minted"), std::string::npos) << batch.err;
+  EXPECT_EQ(server.request_count() - before, 1u) << "no request starts after a failed write";
+}
+
+// ---- signals -------------------------------------------------------------------------------
+
+struct Interrupted {
+  RunResult result;
+  std::vector<json> rows;
+};
+
+// A batch of 100 against a server that takes 300 ms a token; `signals` are sent once the
+// first row is out.
+Interrupted InterruptBatch(TestServer& server, std::vector<int> signals) {
+  std::string input;
+  for (int i = 1; i <= 100; ++i) input += "u" + std::to_string(i) + "\n";
+  const std::string path = TempFile("signals.jsonl", input);
+  bool sent = false;
+  Interrupted run;
+  run.result = RunTool({"batch", path, "--concurrency", "4"}, KeyAndUrl(server.url()), std::nullopt,
+                       TOUCAN_TOKEN_BINARY, [&](pid_t pid, const std::string& out) {
+                         if (sent || out.find('\n') == std::string::npos) return;
+                         sent = true;
+                         for (const int signal : signals) ::kill(pid, signal);
+                       });
+  EXPECT_TRUE(sent);
+  EXPECT_FALSE(run.result.out.empty());
+  EXPECT_EQ(run.result.out.back(), '\n') << "the last row is whole";
+  run.rows = Rows(run.result.out);
+  for (std::size_t i = 0; i < run.rows.size(); ++i) {
+    EXPECT_EQ(run.rows[i]["line"], i + 1);
+    EXPECT_EQ(run.rows[i]["distinctId"], "u" + std::to_string(i + 1));
+  }
+  return run;
+}
+
+TEST(Hostile, SigintMidBatchFinishesRequestsInFlightAndSaysWhatIsLeft) {
+  TestServer server(SlowToken(300));
+  const Interrupted run = InterruptBatch(server, {SIGINT});
+  EXPECT_EQ(run.result.exit_code, 130) << run.result.err;
+  std::size_t minted = 0;
+  for (const json& row : run.rows) minted += row.contains("token") ? 1 : 0;
+  EXPECT_EQ(minted, server.request_count()) << "every token the server minted has its row";
+  EXPECT_LT(run.rows.size(), 100u);
+  EXPECT_NE(run.result.err.find("toucan-token: interrupted: " + std::to_string(minted) +
+                                " minted, 0 failed, " + std::to_string(100 - minted) +
+                                " not attempted"),
+            std::string::npos)
+      << run.result.err;
+}
+
+TEST(Hostile, SigtermMidBatchIsExit143) {
+  TestServer server(SlowToken(300));
+  const Interrupted run = InterruptBatch(server, {SIGTERM});
+  EXPECT_EQ(run.result.exit_code, 143) << run.result.err;
+  EXPECT_NE(run.result.err.find("interrupted: "), std::string::npos) << run.result.err;
+}
+
+TEST(Hostile, SecondSignalEndsTheBatchAtOnce) {
+  std::atomic<bool> first{true};
+  TestServer* self = nullptr;
+  TestServer server([&](const httplib::Request& request, httplib::Response& response, int index) {
+    if (first.exchange(false)) return TokenReply()(request, response, index);
+    self->WaitForRelease();  // every later request hangs
+  });
+  self = &server;
+  std::string input;
+  for (int i = 1; i <= 20; ++i) input += "u" + std::to_string(i) + "\n";
+  std::atomic<bool> done{false};
+  std::thread signaller;
+  // Once the first row is out, SIGINT every 50 ms: two signals sent at once could merge into
+  // one, but the first that lands after the first was handled must end the program.
+  const RunResult result = RunTool(
+      {"batch", TempFile("second.jsonl", input), "--concurrency", "4"}, KeyAndUrl(server.url()),
+      std::nullopt, TOUCAN_TOKEN_BINARY, [&](pid_t pid, const std::string& out) {
+        if (signaller.joinable() || out.find('\n') == std::string::npos) return;
+        signaller = std::thread([&done, pid] {
+          while (!done) {
+            ::kill(pid, SIGINT);
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+          }
+        });
+      });
+  done = true;
+  if (signaller.joinable()) signaller.join();
+  EXPECT_TRUE(result.signaled) << "ended by the signal itself\n" << result.err;
+  EXPECT_EQ(result.exit_code, 130);
+  EXPECT_EQ(result.out.find("\n"), result.out.size() - 1) << "one whole row: " << result.out;
+  EXPECT_EQ(result.err.find("interrupted:"), std::string::npos) << "did not wind down gracefully";
+}
+
+TEST(Hostile, SignalInSingleModeEndsAtOnceWithNothingOnStdout) {
+  TestServer* self = nullptr;
+  TestServer server(
+      [&](const httplib::Request&, httplib::Response&, int) { self->WaitForRelease(); });
+  self = &server;
+  std::thread killer;
+  // The child is signalled once the server holds its request: a readiness wait on the server.
+  const RunResult result = RunTool(
+      {"-u", "u1"}, KeyAndUrl(server.url()), std::nullopt, TOUCAN_TOKEN_BINARY,
+      [&](pid_t pid, const std::string&) {
+        if (killer.joinable()) return;
+        killer = std::thread([&server, pid] {
+          while (server.request_count() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+          ::kill(pid, SIGTERM);
+        });
+      });
+  killer.join();
+  EXPECT_EQ(result.exit_code, 143) << result.err;
+  EXPECT_EQ(result.out, "");
+  EXPECT_LT(result.seconds, 30.0);
+}
+
+// ---- option values -------------------------------------------------------------------------
+
+TEST(Hostile, IntegerOptionsArePlainDecimal) {
+  TestServer server(Reply(503, "busy", "text/plain", {{"Retry-After", "0"}}));
+  const RunResult ten = Mint(server.url(), {"--retries", "010", "-v"});
+  EXPECT_NE(ten.err.find("attempt 1 of 11"), std::string::npos) << "010 is ten, not octal";
+  for (const std::vector<std::string>& bad :
+       {std::vector<std::string>{"--retries", "0x10"}, {"--retries", "-1"}, {"--retries", " 1"},
+        {"--retries", "1.0"}, {"--timeout", "  5"}, {"--timeout", "5 "}, {"--timeout", "1e1"},
+        {"--timeout", "0x10"}, {"--timeout", "5s"}, {"--connect-timeout", ".5"},
+        {"--timeout", "0"}}) {
+    const RunResult result = Mint(server.url(), bad);
+    EXPECT_EQ(result.exit_code, 2) << bad[0] << " '" << bad[1] << "'";
+  }
+  TestServer batch_server(TokenReply());
+  const RunResult concurrency =
+      RunChecked({"batch", "--concurrency", "0x10"}, KeyAndUrl(batch_server.url()), "u1\n");
+  EXPECT_EQ(concurrency.exit_code, 2);
+  EXPECT_EQ(Mint(server.url(), {"--timeout", "2.5", "--retries", "0"}).exit_code, 5);
+}
+
+TEST(Hostile, BlankToucanVariablesCountAsUnset) {
+  const RunResult result = RunChecked(
+      {"-u", "u1", "--dry-run"}, {{"TOUCAN_BASE_URL", "   "}, {"TOUCAN_CA_BUNDLE", " \t"}});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(json::parse(result.out)["url"], "https://toucanai.cloud/embed/generate-token");
+}
+
+// ---- URLs ----------------------------------------------------------------------------------
+
+TEST(Hostile, EndpointPathCannotClimbOrCarryOddCharacters) {
+  TestServer server(TokenReply());
+  for (const char* path : {"/../x", "/a/./b", "..", "/%2e%2e/x", "/sp ace", "/tab\tx", "/x?y=1",
+                           "/x#f", "/nl\nx"}) {
+    for (const bool dry : {true, false}) {
+      std::vector<std::string> args{"--endpoint-path", path};
+      if (dry) args.emplace_back("--dry-run");
+      const RunResult result = Mint(server.url() + "/s/ok", args);
+      EXPECT_EQ(result.exit_code, 2) << path << (dry ? " (dry run)" : "");
+    }
+  }
+  EXPECT_EQ(server.request_count(), 0u);
+  // What the dry run shows is exactly what is sent.
+  const RunResult dry = Mint(server.url() + "/s/ok/", {"--endpoint-path", "x/y", "--dry-run"});
+  ASSERT_EQ(dry.exit_code, 0) << dry.err;
+  ASSERT_EQ(Mint(server.url() + "/s/ok/", {"--endpoint-path", "x/y"}).exit_code, 0);
+  EXPECT_EQ(json::parse(dry.out)["url"], server.url() + server.requests().at(0).path);
+  EXPECT_EQ(server.requests().at(0).path, "/s/ok/x/y");
+}
+
+TEST(Hostile, UserinfoInTheBaseUrlIsRefusedAndNeverRepeated) {
+  for (const char* url : {"https://:hunter2pw@example.com", "https://alice:hunter2pw@example.com",
+                          "https://hunter2pw@example.com/x", "http://hunter2pw:@127.0.0.1:1"}) {
+    for (const bool dry : {true, false}) {
+      const RunResult result =
+          RunChecked(dry ? std::vector<std::string>{"-u", "u1", "--dry-run", "-v"}
+                         : std::vector<std::string>{"-u", "u1", "-v"},
+                     KeyAndUrl(url));
+      EXPECT_EQ(result.exit_code, 2) << url;
+      EXPECT_EQ(result.err.find("hunter2pw"), std::string::npos) << result.err;
+      EXPECT_NE(result.err.find("***@"), std::string::npos) << result.err;
+      EXPECT_EQ(result.out, "");
+    }
+  }
+}
+
+// ---- inputs --------------------------------------------------------------------------------
+
+TEST(Hostile, EndlessOrOddInputFilesAreRefusedQuickly) {
+  TestServer server(TokenReply());
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--attributes", "@/dev/zero"},
+        {"--permissions", "@/dev/zero"},
+        {"--api-key-file", "/dev/zero"},
+        {"--attributes", "@" + ::testing::TempDir()},
+        {"--api-key-file", ::testing::TempDir()},
+        {"--attributes", ""},
+        {"--attributes", "@/nonexistent/attrs.json"}}) {
+    const RunResult result = Mint(server.url(), args);
+    EXPECT_EQ(result.exit_code, 2) << args[0] << " " << args[1] << "\n" << result.err;
+    EXPECT_LT(result.seconds, 20.0);
+  }
+  EXPECT_EQ(server.request_count(), 0u);
+}
+
+TEST(Hostile, StandardInputUnderAnotherNameStillCountsOnce) {
+  TestServer server(TokenReply());
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"batch", "--api-key-file", "/dev/stdin"},
+        {"batch", "/dev/stdin", "--attributes", "@-"},
+        {"batch", "--attributes", "@/proc/self/fd/0"},
+        {"batch", "/dev/fd/0", "--permissions", "-"}}) {
+    const RunResult result = RunChecked(args, KeyAndUrl(server.url()), "u1\n");
+    EXPECT_EQ(result.exit_code, 2) << args[1];
+    ExpectOneErrorLine(result, "only one input may read it");
+  }
+  EXPECT_EQ(server.request_count(), 0u);
+}
+
+TEST(Hostile, OversizedBatchLineIsAnErrorRowAndTheRestRuns) {
+  TestServer server(TokenReply());
+  const std::string input = std::string(3 * 1024 * 1024, 'x') + "\nu2\n";
+  const RunResult result = RunChecked({"batch"}, KeyAndUrl(server.url()), input);
+  EXPECT_EQ(result.exit_code, 2) << result.err;
+  const auto rows = Rows(result.out);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0]["error"]["exit"], 2);
+  EXPECT_NE(rows[0]["error"]["message"].get<std::string>().find("longer than 1 MiB"),
+            std::string::npos);
+  EXPECT_EQ(rows[1]["distinctId"], "u2");
+  EXPECT_EQ(server.request_count(), 1u);
+}
+
+TEST(Hostile, ServerFieldsCannotOverwriteARowsOwn) {
+  TestServer server(TokenReply(R"("expiresIn":60,"line":99,"distinctId":"mallory","error":"x","plan":"pro")"));
+  const RunResult result = RunChecked({"batch"}, KeyAndUrl(server.url()), "u1\n");
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto rows = Rows(result.out);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0]["line"], 1);
+  EXPECT_EQ(rows[0]["distinctId"], "u1");
+  EXPECT_FALSE(rows[0].contains("error"));
+  EXPECT_EQ(rows[0]["plan"], "pro");
+}
+
+TEST(Hostile, EnvOutputRefusesWhatAShellWouldExpand) {
+  TestServer server(Reply(200, R"({"token":"~root/x","expiresIn":60})"));
+  const RunResult result = Mint(server.url(), {"-o", "env"});
+  EXPECT_EQ(result.exit_code, 7);
+  EXPECT_EQ(result.out, "");
+}
+
+TEST(Hostile, KeyOfOneStarDoesNotHangRedaction) {
+  TestServer server(Reply(401, R"({"message":"key * is wrong ***"})"));
+  const RunResult result =
+      RunChecked({"-u", "u1"}, {{"TOUCAN_API_KEY", "*"}, {"TOUCAN_BASE_URL", server.url()}});
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_LT(result.seconds, 20.0);
+}
+
+}  // namespace
+}  // namespace toucan::test
