@@ -43,6 +43,9 @@ struct Refusal {
 
 bool IsAscii(char c) { return static_cast<unsigned char>(c) < 0x80; }
 
+// Unlike strchr, false for '\0': a NUL in the text is not the end of `set` (found by fuzzing).
+bool IsOneOf(char c, std::string_view set) { return set.find(c) != std::string_view::npos; }
+
 // After a line-ending backslash in a multi-line basic string: the first character that is not
 // whitespace. toml++ 3.3 asks is_horizontal_whitespace() about it, which reaches
 // __builtin_unreachable() for most non-ASCII code points (undefined behaviour, found by fuzzing).
@@ -50,7 +53,7 @@ std::size_t AfterLineEndingBackslash(std::string_view text, std::size_t j) {
   std::size_t k = j + 1;
   while (k < text.size() && (text[k] == ' ' || text[k] == '\t')) ++k;
   if (k >= text.size() || (text[k] != '\n' && text[k] != '\r')) return std::string_view::npos;
-  while (k < text.size() && std::strchr(" \t\r\n", text[k]) != nullptr) ++k;
+  while (k < text.size() && IsOneOf(text[k], " \t\r\n")) ++k;
   return k;
 }
 
@@ -85,37 +88,79 @@ std::size_t SkipString(std::string_view text, std::size_t i, Refusal& refusal) {
   return text.size();
 }
 
-// A lexical scan that follows TOML's strings and comments, run before toml++ builds anything.
-// It refuses nesting past the limit (a header such as `[a.a.a…]` with 300,000 parts would
-// otherwise build, and recursively free, a table that deep) and non-ASCII text outside strings
-// and comments (never valid TOML 1.0, and undefined behaviour in toml++ 3.3's whitespace test).
+// What the scan knows of TOML's structure: enough to tell where a string may start, so that it
+// agrees with toml++ about what is inside a string even in a broken document.
+struct TomlScanState {
+  char previous = '\n';   // the last significant character; '\n' at the start of a line
+  bool in_value = false;  // after '=' (or inside an array), not in a key
+  std::string open;       // '[' array, '{' inline table, 'h' table header
+  int dots = 0;           // dots in the current run of key characters, quoted parts included
+
+  // Keys start a line or follow '.', '[' (headers), '{' or ','; values follow '=', '[' or ','.
+  bool StringMayStart() const {
+    return IsOneOf(previous, "\n=[{,") || (previous == '.' && !in_value);
+  }
+  void Open(char kind) {
+    open += kind;
+    in_value = kind == '[';
+  }
+  void Close() {
+    const bool header = !open.empty() && open.back() == 'h';
+    if (!open.empty()) open.pop_back();
+    in_value = !open.empty() || !header;
+  }
+};
+
+// A lexical scan run before toml++ builds anything. It refuses nesting past the limit (a header
+// such as `[a.a.a…]` with 300,000 parts would otherwise build, and recursively free, a table
+// that deep) and non-ASCII text outside strings and comments: never valid TOML 1.0, and toml++
+// 3.3 tests such characters with is_non_ascii_horizontal_whitespace(), which reaches
+// __builtin_unreachable() for U+00A1–U+0499 and U+FC26–U+FEFE (undefined behaviour; found by
+// fuzz_config, upstream issue 190).
 Refusal ScanToml(std::string_view text) {
   Refusal refusal;
-  int brackets = 0;
-  int dots = 0;  // dots in the current run of key characters, quoted parts included
+  TomlScanState s;
   const std::string too_deep = "nests deeper than " + std::to_string(kMaxConfigDepth) + " levels";
   for (std::size_t i = 0; i < text.size() && refusal.offset == std::string_view::npos; ++i) {
     const char c = text[i];
-    if (c == '"' || c == '\'') {
+    if (c == ' ' || c == '\t' || c == '\r') continue;
+    if (c == '#') {
+      while (i + 1 < text.size() && text[i + 1] != '\n') ++i;
+      continue;
+    }
+    if ((c == '"' || c == '\'') && s.StringMayStart()) {
       const bool multiline = text.substr(i + 1, 2) == std::string(2, c);
       i = SkipString(text, i, refusal);
-      if (multiline || i >= text.size() || text[i] == '\n') dots = 0;
-    } else if (c == '.') {
-      if (++dots > kMaxConfigDepth) refusal = {i, too_deep};
-    } else if (c == '[' || c == '{') {
-      dots = 0;
-      if (++brackets > kMaxConfigDepth) refusal = {i, too_deep};
-    } else if (c == ']' || c == '}') {
-      dots = 0;
-      brackets = std::max(0, brackets - 1);
-    } else if (c == '#') {
-      while (i < text.size() && text[i] != '\n') ++i;
-      dots = 0;
-    } else if (!IsAscii(c)) {
-      refusal = {i, "a non-ASCII character outside a quoted string (a key with one needs quotes)"};
-    } else if (!IsKeyRunChar(c)) {
-      dots = 0;
+      if (multiline) s.dots = 0;
+      s.previous = '"';
+      continue;
     }
+    // A bracket or quote where none may stand (`1[`, `1"`) is just part of a broken value.
+    bool structural = IsOneOf(c, "\n=],}.");
+    if (!IsAscii(c)) {
+      refusal = {i, "a non-ASCII character outside a quoted string (a key with one needs quotes)"};
+    } else if (c == '[' && IsOneOf(s.previous, "\n=[,")) {
+      const bool header = s.previous == '\n' ? s.open.empty() && !s.in_value
+                                             : !s.open.empty() && s.open.back() == 'h';
+      s.Open(header ? 'h' : '[');
+      structural = true;
+    } else if (c == '{' && IsOneOf(s.previous, "=[,")) {
+      s.Open('{');
+      structural = true;
+    } else if (c == ']' || c == '}') {
+      s.Close();
+    } else if (c == '\n') {
+      if (s.open.empty()) s.in_value = false;
+    } else if (c == '=') {
+      s.in_value = true;
+    } else if (c == ',' && !s.open.empty()) {
+      s.in_value = s.open.back() != '{';
+    } else if (c == '.' && ++s.dots > kMaxConfigDepth) {
+      refusal = {i, too_deep};
+    }
+    if (s.open.size() > static_cast<std::size_t>(kMaxConfigDepth)) refusal = {i, too_deep};
+    if (c != '.' && !IsKeyRunChar(c)) s.dots = 0;
+    s.previous = structural ? c : 'x';
   }
   return refusal;
 }

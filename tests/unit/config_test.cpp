@@ -346,6 +346,16 @@ TEST(ParseConfig, NonAsciiOutsideStringsIsRefusedFirst) {
             std::string::npos);
   EXPECT_NE(ParseError("[profile.dev]\nrole = \"a\\\xc3\xa9\"\n").find("2:10: invalid escape"),
             std::string::npos);
+  // toml++ scans up to 127 characters of a broken value, quotes included: a quote where no
+  // string may start does not hide what follows (nor does a NUL before it).
+  using namespace std::string_literals;
+  for (const std::string& value : {"1\"\xc3\xa9\""s, "1979-05-27T\0\"\"\"\xc3\xa9"s,
+                                   "777{\"\xc3\xa9\"}"s, "1.\"\xc3\xa9\""s}) {
+    EXPECT_NE(
+        ParseError("[profile.dev]\nrole = " + value + "\n").find("a non-ASCII character outside"),
+        std::string::npos)
+        << value;
+  }
   // In strings, comments and quoted keys it is fine.
   const Config config = Parse(
       "# \xc3\xa9t\xc3\xa9\n[profile.\"\xc3\xa9\"]\nrole = \"\xc3\xa9\"\nattributes = { "
