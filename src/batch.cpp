@@ -234,7 +234,8 @@ std::optional<std::uint64_t> CountBatchLines(const std::string& path) {
   return count;
 }
 
-BatchLine ParseBatchLine(std::string_view raw, const TokenRequest& defaults) {
+BatchLine ParseBatchLine(std::string_view raw, const TokenRequest& defaults,
+                         const std::function<void(const TokenRequest&)>& check) {
   BatchLine result;
   const std::string_view line = Trim(raw);
   if (line.empty()) {
@@ -279,6 +280,7 @@ BatchLine ParseBatchLine(std::string_view raw, const TokenRequest& defaults) {
     }
     request.distinct_id = *result.distinct_id;
     BuildRequestBody(request);  // the same checks as a single request
+    if (check) check(request);
     result.request = std::move(request);
   } catch (const Error& e) {
     result.error = e.what();
@@ -320,7 +322,7 @@ int RunBatch(Client& client, int input_fd, const BatchOptions& options, int out_
         rows.Complete(number, ErrorRow(number, std::nullopt, 2, std::nullopt, TooLong()), 2);
         continue;
       }
-      BatchLine parsed = ParseBatchLine(line, options.defaults);
+      BatchLine parsed = ParseBatchLine(line, options.defaults, options.check_line);
       if (!parsed.request) {
         rows.Complete(number, ErrorRow(number, parsed.distinct_id, 2, std::nullopt, parsed.error),
                       2);
@@ -375,7 +377,7 @@ int RunBatchDryRun(int input_fd, const BatchOptions& options, const std::string&
       rows.Complete(number, ErrorRow(number, std::nullopt, 2, std::nullopt, TooLong()), 2);
       continue;
     }
-    BatchLine parsed = ParseBatchLine(line, options.defaults);
+    BatchLine parsed = ParseBatchLine(line, options.defaults, options.check_line);
     if (!parsed.request) {
       rows.Complete(number, ErrorRow(number, parsed.distinct_id, 2, std::nullopt, parsed.error),
                     2);
