@@ -5,9 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstring>
-
 #include <chrono>
+#include <cstring>
 #include <deque>
 #include <unordered_map>
 
@@ -23,7 +22,9 @@ using Clock = std::chrono::steady_clock;
 constexpr std::string_view kLineFields = "distinctId, role, attributes, permissions";
 
 // Rows are always valid JSON and valid UTF-8, whatever text reached them.
-std::string Dump(const Json& row) { return row.dump(-1, ' ', false, Json::error_handler_t::replace); }
+std::string Dump(const Json& row) {
+  return row.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
 
 Json ErrorRow(std::uint64_t line, const std::optional<std::string>& distinct_id, int exit_code,
               std::optional<long> status, const std::string& message) {
@@ -186,8 +187,9 @@ std::string TooLong() {
 }
 
 // The exit status and the last words of a batch run.
-int Finish(OrderedRows& rows, const BatchInput& input, std::optional<std::uint64_t> not_attempted,
-           bool interrupted, const BatchOptions& options, std::FILE* err) {
+int FinishRun(OrderedRows& rows, const BatchInput& input,
+              std::optional<std::uint64_t> not_attempted, bool interrupted,
+              const BatchOptions& options, std::FILE* err) {
   rows.Summary();
   const Tally& tally = rows.tally();
   if (rows.write_error()) {
@@ -214,6 +216,32 @@ int Finish(OrderedRows& rows, const BatchInput& input, std::optional<std::uint64
 bool IsRegularFile(int fd) {
   struct stat info {};
   return fstat(fd, &info) == 0 && S_ISREG(info.st_mode);
+}
+
+// A `{...}` line: its fields over the defaults. Unknown fields are errors, so that a typo such
+// as "atributes" cannot pass silently.
+void ApplyUserObject(const Json& object, TokenRequest& request, BatchLine& result) {
+  if (const auto id = object.find("distinctId"); id != object.end() && id->is_string()) {
+    result.distinct_id = id->get<std::string>();
+  }
+  for (const auto& [key, value] : object.items()) {
+    if (key == "distinctId") {
+      if (!value.is_string()) throw UsageError("\"distinctId\" must be a string");
+    } else if (key == "role") {
+      if (!value.is_string()) throw UsageError("\"role\" must be a string");
+      request.role = value.get<std::string>();
+    } else if (key == "attributes") {
+      if (!value.is_object()) throw UsageError("\"attributes\" must be a JSON object");
+      for (const auto& [name, attribute] : value.items()) request.attributes[name] = attribute;
+    } else if (key == "permissions") {
+      if (!value.is_object()) throw UsageError("\"permissions\" must be a JSON object");
+      request.permissions = value;
+    } else {
+      throw UsageError("unknown field \"" + key + "\" (a line may hold " +
+                       std::string(kLineFields) + ")");
+    }
+  }
+  if (!result.distinct_id) throw UsageError("the line has no \"distinctId\"");
 }
 
 }  // namespace
@@ -249,28 +277,7 @@ BatchLine ParseBatchLine(std::string_view raw, const TokenRequest& defaults,
   TokenRequest request = defaults;
   try {
     if (line.front() == '{') {
-      const Json object = ParseJsonObject(line, "the line");
-      if (const auto id = object.find("distinctId"); id != object.end() && id->is_string()) {
-        result.distinct_id = id->get<std::string>();
-      }
-      for (const auto& [key, value] : object.items()) {
-        if (key == "distinctId") {
-          if (!value.is_string()) throw UsageError("\"distinctId\" must be a string");
-        } else if (key == "role") {
-          if (!value.is_string()) throw UsageError("\"role\" must be a string");
-          request.role = value.get<std::string>();
-        } else if (key == "attributes") {
-          if (!value.is_object()) throw UsageError("\"attributes\" must be a JSON object");
-          for (const auto& [name, attribute] : value.items()) request.attributes[name] = attribute;
-        } else if (key == "permissions") {
-          if (!value.is_object()) throw UsageError("\"permissions\" must be a JSON object");
-          request.permissions = value;
-        } else {
-          throw UsageError("unknown field \"" + key + "\" (a line may hold " +
-                           std::string(kLineFields) + ")");
-        }
-      }
-      if (!result.distinct_id) throw UsageError("the line has no \"distinctId\"");
+      ApplyUserObject(ParseJsonObject(line, "the line"), request, result);
     } else if (line.front() == '"') {
       const Json id = ParseJsonValue(line, "the line");
       if (!id.is_string()) throw UsageError("the line must hold a JSON string");
@@ -288,79 +295,105 @@ BatchLine ParseBatchLine(std::string_view raw, const TokenRequest& defaults,
   return result;
 }
 
-int RunBatch(Client& client, int input_fd, const BatchOptions& options, int out_fd,
-             std::FILE* err) {
-  OrderedRows rows(out_fd, options.progress, err, options.total_lines);
-  BatchInput input(input_fd, options.interrupted);
-  // Enough lines in hand to keep every connection busy while one slow line holds up the output;
-  // bounded so that memory stays flat however long the input is.
-  const std::size_t window = 1024 + 16 * static_cast<std::size_t>(options.concurrency);
-  std::unordered_map<std::uint64_t, std::string> ids;  // lines in flight → distinct id
-  std::string line;
-  bool interrupted = false;
-  const auto is_interrupted = [&] {
-    if (!interrupted && options.interrupted && options.interrupted()) interrupted = true;
-    return interrupted;
-  };
+namespace {
 
-  RunCallbacks callbacks;
-  callbacks.interrupted = is_interrupted;
-  callbacks.next = [&]() -> NextJob {
-    NextJob answer;
+// One batch run: hands out a job per valid line, turns outcomes into rows.
+class BatchRun {
+ public:
+  BatchRun(int input_fd, const BatchOptions& options, int out_fd, std::FILE* err)
+      : options_(options),
+        rows_(out_fd, options.progress, err, options.total_lines),
+        input_(input_fd, options.interrupted),
+        // Enough lines in hand to keep every connection busy while one slow line holds up the
+        // output; bounded so that memory stays flat however long the input is.
+        window_(1024 + 16 * static_cast<std::size_t>(options.concurrency)) {}
+
+  bool Interrupted() {
+    if (!interrupted_ && options_.interrupted && options_.interrupted()) interrupted_ = true;
+    return interrupted_;
+  }
+
+  NextJob Next() {
+    NextJob answer;  // kEnd
     while (true) {
       // After a failed write, no further request starts.
-      if (rows.write_error() || is_interrupted()) return answer;  // kEnd
-      if (rows.held() >= window) {
+      if (rows_.write_error() || Interrupted()) return answer;
+      if (rows_.held() >= window_) {
         answer.state = NextJob::State::kNotNow;
         return answer;
       }
-      const auto got = input.Next(line);
+      const auto got = input_.Next(line_);
       if (got == BatchInput::Got::kEnd) return answer;
-      const std::uint64_t number = input.number();
-      rows.Expect(number);
+      const std::uint64_t number = input_.number();
+      rows_.Expect(number);
       if (got == BatchInput::Got::kOversized) {
-        rows.Complete(number, ErrorRow(number, std::nullopt, 2, std::nullopt, TooLong()), 2);
+        rows_.Complete(number, ErrorRow(number, std::nullopt, 2, std::nullopt, TooLong()), 2);
         continue;
       }
-      BatchLine parsed = ParseBatchLine(line, options.defaults, options.check_line);
+      BatchLine parsed = ParseBatchLine(line_, options_.defaults, options_.check_line);
       if (!parsed.request) {
-        rows.Complete(number, ErrorRow(number, parsed.distinct_id, 2, std::nullopt, parsed.error),
-                      2);
+        rows_.Complete(number, ErrorRow(number, parsed.distinct_id, 2, std::nullopt, parsed.error),
+                       2);
         continue;
       }
-      ids.emplace(number, *parsed.distinct_id);
+      ids_.emplace(number, *parsed.distinct_id);
       answer.state = NextJob::State::kJob;
       answer.job = MintJob{number, BuildRequestBody(*parsed.request).dump()};
       return answer;
     }
-  };
-  callbacks.done = [&](std::uint64_t id, MintOutcome outcome) {
-    const auto found = ids.find(id);
-    std::optional<std::string> distinct_id;
-    if (found != ids.end()) {
-      distinct_id = std::move(found->second);
-      ids.erase(found);
-    }
-    if (outcome.response) return rows.Complete(id, MintedRow(id, distinct_id, *outcome.response), 0);
-    const Error& error = *outcome.error;
-    const int exit_code = error.kind() == ErrorKind::kInterrupted ? options.interrupt_exit
-                                                                  : ExitCode(error.kind());
-    rows.Complete(id, ErrorRow(id, distinct_id, exit_code, error.http_status(), error.what()),
-                  exit_code);
-  };
-
-  client.MintMany(callbacks, options.concurrency);
-  std::optional<std::uint64_t> not_attempted;
-  if (interrupted && IsRegularFile(input_fd)) {
-    // A regular file can be read to its end at once to say how many lines were left.
-    const std::uint64_t before = input.number() - input.blank();
-    while (input.Next(line) != BatchInput::Got::kEnd) {
-    }
-    not_attempted = input.number() - input.blank() - before;
-  } else if (interrupted) {
-    not_attempted = 0;
   }
-  return Finish(rows, input, not_attempted, interrupted, options, err);
+
+  void Done(std::uint64_t id, const MintOutcome& outcome) {
+    const auto found = ids_.find(id);
+    std::optional<std::string> distinct_id;
+    if (found != ids_.end()) {
+      distinct_id = std::move(found->second);
+      ids_.erase(found);
+    }
+    if (outcome.response)
+      return rows_.Complete(id, MintedRow(id, distinct_id, *outcome.response), 0);
+    const Error& error = *outcome.error;
+    const int exit_code =
+        error.kind() == ErrorKind::kInterrupted ? options_.interrupt_exit : ExitCode(error.kind());
+    rows_.Complete(id, ErrorRow(id, distinct_id, exit_code, error.http_status(), error.what()),
+                   exit_code);
+  }
+
+  int Finish(int input_fd, std::FILE* err) {
+    std::optional<std::uint64_t> not_attempted;
+    if (interrupted_ && IsRegularFile(input_fd)) {
+      // A regular file can be read to its end at once to say how many lines were left.
+      const std::uint64_t before = input_.number() - input_.blank();
+      while (input_.Next(line_) != BatchInput::Got::kEnd) {
+      }
+      not_attempted = input_.number() - input_.blank() - before;
+    } else if (interrupted_) {
+      not_attempted = 0;
+    }
+    return FinishRun(rows_, input_, not_attempted, interrupted_, options_, err);
+  }
+
+ private:
+  const BatchOptions& options_;
+  OrderedRows rows_;
+  BatchInput input_;
+  std::size_t window_;
+  std::unordered_map<std::uint64_t, std::string> ids_;  // lines in flight → distinct id
+  std::string line_;
+  bool interrupted_ = false;
+};
+
+}  // namespace
+
+int RunBatch(Client& client, int input_fd, const BatchOptions& options, int out_fd,
+             std::FILE* err) {
+  BatchRun run(input_fd, options, out_fd, err);
+  RunCallbacks callbacks;
+  callbacks.interrupted = [&] { return run.Interrupted(); };
+  callbacks.next = [&] { return run.Next(); };
+  callbacks.done = [&](std::uint64_t id, const MintOutcome& outcome) { run.Done(id, outcome); };
+  client.MintMany(callbacks, options.concurrency);
+  return run.Finish(input_fd, err);
 }
 
 int RunBatchDryRun(int input_fd, const BatchOptions& options, const std::string& url, int out_fd,
@@ -379,8 +412,7 @@ int RunBatchDryRun(int input_fd, const BatchOptions& options, const std::string&
     }
     BatchLine parsed = ParseBatchLine(line, options.defaults, options.check_line);
     if (!parsed.request) {
-      rows.Complete(number, ErrorRow(number, parsed.distinct_id, 2, std::nullopt, parsed.error),
-                    2);
+      rows.Complete(number, ErrorRow(number, parsed.distinct_id, 2, std::nullopt, parsed.error), 2);
       continue;
     }
     rows.Complete(number, DryRunRequest(url, BuildRequestBody(*parsed.request)), 0);

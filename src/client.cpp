@@ -2,9 +2,11 @@
 // reply means and when to retry is decided in outcome.cpp.
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <openssl/ssl.h>
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <deque>
 #include <fstream>
 #include <map>
@@ -46,8 +48,8 @@ using UrlHandle = std::unique_ptr<CURLU, UrlDeleter>;
 // An option libcurl refuses would silently weaken a safety setting: stop instead.
 void Check(CURLcode rc, const char* what) {
   if (rc != CURLE_OK) {
-    throw Error(ErrorKind::kInternal, std::string("libcurl refused ") + what + ": " +
-                                          curl_easy_strerror(rc));
+    throw Error(ErrorKind::kInternal,
+                std::string("libcurl refused ") + what + ": " + curl_easy_strerror(rc));
   }
 }
 
@@ -65,6 +67,12 @@ std::string Seconds(Clock::duration duration) {
   return text;
 }
 
+// What OpenSSL saw during a connection's handshake. Shared between the transfer that opened the
+// connection and the connection's SSL_CTX, which may outlive the transfer (a reused connection).
+struct TlsNotes {
+  std::atomic<bool> client_certificate_requested{false};
+};
+
 // One request in flight or waiting to be retried. Held by unique_ptr: libcurl keeps pointers to
 // the error buffer and to this object (callbacks), so its address must not change.
 struct Transfer {
@@ -76,6 +84,7 @@ struct Transfer {
   bool reply_too_large = false;
   std::size_t header_bytes = 0;
   bool headers_too_large = false;
+  std::shared_ptr<TlsNotes> tls_notes = std::make_shared<TlsNotes>();
   char error_buffer[CURL_ERROR_SIZE] = {};
   Clock::time_point started;
   Clock::time_point ready_at;  // for retries waiting their turn
@@ -101,6 +110,35 @@ std::size_t CountHeaders(char*, std::size_t size, std::size_t count, void* user)
     return 0;
   }
   return size * count;
+}
+
+// The SSL_CTX owns a reference to the notes, dropped when OpenSSL frees it.
+void FreeTlsNotes(void*, void* notes, CRYPTO_EX_DATA*, int, long, void*) {
+  delete static_cast<std::shared_ptr<TlsNotes>*>(notes);
+}
+
+int TlsNotesIndex() {
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, FreeTlsNotes);
+  return index;
+}
+
+// OpenSSL asks for a client certificate only when the server requested one: the one sure sign,
+// whichever way the handshake then fails (TLS 1.3 servers reject the missing certificate only
+// after the client considers the handshake done).
+int NoteClientCertificateRequest(SSL* ssl, X509**, EVP_PKEY**) {
+  const auto* notes = static_cast<std::shared_ptr<TlsNotes>*>(
+      SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), TlsNotesIndex()));
+  if (notes) (*notes)->client_certificate_requested = true;
+  return 0;  // no certificate to offer
+}
+
+CURLcode WatchClientCertificateRequests(CURL*, void* ssl_ctx, void* user) {
+  auto* ctx = static_cast<SSL_CTX*>(ssl_ctx);
+  const auto* transfer = static_cast<const Transfer*>(user);
+  delete static_cast<std::shared_ptr<TlsNotes>*>(SSL_CTX_get_ex_data(ctx, TlsNotesIndex()));
+  SSL_CTX_set_ex_data(ctx, TlsNotesIndex(), new std::shared_ptr<TlsNotes>(transfer->tls_notes));
+  SSL_CTX_set_client_cert_cb(ctx, NoteClientCertificateRequest);
+  return CURLE_OK;
 }
 
 std::optional<std::string> LastHeader(CURL* easy, const char* name) {
@@ -222,9 +260,9 @@ void Client::Impl::Configure(Transfer& transfer) {
   Check(curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, CountHeaders), "the header callback");
   Check(curl_easy_setopt(easy, CURLOPT_HEADERDATA, &transfer), "the header callback");
   Check(curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer.error_buffer), "the error buffer");
-  Check(curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE,
-                         static_cast<curl_off_t>(kMaxResponseBytes)),
-        "the size cap");
+  Check(
+      curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(kMaxResponseBytes)),
+      "the size cap");
   Check(curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(options.timeout.count())),
         "the timeout");
   Check(curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
@@ -241,6 +279,11 @@ void Client::Impl::Configure(Transfer& transfer) {
   }
   // A proxy would carry a plain-http key across the network: loopback goes direct.
   if (endpoint.loopback) Check(curl_easy_setopt(easy, CURLOPT_PROXY, ""), "no proxy");
+  // Only with an OpenSSL build of libcurl; elsewhere the message is a little less precise.
+  if (endpoint.https && curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION,
+                                         WatchClientCertificateRequests) == CURLE_OK) {
+    Check(curl_easy_setopt(easy, CURLOPT_SSL_CTX_DATA, &transfer), "CURLOPT_SSL_CTX_DATA");
+  }
   // Over HTTP/2, wait for the one connection to multiplex on instead of opening more.
   if (endpoint.https) Check(curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L), "CURLOPT_PIPEWAIT");
   // After a connection died, the retry must not go over it (nor over its siblings).
@@ -262,6 +305,7 @@ void Client::Impl::Start(Transfer& transfer) {
   transfer.reply_too_large = false;
   transfer.header_bytes = 0;
   transfer.headers_too_large = false;
+  transfer.tls_notes = std::make_shared<TlsNotes>();
   transfer.error_buffer[0] = '\0';
   Configure(transfer);
   transfer.started = Clock::now();
@@ -301,6 +345,7 @@ Verdict Client::Impl::Judge(Transfer& transfer, CURLcode code) {
   facts.detail = transfer.error_buffer[0] ? transfer.error_buffer : curl_easy_strerror(code);
   curl_easy_getinfo(easy, CURLINFO_SSL_VERIFYRESULT, &facts.tls_verify_result);
   facts.headers_too_large = transfer.headers_too_large;
+  facts.client_certificate_requested = transfer.tls_notes->client_certificate_requested;
   facts.body_too_large = transfer.reply_too_large;
   return JudgeTransport(attempt, facts);
 }
@@ -360,8 +405,8 @@ class TransferLoop {
       it = waiting_.erase(it);
       Launch(std::move(transfer));
     }
-    while (!source_done_ && active_.size() + waiting_.size() <
-                                static_cast<std::size_t>(concurrency_)) {
+    while (!source_done_ &&
+           active_.size() + waiting_.size() < static_cast<std::size_t>(concurrency_)) {
       NextJob job = callbacks_.next();
       if (job.state == NextJob::State::kEnd) source_done_ = true;
       if (job.state != NextJob::State::kJob) break;
@@ -393,9 +438,10 @@ class TransferLoop {
     const std::string elapsed = Seconds(Clock::now() - transfer.started);
     impl_.Log("request " + std::to_string(transfer.job.id) + " attempt " +
               std::to_string(transfer.attempts) + ": " +
-              (verdict.status ? "HTTP " + std::to_string(verdict.status) + " after " + elapsed + " s"
-                              : "failed after " + elapsed + " s: " +
-                                    std::string(verdict.error ? verdict.error->what() : "")));
+              (verdict.status
+                   ? "HTTP " + std::to_string(verdict.status) + " after " + elapsed + " s"
+                   : "failed after " + elapsed +
+                         " s: " + std::string(verdict.error ? verdict.error->what() : "")));
   }
 
   void Finish(std::unique_ptr<Transfer> transfer, CURLcode code) {
@@ -408,8 +454,8 @@ class TransferLoop {
       return;
     }
     if (!impl_.policy.ShouldRetry(verdict, transfer->attempts) || interrupted_since_) {
-      callbacks_.done(transfer->job.id, MintOutcome{std::move(verdict.response),
-                                                    std::move(verdict.error)});
+      callbacks_.done(transfer->job.id,
+                      MintOutcome{std::move(verdict.response), std::move(verdict.error)});
       return;
     }
     const milliseconds wait = impl_.policy.Delay(verdict, transfer->attempts, impl_.Unit());
@@ -429,7 +475,8 @@ class TransferLoop {
       callbacks_.done(transfer->job.id, MintOutcome{std::nullopt, stop_});
     }
     active_.clear();
-    for (auto& transfer : waiting_) callbacks_.done(transfer->job.id, MintOutcome{std::nullopt, stop_});
+    for (auto& transfer : waiting_)
+      callbacks_.done(transfer->job.id, MintOutcome{std::nullopt, stop_});
     waiting_.clear();
     while (!source_done_) {
       NextJob job = callbacks_.next();
@@ -446,7 +493,8 @@ class TransferLoop {
       interrupted_since_ = now;
       source_done_ = true;
       const Error error(ErrorKind::kInterrupted, "interrupted before a reply arrived");
-      for (auto& transfer : waiting_) callbacks_.done(transfer->job.id, MintOutcome{std::nullopt, error});
+      for (auto& transfer : waiting_)
+        callbacks_.done(transfer->job.id, MintOutcome{std::nullopt, error});
       waiting_.clear();
     }
     if (active_.empty()) return false;

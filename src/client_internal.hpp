@@ -69,7 +69,7 @@ struct NextJob {
 };
 
 struct RunCallbacks {
-  std::function<NextJob()> next;  // asked for jobs whenever there is room
+  std::function<NextJob()> next;                         // asked for jobs whenever there is room
   std::function<void(std::uint64_t, MintOutcome)> done;  // each job's outcome, completion order
   // Polled; once true nothing new starts and requests in flight get 2 s to finish.
   std::function<bool()> interrupted;

@@ -16,8 +16,8 @@ namespace {
 
 bool IsDotSegment(std::string_view segment) {
   const std::string lower = AsciiLower(segment);
-  return lower == "." || lower == ".." || lower == "%2e" || lower == "%2e%2e" ||
-         lower == ".%2e" || lower == "%2e.";
+  return lower == "." || lower == ".." || lower == "%2e" || lower == "%2e%2e" || lower == ".%2e" ||
+         lower == "%2e.";
 }
 
 // `.`/`..` segments would climb out of the base URL's path prefix (and libcurl would remove

@@ -112,14 +112,15 @@ Verdict JudgeRedirect(const RequestContext& context, const ReplyFacts& reply) {
 }
 
 Verdict JudgeTransient(const RequestContext& context, const ReplyFacts& reply) {
-  Verdict verdict = Failed(
-      ErrorKind::kUnavailable,
-      std::string(reply.status == 429 ? "rate limited" : "service unavailable") + " (" +
-          ReplyText(context, reply.status, reply.body) + ") after " + Attempts(context.attempts) +
-          ": try again later, or raise --retries",
-      reply.status);
+  Verdict verdict =
+      Failed(ErrorKind::kUnavailable,
+             std::string(reply.status == 429 ? "rate limited" : "service unavailable") + " (" +
+                 ReplyText(context, reply.status, reply.body) + ") after " +
+                 Attempts(context.attempts) + ": try again later, or raise --retries",
+             reply.status);
   verdict.retryable = true;
-  if (reply.retry_after) verdict.retry_after = ParseRetryAfter(*reply.retry_after, reply.received_at);
+  if (reply.retry_after)
+    verdict.retry_after = ParseRetryAfter(*reply.retry_after, reply.received_at);
   return verdict;
 }
 
@@ -165,9 +166,8 @@ std::string CertificateProblem(const RequestContext& context, const TransportFac
 }
 
 Verdict TlsVerificationFailed(const RequestContext& context, const TransportFacts& facts) {
-  const std::string store = context.ca_bundle.empty()
-                                ? std::string("the system store")
-                                : "the CA bundle '" + context.ca_bundle + "'";
+  const std::string store = context.ca_bundle.empty() ? std::string("the system store")
+                                                      : "the CA bundle '" + context.ca_bundle + "'";
   return Failed(ErrorKind::kNetwork,
                 "TLS with " + context.host + " failed: " + CertificateProblem(context, facts) +
                     " (" + context.redact(facts.detail) + "; checked against " + store +
@@ -186,56 +186,15 @@ Verdict Retryable(Verdict verdict) {
   return verdict;
 }
 
-}  // namespace
-
-std::string Attempts(int count) {
-  return std::to_string(count) + (count == 1 ? " attempt" : " attempts");
-}
-
-std::string FormatUtc(std::int64_t epoch_seconds) { return FormatWideUtc(epoch_seconds); }
-
-Verdict JudgeReply(const RequestContext& context, const ReplyFacts& reply) {
-  const long status = reply.status;
-  if (status >= 200 && status < 300) return JudgeSuccess(context, reply);
-  if (status >= 300 && status < 400) return JudgeRedirect(context, reply);
-  if (status == 429 || status == 502 || status == 503 || status == 504) {
-    return JudgeTransient(context, reply);
-  }
-  if (status >= 400 && status < 500) return JudgeClientError(context, reply);
-  if (status >= 500 && status < 600) {
-    return Failed(ErrorKind::kUnavailable,
-                  "server error (" + ReplyText(context, status, reply.body) +
-                      "): the service at " + context.host + " failed after " +
-                      Attempts(context.attempts) + " (a 500 is not retried); try again later",
-                  status);
-  }
-  return Failed(ErrorKind::kBadResponse,
-                "unexpected reply (" + ReplyText(context, status, reply.body) + ") from " +
-                    context.host,
-                status);
-}
-
-Verdict JudgeTransport(const RequestContext& context, const TransportFacts& facts) {
-  const std::string detail = context.redact(facts.detail);
+// Failures of the network or the connection: transient, retried over a fresh connection.
+std::optional<Verdict> JudgeConnectionFailure(const RequestContext& context, int code,
+                                              const std::string& detail) {
   const std::string tries = " after " + Attempts(context.attempts);
-  if (facts.headers_too_large) {
-    return Failed(ErrorKind::kBadResponse,
-                  "the reply from " + context.host + " has more than 100 KiB of headers");
-  }
-  if (facts.body_too_large || facts.code == CURLE_FILESIZE_EXCEEDED) {
-    return Failed(ErrorKind::kBadResponse, "the reply from " + context.host + " is larger than 1 MiB");
-  }
-  if (DemandsClientCertificate(facts.detail)) {
-    return Failed(ErrorKind::kNetwork,
-                  "the server at " + context.host +
-                      " demands a client certificate, which toucan-token does not send (" +
-                      detail + "); an embed-token endpoint authenticates with the API key only");
-  }
-  switch (facts.code) {
+  switch (code) {
     case CURLE_COULDNT_RESOLVE_HOST:
-      return Retryable(Failed(ErrorKind::kNetwork, "could not resolve the host of " + context.url +
-                                                       " (" + detail + ")" + tries +
-                                                       ": check --base-url, DNS and proxy settings"));
+      return Retryable(Failed(ErrorKind::kNetwork,
+                              "could not resolve the host of " + context.url + " (" + detail + ")" +
+                                  tries + ": check --base-url, DNS and proxy settings"));
     case CURLE_COULDNT_RESOLVE_PROXY:
       return Retryable(Failed(ErrorKind::kNetwork, "could not resolve the proxy (" + detail + ")" +
                                                        tries + ": check HTTPS_PROXY / ALL_PROXY"));
@@ -260,6 +219,58 @@ Verdict JudgeTransport(const RequestContext& context, const TransportFacts& fact
       return Retryable(Failed(ErrorKind::kNetwork, "the connection to " + context.host +
                                                        " failed (" + detail + ")" + tries +
                                                        "; check the network and the service"));
+    default:
+      return std::nullopt;
+  }
+}
+
+}  // namespace
+
+std::string Attempts(int count) {
+  return std::to_string(count) + (count == 1 ? " attempt" : " attempts");
+}
+
+std::string FormatUtc(std::int64_t epoch_seconds) { return FormatWideUtc(epoch_seconds); }
+
+Verdict JudgeReply(const RequestContext& context, const ReplyFacts& reply) {
+  const long status = reply.status;
+  if (status >= 200 && status < 300) return JudgeSuccess(context, reply);
+  if (status >= 300 && status < 400) return JudgeRedirect(context, reply);
+  if (status == 429 || status == 502 || status == 503 || status == 504) {
+    return JudgeTransient(context, reply);
+  }
+  if (status >= 400 && status < 500) return JudgeClientError(context, reply);
+  if (status >= 500 && status < 600) {
+    return Failed(ErrorKind::kUnavailable,
+                  "server error (" + ReplyText(context, status, reply.body) + "): the service at " +
+                      context.host + " failed after " + Attempts(context.attempts) +
+                      " (a 500 is not retried); try again later",
+                  status);
+  }
+  return Failed(
+      ErrorKind::kBadResponse,
+      "unexpected reply (" + ReplyText(context, status, reply.body) + ") from " + context.host,
+      status);
+}
+
+Verdict JudgeTransport(const RequestContext& context, const TransportFacts& facts) {
+  const std::string detail = context.redact(facts.detail);
+  if (facts.headers_too_large) {
+    return Failed(ErrorKind::kBadResponse,
+                  "the reply from " + context.host + " has more than 100 KiB of headers");
+  }
+  if (facts.body_too_large || facts.code == CURLE_FILESIZE_EXCEEDED) {
+    return Failed(ErrorKind::kBadResponse,
+                  "the reply from " + context.host + " is larger than 1 MiB");
+  }
+  if (facts.client_certificate_requested || DemandsClientCertificate(facts.detail)) {
+    return Failed(ErrorKind::kNetwork,
+                  "the server at " + context.host +
+                      " demands a client certificate, which toucan-token does not send (" + detail +
+                      "); an embed-token endpoint authenticates with the API key only");
+  }
+  if (auto verdict = JudgeConnectionFailure(context, facts.code, detail)) return *verdict;
+  switch (facts.code) {
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_ISSUER_ERROR:
       return TlsVerificationFailed(context, facts);
@@ -269,13 +280,13 @@ Verdict JudgeTransport(const RequestContext& context, const TransportFacts& fact
                                            "): give a PEM file of CA certificates");
     case CURLE_WEIRD_SERVER_REPLY:
     case CURLE_UNSUPPORTED_PROTOCOL:  // the URL was checked before: this is the reply (HTTP/0.9)
-      return Failed(ErrorKind::kBadResponse,
-                    "the reply from " + context.host + " is not HTTP (" + detail + "); check --base-url");
+      return Failed(ErrorKind::kBadResponse, "the reply from " + context.host + " is not HTTP (" +
+                                                 detail + "); check --base-url");
     case CURLE_URL_MALFORMAT:
       return Failed(ErrorKind::kUsage, "cannot use " + context.url + " (" + detail + ")");
     default:
-      return Failed(ErrorKind::kNetwork,
-                    "the request to " + context.host + " failed (" + detail + ")" + tries);
+      return Failed(ErrorKind::kNetwork, "the request to " + context.host + " failed (" + detail +
+                                             ") after " + Attempts(context.attempts));
   }
 }
 
@@ -303,8 +314,9 @@ Error RetryAfterTooLong(const Verdict& verdict) {
   const RetryAfter& wait = *verdict.retry_after;
   return Error(ErrorKind::kUnavailable,
                std::string(verdict.status == 429 ? "rate limited" : "service unavailable") +
-                   " (HTTP " + std::to_string(verdict.status) + "): the server asks to retry after " +
-                   wait.said + ", more than the 60 s this tool waits; try again at " + wait.until,
+                   " (HTTP " + std::to_string(verdict.status) +
+                   "): the server asks to retry after " + wait.said +
+                   ", more than the 60 s this tool waits; try again at " + wait.until,
                verdict.status);
 }
 
@@ -395,8 +407,8 @@ std::optional<RetryAfter> ParseRetryAfter(std::string_view value,
   while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
   const Wide now_seconds = std::chrono::duration_cast<seconds>(now.time_since_epoch()).count();
   RetryAfter result;
-  if (!value.empty() && std::all_of(value.begin(), value.end(),
-                                    [](char c) { return c >= '0' && c <= '9'; })) {
+  if (!value.empty() &&
+      std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     // Saturate: past 10^30 s no date is worth computing, and the wait is "too long" anyway.
     Wide wait = 0;
     bool saturated = false;
@@ -407,9 +419,9 @@ std::optional<RetryAfter> ParseRetryAfter(std::string_view value,
     }
     result.said = std::string(value.substr(0, 40)) + (value.size() > 40 ? "..." : "") + " s";
     result.too_long = saturated || wait > kMaxRetryAfter.count();
-    result.wait = seconds(static_cast<seconds::rep>(std::min<Wide>(wait, kMaxRetryAfter.count() + 1)));
-    result.until = saturated ? "a date more than 10^30 s away"
-                             : FormatWideUtc(now_seconds + wait);
+    result.wait =
+        seconds(static_cast<seconds::rep>(std::min<Wide>(wait, kMaxRetryAfter.count() + 1)));
+    result.until = saturated ? "a date more than 10^30 s away" : FormatWideUtc(now_seconds + wait);
     return result;
   }
   const auto date = ParseHttpDate(value);
@@ -417,7 +429,8 @@ std::optional<RetryAfter> ParseRetryAfter(std::string_view value,
   const Wide wait = std::max<Wide>(Wide{*date} - now_seconds, 0);
   result.said = "\"" + std::string(value) + "\"";
   result.too_long = wait > kMaxRetryAfter.count();
-  result.wait = seconds(static_cast<seconds::rep>(std::min<Wide>(wait, kMaxRetryAfter.count() + 1)));
+  result.wait =
+      seconds(static_cast<seconds::rep>(std::min<Wide>(wait, kMaxRetryAfter.count() + 1)));
   result.until = FormatWideUtc(*date);
   return result;
 }

@@ -45,6 +45,7 @@ struct TransportFacts {
   long tls_verify_result = 0;
   bool headers_too_large = false;
   bool body_too_large = false;
+  bool client_certificate_requested = false;  // the server asked for one during the handshake
 };
 
 // How long the server asked to wait. `too_long` when it is over kMaxRetryAfter or too large to

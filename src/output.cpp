@@ -126,8 +126,8 @@ std::string ReadBounded(int fd, std::size_t max_bytes, const std::string& what,
       }
     }
     if (text.size() > max_bytes) {
-      throw Error(ErrorKind::kUsage, what + " is larger than " +
-                                         std::to_string(max_bytes / 1024) + " KiB");
+      throw Error(ErrorKind::kUsage,
+                  what + " is larger than " + std::to_string(max_bytes / 1024) + " KiB");
     }
   }
   return text;

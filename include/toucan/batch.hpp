@@ -44,8 +44,7 @@ BatchLine ParseBatchLine(std::string_view line, const TokenRequest& defaults,
 // Mints a token per non-blank line read from `input_fd` and writes one JSON row per line to
 // `out_fd` in input order, a summary to `err`. Returns the exit code of the first failed line
 // (0 when all were minted), 8 when stdout failed, the interrupt status when interrupted.
-int RunBatch(Client& client, int input_fd, const BatchOptions& options, int out_fd,
-             std::FILE* err);
+int RunBatch(Client& client, int input_fd, const BatchOptions& options, int out_fd, std::FILE* err);
 
 // The same lines turned into request objects (or error rows), nothing sent.
 int RunBatchDryRun(int input_fd, const BatchOptions& options, const std::string& url, int out_fd,

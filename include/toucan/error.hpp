@@ -15,8 +15,8 @@ enum class ErrorKind : int {
   kUnavailable = 5,
   kNetwork = 6,
   kBadResponse = 7,
-  kOutput = 8,          // stdout could not be written
-  kInterrupted = 130,   // SIGINT; the CLI reports 143 for SIGTERM
+  kOutput = 8,         // stdout could not be written
+  kInterrupted = 130,  // SIGINT; the CLI reports 143 for SIGTERM
 };
 
 inline int ExitCode(ErrorKind kind) { return static_cast<int>(kind); }

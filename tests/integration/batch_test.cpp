@@ -155,7 +155,7 @@ TEST(Batch, ReusesConnections) {
 }
 
 TEST(Batch, ReusesTlsConnections) {
-  TestServer server(PerUser(), TestServer::Tls{Certs("server.pem"), Certs("server.key")});
+  TestServer server(PerUser(), TestServer::Tls{Certs("server.pem"), Certs("server.key"), ""});
   std::string input;
   for (int i = 0; i < 60; ++i) input += "user-" + std::to_string(i) + "\n";
   const RunResult result =

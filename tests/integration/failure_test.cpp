@@ -90,7 +90,9 @@ TEST(Failure, RateLimitedWithLongRetryAfterStopsAtOnce) {
 
 TEST(Failure, ServiceUnavailableTwiceThenSuccess) {
   TestServer server(
-      Sequence({Reply(503, "busy", "text/plain"), Reply(503, "busy", "text/plain"), TokenReply()}));
+      // Retry-After: 0 keeps the test from sleeping through real backoffs (they are unit-tested).
+      Sequence({Reply(503, "busy", "text/plain", {{"Retry-After", "0"}}),
+                Reply(503, "busy", "text/plain", {{"Retry-After", "0"}}), TokenReply()}));
   const RunResult result = Mint(server.url());
   EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(json::parse(result.out)["token"], kToken);
@@ -101,7 +103,7 @@ TEST(Failure, ServiceUnavailableTwiceThenSuccess) {
 
 TEST(Failure, AlwaysUnavailableUsesEveryRetry) {
   for (const int status : {502, 503, 504}) {
-    TestServer server(Reply(status, "down", "text/plain"));
+    TestServer server(Reply(status, "down", "text/plain", {{"Retry-After", "0"}}));
     const RunResult result = Mint(server.url(), {"--retries", "2"});
     EXPECT_EQ(result.exit_code, 5) << status;
     ExpectOneErrorLine(result, "after 3 attempts");
@@ -300,7 +302,7 @@ TEST(Failure, VerboseShowsProgressButNoSecret) {
 
 // ---- TLS with a private test CA -------------------------------------------------------------
 
-TestServer::Tls ServerCert() { return {Certs("server.pem"), Certs("server.key")}; }
+TestServer::Tls ServerCert() { return {Certs("server.pem"), Certs("server.key"), ""}; }
 
 TEST(Tls, UntrustedWithoutCacert) {
   TestServer server(TokenReply(), ServerCert());
@@ -329,11 +331,26 @@ TEST(Tls, TrustedWithCaBundleVariableAndLocalhostName) {
 
 TEST(Tls, HostnameIsChecked) {
   TestServer server(TokenReply(),
-                    TestServer::Tls{Certs("wrong-host.pem"), Certs("wrong-host.key")});
+                    TestServer::Tls{Certs("wrong-host.pem"), Certs("wrong-host.key"), ""});
   const RunResult result = Mint(server.url(), {"--cacert", Certs("ca.pem")});
   EXPECT_EQ(result.exit_code, 6);
   ExpectOneErrorLine(result, "TLS with 127.0.0.1:");
+  EXPECT_NE(result.err.find("its certificate does not name 127.0.0.1"), std::string::npos)
+      << result.err;
   EXPECT_EQ(server.request_count(), 0u);
+}
+
+TEST(Tls, CertificateOutsideItsValidityNamesTheReason) {
+  for (const auto& [name, says] :
+       {std::pair<std::string, std::string>{"expired", "its certificate has expired"},
+        {"not-yet-valid", "its certificate is not yet valid"}}) {
+    TestServer server(TokenReply(), TestServer::Tls{Certs(name + ".pem"), Certs(name + ".key"), ""});
+    const RunResult result = Mint(server.url(), {"--cacert", Certs("ca.pem"), "-v"});
+    EXPECT_EQ(result.exit_code, 6) << name;
+    EXPECT_NE(result.err.find(says), std::string::npos) << result.err;
+    EXPECT_EQ(result.err.find("attempt 2"), std::string::npos) << "not retried";
+    EXPECT_EQ(server.request_count(), 0u);
+  }
 }
 
 TEST(Tls, PlainHttpServerAddressedAsHttps) {

@@ -59,7 +59,7 @@ Handler SlowToken(int delay_ms) {
 // ---- Retry-After ---------------------------------------------------------------------------
 
 TEST(Hostile, RetryAfterThatDoesNotParseKeepsTheBackoff) {
-  for (const char* value : {"-5", "0.5", "soon", "+0", "5abc"}) {
+  for (const char* value : {"-5", "0.5", "soon", "+0", "5abc", "1e3"}) {
     TestServer server(Reply(503, "busy", "text/plain", {{"Retry-After", value}}));
     const RunResult result = Mint(server.url(), {"--retries", "1", "-v"});
     EXPECT_EQ(result.exit_code, 5) << value;
@@ -82,7 +82,7 @@ TEST(Hostile, RetryAfterTooLargeToRepresentEndsTheRunWithARealDate) {
 // ---- CA bundles ----------------------------------------------------------------------------
 
 TEST(Hostile, CaBundleThatHoldsNoCertificateIsAUsageError) {
-  TestServer server(TokenReply(), TestServer::Tls{Certs("server.pem"), Certs("server.key")});
+  TestServer server(TokenReply(), TestServer::Tls{Certs("server.pem"), Certs("server.key"), ""});
   for (const std::string& bundle :
        {::testing::TempDir(), std::string("/dev/null"), TempFile("garbage.pem", "garbage\n"),
         Certs("ca.key"), TempFile("empty.pem", "")}) {
@@ -112,13 +112,24 @@ TEST(Hostile, ResetDuringTheTlsHandshakeIsRetriedAndNotATrustProblem) {
   EXPECT_EQ(server.accepted(), 3);
 }
 
+TEST(Hostile, ServerDemandingAClientCertificateIsFinalAndSaysSo) {
+  TestServer server(TokenReply(),
+                    TestServer::Tls{Certs("server.pem"), Certs("server.key"), Certs("ca.pem")});
+  const RunResult result = Mint(server.url(), {"--cacert", Certs("ca.pem"), "-v"});
+  EXPECT_EQ(result.exit_code, 6);
+  EXPECT_NE(result.err.find("demands a client certificate"), std::string::npos) << result.err;
+  EXPECT_EQ(result.err.find("attempt 2"), std::string::npos) << "not retried\n" << result.err;
+  EXPECT_EQ(server.request_count(), 0u);
+}
+
 // ---- oversized headers ---------------------------------------------------------------------
 
 TEST(Hostile, HeaderBlockOver100KiBIsABadResponseNotRetried) {
   RawServer server([](int fd, int) {
     ReadRequestHead(fd);
     std::string reply = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n";
-    for (int i = 0; i < 150; ++i) reply += "X-Filler-" + std::to_string(i) + ": " + std::string(1000, 'x') + "\r\n";
+    for (int i = 0; i < 150; ++i)
+      reply += "X-Filler-" + std::to_string(i) + ": " + std::string(1000, 'x') + "\r\n";
     reply += "Content-Length: 2\r\n\r\n{}";
     [[maybe_unused]] const auto n = ::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL);
   });
@@ -205,10 +216,10 @@ TEST(Hostile, SigintMidBatchFinishesRequestsInFlightAndSaysWhatIsLeft) {
   for (const json& row : run.rows) minted += row.contains("token") ? 1 : 0;
   EXPECT_EQ(minted, server.request_count()) << "every token the server minted has its row";
   EXPECT_LT(run.rows.size(), 100u);
-  EXPECT_NE(run.result.err.find("toucan-token: interrupted: " + std::to_string(minted) +
-                                " minted, 0 failed, " + std::to_string(100 - minted) +
-                                " not attempted"),
-            std::string::npos)
+  EXPECT_NE(
+      run.result.err.find("toucan-token: interrupted: " + std::to_string(minted) +
+                          " minted, 0 failed, " + std::to_string(100 - minted) + " not attempted"),
+      std::string::npos)
       << run.result.err;
 }
 
@@ -259,15 +270,15 @@ TEST(Hostile, SignalInSingleModeEndsAtOnceWithNothingOnStdout) {
   self = &server;
   std::thread killer;
   // The child is signalled once the server holds its request: a readiness wait on the server.
-  const RunResult result = RunTool(
-      {"-u", "u1"}, KeyAndUrl(server.url()), std::nullopt, TOUCAN_TOKEN_BINARY,
-      [&](pid_t pid, const std::string&) {
-        if (killer.joinable()) return;
-        killer = std::thread([&server, pid] {
-          while (server.request_count() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-          ::kill(pid, SIGTERM);
-        });
-      });
+  const RunResult result = RunTool({"-u", "u1"}, KeyAndUrl(server.url()), std::nullopt,
+                                   TOUCAN_TOKEN_BINARY, [&](pid_t pid, const std::string&) {
+                                     if (killer.joinable()) return;
+                                     killer = std::thread([&server, pid] {
+                                       while (server.request_count() == 0)
+                                         std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                                       ::kill(pid, SIGTERM);
+                                     });
+                                   });
   killer.join();
   EXPECT_EQ(result.exit_code, 143) << result.err;
   EXPECT_EQ(result.out, "");
@@ -280,11 +291,17 @@ TEST(Hostile, IntegerOptionsArePlainDecimal) {
   TestServer server(Reply(503, "busy", "text/plain", {{"Retry-After", "0"}}));
   const RunResult ten = Mint(server.url(), {"--retries", "010", "-v"});
   EXPECT_NE(ten.err.find("attempt 1 of 11"), std::string::npos) << "010 is ten, not octal";
-  for (const std::vector<std::string>& bad :
-       {std::vector<std::string>{"--retries", "0x10"}, {"--retries", "-1"}, {"--retries", " 1"},
-        {"--retries", "1.0"}, {"--timeout", "  5"}, {"--timeout", "5 "}, {"--timeout", "1e1"},
-        {"--timeout", "0x10"}, {"--timeout", "5s"}, {"--connect-timeout", ".5"},
-        {"--timeout", "0"}}) {
+  for (const std::vector<std::string>& bad : {std::vector<std::string>{"--retries", "0x10"},
+                                              {"--retries", "-1"},
+                                              {"--retries", " 1"},
+                                              {"--retries", "1.0"},
+                                              {"--timeout", "  5"},
+                                              {"--timeout", "5 "},
+                                              {"--timeout", "1e1"},
+                                              {"--timeout", "0x10"},
+                                              {"--timeout", "5s"},
+                                              {"--connect-timeout", ".5"},
+                                              {"--timeout", "0"}}) {
     const RunResult result = Mint(server.url(), bad);
     EXPECT_EQ(result.exit_code, 2) << bad[0] << " '" << bad[1] << "'";
   }
@@ -296,8 +313,8 @@ TEST(Hostile, IntegerOptionsArePlainDecimal) {
 }
 
 TEST(Hostile, BlankToucanVariablesCountAsUnset) {
-  const RunResult result = RunChecked(
-      {"-u", "u1", "--dry-run"}, {{"TOUCAN_BASE_URL", "   "}, {"TOUCAN_CA_BUNDLE", " \t"}});
+  const RunResult result = RunChecked({"-u", "u1", "--dry-run"},
+                                      {{"TOUCAN_BASE_URL", "   "}, {"TOUCAN_CA_BUNDLE", " \t"}});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(json::parse(result.out)["url"], "https://toucanai.cloud/embed/generate-token");
 }
@@ -306,8 +323,8 @@ TEST(Hostile, BlankToucanVariablesCountAsUnset) {
 
 TEST(Hostile, EndpointPathCannotClimbOrCarryOddCharacters) {
   TestServer server(TokenReply());
-  for (const char* path : {"/../x", "/a/./b", "..", "/%2e%2e/x", "/sp ace", "/tab\tx", "/x?y=1",
-                           "/x#f", "/nl\nx"}) {
+  for (const char* path :
+       {"/../x", "/a/./b", "..", "/%2e%2e/x", "/sp ace", "/tab\tx", "/x?y=1", "/x#f", "/nl\nx"}) {
     for (const bool dry : {true, false}) {
       std::vector<std::string> args{"--endpoint-path", path};
       if (dry) args.emplace_back("--dry-run");
@@ -388,7 +405,8 @@ TEST(Hostile, OversizedBatchLineIsAnErrorRowAndTheRestRuns) {
 }
 
 TEST(Hostile, ServerFieldsCannotOverwriteARowsOwn) {
-  TestServer server(TokenReply(R"("expiresIn":60,"line":99,"distinctId":"mallory","error":"x","plan":"pro")"));
+  TestServer server(
+      TokenReply(R"("expiresIn":60,"line":99,"distinctId":"mallory","error":"x","plan":"pro")"));
   const RunResult result = RunChecked({"batch"}, KeyAndUrl(server.url()), "u1\n");
   ASSERT_EQ(result.exit_code, 0) << result.err;
   const auto rows = Rows(result.out);

@@ -40,12 +40,15 @@ class TestServer {
   struct Tls {
     std::string cert;
     std::string key;
+    std::string client_ca;  // when set, the server demands a client certificate signed by it
   };
 
   explicit TestServer(Handler handler, std::optional<Tls> tls = std::nullopt)
       : handler_(std::move(handler)), tls_(tls.has_value()) {
     if (tls) {
-      server_ = std::make_unique<httplib::SSLServer>(tls->cert.c_str(), tls->key.c_str());
+      server_ = std::make_unique<httplib::SSLServer>(
+          tls->cert.c_str(), tls->key.c_str(),
+          tls->client_ca.empty() ? nullptr : tls->client_ca.c_str());
     } else {
       server_ = std::make_unique<httplib::Server>();
     }

@@ -57,12 +57,11 @@ TEST(JudgeReply, StatusTable) {
     int exit;
     bool retryable;
   };
-  for (const Row row : {Row{401, 3, false}, Row{403, 3, false}, Row{400, 4, false},
-                        Row{404, 4, false}, Row{409, 4, false}, Row{422, 4, false},
-                        Row{301, 4, false}, Row{307, 4, false}, Row{429, 5, true},
-                        Row{500, 5, false}, Row{501, 5, false}, Row{502, 5, true},
-                        Row{503, 5, true}, Row{504, 5, true}, Row{100, 7, false},
-                        Row{600, 7, false}}) {
+  for (const Row row :
+       {Row{401, 3, false}, Row{403, 3, false}, Row{400, 4, false}, Row{404, 4, false},
+        Row{409, 4, false}, Row{422, 4, false}, Row{301, 4, false}, Row{307, 4, false},
+        Row{429, 5, true}, Row{500, 5, false}, Row{501, 5, false}, Row{502, 5, true},
+        Row{503, 5, true}, Row{504, 5, true}, Row{100, 7, false}, Row{600, 7, false}}) {
     const Verdict verdict = Reply(row.status, "{}");
     EXPECT_EQ(Exit(verdict), row.exit) << row.status;
     EXPECT_EQ(verdict.retryable, row.retryable) << row.status;
@@ -108,10 +107,10 @@ TEST(JudgeReply, RetryAfterIsReadOnlyWhenItParses) {
 }
 
 TEST(JudgeTransport, TransientFailuresAreRetriedOverAFreshConnection) {
-  for (const int code : {CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_CONNECT,
-                         CURLE_OPERATION_TIMEDOUT, CURLE_SEND_ERROR, CURLE_RECV_ERROR,
-                         CURLE_GOT_NOTHING, CURLE_PARTIAL_FILE, CURLE_HTTP2, CURLE_HTTP2_STREAM,
-                         CURLE_SSL_CONNECT_ERROR}) {
+  for (const int code :
+       {CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_CONNECT, CURLE_OPERATION_TIMEDOUT,
+        CURLE_SEND_ERROR, CURLE_RECV_ERROR, CURLE_GOT_NOTHING, CURLE_PARTIAL_FILE, CURLE_HTTP2,
+        CURLE_HTTP2_STREAM, CURLE_SSL_CONNECT_ERROR}) {
     const Verdict verdict = Transport(code, "Connection reset by peer");
     EXPECT_EQ(Exit(verdict), 6) << code;
     EXPECT_TRUE(verdict.retryable) << code;
