@@ -5,13 +5,15 @@
 #     write the entry with fsync and rename) next to --no-cache.
 # Runs are interleaved, one of each per round, and medians printed. Wall time is measured with
 # date +%s%N around each process, so each figure includes the same fork/exec of bash.
-# Usage: bench/cache.sh [ROUNDS]   (default 50; builds the release preset first)
+# Usage: bench/cache.sh [ROUNDS]   (default 50; builds the release preset first, or set
+#        BUILD=dev to time an existing build/dev instead)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-50}
-cmake --workflow --preset release >/dev/null
-tool=$PWD/build/release/toucan-token
-standin=$PWD/build/release/tests/toucan-token-standin
+build=${BUILD:-release}
+[ "$build" = release ] && cmake --workflow --preset release >/dev/null
+tool=$PWD/build/$build/toucan-token
+standin=$PWD/build/$build/tests/toucan-token-standin
 work=$(mktemp -d)
 trap 'kill $standin_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 chmod 700 "$work"
