@@ -40,30 +40,35 @@ curl_mint=(curl -sS --fail -o /dev/null -H "x-api-key: $TOUCAN_API_KEY"
 "${curl_mint[@]}"
 "${plain[@]}" >/dev/null
 
-# Microseconds one run of the command takes.
+# Microseconds of wall time one run of the command takes; its CPU time (user + system, which a
+# loaded machine disturbs less) goes to the file named by $cpu_file.
 micros() {
-  local start end
+  local start end TIMEFORMAT='%3U %3S'
   start=$(date +%s%N)
-  "$@" >/dev/null
+  { time "$@" >/dev/null; } 2>>"$work/times"
   end=$(date +%s%N)
+  tail -n 1 "$work/times" | awk '{ printf "%d\n", ($1 + $2) * 1000000 }' >>"$cpu_file"
   echo $(((end - start) / 1000))
 }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 for _ in $(seq 1 "$rounds"); do
-  micros "${hit[@]}" >>"$work/hit"
-  micros "${curl_mint[@]}" >>"$work/curl"
-  micros "${miss[@]}" >>"$work/miss"
-  micros "${plain[@]}" >>"$work/plain"
+  cpu_file=$work/hit.cpu micros "${hit[@]}" >>"$work/hit"
+  cpu_file=$work/curl.cpu micros "${curl_mint[@]}" >>"$work/curl"
+  cpu_file=$work/miss.cpu micros "${miss[@]}" >>"$work/miss"
+  cpu_file=$work/plain.cpu micros "${plain[@]}" >>"$work/plain"
 done
 h=$(median <"$work/hit") c=$(median <"$work/curl") m=$(median <"$work/miss") p=$(median <"$work/plain")
+hc=$(median <"$work/hit.cpu") cc=$(median <"$work/curl.cpu") mc=$(median <"$work/miss.cpu")
+pc=$(median <"$work/plain.cpu")
 ms() { awk -v us="$1" 'BEGIN { printf "%.2f ms", us / 1000 }'; }
 echo "rounds: $rounds (medians)"
-echo "| run | median wall |"
-echo "|---|---:|"
-echo "| toucan-token --cache, hit | $(ms "$h") |"
-echo "| curl, one mint | $(ms "$c") |"
-echo "| toucan-token --cache, miss (look up, mint, store) | $(ms "$m") |"
-echo "| toucan-token --no-cache (mint) | $(ms "$p") |"
-awk -v h="$h" -v c="$c" -v m="$m" -v p="$p" 'BEGIN {
-  printf "hit / curl mint: %.2f×; added to a miss: %.2f ms\n", h / c, (m - p) / 1000 }'
+echo "| run | median wall | median CPU (user + sys) |"
+echo "|---|---:|---:|"
+echo "| toucan-token --cache, hit | $(ms "$h") | $(ms "$hc") |"
+echo "| curl, one mint | $(ms "$c") | $(ms "$cc") |"
+echo "| toucan-token --cache, miss (look up, mint, store) | $(ms "$m") | $(ms "$mc") |"
+echo "| toucan-token --no-cache (mint) | $(ms "$p") | $(ms "$pc") |"
+awk -v h="$h" -v c="$c" -v m="$m" -v p="$p" -v hc="$hc" -v cc="$cc" -v mc="$mc" -v pc="$pc" 'BEGIN {
+  printf "hit / curl mint: %.2f× wall, %.2f× CPU; added to a miss: %.2f ms wall, %.2f ms CPU\n",
+         h / c, hc / cc, (m - p) / 1000, (mc - pc) / 1000 }'
