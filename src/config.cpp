@@ -668,6 +668,7 @@ pid_t SpawnWithStdout(const std::vector<std::string>& argv, int stdout_fd) {
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, stdout_fd, STDOUT_FILENO);
   std::vector<char*> args;
+  args.reserve(argv.size() + 1);
   for (const auto& part : argv) args.push_back(const_cast<char*>(part.c_str()));
   args.push_back(nullptr);
   pid_t pid = -1;
@@ -762,7 +763,7 @@ std::string RunKeyCommand(const std::vector<std::string>& argv, std::chrono::mil
     throw UsageError(name + " failed with exit status " + std::to_string(WEXITSTATUS(*status)));
   }
   if (out.too_long) throw UsageError(name + " printed a first line longer than 4 KiB");
-  const std::string key(Trim(out.first_line));
+  std::string key(Trim(out.first_line));
   if (key.empty()) throw UsageError(name + " printed no key on its standard output");
   return key;
 }

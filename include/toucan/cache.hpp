@@ -13,7 +13,7 @@
 namespace toucan {
 
 // An entry is the reply (at most 1 MiB) plus a few fields; anything larger is not ours.
-inline constexpr std::size_t kMaxCacheEntryBytes = kMaxResponseBytes + 64 * 1024;
+inline constexpr std::size_t kMaxCacheEntryBytes = kMaxResponseBytes + std::size_t{64} * 1024;
 
 struct CacheLookup {
   // The cached reply as a mint would print it: `expires_in` the remaining whole seconds,
