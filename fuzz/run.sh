@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets and runs each one for SECONDS (default 600), one after the other.
-# Usage: fuzz/run.sh [SECONDS] [TARGET...]  (targets: attribute expiry response redact batch_line)
+# Usage: fuzz/run.sh [SECONDS] [TARGET...]
+#   (targets: attribute expiry response redact batch_line config schema)
 # New inputs go to build/fuzz/fuzz-corpus/<target>; crashes to build/fuzz/fuzz-artifacts-*.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-600}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(attribute expiry response redact batch_line)
+[ ${#targets[@]} -eq 0 ] && targets=(attribute expiry response redact batch_line config schema)
 scripts/install-deps --fuzz
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz

@@ -278,7 +278,8 @@ std::optional<std::uint64_t> CountBatchLines(const std::string& path) {
   return count;
 }
 
-BatchLine ParseBatchLine(std::string_view raw, const TokenRequest& defaults) {
+BatchLine ParseBatchLine(std::string_view raw, const TokenRequest& defaults,
+                         const std::function<void(const TokenRequest&)>& check) {
   BatchLine result;
   const std::string_view line = Trim(raw);
   if (line.empty()) {
@@ -302,6 +303,7 @@ BatchLine ParseBatchLine(std::string_view raw, const TokenRequest& defaults) {
     }
     request.distinct_id = *result.distinct_id;
     result.body = BuildRequestBody(request);  // the same checks as a single request
+    if (check) check(request);
     result.request = std::move(request);
   } catch (const Error& e) {
     result.error = e.what();
@@ -344,7 +346,7 @@ class BatchRun {
         rows_.Complete(number, ErrorRow(number, std::nullopt, 2, std::nullopt, TooLong()), 2);
         continue;
       }
-      BatchLine parsed = ParseBatchLine(line_, options_.defaults);
+      BatchLine parsed = ParseBatchLine(line_, options_.defaults, options_.check_line);
       if (!parsed.request) {
         rows_.Complete(number, ErrorRow(number, parsed.distinct_id, 2, std::nullopt, parsed.error),
                        2);
@@ -417,7 +419,7 @@ int RunBatchDryRun(int input_fd, const BatchOptions& options, const std::string&
       rows.Complete(number, ErrorRow(number, std::nullopt, 2, std::nullopt, TooLong()), 2);
       continue;
     }
-    BatchLine parsed = ParseBatchLine(line, options.defaults);
+    BatchLine parsed = ParseBatchLine(line, options.defaults, options.check_line);
     if (!parsed.request) {
       rows.Complete(number, ErrorRow(number, parsed.distinct_id, 2, std::nullopt, parsed.error), 2);
       continue;

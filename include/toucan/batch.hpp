@@ -21,6 +21,9 @@ struct BatchOptions {
   // Polled while minting; once true, nothing new starts (SIGINT/SIGTERM in the CLI).
   std::function<bool()> interrupted;
   int interrupt_exit = 130;  // the exit status and row "exit" of an interrupted run
+  // A further check of each line's request (the attribute schema); throws Error(kUsage), which
+  // makes the line an error row.
+  std::function<void(const TokenRequest&)> check_line;
 };
 
 // One input line read as a request over the defaults. `distinct_id` is set as soon as the line
@@ -36,7 +39,8 @@ struct BatchLine {
 std::optional<std::uint64_t> CountBatchLines(const std::string& path);
 
 // Reads one non-blank line: `{...}` a user object, `"..."` a JSON string id, else a bare id.
-BatchLine ParseBatchLine(std::string_view line, const TokenRequest& defaults);
+BatchLine ParseBatchLine(std::string_view line, const TokenRequest& defaults,
+                         const std::function<void(const TokenRequest&)>& check = {});
 
 // Mints a token per non-blank line read from `input_fd` and writes one JSON row per line to
 // `out_fd` in input order, a summary to `err`. Returns the exit code of the first failed line

@@ -10,11 +10,15 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "toucan/batch.hpp"
+#include "toucan/cache.hpp"
+#include "toucan/config.hpp"
 #include "toucan/output.hpp"
+#include "toucan/schema.hpp"
 #include "toucan/token.hpp"
 
 extern char** environ;
@@ -37,6 +41,10 @@ constexpr const char* kFooter = R"HELP(Examples:
   toucan-token -u u1 --base-url https://bi.example.com/toucan --api-key-file key.txt
   eval "$(toucan-token -u ci-bot -o env)"   # sets TOUCAN_TOKEN, TOUCAN_TOKEN_EXPIRES_AT
   toucan-token batch users.jsonl --concurrency 16 > tokens.jsonl
+  toucan-token --profile prod -u u1 --cache  # settings from ~/.config/toucan-token/config.toml
+  toucan-token batch --dry-run --schema attributes.toml users.jsonl   # offline check
+  toucan-token profiles                     # one JSON object per profile
+  toucan-token cache clear
 
 Exit status:
   0  token printed (or --dry-run printed)     5  service unavailable (500; 429/502/503/504 after retries)
@@ -64,6 +72,12 @@ struct Options {
   std::string cacert;
   bool dry_run = false;
   bool verbose = false;
+  std::vector<std::string> api_key_command;  // from the profile
+  std::string profile;
+  std::string schema;
+  bool cache = false;
+  bool no_cache = false;
+  long min_ttl = -1;  // -1: the default margin
   // batch
   std::string batch_file;
   int concurrency = 8;
@@ -77,6 +91,9 @@ struct Parsed {
   bool given_cacert = false;
   bool given_distinct_id = false;
   bool given_output = false;
+  bool profiles = false;        // `toucan-token profiles`
+  bool cache_clear = false;     // `toucan-token cache clear`
+  std::set<std::string> given;  // options set by a flag or their environment variable
 };
 
 // ---- process set-up ------------------------------------------------------------------------
@@ -251,6 +268,13 @@ struct ApiKey {
 };
 
 ApiKey ReadApiKey(const Options& options) {
+  if (!options.api_key_command.empty()) {
+    ApiKey key{"", "the profile's api-key-command"};
+    if (options.dry_run) return key;  // offline: the command may prompt (pass, gpg)
+    key.key = toucan::RunKeyCommand(options.api_key_command);
+    toucan::ValidateApiKey(key.key, key.source);
+    return key;
+  }
   if (!options.api_key_file.empty()) {
     const bool stdin_key = NamesStandardInput(options.api_key_file);
     ApiKey key;
@@ -314,6 +338,25 @@ void AddConnectionOptions(CLI::App& app, Options& o) {
       ->type_name("FILE");
 }
 
+void AddProfileOptions(CLI::App& app, Options& o) {
+  app.add_option("--profile", o.profile,
+                 "Profile of config.toml to use (env TOUCAN_PROFILE; default: 'default')")
+      ->type_name("NAME");
+  app.add_option("--schema", o.schema, "Attribute schema to check against (a JSON or TOML file)")
+      ->type_name("FILE");
+  app.add_flag("--cache", o.cache, "Reuse a cached token for the same request (single mode)");
+  app.add_flag("--no-cache", o.no_cache, "Do not use the token cache (wins over --cache)");
+  app.add_option("--min-ttl", o.min_ttl,
+                 "Life a cached token needs left (default: 60 s or 10 % of expiresIn, the larger)")
+      ->transform(DecimalInteger(0, 31536000))
+      ->type_name("SECONDS");
+  app.add_subcommand("profiles", "List the profiles of config.toml, one JSON object each")
+      ->fallthrough();
+  CLI::App* cache = app.add_subcommand("cache", "The token cache: toucan-token cache clear");
+  cache->require_subcommand(1)->fallthrough();
+  cache->add_subcommand("clear", "Remove every cached token")->fallthrough();
+}
+
 std::unique_ptr<CLI::App> BuildApp(Options& o) {
   auto app = std::make_unique<CLI::App>("Mint a Toucan embed token and print it.", "toucan-token");
   app->footer(kFooter);
@@ -327,6 +370,7 @@ std::unique_ptr<CLI::App> BuildApp(Options& o) {
       ->check(CLI::IsMember({"json", "token", "header", "env"}).description(""))
       ->type_name("FORMAT");
   app->add_flag("--dry-run", o.dry_run, "Print the request that would be sent; send nothing");
+  AddProfileOptions(*app, o);
   app->add_flag("-v,--verbose", o.verbose, "Progress and diagnostics on stderr");
   CLI::App* batch = app->add_subcommand(
       "batch", "Mint one token per line of FILE (JSON Lines; - or none for stdin)");
@@ -379,11 +423,23 @@ std::optional<int> ParseCommandLine(int argc, char** argv, Parsed& parsed) {
   parsed.given_cacert = app->count("--cacert") > 0;
   parsed.given_distinct_id = app->count("--distinct-id") > 0;
   parsed.given_output = app->count("--output") > 0;
+  for (const char* name : {"--role", "--base-url", "--endpoint-path", "--api-key-env",
+                           "--api-key-file", "--timeout", "--connect-timeout", "--retries",
+                           "--cacert", "--profile", "--schema", "--min-ttl", "--cache"}) {
+    if (app->count(name) > 0) parsed.given.insert(name);
+  }
+  if (app->get_subcommand("batch")->count("--concurrency") > 0)
+    parsed.given.insert("--concurrency");
+  parsed.profiles = app->get_subcommand("profiles")->parsed();
+  parsed.cache_clear = app->get_subcommand("cache")->parsed();
   return std::nullopt;
 }
 
 void CheckModeFlags(const Parsed& parsed) {
   if (parsed.batch) {
+    if (parsed.given.count("--cache") > 0) {
+      throw UsageError("--cache is for single tokens; batch always mints");
+    }
     if (parsed.given_distinct_id) {
       throw UsageError(
           "-u/--distinct-id cannot be used with batch: each input line names its user");
@@ -414,19 +470,71 @@ void CheckModeFlags(const Parsed& parsed) {
   }
 }
 
-// The request from -r, --attributes, -a and --permissions (for batch: every line's defaults).
-toucan::TokenRequest BuildDefaultRequest(const Parsed& parsed) {
+// Profile settings fill in what no flag (or TOUCAN_BASE_URL / TOUCAN_CA_BUNDLE) set.
+void ApplyProfile(Parsed& parsed, const toucan::Profile& profile) {
+  Options& o = parsed.options;
+  const auto fill = [&](const char* flag, auto& target, const auto& value) {
+    if (value && parsed.given.count(flag) == 0) target = *value;
+  };
+  fill("--base-url", o.base_url, profile.base_url);
+  fill("--endpoint-path", o.endpoint_path, profile.endpoint_path);
+  fill("--role", o.role, profile.role);
+  fill("--cacert", o.cacert, profile.cacert);
+  fill("--timeout", o.timeout, profile.timeout);
+  fill("--connect-timeout", o.connect_timeout, profile.connect_timeout);
+  fill("--retries", o.retries, profile.retries);
+  fill("--concurrency", o.concurrency, profile.concurrency);
+  fill("--min-ttl", o.min_ttl, profile.min_ttl);
+  if (profile.cache && parsed.given.count("--cache") == 0) o.cache = *profile.cache;
+  // The key follows the instance: a profile's key source replaces TOUCAN_API_KEY, so a dev key
+  // left in the environment never goes to prod. Only the key flags override it.
+  if (parsed.given.count("--api-key-env") == 0 && parsed.given.count("--api-key-file") == 0) {
+    if (profile.api_key_env) o.api_key_env = *profile.api_key_env;
+    if (profile.api_key_file) o.api_key_file = *profile.api_key_file;
+    if (profile.api_key_command) o.api_key_command = *profile.api_key_command;
+  }
+}
+
+std::optional<toucan::Schema> LoadSchema(const Parsed& parsed,
+                                         const std::optional<toucan::Profile>& profile) {
+  if (parsed.given.count("--schema") > 0) {
+    if (parsed.options.schema.empty()) throw UsageError("--schema is empty: give a schema file");
+    return toucan::Schema::Load(parsed.options.schema);
+  }
+  if (profile && profile->schema_path) return toucan::Schema::Load(*profile->schema_path);
+  if (profile && profile->schema_inline) return profile->schema_inline;
+  return std::nullopt;
+}
+
+// With a schema, `-a year=2024` means the declared type, so `:=` is not needed.
+void ApplyAttribute(Json& attributes, const std::string& argument, const toucan::Schema* schema) {
+  toucan::ApplyAttributeArgument(attributes, argument);
+  const auto eq = argument.find('=');
+  if (schema == nullptr || eq == 0 || argument[eq - 1] == ':') return;
+  const std::string key = argument.substr(0, eq);
+  attributes[key] = schema->Coerce(key, attributes[key].get<std::string>());
+}
+
+// The request from the profile, -r, --attributes, -a and --permissions (for batch: every line's
+// defaults). Attributes layer: the profile's, then --attributes key by key, then each -a.
+toucan::TokenRequest BuildDefaultRequest(const Parsed& parsed,
+                                         const std::optional<toucan::Profile>& profile,
+                                         const toucan::Schema* schema) {
   const Options& o = parsed.options;
   toucan::TokenRequest request;
   request.distinct_id = o.distinct_id;
   request.role = o.role;
-  if (parsed.given_attributes)
-    request.attributes = ReadJsonObjectInput(o.attributes_input, "--attributes");
-  for (const auto& argument : o.attribute_args) {
-    toucan::ApplyAttributeArgument(request.attributes, argument);
+  if (profile && profile->attributes) request.attributes = *profile->attributes;
+  if (parsed.given_attributes) {
+    const Json over = ReadJsonObjectInput(o.attributes_input, "--attributes");
+    for (const auto& [key, value] : over.items()) request.attributes[key] = value;
   }
+  for (const auto& argument : o.attribute_args)
+    ApplyAttribute(request.attributes, argument, schema);
   if (parsed.given_permissions) {
     request.permissions = ReadJsonObjectInput(o.permissions_input, "--permissions");
+  } else if (profile && profile->permissions) {
+    request.permissions = *profile->permissions;
   }
   return request;
 }
@@ -470,6 +578,26 @@ std::string FormatResult(const toucan::TokenResponse& response, const std::strin
   return toucan::ResponseJsonLine(response);
 }
 
+// The cache entry for this request, when the cache is on and usable (a warning otherwise).
+struct CacheUse {
+  std::optional<toucan::TokenCache> cache;
+  std::string entry;
+};
+
+CacheUse OpenCache(const Options& o, const Json& body, const ApiKey& key) {
+  CacheUse use;
+  if (!o.cache || o.no_cache || o.dry_run) return use;
+  auto opened = toucan::TokenCache::Open(toucan::ProcessEnvironment());
+  if (!opened.cache) {
+    PrintError("warning: " + opened.warning);
+    return use;
+  }
+  use.cache = std::move(opened.cache);
+  use.entry = toucan::TokenCache::EntryName(toucan::ResolveEndpointUrl(o.base_url, o.endpoint_path),
+                                            key.key, body.dump());
+  return use;
+}
+
 int RunSingle(const Parsed& parsed, const Json& body, ApiKey key) {
   const Options& o = parsed.options;
   toucan::LineWriter out(STDOUT_FILENO);
@@ -478,20 +606,61 @@ int RunSingle(const Parsed& parsed, const Json& body, ApiKey key) {
     out.Write(toucan::DryRunRequest(url, body).dump());
     return 0;
   }
+  const CacheUse cached = OpenCache(o, body, key);
+  if (cached.cache) {
+    const auto min_ttl =
+        o.min_ttl < 0 ? std::nullopt : std::optional(std::chrono::seconds(o.min_ttl));
+    const toucan::CacheLookup found = cached.cache->Lookup(cached.entry, min_ttl);
+    if (o.verbose)
+      PrintError(found.hit ? "cache hit (" + found.reason + ")" : "cache miss: " + found.reason);
+    if (found.hit) {
+      out.Write(FormatResult(*found.hit, o.output));
+      return 0;
+    }
+  }
   toucan::Client client(MakeClientOptions(o, std::move(key)));
   const toucan::TokenResponse response = client.Mint(body);
   const std::string result = FormatResult(response, o.output);
   if (!response.expires_in) {
     PrintError("warning: the reply has no usable expiresIn, so the expiry is unknown (null)");
   }
+  if (cached.cache) {
+    const toucan::CacheStore stored = cached.cache->Store(cached.entry, response);
+    if (o.verbose && !stored.stored) PrintError("not cached: " + stored.reason);
+  }
   out.Write(result);
   return 0;
 }
 
-int RunBatchMode(const Parsed& parsed, const toucan::TokenRequest& defaults, ApiKey key) {
+int RunProfiles(const toucan::Config& config, const std::optional<toucan::Profile>& active) {
+  toucan::LineWriter out(STDOUT_FILENO);
+  const auto name = active ? std::optional(active->name) : std::nullopt;
+  for (const Json& row : toucan::ProfileRows(config, name)) {
+    out.Write(row.dump(-1, ' ', false, Json::error_handler_t::replace));
+  }
+  return 0;
+}
+
+int RunCacheClear() {
+  auto opened = toucan::TokenCache::Open(toucan::ProcessEnvironment());
+  if (!opened.cache) throw UsageError(opened.warning);
+  const std::size_t removed = opened.cache->Clear();
+  PrintError("removed " + std::to_string(removed) +
+             (removed == 1 ? " cached token" : " cached tokens") + " from " +
+             opened.cache->folder());
+  return 0;
+}
+
+int RunBatchMode(const Parsed& parsed, const toucan::TokenRequest& defaults, ApiKey key,
+                 const std::optional<toucan::Schema>& schema) {
   const Options& o = parsed.options;
   toucan::BatchOptions batch;
   batch.defaults = defaults;
+  if (schema) {
+    batch.check_line = [&schema](const toucan::TokenRequest& line) {
+      schema->Check(line.attributes);
+    };
+  }
   batch.concurrency = o.concurrency;
   batch.progress = isatty(STDERR_FILENO) == 1;
   batch.interrupted = [] { return g_signal != 0; };
@@ -516,8 +685,18 @@ int RunBatchMode(const Parsed& parsed, const toucan::TokenRequest& defaults, Api
 int Run(int argc, char** argv) {
   Parsed parsed;
   if (const auto done = ParseCommandLine(argc, argv, parsed)) return *done;
+  if (parsed.cache_clear) return RunCacheClear();
+  const toucan::Environment env = toucan::ProcessEnvironment();
+  const toucan::Config config = toucan::LoadConfig(env);
+  const auto profile_flag =
+      parsed.given.count("--profile") > 0 ? std::optional(parsed.options.profile) : std::nullopt;
+  const std::optional<toucan::Profile> profile = toucan::SelectProfile(config, profile_flag, env);
+  if (parsed.profiles) return RunProfiles(config, profile);
+  if (profile) ApplyProfile(parsed, *profile);
   CheckModeFlags(parsed);
-  const toucan::TokenRequest request = BuildDefaultRequest(parsed);
+  const std::optional<toucan::Schema> schema = LoadSchema(parsed, profile);
+  const toucan::TokenRequest request =
+      BuildDefaultRequest(parsed, profile, schema ? &*schema : nullptr);
   // Input errors come before key errors. For batch the role and attributes are every line's
   // defaults, checked on their own; a single request is checked by building its body, once.
   Json body;
@@ -525,6 +704,7 @@ int Run(int argc, char** argv) {
     toucan::CheckRequestDefaults(request);
   } else {
     body = toucan::BuildRequestBody(request);
+    if (schema) schema->Check(request.attributes);
   }
   // --dry-run needs no key, but one that is configured is still read and checked.
   ApiKey key = ReadApiKey(parsed.options);
@@ -532,7 +712,7 @@ int Run(int argc, char** argv) {
     throw UsageError("no API key: set " + parsed.options.api_key_env +
                      " (or use --api-key-file); it is never taken from the command line");
   }
-  if (parsed.batch) return RunBatchMode(parsed, request, std::move(key));
+  if (parsed.batch) return RunBatchMode(parsed, request, std::move(key), schema);
   return RunSingle(parsed, body, std::move(key));
 }
 

@@ -1,0 +1,66 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "toucan/token.hpp"
+
+namespace toucan {
+
+enum class AttributeType { kString, kInteger, kNumber, kBoolean, kArray, kObject };
+
+// "string", "integer", ... as written in a schema.
+std::string_view AttributeTypeName(AttributeType type);
+
+struct AttributeDeclaration {
+  std::string name;
+  AttributeType type = AttributeType::kString;
+  bool required = false;
+};
+
+// The attributes Toucan has registered, so that a misspelt or mistyped attribute — which Toucan
+// would silently match to no row — is refused before anything is sent.
+class Schema {
+ public:
+  // A JSON object of declarations: `{"region": "string"}` or
+  // `{"region": {"type": "string", "required": true}}`. Throws Error(kUsage).
+  static Schema FromJson(const Json& document, std::string_view source = "the schema");
+
+  // Schema text: JSON when `is_json`, else TOML. `source` names the file in messages (TOML
+  // errors carry `source:line:column`). Throws Error(kUsage).
+  static Schema Parse(std::string_view text, const std::string& source, bool is_json);
+
+  // Reads a schema file (bounded, a regular file only): JSON when the name ends in `.json`,
+  // else TOML. Throws Error(kUsage).
+  static Schema Load(const std::string& path);
+
+  // Adds one declaration (`"string"` or `{"type": ..., "required": ...}`). Throws Error(kUsage)
+  // with a message that names the attribute but no place, so the caller can add one.
+  void Declare(const std::string& name, const Json& declaration);
+
+  const std::vector<AttributeDeclaration>& declarations() const { return declarations_; }
+  const AttributeDeclaration* Find(std::string_view name) const;
+
+  // The value a `-a KEY=VALUE` argument stands for: the text converted to the declared integer,
+  // number or boolean when it is one (`2024`, `2.5`, `true`), else the text as a string (which
+  // Check then refuses for a non-string type). Throws Error(kUsage) when the text is a number
+  // that cannot be held exactly (an integer beyond 64 bits).
+  Json Coerce(std::string_view name, std::string_view text) const;
+
+  // Refuses an attribute that is not declared (with a suggestion), a value of the wrong type
+  // (naming attribute, declared type and value) and a missing required attribute. Throws
+  // Error(kUsage) for the first problem found.
+  void Check(const Json& attributes) const;
+
+ private:
+  std::vector<AttributeDeclaration> declarations_;
+};
+
+// The candidate `word` was probably meant to be: one at edit distance at most 2, or differing
+// only in case. Empty when none is close.
+std::optional<std::string> SuggestName(std::string_view word,
+                                       const std::vector<std::string>& candidates);
+
+}  // namespace toucan

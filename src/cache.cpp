@@ -1,0 +1,320 @@
+#include "toucan/cache.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <utility>
+
+#include "config_internal.hpp"
+
+namespace toucan {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using std::chrono::system_clock;
+
+// Longer lives than this are not believed (and would overflow the millisecond arithmetic).
+constexpr std::int64_t kLongestLife = std::int64_t{10} * 365 * 86400;
+// A temporary file this old belongs to a process that died before its rename.
+constexpr auto kStaleTemporary = std::chrono::minutes(10);
+
+struct DigestDeleter {
+  void operator()(EVP_MD_CTX* context) const { EVP_MD_CTX_free(context); }
+};
+
+std::string Sha256(std::string_view data) {
+  std::unique_ptr<EVP_MD_CTX, DigestDeleter> context(EVP_MD_CTX_new());
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (!context || EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr) != 1 ||
+      EVP_DigestUpdate(context.get(), data.data(), data.size()) != 1 ||
+      EVP_DigestFinal_ex(context.get(), digest, &length) != 1) {
+    throw Error(ErrorKind::kInternal, "SHA-256 failed in libcrypto");
+  }
+  return std::string(reinterpret_cast<const char*>(digest), length);
+}
+
+std::string Hex(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string text;
+  for (const char byte : bytes) {
+    const auto value = static_cast<unsigned char>(byte);
+    text += kDigits[value >> 4];
+    text += kDigits[value & 15];
+  }
+  return text;
+}
+
+// A length prefix before every part, so ("ab", "c") and ("a", "bc") never hash alike.
+void AppendFramed(std::string& out, std::string_view part) {
+  const auto size = static_cast<std::uint64_t>(part.size());
+  for (int shift = 56; shift >= 0; shift -= 8) out += static_cast<char>((size >> shift) & 0xFF);
+  out += part;
+}
+
+bool IsEntryName(std::string_view name) {
+  return name.size() == 64 && name.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
+std::string OctalMode(mode_t mode) {
+  char text[8];
+  std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
+  return text;
+}
+
+// mkdir -p, each folder it creates 0700.
+int MakeFolders(const std::string& path) {
+  for (std::size_t slash = path.find('/', 1);; slash = path.find('/', slash + 1)) {
+    const std::string part = path.substr(0, slash);
+    if (::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) return errno;
+    if (slash == std::string::npos) return 0;
+  }
+}
+
+std::string RandomSuffix() {
+  std::random_device random;
+  std::string bytes;
+  for (int i = 0; i < 8; ++i) bytes += static_cast<char>(random() & 0xFF);
+  return Hex(bytes);
+}
+
+std::int64_t MillisecondsSinceEpoch(system_clock::time_point when) {
+  return std::chrono::duration_cast<milliseconds>(when.time_since_epoch()).count();
+}
+
+bool WriteAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t written = ::write(fd, data.data(), data.size());
+    if (written < 0 && errno == EINTR) continue;
+    if (written <= 0) return false;
+    data.remove_prefix(static_cast<std::size_t>(written));
+  }
+  return true;
+}
+
+// Bounded read of an entry; empty when it is not a regular file of a sane size.
+std::optional<std::string> ReadEntry(int fd) {
+  struct stat info {};
+  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode) ||
+      static_cast<std::size_t>(info.st_size) > kMaxCacheEntryBytes) {
+    return std::nullopt;
+  }
+  std::string buffer(static_cast<std::size_t>(info.st_size) + 1, '\0');
+  std::size_t used = 0;
+  while (used < buffer.size()) {
+    const ssize_t got = ::read(fd, buffer.data() + used, buffer.size() - used);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) return std::nullopt;
+    if (got == 0) break;
+    used += static_cast<std::size_t>(got);
+  }
+  if (used != static_cast<std::size_t>(info.st_size)) return std::nullopt;  // changed under us
+  buffer.resize(used);
+  return buffer;
+}
+
+struct Entry {
+  std::string token;
+  std::int64_t expires_in = 0;
+  std::int64_t received_ms = 0;
+  Json extra;
+};
+
+// The entry file is input like any other: checked field by field, depth bounded.
+std::optional<Entry> ParseEntry(std::string_view text) {
+  Json document;
+  try {
+    document = Json::parse(text, [](int depth, Json::parse_event_t, Json&) {
+      if (depth > kMaxConfigDepth + 2) throw std::length_error("too deep");
+      return true;
+    });
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  const auto field = [&](const char* name) -> const Json* {
+    const auto found = document.is_object() ? document.find(name) : document.end();
+    return found == document.end() ? nullptr : &*found;
+  };
+  const Json* token = field("token");
+  const Json* expires_in = field("expiresIn");
+  const Json* received = field("receivedAtMs");
+  const Json* extra = field("extra");
+  if (!token || !token->is_string() || !IsSafeToken(token->get_ref<const std::string&>()) ||
+      !expires_in || !expires_in->is_number_integer() || !received ||
+      !received->is_number_integer() || !extra || !extra->is_object()) {
+    return std::nullopt;
+  }
+  Entry entry{token->get<std::string>(), expires_in->get<std::int64_t>(),
+              received->get<std::int64_t>(), *extra};
+  if (entry.expires_in <= 0 || entry.expires_in > kLongestLife || entry.received_ms < 0 ||
+      entry.received_ms > (std::int64_t{1} << 50)) {
+    return std::nullopt;
+  }
+  return entry;
+}
+
+}  // namespace
+
+TokenCache::TokenCache(int folder_fd, std::string folder, Clock clock)
+    : folder_fd_(folder_fd), folder_(std::move(folder)), clock_(std::move(clock)) {}
+
+TokenCache::TokenCache(TokenCache&& other) noexcept
+    : folder_fd_(std::exchange(other.folder_fd_, -1)),
+      folder_(std::move(other.folder_)),
+      clock_(std::move(other.clock_)) {}
+
+TokenCache& TokenCache::operator=(TokenCache&& other) noexcept {
+  if (this != &other) {
+    if (folder_fd_ >= 0) ::close(folder_fd_);
+    folder_fd_ = std::exchange(other.folder_fd_, -1);
+    folder_ = std::move(other.folder_);
+    clock_ = std::move(other.clock_);
+  }
+  return *this;
+}
+
+TokenCache::~TokenCache() {
+  if (folder_fd_ >= 0) ::close(folder_fd_);
+}
+
+CacheOpen TokenCache::Open(const Environment& env, Clock clock) {
+  const auto base = internal::XdgFolder(env, "XDG_CACHE_HOME", ".cache");
+  if (!base) return {std::nullopt, "the token cache needs HOME or XDG_CACHE_HOME; not using it"};
+  const std::string folder = *base + "/toucan-token";
+  if (const int error = MakeFolders(folder); error != 0) {
+    return {std::nullopt, "cannot create the cache folder " + folder + ": " + std::strerror(error) +
+                              "; not using it"};
+  }
+  const int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  struct stat info {};
+  if (fd < 0 || ::fstat(fd, &info) != 0) {
+    const std::string reason = std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+    return {std::nullopt,
+            "cannot open the cache folder " + folder + ": " + reason + "; not using it"};
+  }
+  std::string problem;
+  if (info.st_uid != ::geteuid()) {
+    problem = "belongs to another user";
+  } else if ((info.st_mode & 077) != 0) {
+    problem = "is open to group or others (mode " + OctalMode(info.st_mode) + "; run chmod 700 " +
+              folder + ")";
+  }
+  if (!problem.empty()) {
+    ::close(fd);
+    return {std::nullopt, "the cache folder " + folder + " " + problem + "; not using it"};
+  }
+  return {TokenCache(fd, folder, std::move(clock)), ""};
+}
+
+std::string TokenCache::EntryName(std::string_view url, std::string_view api_key,
+                                  std::string_view body) {
+  std::string framed;
+  AppendFramed(framed, "toucan-token cache entry v1");
+  AppendFramed(framed, url);
+  AppendFramed(framed, Sha256(api_key));
+  AppendFramed(framed, body);
+  return Hex(Sha256(framed));
+}
+
+CacheLookup TokenCache::Lookup(const std::string& name,
+                               std::optional<std::chrono::seconds> min_ttl) const {
+  if (!IsEntryName(name)) return {std::nullopt, "no entry"};
+  const int fd =
+      ::openat(folder_fd_, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return {std::nullopt, errno == ENOENT ? "no entry" : "corrupt"};
+  const auto text = ReadEntry(fd);
+  ::close(fd);
+  const auto entry = text ? ParseEntry(*text) : std::nullopt;
+  if (!entry) return {std::nullopt, "corrupt"};
+  const std::int64_t now = MillisecondsSinceEpoch(clock_());
+  if (entry->received_ms > now) return {std::nullopt, "from the future"};
+  const std::int64_t left_ms = entry->expires_in * 1000 - (now - entry->received_ms);
+  if (left_ms <= 0) return {std::nullopt, "expired"};
+  const std::int64_t left = left_ms / 1000;
+  const std::int64_t needed =
+      min_ttl ? min_ttl->count() : std::max<std::int64_t>(60, entry->expires_in / 10);
+  if (left < needed) {
+    return {std::nullopt, "expires within min-ttl (" + std::to_string(left) + " s left, min-ttl " +
+                              std::to_string(needed) + " s)"};
+  }
+  TokenResponse response;
+  response.token = entry->token;
+  response.expires_in = left;
+  response.expires_at =
+      system_clock::time_point(milliseconds(entry->received_ms + entry->expires_in * 1000));
+  response.extra = entry->extra;
+  return {std::move(response), std::to_string(left) + " s left"};
+}
+
+CacheStore TokenCache::Store(const std::string& name, const TokenResponse& response) const {
+  if (!IsEntryName(name)) return {false, "not an entry name"};
+  if (!response.expires_in || *response.expires_in <= 0 || *response.expires_in > kLongestLife) {
+    return {false, "the token has no usable expiry"};
+  }
+  if (!IsSafeToken(response.token)) return {false, "the token is not printable"};
+  const auto received =
+      response.expires_at ? *response.expires_at - seconds(*response.expires_in) : clock_();
+  Json entry = Json::object();
+  entry["token"] = response.token;
+  entry["expiresIn"] = *response.expires_in;
+  entry["receivedAtMs"] = MillisecondsSinceEpoch(received);
+  entry["extra"] = response.extra.is_object() ? response.extra : Json::object();
+  const std::string text = entry.dump(-1, ' ', false, Json::error_handler_t::replace);
+  if (text.size() > kMaxCacheEntryBytes) return {false, "the reply is too large"};
+
+  // A reader sees the old entry or the new one, never part of one: the new one is complete and
+  // on disk before the rename makes it visible.
+  const std::string temporary = ".tmp-" + std::to_string(::getpid()) + "-" + RandomSuffix();
+  const int fd = ::openat(folder_fd_, temporary.c_str(),
+                          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return {false, std::string("cannot write to the cache: ") + std::strerror(errno)};
+  const bool written = WriteAll(fd, text) && ::fsync(fd) == 0;
+  const int error = errno;
+  ::close(fd);
+  if (!written || ::renameat(folder_fd_, temporary.c_str(), folder_fd_, name.c_str()) != 0) {
+    const int failure = written ? errno : error;
+    ::unlinkat(folder_fd_, temporary.c_str(), 0);
+    return {false, std::string("cannot write to the cache: ") + std::strerror(failure)};
+  }
+  ::fsync(folder_fd_);  // the rename itself survives a crash
+  return {true, ""};
+}
+
+std::size_t TokenCache::Clear() const {
+  const int listing_fd = ::dup(folder_fd_);
+  DIR* listing = listing_fd < 0 ? nullptr : ::fdopendir(listing_fd);
+  if (listing == nullptr) {
+    if (listing_fd >= 0) ::close(listing_fd);
+    throw UsageError("cannot list the cache folder " + folder_ + ": " + std::strerror(errno));
+  }
+  ::rewinddir(listing);  // the offset is shared with folder_fd_ and earlier listings
+  std::size_t removed = 0;
+  const auto now = system_clock::now();
+  while (const dirent* item = ::readdir(listing)) {
+    const std::string_view name = item->d_name;
+    if (IsEntryName(name)) {
+      if (::unlinkat(folder_fd_, item->d_name, 0) == 0) ++removed;
+    } else if (name.rfind(".tmp-", 0) == 0) {
+      // Another process may be writing it right now; only leftovers of a crash go.
+      struct stat info {};
+      if (::fstatat(folder_fd_, item->d_name, &info, AT_SYMLINK_NOFOLLOW) == 0 &&
+          system_clock::from_time_t(info.st_mtime) + kStaleTemporary < now) {
+        ::unlinkat(folder_fd_, item->d_name, 0);
+      }
+    }
+  }
+  ::closedir(listing);
+  return removed;
+}
+
+}  // namespace toucan

@@ -1,0 +1,359 @@
+#include "toucan/schema.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstdint>
+#include <limits>
+
+#include "config_internal.hpp"
+#include "toucan/config.hpp"
+
+namespace toucan {
+namespace {
+
+constexpr AttributeType kTypes[] = {AttributeType::kString, AttributeType::kInteger,
+                                    AttributeType::kNumber, AttributeType::kBoolean,
+                                    AttributeType::kArray,  AttributeType::kObject};
+
+// Names and values from user input reach messages JSON-escaped and ASCII-only: no control
+// character or broken UTF-8 reaches the terminal, and cutting cannot split a character.
+std::string Shown(const Json& value) {
+  std::string text = value.dump(-1, ' ', true, Json::error_handler_t::replace);
+  if (text.size() > 100) text = text.substr(0, 100) + "...";
+  return text;
+}
+
+std::string Named(std::string_view name) {
+  const std::string quoted = Shown(Json(std::string(name)));
+  return "'" + quoted.substr(1, quoted.size() - (quoted.back() == '"' ? 2 : 1)) + "'";
+}
+
+std::size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+bool SameIgnoringCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::optional<AttributeType> TypeFromName(std::string_view name) {
+  for (const AttributeType type : kTypes) {
+    if (AttributeTypeName(type) == name) return type;
+  }
+  return std::nullopt;
+}
+
+AttributeType ParseType(const std::string& attribute, const Json& value) {
+  std::vector<std::string> names;
+  for (const AttributeType type : kTypes) names.emplace_back(AttributeTypeName(type));
+  const std::string text = value.is_string() ? value.get<std::string>() : std::string();
+  if (const auto type = TypeFromName(text)) return *type;
+  std::string message = "attribute " + Named(attribute) + ": unknown type " + Shown(value);
+  if (const auto close = SuggestName(text, names)) message += " (did you mean '" + *close + "'?)";
+  throw UsageError(message + "; the types are string, integer, number, boolean, array, object");
+}
+
+bool Matches(AttributeType type, const Json& value) {
+  switch (type) {
+    case AttributeType::kString:
+      return value.is_string();
+    case AttributeType::kInteger:
+      return value.is_number_integer();
+    case AttributeType::kNumber:
+      return value.is_number();
+    case AttributeType::kBoolean:
+      return value.is_boolean();
+    case AttributeType::kArray:
+      return value.is_array();
+    case AttributeType::kObject:
+      return value.is_object();
+  }
+  return false;
+}
+
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? — JSON's number syntax, so `-a` accepts exactly
+// what `:=` would.
+bool IsJsonNumber(std::string_view text, bool integer_only) {
+  std::size_t i = 0;
+  const auto digits = [&] {
+    const std::size_t start = i;
+    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])) != 0) ++i;
+    return i > start;
+  };
+  if (i < text.size() && text[i] == '-') ++i;
+  if (i < text.size() && text[i] == '0') {
+    ++i;
+  } else if (!digits()) {
+    return false;
+  }
+  if (integer_only) return i == text.size();
+  if (i < text.size() && text[i] == '.' && (++i, !digits())) return false;
+  if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
+    ++i;
+    if (i < text.size() && (text[i] == '+' || text[i] == '-')) ++i;
+    if (!digits()) return false;
+  }
+  return i == text.size();
+}
+
+// A decimal as (sign, significant digits, exponent), so that "2.50" and "2.5e0" compare equal.
+struct Decimal {
+  bool negative = false;
+  std::string digits;
+  long long exponent = 0;
+  bool operator==(const Decimal&) const = default;
+};
+
+std::optional<Decimal> Normalise(std::string_view text) {
+  Decimal result;
+  std::size_t i = 0;
+  if (i < text.size() && text[i] == '-') result.negative = true, ++i;
+  long long point = -1;
+  for (; i < text.size() &&
+         (std::isdigit(static_cast<unsigned char>(text[i])) != 0 || text[i] == '.');
+       ++i) {
+    if (text[i] == '.')
+      point = static_cast<long long>(result.digits.size());
+    else
+      result.digits += text[i];
+  }
+  if (point < 0) point = static_cast<long long>(result.digits.size());
+  long long exponent = 0;
+  if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
+    ++i;
+    if (i < text.size() && text[i] == '+') ++i;
+    const auto [end, error] = std::from_chars(text.data() + i, text.data() + text.size(), exponent);
+    if (error != std::errc() || end != text.data() + text.size() || std::abs(exponent) > 100000) {
+      return std::nullopt;
+    }
+  }
+  const auto lead = std::min(result.digits.find_first_not_of('0'), result.digits.size());
+  result.digits.erase(0, lead);
+  result.digits.erase(result.digits.find_last_not_of('0') + 1);
+  if (result.digits.empty()) return Decimal{};  // zero, whatever its sign
+  result.exponent = point - static_cast<long long>(lead) + exponent;
+  return result;
+}
+
+// The double a decimal text stands for, when it stands for one exactly (its shortest form is
+// the same decimal); SPEC wants numbers passed through exactly, never rounded.
+std::optional<double> ExactDouble(std::string_view text) {
+  double value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  char shortest[64];
+  const auto written = std::to_chars(std::begin(shortest), std::end(shortest), value);
+  const auto original = Normalise(text);
+  if (!original || original != Normalise(std::string_view(shortest, written.ptr)))
+    return std::nullopt;
+  return value;
+}
+
+}  // namespace
+
+std::string_view AttributeTypeName(AttributeType type) {
+  switch (type) {
+    case AttributeType::kString:
+      return "string";
+    case AttributeType::kInteger:
+      return "integer";
+    case AttributeType::kNumber:
+      return "number";
+    case AttributeType::kBoolean:
+      return "boolean";
+    case AttributeType::kArray:
+      return "array";
+    case AttributeType::kObject:
+      return "object";
+  }
+  return "string";
+}
+
+std::optional<std::string> SuggestName(std::string_view word,
+                                       const std::vector<std::string>& candidates) {
+  // Long words would make the distance quadratic in hostile input; no real name is that long.
+  constexpr std::size_t kLongest = 256;
+  if (word.size() > kLongest) return std::nullopt;
+  for (const auto& candidate : candidates) {
+    if (SameIgnoringCase(word, candidate)) return candidate;
+  }
+  std::optional<std::string> best;
+  std::size_t best_distance = 3;
+  for (const auto& candidate : candidates) {
+    if (candidate.size() > kLongest || candidate.size() + 2 < word.size() ||
+        word.size() + 2 < candidate.size()) {
+      continue;
+    }
+    const std::size_t distance = EditDistance(word, candidate);
+    if (distance < best_distance) best = candidate, best_distance = distance;
+  }
+  return best;
+}
+
+void Schema::Declare(const std::string& name, const Json& declaration) {
+  if (name.empty()) throw UsageError("an attribute name must not be empty");
+  if (Find(name) != nullptr) throw UsageError("attribute " + Named(name) + " is declared twice");
+  AttributeDeclaration entry{name, AttributeType::kString, false};
+  if (declaration.is_string()) {
+    entry.type = ParseType(name, declaration);
+  } else if (declaration.is_object()) {
+    if (!declaration.contains("type")) {
+      throw UsageError("attribute " + Named(name) + " needs a \"type\"");
+    }
+    for (const auto& [key, value] : declaration.items()) {
+      if (key == "type") {
+        entry.type = ParseType(name, value);
+      } else if (key == "required" && value.is_boolean()) {
+        entry.required = value.get<bool>();
+      } else if (key == "required") {
+        throw UsageError("attribute " + Named(name) + ": \"required\" must be true or false");
+      } else if (key != "description") {
+        std::string message = "attribute " + Named(name) + ": unknown field " + Named(key);
+        if (const auto close = SuggestName(key, {"type", "required", "description"})) {
+          message += " (did you mean '" + *close + "'?)";
+        }
+        throw UsageError(message);
+      }
+    }
+  } else {
+    throw UsageError("attribute " + Named(name) + " must be declared as a type name (\"string\") " +
+                     "or as {\"type\": ..., \"required\": ...}, not " + Shown(declaration));
+  }
+  declarations_.push_back(std::move(entry));
+}
+
+const AttributeDeclaration* Schema::Find(std::string_view name) const {
+  for (const auto& declaration : declarations_) {
+    if (declaration.name == name) return &declaration;
+  }
+  return nullptr;
+}
+
+Schema Schema::FromJson(const Json& document, std::string_view source) {
+  if (!document.is_object()) {
+    throw UsageError(std::string(source) +
+                     ": a schema must be an object of attribute declarations");
+  }
+  Schema schema;
+  for (const auto& [name, declaration] : document.items()) {
+    try {
+      schema.Declare(name, declaration);
+    } catch (const Error& e) {
+      throw UsageError(std::string(source) + ": " + e.what());
+    }
+  }
+  return schema;
+}
+
+Schema Schema::Parse(std::string_view text, const std::string& source, bool is_json) {
+  if (is_json) {
+    Json document;
+    try {
+      document = Json::parse(text, [&](int depth, Json::parse_event_t, Json&) {
+        if (depth > kMaxConfigDepth) {
+          throw UsageError(source + ": nests deeper than " + std::to_string(kMaxConfigDepth) +
+                           " levels");
+        }
+        return true;
+      });
+    } catch (const Json::exception& e) {
+      // nlohmann/json quotes the bytes it last read, which may be anything.
+      const std::string_view what = e.what();
+      const auto tag_end = what.find("] ");
+      throw UsageError(
+          source + ": not valid JSON: " +
+          internal::Printable(tag_end == std::string_view::npos ? what : what.substr(tag_end + 2)));
+    }
+    return FromJson(document, source);
+  }
+  const toml::table document = internal::ParseToml(text, source);
+  Schema schema;
+  for (const auto& [key, value] : internal::InFileOrder(document)) {
+    try {
+      schema.Declare(std::string(key->str()), internal::TomlToJson(*value));
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      // TomlToJson's own messages already start with the place.
+      throw UsageError(
+          what.rfind(source + ":", 0) == 0 ? what : internal::Where(key->source()) + ": " + what);
+    }
+  }
+  return schema;
+}
+
+Schema Schema::Load(const std::string& path) {
+  const auto file = internal::ReadRegularFile(path, "schema file", kMaxConfigBytes, false);
+  const bool is_json = path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0;
+  return Parse(file->text, path, is_json);
+}
+
+Json Schema::Coerce(std::string_view name, std::string_view text) const {
+  const AttributeDeclaration* declaration = Find(name);
+  if (declaration == nullptr) return std::string(text);
+  const AttributeType type = declaration->type;
+  const bool integer_text = IsJsonNumber(text, true);
+  if ((type == AttributeType::kInteger || type == AttributeType::kNumber) && integer_text) {
+    std::int64_t value = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (error != std::errc() || end != text.data() + text.size()) {
+      throw UsageError("attribute " + Named(name) + ": " + Shown(Json(std::string(text))) +
+                       " does not fit a 64-bit integer");
+    }
+    return value;
+  }
+  if (type == AttributeType::kNumber && IsJsonNumber(text, false)) {
+    const auto value = ExactDouble(text);
+    if (!value) {
+      throw UsageError("attribute " + Named(name) + ": " + Shown(Json(std::string(text))) +
+                       " cannot be represented exactly as a number");
+    }
+    return *value;
+  }
+  if (type == AttributeType::kBoolean && (text == "true" || text == "false")) return text == "true";
+  return std::string(text);
+}
+
+void Schema::Check(const Json& attributes) const {
+  std::vector<std::string> names;
+  for (const auto& declaration : declarations_) names.push_back(declaration.name);
+  for (const auto& [key, value] : attributes.items()) {
+    const AttributeDeclaration* declaration = Find(key);
+    if (declaration == nullptr) {
+      std::string message = "unknown attribute " + Named(key);
+      if (const auto close = SuggestName(key, names)) {
+        throw UsageError(message + " (did you mean " + Named(*close) + "?)");
+      }
+      std::string list;
+      for (std::size_t i = 0; i < names.size() && i < 10; ++i) list += (i ? ", " : "") + names[i];
+      if (names.size() > 10) list += ", ...";
+      throw UsageError(message + ": the schema declares " + (list.empty() ? "none" : list));
+    }
+    if (!Matches(declaration->type, value)) {
+      throw UsageError("attribute " + Named(key) + " has the wrong type: the schema declares " +
+                       std::string(AttributeTypeName(declaration->type)) + ", the value is " +
+                       Shown(value) + " (" + value.type_name() + ")");
+    }
+  }
+  for (const auto& declaration : declarations_) {
+    if (declaration.required && !attributes.contains(declaration.name)) {
+      throw UsageError("required attribute " + Named(declaration.name) + " is missing");
+    }
+  }
+}
+
+}  // namespace toucan

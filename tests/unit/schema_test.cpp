@@ -1,0 +1,237 @@
+#include "toucan/schema.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace {
+
+using toucan::AttributeType;
+using toucan::Error;
+using toucan::ErrorKind;
+using toucan::Json;
+using toucan::Schema;
+
+std::string UsageMessage(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kUsage) << e.what();
+    return e.what();
+  }
+  ADD_FAILURE() << "no error";
+  return "";
+}
+
+Schema Sample() {
+  return Schema::FromJson(Json::parse(R"({
+    "region": {"type": "string", "required": true},
+    "year": "integer", "ratio": "number", "active": "boolean",
+    "groups": "array", "extra": {"type": "object", "description": "free-form"}})"));
+}
+
+TEST(Schema, ShortAndLongFormsInToml) {
+  const Schema schema = Schema::Parse(
+      "region = { type = \"string\", required = true }\nyear = \"integer\"\n[groups]\ntype = "
+      "\"array\"\n",
+      "s.toml", false);
+  ASSERT_EQ(schema.declarations().size(), 3u);
+  EXPECT_EQ(schema.declarations()[0].name, "region");
+  EXPECT_TRUE(schema.declarations()[0].required);
+  EXPECT_EQ(schema.declarations()[1].type, AttributeType::kInteger);
+  EXPECT_FALSE(schema.declarations()[1].required);
+  EXPECT_EQ(schema.declarations()[2].type, AttributeType::kArray);
+}
+
+TEST(Schema, Json) {
+  const Schema schema =
+      Schema::Parse(R"({"a": "number", "b": {"type": "object"}})", "s.json", true);
+  EXPECT_EQ(schema.Find("a")->type, AttributeType::kNumber);
+  EXPECT_EQ(schema.Find("b")->type, AttributeType::kObject);
+  EXPECT_EQ(schema.Find("c"), nullptr);
+}
+
+TEST(Schema, InvalidSchemasSayWhere) {
+  EXPECT_EQ(UsageMessage([] { Schema::Parse("region = \"strng\"\n", "s.toml", false); }),
+            "s.toml:1:1: attribute 'region': unknown type \"strng\" (did you mean 'string'?); "
+            "the types are string, integer, number, boolean, array, object");
+  EXPECT_EQ(UsageMessage(
+                [] { Schema::Parse("a = \"string\"\n[b]\nrequired = true\n", "s.toml", false); }),
+            "s.toml:2:2: attribute 'b' needs a \"type\"");
+  EXPECT_EQ(UsageMessage([] {
+              Schema::Parse("b = { type = \"string\", requird = true }\n", "s.toml", false);
+            }),
+            "s.toml:1:1: attribute 'b': unknown field 'requird' (did you mean 'required'?)");
+  EXPECT_EQ(UsageMessage([] {
+              Schema::Parse("b = { type = \"string\", required = 1 }\n", "s.toml", false);
+            }),
+            "s.toml:1:1: attribute 'b': \"required\" must be true or false");
+  EXPECT_EQ(UsageMessage([] { Schema::Parse("b = 3\n", "s.toml", false); }),
+            "s.toml:1:1: attribute 'b' must be declared as a type name (\"string\") or as "
+            "{\"type\": ..., \"required\": ...}, not 3");
+  EXPECT_EQ(UsageMessage([] {
+              Schema::Parse("b = 1979-05-27\n", "s.toml", false);
+            }).rfind("s.toml:1:5: dates", 0),
+            0u);
+  EXPECT_EQ(
+      UsageMessage([] { Schema::Parse("b = \"string\nc", "s.toml", false); }).rfind("s.toml:1:", 0),
+      0u);
+  EXPECT_EQ(UsageMessage([] { Schema::Parse(R"(["string"])", "s.json", true); }),
+            "s.json: a schema must be an object of attribute declarations");
+  EXPECT_EQ(UsageMessage([] {
+              Schema::Parse(R"({"a": "string",})", "s.json", true);
+            }).rfind("s.json: not valid JSON: ", 0),
+            0u);
+  // nlohmann/json quotes the bytes it read; they reach the message escaped (found by fuzzing).
+  const std::string bytes = UsageMessage([] { Schema::Parse("{\"\xc8\x01\"", "s.json", true); });
+  EXPECT_TRUE(toucan::IsValidUtf8(bytes)) << bytes;
+  EXPECT_EQ(bytes.find('\x01'), std::string::npos) << bytes;
+  EXPECT_EQ(UsageMessage([] { Schema::Parse(R"({"": "string"})", "s.json", true); }),
+            "s.json: an attribute name must not be empty");
+  EXPECT_EQ(UsageMessage([] { Schema::Parse(std::string(100000, '['), "s.json", true); }),
+            "s.json: nests deeper than 64 levels");
+}
+
+TEST(Schema, LoadChoosesTheFormatByName) {
+  const auto folder =
+      std::filesystem::temp_directory_path() / ("toucan-schema-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(folder);
+  std::ofstream(folder / "s.json") << R"({"year": "integer"})";
+  std::ofstream(folder / "s.toml") << "year = \"integer\"\n";
+  std::ofstream(folder / "s.txt") << "year = \"integer\"\n";
+  for (const char* name : {"s.json", "s.toml", "s.txt"}) {
+    EXPECT_EQ(Schema::Load((folder / name).string()).Find("year")->type, AttributeType::kInteger);
+  }
+  EXPECT_NE(UsageMessage([&] { Schema::Load(folder.string()); }).find("is a directory"),
+            std::string::npos);
+  EXPECT_NE(UsageMessage([&] {
+              Schema::Load((folder / "none.toml").string());
+            }).find("No such file or directory"),
+            std::string::npos);
+  EXPECT_NE(UsageMessage([] { Schema::Load("/dev/zero"); }).find("is not a regular file"),
+            std::string::npos);
+  std::filesystem::remove_all(folder);
+}
+
+TEST(SchemaCheck, UnknownAttributeSuggestsTheClosest) {
+  const Schema schema = Sample();
+  EXPECT_EQ(UsageMessage([&] {
+              schema.Check(Json{{"region", "EU"}, {"regoin", "EU"}});
+            }),
+            "unknown attribute 'regoin' (did you mean 'region'?)");
+  EXPECT_EQ(UsageMessage([&] {
+              schema.Check(Json{{"Region", "EU"}});
+            }),
+            "unknown attribute 'Region' (did you mean 'region'?)");
+  EXPECT_EQ(UsageMessage([&] {
+              schema.Check(Json{{"region", "EU"}, {"country", "FR"}});
+            }),
+            "unknown attribute 'country': the schema declares region, year, ratio, active, "
+            "groups, extra");
+  EXPECT_EQ(UsageMessage([&] {
+              schema.Check(Json{{"region", "EU"}, {"a\nb", 1}});
+            }).find('\n'),
+            std::string::npos);
+}
+
+TEST(SchemaCheck, WrongTypeNamesAttributeTypeAndValue) {
+  const Schema schema = Sample();
+  EXPECT_EQ(UsageMessage([&] {
+              schema.Check(Json{{"region", "EU"}, {"year", "2024"}});
+            }),
+            "attribute 'year' has the wrong type: the schema declares integer, the value is "
+            "\"2024\" (string)");
+  EXPECT_EQ(UsageMessage([&] {
+              schema.Check(Json{{"region", "EU"}, {"year", 2024.5}});
+            }),
+            "attribute 'year' has the wrong type: the schema declares integer, the value is "
+            "2024.5 (number)");
+  EXPECT_EQ(UsageMessage([&] {
+              schema.Check(Json{{"region", 1}});
+            }),
+            "attribute 'region' has the wrong type: the schema declares string, the value is 1 "
+            "(number)");
+  EXPECT_NE(UsageMessage([&] {
+              schema.Check(Json{{"region", "EU"}, {"active", "true"}});
+            }).find("declares boolean"),
+            std::string::npos);
+  EXPECT_NE(UsageMessage([&] {
+              schema.Check(Json{{"region", "EU"}, {"groups", "a,b"}});
+            }).find("declares array"),
+            std::string::npos);
+  EXPECT_NE(UsageMessage([&] {
+              schema.Check(Json{{"region", "EU"}, {"extra", Json::array()}});
+            }).find("declares object"),
+            std::string::npos);
+  // A long value is cut in the message.
+  const std::string long_value(5000, 'x');
+  EXPECT_LT(UsageMessage([&] { schema.Check(Json{{"year", long_value}}); }).size(), 250u);
+}
+
+TEST(SchemaCheck, RequiredAttributes) {
+  const Schema schema = Sample();
+  EXPECT_EQ(UsageMessage([&] {
+              schema.Check(Json{{"year", 2024}});
+            }),
+            "required attribute 'region' is missing");
+  EXPECT_NO_THROW(schema.Check(Json{{"region", "EU"}}));
+}
+
+TEST(SchemaCheck, AcceptsEveryDeclaredType) {
+  EXPECT_NO_THROW(Sample().Check(Json::parse(
+      R"({"region":"EU","year":2024,"ratio":0.5,"active":false,"groups":["a"],"extra":{"k":1}})")));
+  EXPECT_NO_THROW(Sample().Check(Json::parse(R"({"region":"EU","ratio":3})")));
+  EXPECT_NO_THROW(Sample().Check(Json::parse(R"({"region":"EU","year":18446744073709551615})")));
+}
+
+TEST(SchemaCoerce, TextBecomesTheDeclaredType) {
+  const Schema schema = Sample();
+  EXPECT_EQ(schema.Coerce("year", "2024"), Json(2024));
+  EXPECT_TRUE(schema.Coerce("year", "2024").is_number_integer());
+  EXPECT_EQ(schema.Coerce("year", "-9223372036854775808").dump(), "-9223372036854775808");
+  EXPECT_EQ(schema.Coerce("ratio", "2.5"), Json(2.5));
+  EXPECT_EQ(schema.Coerce("ratio", "0.1").dump(), "0.1");
+  EXPECT_EQ(schema.Coerce("ratio", "7").dump(), "7");
+  EXPECT_EQ(schema.Coerce("ratio", "1.50e1").dump(), "15.0");
+  EXPECT_EQ(schema.Coerce("active", "true"), Json(true));
+  EXPECT_EQ(schema.Coerce("active", "false"), Json(false));
+  // Text that is not one stays a string, and Check then names it.
+  for (const char* text : {"2024x", "0123", "+1", "1.", " 1", "0x10"}) {
+    EXPECT_EQ(schema.Coerce("year", text), Json(text)) << text;
+  }
+  EXPECT_EQ(schema.Coerce("year", "2024.0"), Json("2024.0"));
+  EXPECT_EQ(schema.Coerce("active", "True"), Json("True"));
+  EXPECT_EQ(schema.Coerce("active", "1"), Json("1"));
+  EXPECT_EQ(schema.Coerce("region", "2024"), Json("2024"));
+  EXPECT_EQ(schema.Coerce("groups", "[1]"), Json("[1]"));
+  EXPECT_EQ(schema.Coerce("undeclared", "2024"), Json("2024"));
+}
+
+TEST(SchemaCoerce, InexactNumbersAreRefused) {
+  const Schema schema = Sample();
+  EXPECT_EQ(UsageMessage([&] { schema.Coerce("year", "9223372036854775808"); }),
+            "attribute 'year': \"9223372036854775808\" does not fit a 64-bit integer");
+  EXPECT_NE(UsageMessage([&] {
+              schema.Coerce("ratio", "99999999999999999999");
+            }).find("does not fit a 64-bit integer"),
+            std::string::npos);
+  for (const char* text : {"1e400", "0.10000000000000000001", "1e-400"}) {
+    EXPECT_EQ(UsageMessage([&] { schema.Coerce("ratio", text); }),
+              std::string("attribute 'ratio': \"") + text +
+                  "\" cannot be represented exactly as a number");
+  }
+}
+
+TEST(SuggestName, DistanceTwoOrCase) {
+  const std::vector<std::string> names = {"region", "year", "active"};
+  EXPECT_EQ(toucan::SuggestName("regoin", names), "region");
+  EXPECT_EQ(toucan::SuggestName("reg", names), std::nullopt);  // distance 3
+  EXPECT_EQ(toucan::SuggestName("YEAR", names), "year");       // distance 4, case only
+  EXPECT_EQ(toucan::SuggestName("actv", names), "active");
+  EXPECT_EQ(toucan::SuggestName("zzzzzz", names), std::nullopt);
+  EXPECT_EQ(toucan::SuggestName(std::string(100000, 'a'), names), std::nullopt);
+}
+
+}  // namespace
