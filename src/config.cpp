@@ -748,10 +748,13 @@ std::string RunKeyCommand(const std::vector<std::string>& argv, std::chrono::mil
   ::close(fds[1]);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   const KeyOutput out = ReadFirstLine(fds[0], deadline);
+  // Past the limit the command is stopped before its output pipe closes, so that it is reported
+  // as too slow, not as killed by the SIGPIPE that closing would cause.
+  if (out.timed_out) ::kill(pid, SIGKILL);
   ::close(fds[0]);
   const auto status = WaitUntil(pid, out.timed_out ? std::chrono::steady_clock::now() : deadline);
   const std::string name = CommandText(argv);
-  if (!status) {
+  if (!status || out.timed_out) {
     char limit[32];
     std::snprintf(limit, sizeof limit, "%g", static_cast<double>(timeout.count()) / 1000.0);
     throw UsageError(name + " did not finish within " + limit + " s and was stopped");
