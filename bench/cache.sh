@@ -13,7 +13,7 @@ rounds=${1:-50}
 build=${BUILD:-release}
 [ "$build" = release ] && cmake --workflow --preset release >/dev/null
 tool=$PWD/build/$build/toucan-token
-standin=$PWD/build/$build/tests/toucan-token-standin
+standin=$PWD/build/$build/toucan-token-standin
 work=$(mktemp -d)
 trap 'kill $standin_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 chmod 700 "$work"
