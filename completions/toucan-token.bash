@@ -23,6 +23,14 @@ _toucan_token_files() {
   while IFS= read -r candidate; do COMPREPLY+=("$candidate"); done < <(compgen -f -- "$1")
 }
 
+# Profile names: the [profile.NAME] tables of the configuration file, read without running it.
+_toucan_token_profiles() {
+  local config=${TOUCAN_CONFIG:-${XDG_CONFIG_HOME:-$HOME/.config}/toucan-token/config.toml}
+  [[ -f $config && -r $config ]] || return
+  sed -nE 's/^[[:space:]]*\[[[:space:]]*profile\.("([^"]*)"|([A-Za-z0-9_-]+))[[:space:]]*\].*/\2\3/p' \
+    "$config" 2>/dev/null
+}
+
 _toucan_token() {
   local cur prev words cword split=false
   if declare -F _init_completion >/dev/null; then
@@ -51,10 +59,15 @@ _toucan_token() {
   fi
   COMPREPLY=()
 
-  local in_batch=false i
+  # The subcommand: the first word that is not an option or an option's value.
+  local command="" i
   for ((i = 1; i < cword; i++)); do
-    [[ ${words[i]} == batch ]] && in_batch=true && break
+    case ${words[i]} in
+      batch | profiles | cache) command=${words[i]} && break ;;
+    esac
   done
+  local in_batch=false
+  [[ $command == batch ]] && in_batch=true
 
   case $prev in
     -o | --output)
@@ -65,6 +78,17 @@ _toucan_token() {
       return ;;
     --api-key-env)
       mapfile -t COMPREPLY < <(compgen -e -- "$cur")
+      return ;;
+    --profile)
+      local name quoted
+      while IFS= read -r name; do
+        [[ -n $name && $name == "$cur"* ]] || continue
+        printf -v quoted %q "$name"  # a quoted name may hold spaces
+        COMPREPLY+=("$quoted")
+      done < <(_toucan_token_profiles)
+      return ;;
+    --schema)
+      _toucan_token_files "$cur"
       return ;;
     --api-key-file | --cacert)
       [[ $prev == --api-key-file && -z $cur ]] && COMPREPLY+=(-)
@@ -79,18 +103,33 @@ _toucan_token() {
       fi
       return ;;
     -u | --distinct-id | -a | --attribute | --base-url | --endpoint-path | --timeout | \
-      --connect-timeout | --retries | --concurrency)
+      --connect-timeout | --retries | --concurrency | --min-ttl)
       return ;;  # free text
   esac
   [[ $split == true ]] && return
 
+  case $command in
+    profiles)  # lists the profiles; --profile marks the active one
+      [[ $cur == -* ]] && mapfile -t COMPREPLY < <(_toucan_token_words "$cur" "--profile --help")
+      return ;;
+    cache)
+      local has_clear=false
+      for ((i = i + 1; i < cword; i++)); do [[ ${words[i]} == clear ]] && has_clear=true; done
+      if [[ $cur == -* ]]; then
+        mapfile -t COMPREPLY < <(_toucan_token_words "$cur" "--help")
+      elif [[ $has_clear == false ]]; then
+        mapfile -t COMPREPLY < <(_toucan_token_words "$cur" "clear")
+      fi
+      return ;;
+  esac
+
   local options="--role --attribute --attributes --permissions --base-url --endpoint-path
     --api-key-env --api-key-file --timeout --connect-timeout --retries --cacert --dry-run
-    --verbose --help"
+    --verbose --help --profile --schema --no-cache --min-ttl"
   if [[ $in_batch == true ]]; then
-    options+=" --concurrency"  # -u and -o are usage errors in batch mode
+    options+=" --concurrency"  # -u, -o and --cache are usage errors in batch mode
   else
-    options+=" --distinct-id --output --version"
+    options+=" --distinct-id --output --version --cache"
   fi
 
   if [[ $cur == -* ]]; then
@@ -99,7 +138,7 @@ _toucan_token() {
     [[ -z $cur ]] && COMPREPLY+=(-)
     _toucan_token_files "$cur"  # batch FILE
   else
-    mapfile -t COMPREPLY < <(_toucan_token_words "$cur" "batch")
+    mapfile -t COMPREPLY < <(_toucan_token_words "$cur" "batch profiles cache")
   fi
 }
 

@@ -81,8 +81,8 @@ if [ -n "$tool" ]; then
   long_options() { grep -oE -- '^ +(-[A-Za-z], ?)?--[a-z][a-z0-9-]*' | grep -oE -- '--[a-z][a-z0-9-]*' | xargs; }
   single=$("$tool" --help | long_options)
   batch_all=$("$tool" batch --help | long_options)
-  # In batch mode -u and -o are usage errors and --version is not offered.
-  in_batch=$(tr ' ' '\n' <<<"$single $batch_all" | grep -vxE -- '--(distinct-id|output|version)' | sort -u | xargs)
+  # In batch mode -u, -o and --cache are usage errors and --version is not offered.
+  in_batch=$(tr ' ' '\n' <<<"$single $batch_all" | grep -vxE -- '--(distinct-id|output|version|cache)' | sort -u | xargs)
   [ -n "$single" ] || { echo "FAIL no long option found in $tool --help" >&2; exit 1; }
   expect "toucan-token --" "$single"
   expect "toucan-token batch --" "$in_batch"

@@ -41,7 +41,7 @@ if [ -n "$tool" ]; then
   long_options() { grep -oE -- '^ +(-[A-Za-z], ?)?--[a-z][a-z0-9-]*' | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u | xargs; }
   expect "toucan-token --" "$("$tool" --help | long_options)"
   in_batch=$({ "$tool" --help; "$tool" batch --help; } | long_options | tr ' ' '\n' |
-             grep -vxE -- '--(distinct-id|output|version)' | xargs)
+             grep -vxE -- '--(distinct-id|output|version|cache)' | xargs)
   expect "toucan-token batch --" "$in_batch"
 fi
 exit "$failed"
