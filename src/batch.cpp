@@ -377,6 +377,7 @@ class BatchRun {
   }
 
   int Finish(int input_fd, std::FILE* err) {
+    Interrupted();  // the signal may have arrived while the input was being read
     std::optional<std::uint64_t> not_attempted;
     if (interrupted_) not_attempted = input_.CountRest(input_fd);
     return FinishRun(rows_, input_, not_attempted, interrupted_, options_, err);
@@ -430,6 +431,9 @@ int RunBatchDryRun(int input_fd, const BatchOptions& options, const std::string&
     std::fprintf(err, "toucan-token: %s; %llu rows written\n", rows.write_error()->what(),
                  static_cast<unsigned long long>(rows.written()));
     return ExitCode(ErrorKind::kOutput);
+  }
+  if (options.interrupted && options.interrupted()) {
+    return FinishRun(rows, input, input.CountRest(input_fd), true, options, err);
   }
   if (input.failed()) {
     std::fprintf(err, "toucan-token: reading the batch input failed: %s\n",

@@ -18,7 +18,8 @@ namespace {
 // checked, `..` among them.
 bool HasEncodedSeparator(std::string_view path) {
   const std::string lower = AsciiLower(path);
-  return lower.find("%2f") != std::string::npos || lower.find("%5c") != std::string::npos;
+  return lower.find("%2f") != std::string::npos || lower.find("%5c") != std::string::npos ||
+         lower.find("%00") != std::string::npos;
 }
 
 bool IsDotSegment(std::string_view segment) {
@@ -38,12 +39,16 @@ std::string CheckedEndpointPath(std::string_view path) {
     if (c <= 0x20 || c == 0x7F) {
       throw UsageError(quoted + " holds whitespace or a control character");
     }
+    if (c == '\\') {
+      throw UsageError(quoted + " holds a '\\'; some servers read it as '/'");
+    }
     if (c == '?' || c == '#') {
       throw UsageError(quoted + " must not hold '?' or '#': it is a path, not a query");
     }
   }
   if (HasEncodedSeparator(path)) {
-    throw UsageError(quoted + " holds an encoded '/' or '\\' (%2F, %5C); write the segments out");
+    throw UsageError(quoted +
+                     " holds an encoded '/', '\\' or NUL (%2F, %5C, %00); write the segments out");
   }
   // Non-ASCII is percent-encoded here, as libcurl would on the wire, so that --dry-run shows
   // the very URL that is sent.

@@ -184,6 +184,7 @@ TEST(Hostile, BatchOfAnEndlessLineStopsOnASignal) {
                                    });
   EXPECT_EQ(result.exit_code, 143);
   EXPECT_FALSE(result.signaled) << "the first signal winds down, it does not kill";
+  EXPECT_NE(result.err.find("toucan-token: interrupted: "), std::string::npos) << result.err;
 }
 
 TEST(Hostile, BatchWithStdinClosedIsAnInputError) {
@@ -355,8 +356,9 @@ TEST(Hostile, BlankToucanVariablesCountAsUnset) {
 
 TEST(Hostile, EndpointPathCannotClimbOrCarryOddCharacters) {
   TestServer server(TokenReply());
-  for (const char* path : {"/../x", "/a/./b", "..", "/%2e%2e/x", "/sp ace", "/tab\tx", "/x?y=1",
-                           "/x#f", "/nl\nx", "/a%2f..%2fb", "/a/%2E%2e%2F", "/a%5c..%5cb"}) {
+  for (const char* path :
+       {"/../x", "/a/./b", "..", "/%2e%2e/x", "/sp ace", "/tab\tx", "/x?y=1", "/x#f", "/nl\nx",
+        "/a%2f..%2fb", "/a/%2E%2e%2F", "/a%5c..%5cb", "/a\\..\\b", "/a%00b"}) {
     for (const bool dry : {true, false}) {
       std::vector<std::string> args{"--endpoint-path", path};
       if (dry) args.emplace_back("--dry-run");
