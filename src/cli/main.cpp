@@ -664,12 +664,13 @@ int RunBatchMode(const Parsed& parsed, const toucan::TokenRequest& defaults, Api
   batch.concurrency = o.concurrency;
   batch.progress = isatty(STDERR_FILENO) == 1;
   batch.interrupted = [] { return g_signal != 0; };
+  // Before the input is opened: opening a FIFO can block, and a signal then must wind down.
+  InstallSignalHandlers(OnBatchSignal);
   int input = STDIN_FILENO;
   if (!o.batch_file.empty() && !NamesStandardInput(o.batch_file)) {
     input = OpenInput(o.batch_file, "the batch file");
     if (batch.progress) batch.total_lines = toucan::CountBatchLines(o.batch_file);
   }
-  InstallSignalHandlers(OnBatchSignal);
   int status = 0;
   if (o.dry_run) {
     const std::string url = toucan::ResolveEndpointUrl(o.base_url, o.endpoint_path);

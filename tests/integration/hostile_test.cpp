@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -171,17 +172,31 @@ TEST(Hostile, HelpAndVersionOnAFullDiskAreExitEight) {
   }
 }
 
+bool HasOpen(pid_t pid, const std::string& path) {
+  std::error_code error;
+  for (const auto& entry :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", error)) {
+    if (std::filesystem::read_symlink(entry.path(), error) == path) return true;
+  }
+  return false;
+}
+
 TEST(Hostile, BatchOfAnEndlessLineStopsOnASignal) {
-  bool sent = false;
-  const RunResult result = RunTool({"batch", "/dev/zero", "--dry-run"}, {}, std::nullopt,
-                                   TOUCAN_TOKEN_BINARY, [&](pid_t pid, const std::string&) {
-                                     if (sent) return;
-                                     sent = true;
-                                     std::thread([pid] {
-                                       std::this_thread::sleep_for(std::chrono::milliseconds(300));
-                                       ::kill(pid, SIGTERM);
-                                     }).detach();
-                                   });
+  std::thread signaller;
+  const auto watch = [&](pid_t pid, const std::string&) {
+    if (signaller.joinable()) return;
+    // Readiness: the batch has /dev/zero open, so its signal handling is in place.
+    signaller = std::thread([pid] {
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+      while (std::chrono::steady_clock::now() < deadline && !HasOpen(pid, "/dev/zero")) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      ::kill(pid, SIGTERM);
+    });
+  };
+  const RunResult result =
+      RunTool({"batch", "/dev/zero", "--dry-run"}, {}, std::nullopt, TOUCAN_TOKEN_BINARY, watch);
+  signaller.join();
   EXPECT_EQ(result.exit_code, 143);
   EXPECT_FALSE(result.signaled) << "the first signal winds down, it does not kill";
   EXPECT_NE(result.err.find("toucan-token: interrupted: "), std::string::npos) << result.err;
