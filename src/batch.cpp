@@ -234,6 +234,26 @@ bool IsRegularFile(int fd) {
   return fstat(fd, &info) == 0 && S_ISREG(info.st_mode);
 }
 
+// The next non-blank line, read and parsed; a line that cannot become a request gets its error
+// row here (`request` is then empty). Empty at the end of the input.
+std::optional<BatchLine> NextValidLine(BatchInput& input, OrderedRows& rows, std::string& line,
+                                       const BatchOptions& options) {
+  const auto got = input.Next(line);
+  if (got == BatchInput::Got::kEnd) return std::nullopt;
+  const std::uint64_t number = input.number();
+  rows.Expect(number);
+  BatchLine parsed;
+  if (got == BatchInput::Got::kOversized) {
+    parsed.error = TooLong();
+  } else {
+    parsed = ParseBatchLine(line, options.defaults, options.check_line);
+  }
+  if (!parsed.request) {
+    rows.Complete(number, ErrorRow(number, parsed.distinct_id, 2, std::nullopt, parsed.error), 2);
+  }
+  return parsed;
+}
+
 // A `{...}` line: its fields over the defaults. Unknown fields are errors, so that a typo such
 // as "atributes" cannot pass silently.
 void ApplyUserObject(const Json& object, TokenRequest& request, BatchLine& result) {
@@ -338,23 +358,13 @@ class BatchRun {
         answer.state = NextJob::State::kNotNow;
         return answer;
       }
-      const auto got = input_.Next(line_);
-      if (got == BatchInput::Got::kEnd) return answer;
+      std::optional<BatchLine> parsed = NextValidLine(input_, rows_, line_, options_);
+      if (!parsed) return answer;
       const std::uint64_t number = input_.number();
-      rows_.Expect(number);
-      if (got == BatchInput::Got::kOversized) {
-        rows_.Complete(number, ErrorRow(number, std::nullopt, 2, std::nullopt, TooLong()), 2);
-        continue;
-      }
-      BatchLine parsed = ParseBatchLine(line_, options_.defaults, options_.check_line);
-      if (!parsed.request) {
-        rows_.Complete(number, ErrorRow(number, parsed.distinct_id, 2, std::nullopt, parsed.error),
-                       2);
-        continue;
-      }
-      ids_.emplace(number, *parsed.distinct_id);
+      if (!parsed->request) continue;  // its error row is written
+      ids_.emplace(number, *parsed->distinct_id);
       answer.state = NextJob::State::kJob;
-      answer.job = MintJob{number, parsed.body.dump()};
+      answer.job = MintJob{number, parsed->body.dump()};
       return answer;
     }
   }
@@ -412,20 +422,9 @@ int RunBatchDryRun(int input_fd, const BatchOptions& options, const std::string&
   BatchInput input(input_fd, options.interrupted);
   std::string line;
   while (!rows.write_error()) {
-    const auto got = input.Next(line);
-    if (got == BatchInput::Got::kEnd) break;
-    const std::uint64_t number = input.number();
-    rows.Expect(number);
-    if (got == BatchInput::Got::kOversized) {
-      rows.Complete(number, ErrorRow(number, std::nullopt, 2, std::nullopt, TooLong()), 2);
-      continue;
-    }
-    BatchLine parsed = ParseBatchLine(line, options.defaults, options.check_line);
-    if (!parsed.request) {
-      rows.Complete(number, ErrorRow(number, parsed.distinct_id, 2, std::nullopt, parsed.error), 2);
-      continue;
-    }
-    rows.Complete(number, DryRunRequest(url, parsed.body), 0);
+    const std::optional<BatchLine> parsed = NextValidLine(input, rows, line, options);
+    if (!parsed) break;
+    if (parsed->request) rows.Complete(input.number(), DryRunRequest(url, parsed->body), 0);
   }
   if (rows.write_error()) {
     std::fprintf(err, "toucan-token: %s; %llu rows written\n", rows.write_error()->what(),

@@ -423,8 +423,11 @@ INSTANTIATE_TEST_SUITE_P(
                        kGood,
                        {},
                        "not an environment variable name"},
-        InputErrorCase{
-            "BlankKeyIsUnset", {"-u", "u"}, With(kGood, "TOUCAN_API_KEY", "  "), {}, "no API key: set TOUCAN_API_KEY"},
+        InputErrorCase{"BlankKeyIsUnset",
+                       {"-u", "u"},
+                       With(kGood, "TOUCAN_API_KEY", "  "),
+                       {},
+                       "no API key: set TOUCAN_API_KEY"},
         InputErrorCase{"KeyWithInnerSpace",
                        {"-u", "u"},
                        With(kGood, "TOUCAN_API_KEY", "tk_test_Zq8VwS3cr3t Key"),

@@ -1,5 +1,6 @@
 // Every way the network and the server can fail: exit code, message, and what the server saw.
 #include <poll.h>
+
 #include <atomic>
 #include <thread>
 
@@ -9,14 +10,6 @@ namespace toucan::test {
 namespace {
 
 using nlohmann::json;
-
-RunResult Mint(const std::string& url, std::vector<std::string> extra = {}, Env env = {}) {
-  std::vector<std::string> args{"-u", "u1"};
-  args.insert(args.end(), extra.begin(), extra.end());
-  Env full = KeyAndUrl(url);
-  for (auto& [name, value] : env) full[name] = value;
-  return RunChecked(args, full);
-}
 
 // Answers with the given replies in turn, then repeats the last one.
 Handler Sequence(std::vector<Handler> replies) {
@@ -83,7 +76,8 @@ TEST(Failure, RateLimitedWithLongRetryAfterStopsAtOnce) {
       Reply(429, R"({"message":"quota exceeded"})", "application/json", {{"Retry-After", "3600"}}));
   const RunResult result = Mint(server.url());
   EXPECT_EQ(result.exit_code, 5);
-  ExpectOneErrorLine(result, "retry after 3600 s, more than the 60 s this tool waits; try again at 20");
+  ExpectOneErrorLine(result,
+                     "retry after 3600 s, more than the 60 s this tool waits; try again at 20");
   EXPECT_EQ(server.request_count(), 1u);
   EXPECT_LT(result.seconds, 20.0);
 }
@@ -248,8 +242,7 @@ TEST(Failure, RedirectIsNotFollowed) {
 
 TEST(Failure, ConnectionRefused) {
   ClosedPortHolder closed;
-  const RunResult result =
-      Mint(closed.url(), {"--retries", "0"});
+  const RunResult result = Mint(closed.url(), {"--retries", "0"});
   EXPECT_EQ(result.exit_code, 6);
   ExpectOneErrorLine(result, "could not connect to 127.0.0.1:");
   EXPECT_NE(result.err.find("check --base-url"), std::string::npos);
@@ -258,8 +251,7 @@ TEST(Failure, ConnectionRefused) {
 TEST(Failure, ConnectionRefusedIsRetried) {
   ClosedPortHolder closed;
   const RunResult result =
-      RunChecked({"-u", "u1", "-v", "--retries", "2"},
-                 KeyAndUrl(closed.url()));
+      RunChecked({"-u", "u1", "-v", "--retries", "2"}, KeyAndUrl(closed.url()));
   EXPECT_EQ(result.exit_code, 6);
   EXPECT_NE(result.err.find("attempt 3 of 3"), std::string::npos) << result.err;
 }
@@ -280,8 +272,10 @@ TEST(Failure, LoopbackIsNeverReachedThroughAProxy) {
   TestServer server(TokenReply());
   ClosedPortHolder dead;
   const std::string dead_proxy = "http://127.0.0.1:" + std::to_string(dead.port());
-  const Env proxies{{"ALL_PROXY", dead_proxy},   {"all_proxy", dead_proxy},
-                    {"http_proxy", dead_proxy},  {"HTTPS_PROXY", dead_proxy},
+  const Env proxies{{"ALL_PROXY", dead_proxy},
+                    {"all_proxy", dead_proxy},
+                    {"http_proxy", dead_proxy},
+                    {"HTTPS_PROXY", dead_proxy},
                     {"https_proxy", dead_proxy}};
   EXPECT_EQ(Mint(server.url(), {}, proxies).exit_code, 0);
   EXPECT_EQ(server.request_count(), 1u);
@@ -309,7 +303,8 @@ TEST(Tls, UntrustedWithoutCacert) {
   const RunResult result = Mint(server.url(), {"-v"});
   EXPECT_EQ(result.exit_code, 6);
   EXPECT_NE(result.err.find("issuer this machine does not trust"), std::string::npos) << result.err;
-  EXPECT_NE(result.err.find("with --cacert (or TOUCAN_CA_BUNDLE)"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("with --cacert (or TOUCAN_CA_BUNDLE)"), std::string::npos)
+      << result.err;
   EXPECT_EQ(result.err.find("attempt 2"), std::string::npos) << "TLS failures are not retried";
   EXPECT_EQ(server.request_count(), 0u);
 }
@@ -344,7 +339,8 @@ TEST(Tls, CertificateOutsideItsValidityNamesTheReason) {
   for (const auto& [name, says] :
        {std::pair<std::string, std::string>{"expired", "its certificate has expired"},
         {"not-yet-valid", "its certificate is not yet valid"}}) {
-    TestServer server(TokenReply(), TestServer::Tls{Certs(name + ".pem"), Certs(name + ".key"), ""});
+    TestServer server(TokenReply(),
+                      TestServer::Tls{Certs(name + ".pem"), Certs(name + ".key"), ""});
     const RunResult result = Mint(server.url(), {"--cacert", Certs("ca.pem"), "-v"});
     EXPECT_EQ(result.exit_code, 6) << name;
     EXPECT_NE(result.err.find(says), std::string::npos) << result.err;
@@ -365,10 +361,8 @@ TEST(Tls, PlainHttpServerAddressedAsHttps) {
 // not turn "check" into "chec***".
 TEST(Failure, ShortKeyLeavesOwnWordsAlone) {
   ClosedPortHolder closed;
-  const RunResult result =
-      RunTool({"-u", "u1", "--retries", "0"},
-              {{"TOUCAN_API_KEY", "k"},
-               {"TOUCAN_BASE_URL", closed.url()}});
+  const RunResult result = RunTool({"-u", "u1", "--retries", "0"},
+                                   {{"TOUCAN_API_KEY", "k"}, {"TOUCAN_BASE_URL", closed.url()}});
   EXPECT_EQ(result.exit_code, 6);
   EXPECT_NE(result.err.find("check --base-url"), std::string::npos) << result.err;
 }

@@ -49,6 +49,17 @@ inline RunResult RunChecked(const std::vector<std::string>& args, const Env& env
   return result;
 }
 
+// `toucan-token -u u1 EXTRA...` against `url` with the test key; `env` adds to (and overrides)
+// the environment.
+inline RunResult Mint(const std::string& url, const std::vector<std::string>& extra = {},
+                      const Env& env = {}) {
+  std::vector<std::string> args{"-u", "u1"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  Env full = KeyAndUrl(url);
+  for (const auto& [name, value] : env) full[name] = value;
+  return RunChecked(args, full);
+}
+
 inline Handler TokenReply(const std::string& extra = R"("expiresIn":3600)") {
   return Reply(200, std::string(R"({"token":")") + kToken + "\"," + extra + "}");
 }

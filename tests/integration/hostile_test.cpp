@@ -16,14 +16,6 @@ namespace {
 
 using nlohmann::json;
 
-RunResult Mint(const std::string& url, std::vector<std::string> extra = {}, Env env = {}) {
-  std::vector<std::string> args{"-u", "u1"};
-  args.insert(args.end(), extra.begin(), extra.end());
-  Env full = KeyAndUrl(url);
-  full.insert(env.begin(), env.end());
-  return RunChecked(args, full);
-}
-
 // Runs the tool through bash so that a redirection can close or replace a standard stream.
 RunResult Shell(const std::string& redirections, const std::vector<std::string>& args,
                 const Env& env, const std::optional<std::string>& input = std::nullopt) {
