@@ -217,7 +217,9 @@ struct Client::Impl {
   HeaderList headers;
   MultiHandle multi;
   std::vector<EasyHandle> idle;  // finished handles, reused to keep their TLS session state
-  std::mt19937_64 random{std::random_device{}()};
+  // Seeded on the first backoff: std::random_device asks the CPU (cpuid, costly in a VM) at
+  // construction, which a run without retries never needs.
+  std::optional<std::mt19937_64> random;
 
   void Log(const std::string& line) const {
     if (options.log) options.log(line);
@@ -227,7 +229,10 @@ struct Client::Impl {
   void Start(Transfer& transfer);
   void Release(Transfer& transfer);
   Verdict Judge(Transfer& transfer, CURLcode code);
-  double Unit() { return std::uniform_real_distribution<double>(0.0, 1.0)(random); }
+  double Unit() {
+    if (!random) random.emplace(std::random_device{}());
+    return std::uniform_real_distribution<double>(0.0, 1.0)(*random);
+  }
 };
 
 void Client::Impl::AddHeaders() {
@@ -275,7 +280,10 @@ void Client::Impl::Configure(Transfer& transfer) {
   Check(curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L), "TLS peer verification");
   Check(curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L), "TLS host verification");
   if (!options.ca_bundle.empty()) {
+    // The bundle replaces the system store: libcurl would otherwise still consult its built-in
+    // certificate folder (/etc/ssl/certs on Debian) beside the file.
     Check(curl_easy_setopt(easy, CURLOPT_CAINFO, options.ca_bundle.c_str()), "the CA bundle");
+    Check(curl_easy_setopt(easy, CURLOPT_CAPATH, nullptr), "no system CA folder");
   }
   // A proxy would carry a plain-http key across the network: loopback goes direct.
   if (endpoint.loopback) Check(curl_easy_setopt(easy, CURLOPT_PROXY, ""), "no proxy");

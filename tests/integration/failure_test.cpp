@@ -324,6 +324,53 @@ TEST(Tls, TrustedWithCaBundleVariableAndLocalhostName) {
   ASSERT_EQ(result.exit_code, 0) << result.err;
 }
 
+// Runs the tool in a private mount namespace whose /etc/ssl/certs (libcurl's built-in CA file
+// and folder) trusts only the test CA, so a test can tell "the bundle replaces the system store"
+// from "the bundle adds to it". Needs root (or user namespaces) for unshare and mount.
+RunResult MintWithTestCaAsSystemStore(const std::string& url, const std::vector<std::string>& args,
+                                      const Env& env = {}) {
+  const std::string script = R"(set -e
+store=$(mktemp -d); other=$(mktemp -d)
+cp "$CA" "$store/ca-certificates.crt"
+cp "$CA" "$store/$(openssl x509 -hash -noout -in "$CA").0"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=other-ca \
+  -days 2 -keyout "$other/key.pem" -out "$other/ca.pem" 2>/dev/null
+mount --bind "$store" /etc/ssl/certs
+case "$MODE" in
+  flag) set -- "$@" --cacert "$other/ca.pem" ;;
+  env) TOUCAN_CA_BUNDLE=$other/ca.pem; export TOUCAN_CA_BUNDLE ;;
+esac
+exec "$@")";
+  std::vector<std::string> argv{"-m", "/bin/sh",           "-c", script,
+                                "sh", TOUCAN_TOKEN_BINARY, "-u", "u1"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  Env full = KeyAndUrl(url);
+  full["CA"] = Certs("ca.pem");
+  for (const auto& [name, value] : env) full[name] = value;
+  RunResult result = RunTool(argv, full, std::nullopt, "/usr/bin/unshare");
+  EXPECT_EQ(key_forms::FindKeyForm(result.out + result.err, kApiKey), std::nullopt);
+  return result;
+}
+
+TEST(Tls, CacertReplacesTheSystemStore) {
+  if (RunTool({"-m", "mount", "--bind", "/tmp", "/mnt"}, {}, std::nullopt, "/usr/bin/unshare")
+          .exit_code != 0) {
+    GTEST_SKIP() << "needs unshare -m and mount (root): cannot stand in for the system store";
+  }
+  TestServer server(TokenReply(), ServerCert());
+  // Without a bundle, the (stand-in) system store trusts the server: the setup works.
+  const RunResult system_store = MintWithTestCaAsSystemStore(server.url(), {});
+  ASSERT_EQ(system_store.exit_code, 0) << system_store.err;
+  // A bundle that does not hold the server's CA fails, though the system store would trust it.
+  for (const char* mode : {"flag", "env"}) {
+    const RunResult other = MintWithTestCaAsSystemStore(server.url(), {}, {{"MODE", mode}});
+    EXPECT_EQ(other.exit_code, 6) << mode << "\n" << other.err;
+    EXPECT_NE(other.err.find("does not trust"), std::string::npos) << other.err;
+    EXPECT_NE(other.err.find("checked against the CA bundle"), std::string::npos) << other.err;
+  }
+  EXPECT_EQ(server.request_count(), 1u);
+}
+
 TEST(Tls, HostnameIsChecked) {
   TestServer server(TokenReply(),
                     TestServer::Tls{Certs("wrong-host.pem"), Certs("wrong-host.key"), ""});
