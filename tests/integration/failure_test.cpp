@@ -2,6 +2,7 @@
 #include <poll.h>
 
 #include <atomic>
+#include <filesystem>
 #include <thread>
 
 #include "fixture.hpp"
@@ -330,7 +331,8 @@ TEST(Tls, TrustedWithCaBundleVariableAndLocalhostName) {
 RunResult MintWithTestCaAsSystemStore(const std::string& url, const std::vector<std::string>& args,
                                       const Env& env = {}) {
   const std::string script = R"(set -e
-store=$(mktemp -d); other=$(mktemp -d)
+store=$WORK/store; other=$WORK/other
+rm -rf "$WORK"; mkdir -p "$store" "$other"
 cp "$CA" "$store/ca-certificates.crt"
 cp "$CA" "$store/$(openssl x509 -hash -noout -in "$CA").0"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=other-ca \
@@ -346,8 +348,11 @@ exec "$@")";
   argv.insert(argv.end(), args.begin(), args.end());
   Env full = KeyAndUrl(url);
   full["CA"] = Certs("ca.pem");
+  const std::string work = ::testing::TempDir() + "toucan-store-" + std::to_string(::getpid());
+  full["WORK"] = work;
   for (const auto& [name, value] : env) full[name] = value;
   RunResult result = RunTool(argv, full, std::nullopt, "/usr/bin/unshare");
+  std::filesystem::remove_all(work);
   EXPECT_EQ(key_forms::FindKeyForm(result.out + result.err, kApiKey), std::nullopt);
   return result;
 }
