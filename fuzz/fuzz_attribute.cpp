@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "../src/text.hpp"  // IsValidUtf8
 #include "toucan/batch.hpp"
 #include "toucan/token.hpp"
 

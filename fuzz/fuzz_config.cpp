@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "../src/text.hpp"  // IsValidUtf8
 #include "toucan/config.hpp"
 
 namespace {

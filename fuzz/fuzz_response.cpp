@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "../src/text.hpp"  // IsValidUtf8
 #include "toucan/token.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "../src/text.hpp"  // IsValidUtf8
 #include "toucan/schema.hpp"
 
 namespace {

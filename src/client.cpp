@@ -473,7 +473,7 @@ class TransferLoop {
     const auto now = Clock::now();
     transfer->ready_at = now + wait;
     transfer->fresh_connection = verdict.fresh_connection;
-    if (verdict.status == 429) paused_until_ = std::max(paused_until_, transfer->ready_at);
+    paused_until_ = RetryPolicy::SharedPause(verdict, paused_until_, transfer->ready_at);
     impl_.Log("retrying request " + std::to_string(transfer->job.id) + " in " + Seconds(wait) +
               " s" + (verdict.retry_after ? " (Retry-After)" : ""));
     waiting_.push_back(std::move(transfer));

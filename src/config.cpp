@@ -338,8 +338,7 @@ std::string Quote(std::string_view text) { return "'" + internal::Printable(text
 bool IsInlineKeyName(std::string_view key) {
   std::string normal;
   for (const char c : key) {
-    if (c != '-' && c != '_')
-      normal += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (c != '-' && c != '_') normal += AsciiLower(c);
   }
   return normal == "apikey" || normal == "key" || normal == "token";
 }

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "text.hpp"
 #include "toucan/config.hpp"
 #include "toucan/token.hpp"
 

@@ -311,6 +311,12 @@ milliseconds RetryPolicy::Delay(const Verdict& verdict, int attempts, double uni
   return Backoff(attempts, unit);
 }
 
+std::chrono::steady_clock::time_point RetryPolicy::SharedPause(
+    const Verdict& verdict, std::chrono::steady_clock::time_point paused_until,
+    std::chrono::steady_clock::time_point retry_at) {
+  return verdict.status == 429 ? std::max(paused_until, retry_at) : paused_until;
+}
+
 Error RetryAfterTooLong(const Verdict& verdict) {
   const RetryAfter& wait = *verdict.retry_after;
   return Error(ErrorKind::kUnavailable,

@@ -90,6 +90,12 @@ struct RetryPolicy {
   std::chrono::milliseconds Backoff(int attempts, double unit) const;
   // The wait before the next attempt: the server's Retry-After when it gave one, else backoff.
   std::chrono::milliseconds Delay(const Verdict& verdict, int attempts, double unit) const;
+  // A 429 speaks for the whole client, not one request: no request starts before the retry of
+  // the rate-limited one (`retry_at`). Returns when the shared pause ends; other verdicts leave
+  // `paused_until` as it is, and a pause is never shortened.
+  static std::chrono::steady_clock::time_point SharedPause(
+      const Verdict& verdict, std::chrono::steady_clock::time_point paused_until,
+      std::chrono::steady_clock::time_point retry_at);
 };
 
 // The error that ends a run whose server asked for a wait over kMaxRetryAfter.

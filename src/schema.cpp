@@ -45,10 +45,7 @@ std::size_t EditDistance(std::string_view a, std::string_view b) {
 }
 
 bool SameIgnoringCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
+  return a.size() == b.size() && AsciiLower(a) == AsciiLower(b);
 }
 
 std::optional<AttributeType> TypeFromName(std::string_view name) {

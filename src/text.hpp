@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "toucan/token.hpp"  // Redactor, IsValidUtf8 and Trim (kept public for old call sites)
+#include "toucan/token.hpp"  // Redactor
 
 namespace toucan {
 
@@ -20,6 +20,11 @@ inline std::string AsciiLower(std::string_view text) {
   for (char& c : out) c = AsciiLower(c);
   return out;
 }
+
+bool IsValidUtf8(std::string_view text);
+
+// Leading and trailing whitespace removed.
+std::string_view Trim(std::string_view text);
 
 // Length of the well-formed UTF-8 sequence at `pos` (1-4), or 0 when the byte there starts none.
 std::size_t Utf8SequenceLength(std::string_view text, std::size_t pos);

@@ -69,11 +69,6 @@ void ValidateApiKey(std::string_view key, std::string_view source);
 
 // ---- text.cpp: bytes that become messages ----------------------------------------------------
 
-bool IsValidUtf8(std::string_view text);
-
-// Leading and trailing whitespace removed.
-std::string_view Trim(std::string_view text);
-
 // Replaces every appearance of the API key in text from a server with "***": verbatim, in any
 // mix of case, JSON-escaped (`\"`, `\\`, `\/`, `\u00XX`), percent-encoded (either case), as HTML
 // character references, and any run of 8 or more consecutive characters of the key (the whole

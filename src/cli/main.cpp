@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "../text.hpp"  // Trim, shared with the library
 #include "toucan/batch.hpp"
 #include "toucan/cache.hpp"
 #include "toucan/config.hpp"
@@ -265,14 +266,17 @@ bool IsEnvName(const std::string& name) {
 struct ApiKey {
   std::string key;  // empty when none is configured
   std::string source;
+  bool read = false;  // a key was read (it may still be empty or malformed)
 };
 
-ApiKey ReadApiKey(const Options& options) {
+// The key and where it comes from; an empty key when none is configured (or, in a dry run, the
+// profile's api-key-command, which is not run).
+ApiKey FindApiKey(const Options& options) {
   if (!options.api_key_command.empty()) {
-    ApiKey key{"", "the profile's api-key-command"};
+    ApiKey key{"", "the profile's api-key-command", false};
     if (options.dry_run) return key;  // offline: the command may prompt (pass, gpg)
     key.key = toucan::RunKeyCommand(options.api_key_command);
-    toucan::ValidateApiKey(key.key, key.source);
+    key.read = true;
     return key;
   }
   if (!options.api_key_file.empty()) {
@@ -281,7 +285,7 @@ ApiKey ReadApiKey(const Options& options) {
     key.source = stdin_key ? "standard input" : "--api-key-file '" + options.api_key_file + "'";
     key.key = std::string(toucan::Trim(ReadInput(stdin_key ? "-" : options.api_key_file,
                                                  "the API key file", kMaxKeyFileBytes, true)));
-    toucan::ValidateApiKey(key.key, key.source);
+    key.read = true;
     return key;
   }
   if (!IsEnvName(options.api_key_env)) {
@@ -289,9 +293,15 @@ ApiKey ReadApiKey(const Options& options) {
                      "' is not an environment variable name");
   }
   const char* value = std::getenv(options.api_key_env.c_str());
-  if (value == nullptr) return {"", options.api_key_env};
-  ApiKey key{std::string(toucan::Trim(value)), options.api_key_env};
-  toucan::ValidateApiKey(key.key, key.source);  // set but empty or malformed: say so
+  if (value == nullptr) return {"", options.api_key_env, false};
+  return {std::string(toucan::Trim(value)), options.api_key_env, true};
+}
+
+// Checked here, where it is read, and not only by the Client: a dry run and a cache hit never
+// build one, and a key that is set but empty or malformed must still be reported.
+ApiKey ReadApiKey(const Options& options) {
+  ApiKey key = FindApiKey(options);
+  if (key.read) toucan::ValidateApiKey(key.key, key.source);
   return key;
 }
 
@@ -680,7 +690,7 @@ int RunBatchMode(const Parsed& parsed, const toucan::TokenRequest& defaults, Api
     status = toucan::RunBatch(client, input, batch, STDOUT_FILENO, stderr);
   }
   if (g_signal != 0) status = 128 + g_signal;
-  return status;
+  _exit(status);
 }
 
 int Run(int argc, char** argv) {
@@ -717,12 +727,7 @@ int Run(int argc, char** argv) {
   return RunSingle(parsed, body, std::move(key));
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  GuardStandardStreams();
-  InstallSignalHandlers(OnSingleSignal);
-  DropBlankToucanVariables();
+int RunAndReport(int argc, char** argv) {
   try {
     return Run(argc, argv);
   } catch (const Error& e) {
@@ -733,4 +738,13 @@ int main(int argc, char** argv) {
     PrintError(std::string("internal error: ") + e.what() + " (please report this)");
     return 1;
   }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  GuardStandardStreams();
+  InstallSignalHandlers(OnSingleSignal);
+  DropBlankToucanVariables();
+  return RunAndReport(argc, argv);
 }

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <functional>
 
+#include "text.hpp"
 #include "toucan/token.hpp"
 
 namespace toucan {

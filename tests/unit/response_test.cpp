@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "../../fuzz/key_forms.hpp"
+#include "text.hpp"
 #include "toucan/token.hpp"
 
 namespace toucan {

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "text.hpp"
+
 namespace {
 
 using toucan::AttributeType;
