@@ -48,11 +48,12 @@ constexpr const char* kFooter = R"HELP(Examples:
   toucan-token cache clear
 
 Exit status:
-  0  token printed (or --dry-run printed)     5  service unavailable (500; 429/502/503/504 after retries)
-  1  internal error                           6  network failure (DNS, connect, TLS, timeout)
-  2  usage or input error                     7  bad response (not JSON, no token, over 1 MiB)
-  3  credentials rejected (401/403)           8  the output could not be written
-  4  request rejected (other 4xx, redirect)   130/143  interrupted (SIGINT/SIGTERM)
+  0  token printed (or --dry-run printed)     5  service unavailable (5xx; 429/502/503/504 after
+  1  internal error                              retries; a Retry-After over 60 s)
+  2  usage or input error                     6  network failure (DNS, connect, proxy, TLS, timeout)
+  3  credentials rejected (401/403)           7  bad response (not JSON, no or unsafe token, nested
+  4  request rejected (other 4xx, redirect)      over 64 levels, body over 1 MiB, headers over 100 KiB)
+  8  the output could not be written          130/143  interrupted (SIGINT/SIGTERM)
 
 The API key is read from TOUCAN_API_KEY (see --api-key-env, --api-key-file), never from a flag.)HELP";
 
@@ -359,7 +360,8 @@ void AddProfileOptions(CLI::App& app, Options& o) {
   app.add_option("--min-ttl", o.min_ttl,
                  "Life a cached token needs left (default: 60 s or 10 % of expiresIn, the larger)")
       ->transform(DecimalInteger(0, 31536000))
-      ->type_name("SECONDS");
+      ->type_name("SECONDS")
+      ->default_str("");  // -1 stands for the computed margin, not a value to show
   app.add_subcommand("profiles", "List the profiles of config.toml, one JSON object each")
       ->fallthrough();
   CLI::App* cache = app.add_subcommand("cache", "The token cache: toucan-token cache clear");
