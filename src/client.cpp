@@ -17,6 +17,7 @@
 
 #include "client_internal.hpp"
 #include "outcome.hpp"
+#include "text.hpp"
 #include "toucan/token.hpp"
 
 namespace toucan {
@@ -146,7 +147,8 @@ std::optional<std::string> LastHeader(CURL* easy, const char* name) {
   if (curl_easy_header(easy, name, 0, CURLH_HEADER, -1, &header) != CURLHE_OK || !header) {
     return std::nullopt;
   }
-  return std::string(header->value);
+  // Without its surrounding whitespace: libcurl leaves the line's CR in an empty value.
+  return std::string(Trim(header->value));
 }
 
 }  // namespace

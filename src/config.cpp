@@ -487,7 +487,7 @@ void ApplySetting(Profile& profile, const toml::key& key, const toml::node& valu
   } else if (name == "concurrency") {
     profile.concurrency = static_cast<int>(IntegerIn(name, value, 1, 256));
   } else if (name == "min-ttl") {
-    profile.min_ttl = IntegerIn(name, value, 0, std::int64_t{10} * 365 * 86400);
+    profile.min_ttl = IntegerIn(name, value, 0, std::int64_t{365} * 86400);  // as --min-ttl
   } else if (name == "cache") {
     if (!value.is_boolean())
       throw UsageError(Where(value.source()) + ": 'cache' must be true or false");
@@ -675,6 +675,9 @@ pid_t SpawnWithStdout(const std::vector<std::string>& argv, int stdout_fd) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, stdout_fd, STDOUT_FILENO);
+  // Standard input belongs to the tool (a batch may read its lines from it): a command that
+  // reads it would take a user's line for the key. Prompting programs use the terminal itself.
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   std::vector<char*> args;
   args.reserve(argv.size() + 1);
   for (const auto& part : argv) args.push_back(const_cast<char*>(part.c_str()));

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -80,13 +81,21 @@ std::string CheckedEndpointPath(std::string_view path) {
 }  // namespace
 
 std::string MaskUserinfo(std::string_view url) {
-  const auto scheme_end = url.find("://");
-  const std::size_t authority = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
-  auto authority_end = url.find_first_of("/?#", authority);
-  if (authority_end == std::string_view::npos) authority_end = url.size();
-  const auto at = url.substr(0, authority_end).rfind('@');
-  if (at == std::string_view::npos || at < authority) return std::string(url);
-  return std::string(url.substr(0, authority)) + "***" + std::string(url.substr(at));
+  // Everything that could be a user name or password, however malformed the URL around it
+  // (`https:///u:pw@h`, `//u:pw@h`, `u:pw@h`): from after "scheme:" and its slashes (or from the
+  // start when no slash follows a colon) up to the last '@' before any query or fragment.
+  const auto end = std::min(url.find_first_of("?#"), url.size());
+  const auto at = url.substr(0, end).rfind('@');
+  if (at == std::string_view::npos) return std::string(url);
+  std::size_t start = 0;
+  const auto scheme =
+      url.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-");
+  if (scheme != std::string_view::npos && scheme > 0 && url[scheme] == ':' &&
+      scheme + 1 < url.size() && url[scheme + 1] == '/') {
+    start = scheme + 1;
+  }
+  start = std::min(url.find_first_not_of('/', start), at);
+  return std::string(url.substr(0, start)) + "***" + std::string(url.substr(at));
 }
 
 bool IsLoopbackHost(std::string_view host) {
@@ -102,15 +111,18 @@ EndpointParts SplitBaseUrl(std::string_view base_url, std::string_view endpoint_
   parts.base = std::string(Trim(base_url));
   parts.quoted = "base URL '" + EscapeControls(MaskUserinfo(parts.base)) + "'";
   if (!IsValidUtf8(base_url)) throw UsageError(parts.quoted + " is not valid UTF-8");
-  if (parts.base.find("://") == std::string::npos) {
-    throw UsageError(parts.quoted + " has no scheme: write it as https://" +
-                     EscapeControls(MaskUserinfo(parts.base)));
-  }
-  // Before libcurl sees it: a userinfo must be refused even where libcurl would not keep it.
+  // Before libcurl sees it: a userinfo must be refused even where libcurl would not keep it, and
+  // an '@' before the query is refused wherever it stands (an '@' in a base URL's path is too
+  // rare to be worth telling apart from a mistyped user:password@).
   if (MaskUserinfo(parts.base) != parts.base) {
     throw UsageError(parts.quoted +
-                     " must not carry a user name or password; the key comes from the "
+                     " must not carry a user name or password ('@'); the key comes from the "
                      "environment or --api-key-file");
+  }
+  if (parts.base.find("://") == std::string::npos) {
+    throw UsageError(parts.quoted + (parts.base.find(':') == std::string::npos
+                                         ? " has no scheme: write it as https://" + parts.base
+                                         : " is not of the form https://host[:port][/path]"));
   }
   parts.endpoint = CheckedEndpointPath(endpoint_path);
   return parts;

@@ -10,6 +10,8 @@
 #include <cmath>
 #include <vector>
 
+#include "text.hpp"
+
 namespace toucan {
 namespace {
 
@@ -100,7 +102,7 @@ Verdict JudgeSuccess(const RequestContext& context, const ReplyFacts& reply) {
 
 Verdict JudgeRedirect(const RequestContext& context, const ReplyFacts& reply) {
   std::string target = "another place";
-  if (reply.location) {
+  if (reply.location && !Trim(*reply.location).empty()) {
     target = "'" + RedactedExcerpt(*reply.location, *context.redactor) + "'";
   }
   return Failed(ErrorKind::kRejected,
@@ -169,8 +171,9 @@ Verdict TlsVerificationFailed(const RequestContext& context, const TransportFact
   const std::string store = context.ca_bundle.empty() ? std::string("the system store")
                                                       : "the CA bundle '" + context.ca_bundle + "'";
   return Failed(ErrorKind::kNetwork,
-                "TLS with " + context.host + " failed: " + CertificateProblem(context, facts) +
-                    " (" + RedactedExcerpt(facts.detail, *context.redactor) + "; checked against " +
+                "TLS with " + context.host + " failed after " + Attempts(context.attempts) +
+                    " (not retried): " + CertificateProblem(context, facts) + " (" +
+                    RedactedExcerpt(facts.detail, *context.redactor) + "; checked against " +
                     store +
                     "). If the server uses a private CA or a TLS-inspecting proxy, pass that CA "
                     "with --cacert (or TOUCAN_CA_BUNDLE)");
@@ -242,11 +245,13 @@ Verdict JudgeReply(const RequestContext& context, const ReplyFacts& reply) {
   }
   if (status >= 400 && status < 500) return JudgeClientError(context, reply);
   if (status >= 500 && status < 600) {
-    return Failed(ErrorKind::kUnavailable,
-                  "server error (" + ReplyText(context, status, reply.body) + "): the service at " +
-                      context.host + " failed after " + Attempts(context.attempts) +
-                      " (a 500 is not retried); try again later",
-                  status);
+    return Failed(
+        ErrorKind::kUnavailable,
+        "server error (" + ReplyText(context, status, reply.body) + "): the service at " +
+            context.host + " failed after " + Attempts(context.attempts) +
+            (status == 500 ? " (a 500 is not retried)" : " (only 502, 503 and 504 are retried)") +
+            "; try again later",
+        status);
   }
   return Failed(
       ErrorKind::kBadResponse,
@@ -265,10 +270,12 @@ Verdict JudgeTransport(const RequestContext& context, const TransportFacts& fact
                   "the reply from " + context.host + " is larger than 1 MiB");
   }
   if (facts.client_certificate_requested || DemandsClientCertificate(facts.detail)) {
-    return Failed(ErrorKind::kNetwork,
-                  "the server at " + context.host +
-                      " demands a client certificate, which toucan-token does not send (" + detail +
-                      "); an embed-token endpoint authenticates with the API key only");
+    return Failed(
+        ErrorKind::kNetwork,
+        "the server at " + context.host +
+            " demands a client certificate, which toucan-token does not send (" + detail +
+            ") after " + Attempts(context.attempts) +
+            " (not retried); an embed-token endpoint authenticates with the API key only");
   }
   if (auto verdict = JudgeConnectionFailure(context, facts.code, detail)) return *verdict;
   switch (facts.code) {
@@ -347,6 +354,21 @@ std::int64_t DaysFromCivil(std::int64_t year, int month, int day) {
   return era * 146097 + doe - 719468;
 }
 
+constexpr std::array<std::string_view, 7> kWeekdays = {"Sunday",   "Monday", "Tuesday", "Wednesday",
+                                                       "Thursday", "Friday", "Saturday"};
+
+int DaysInMonth(std::int64_t year, int month) {
+  if (month == 2) return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28;
+  return month == 4 || month == 6 || month == 9 || month == 11 ? 30 : 31;
+}
+
+// The weekday a date names must be its own ("Sun" or "Sunday"): "Wed, 30 Feb" is no date.
+bool WeekdayMatches(std::string_view name, std::int64_t days_since_epoch) {
+  const auto weekday = static_cast<std::size_t>(((days_since_epoch % 7) + 11) % 7);  // 0: Sunday
+  const std::string_view full = kWeekdays[weekday];
+  return name == full || name == full.substr(0, 3);
+}
+
 std::optional<int> Number(std::string_view text, std::size_t min_digits, std::size_t max_digits) {
   if (text.size() < min_digits || text.size() > max_digits) return std::nullopt;
   int value = 0;
@@ -370,7 +392,7 @@ std::vector<std::string_view> Fields(std::string_view text) {
 }
 
 struct DateParts {
-  std::string_view day, month, year, time;
+  std::string_view weekday, day, month, year, time;
 };
 
 // IMF-fixdate "Sun, 06 Nov 1994 08:49:37 GMT", RFC 850 "Sunday, 06-Nov-94 08:49:37 GMT",
@@ -378,8 +400,8 @@ struct DateParts {
 std::optional<DateParts> SplitHttpDate(std::string_view text) {
   const auto fields = Fields(text);
   const bool gmt = fields.size() == 6 && fields[5] == "GMT";
-  if (gmt) return DateParts{fields[1], fields[2], fields[3], fields[4]};
-  if (fields.size() == 5) return DateParts{fields[2], fields[1], fields[4], fields[3]};
+  if (gmt) return DateParts{fields[0], fields[1], fields[2], fields[3], fields[4]};
+  if (fields.size() == 5) return DateParts{fields[0], fields[2], fields[1], fields[4], fields[3]};
   return std::nullopt;
 }
 
@@ -403,7 +425,10 @@ std::optional<std::int64_t> ParseHttpDate(std::string_view text) {
   }
   if (parts->year.size() == 2) *year += *year < 70 ? 2000 : 1900;
   const int month_number = static_cast<int>(month - kMonths.begin()) + 1;
-  return DaysFromCivil(*year, month_number, *day) * 86400 + *hour * 3600 + *minute * 60 + *second;
+  if (*day > DaysInMonth(*year, month_number)) return std::nullopt;
+  const std::int64_t days = DaysFromCivil(*year, month_number, *day);
+  if (!WeekdayMatches(parts->weekday, days)) return std::nullopt;
+  return days * 86400 + *hour * 3600 + *minute * 60 + *second;
 }
 
 }  // namespace
@@ -432,8 +457,10 @@ std::optional<RetryAfter> ParseRetryAfter(std::string_view value,
     return result;
   }
   const auto date = ParseHttpDate(value);
-  if (!date) return std::nullopt;
-  const Wide wait = std::max<Wide>(Wide{*date} - now_seconds, 0);
+  // A date already past (often a server clock behind ours) asks for no particular wait: the
+  // normal backoff applies rather than an immediate retry.
+  if (!date || Wide{*date} <= now_seconds) return std::nullopt;
+  const Wide wait = Wide{*date} - now_seconds;
   result.said = "\"" + std::string(value) + "\"";
   result.too_long = wait > kMaxRetryAfter.count();
   result.wait =

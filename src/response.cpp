@@ -230,7 +230,8 @@ class ReplyReader final : public nlohmann::json_sax<Json> {
   explicit ReplyReader(const Redactor& redactor) : redactor_(redactor) {}
 
   bool too_deep = false;
-  std::string top_type;  // the document's type name
+  bool number_too_large = false;  // a number beyond a double's range (1e400): unreadable
+  std::string top_type;           // the document's type name
   std::optional<std::string> token;
   std::string token_type;  // type name of the last `token` field; empty when there is none
   Json expires_in;         // null when absent or a container
@@ -259,8 +260,9 @@ class ReplyReader final : public nlohmann::json_sax<Json> {
   bool end_object() override { return Close('}'); }
   bool end_array() override { return Close(']'); }
   bool parse_error(std::size_t /*position*/, const std::string& /*last_token*/,
-                   const nlohmann::detail::exception& /*error*/) override {
-    return false;  // the message would quote the body unredacted
+                   const nlohmann::detail::exception& error) override {
+    number_too_large = error.id == 406;  // nlohmann's "number overflow"
+    return false;                        // the message would quote the body unredacted
   }
 
  private:
@@ -510,6 +512,9 @@ TokenResponse ParseTokenResponse(std::string_view body,
   if (!Json::sax_parse(body, &reader)) {
     if (reader.too_deep) {
       BadReply("the reply nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+    }
+    if (reader.number_too_large) {
+      BadReply("the reply holds a number too large to read (beyond about 1.8e308)");
     }
     const std::string start = RedactedExcerpt(CollapseWhitespace(redactor.Apply(body)), redactor);
     BadReply("the reply is not JSON" + (start.empty() ? "" : " (it starts: " + start + ")"));

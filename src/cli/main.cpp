@@ -91,6 +91,7 @@ struct Parsed {
   bool given_attributes = false;
   bool given_permissions = false;
   bool given_cacert = false;
+  bool given_api_key_file = false;
   bool given_distinct_id = false;
   bool given_output = false;
   bool profiles = false;        // `toucan-token profiles`
@@ -433,6 +434,7 @@ std::optional<int> ParseCommandLine(int argc, char** argv, Parsed& parsed) {
   parsed.given_attributes = app->count("--attributes") > 0;
   parsed.given_permissions = app->count("--permissions") > 0;
   parsed.given_cacert = app->count("--cacert") > 0;
+  parsed.given_api_key_file = app->count("--api-key-file") > 0;
   parsed.given_distinct_id = app->count("--distinct-id") > 0;
   parsed.given_output = app->count("--output") > 0;
   for (const char* name : {"--role", "--base-url", "--endpoint-path", "--api-key-env",
@@ -465,6 +467,10 @@ void CheckModeFlags(const Parsed& parsed) {
   if (parsed.given_cacert && parsed.options.cacert.empty()) {
     throw UsageError(
         "--cacert is empty: give a CA bundle file, or leave it out for the system store");
+  }
+  // An unset variable in `--api-key-file "$KEY_FILE"` must not fall back to TOUCAN_API_KEY.
+  if (parsed.given_api_key_file && parsed.options.api_key_file.empty()) {
+    throw UsageError("--api-key-file is empty: give the key file, or - for standard input");
   }
   const Options& o = parsed.options;
   std::vector<std::string> readers;

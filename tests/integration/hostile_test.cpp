@@ -90,6 +90,14 @@ TEST(Hostile, CaBundleThatHoldsNoCertificateIsAUsageError) {
   EXPECT_EQ(server.request_count(), 0u);
 }
 
+TEST(Hostile, EmptyApiKeyFileIsAUsageErrorNotTheEnvironmentsKey) {
+  TestServer server(TokenReply());
+  const RunResult result = Mint(server.url(), {"--api-key-file", ""});
+  EXPECT_EQ(result.exit_code, 2);
+  ExpectOneErrorLine(result, "--api-key-file is empty");
+  EXPECT_EQ(server.request_count(), 0u);
+}
+
 TEST(Hostile, ResetDuringTheTlsHandshakeIsRetriedAndNotATrustProblem) {
   RawServer server([](int fd, int) {
     char buffer[512];
@@ -388,8 +396,13 @@ TEST(Hostile, EndpointPathCannotClimbOrCarryOddCharacters) {
 }
 
 TEST(Hostile, UserinfoInTheBaseUrlIsRefusedAndNeverRepeated) {
-  for (const char* url : {"https://:hunter2pw@example.com", "https://alice:hunter2pw@example.com",
-                          "https://hunter2pw@example.com/x", "http://hunter2pw:@127.0.0.1:1"}) {
+  for (const char* url :
+       {"https://:hunter2pw@example.com", "https://alice:hunter2pw@example.com",
+        "https://hunter2pw@example.com/x", "http://hunter2pw:@127.0.0.1:1",
+        // Malformed around the userinfo: still never repeated.
+        "https:///alice:hunter2pw@example.com", "https:/alice:hunter2pw@example.com",
+        "//alice:hunter2pw@example.com", "alice:hunter2pw@example.com",
+        "https://a@b:hunter2pw@example.com", "  https://hunter2pw@example.com?q"}) {
     for (const bool dry : {true, false}) {
       const RunResult result =
           RunChecked(dry ? std::vector<std::string>{"-u", "u1", "--dry-run", "-v"}
@@ -397,6 +410,7 @@ TEST(Hostile, UserinfoInTheBaseUrlIsRefusedAndNeverRepeated) {
                      KeyAndUrl(url));
       EXPECT_EQ(result.exit_code, 2) << url;
       EXPECT_EQ(result.err.find("hunter2pw"), std::string::npos) << result.err;
+      EXPECT_EQ(result.err.find("alice"), std::string::npos) << result.err;
       EXPECT_NE(result.err.find("***@"), std::string::npos) << result.err;
       EXPECT_EQ(result.out, "");
     }

@@ -103,6 +103,25 @@ TEST_F(Profiles, ApiKeyCommand) {
   EXPECT_EQ(server.request_count(), 1u);
 }
 
+TEST_F(Profiles, ApiKeyCommandNeverReadsTheBatchInput) {
+  TestServer server(TokenReply());
+  // A command that would take the first line of standard input as the key, were it given one.
+  WriteConfig("[profile.p]\nbase-url = \"" + server.url() +
+              "\"\napi-key-command = [\"sh\", \"-c\", \"read x; echo " + kApiKey + "$x\"]\n");
+  const RunResult result =
+      RunChecked({"--profile", "p", "batch"}, HomeEnv(), std::string("u1\nu2\nu3\n"));
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  std::istringstream rows(result.out);
+  int line = 0;
+  for (std::string row; std::getline(rows, row);) {
+    ++line;
+    EXPECT_EQ(json::parse(row)["distinctId"], "u" + std::to_string(line)) << row;
+  }
+  EXPECT_EQ(line, 3);
+  ASSERT_EQ(server.request_count(), 3u);
+  EXPECT_EQ(server.requests().at(0).Header("x-api-key"), kApiKey);
+}
+
 TEST_F(Profiles, ChoosingAProfile) {
   WriteConfig("[profile.dev]\nrole = \"dev-role\"\n[profile.prod]\nrole = \"prod-role\"\n");
   const auto role = [&](std::vector<std::string> args, Env env) {

@@ -270,6 +270,7 @@ TEST(ParseConfig, WrongValuesNameTheKeyAndPlace) {
       {"retries = 1.0", "'retries' must be an integer"},
       {"concurrency = 0", "'concurrency' must be an integer from 1 to 256"},
       {"min-ttl = -1", "'min-ttl' must be an integer from 0"},
+      {"min-ttl = 31536001", "'min-ttl' must be an integer from 0 to 31536000"},
       {"cache = \"yes\"", "'cache' must be true or false"},
       {"role = \"\"", "2:8: 'role' must not be empty"},
       {"base-url = 1", "'base-url' must be a string"},

@@ -131,6 +131,8 @@ TEST(JudgeTransport, CertificateFailuresNameTheReasonAndAreFinal) {
     EXPECT_FALSE(verdict.retryable);
     EXPECT_NE(Message(verdict).find(row.says), std::string::npos) << Message(verdict);
     EXPECT_NE(Message(verdict).find("--cacert"), std::string::npos) << Message(verdict);
+    EXPECT_NE(Message(verdict).find("after 1 attempt (not retried)"), std::string::npos)
+        << Message(verdict);
   }
 }
 
@@ -140,6 +142,24 @@ TEST(JudgeTransport, ClientCertificateDemandIsFinalAndSaysSo) {
   EXPECT_EQ(Exit(verdict), 6);
   EXPECT_FALSE(verdict.retryable);
   EXPECT_NE(Message(verdict).find("demands a client certificate"), std::string::npos);
+  EXPECT_NE(Message(verdict).find("after 1 attempt (not retried)"), std::string::npos)
+      << Message(verdict);
+}
+
+TEST(JudgeReply, RedirectWithAnEmptyLocationNamesNoTarget) {
+  for (const char* location : {"", "\r", " \t "}) {
+    const std::string message = Message(Reply(302, "", std::nullopt, std::string(location)));
+    EXPECT_NE(message.find("redirecting to another place"), std::string::npos) << message;
+  }
+  EXPECT_NE(Message(Reply(302, "", std::nullopt, "https://b.example/x"))
+                .find("redirecting to 'https://b.example/x'"),
+            std::string::npos);
+}
+
+TEST(JudgeReply, OtherServerErrorsSayWhichAreRetried) {
+  EXPECT_NE(Message(Reply(500)).find("(a 500 is not retried)"), std::string::npos);
+  EXPECT_NE(Message(Reply(501)).find("(only 502, 503 and 504 are retried)"), std::string::npos)
+      << Message(Reply(501));
 }
 
 TEST(JudgeTransport, OtherKinds) {
@@ -167,7 +187,11 @@ TEST(RetryAfter, Seconds) {
 
 TEST(RetryAfter, GarbageDoesNotParse) {
   for (const char* value : {"", "-5", "0.5", "soon", "+0", "5abc", "1e3", "0x10", " ", "5 s",
-                            "Wed, 32 Nov 2026 10:00:00 GMT", "Wed, 25 Nov 2026 10:00 GMT"}) {
+                            "Wed, 32 Nov 2026 10:00:00 GMT", "Wed, 25 Nov 2026 10:00 GMT",
+                            // No such day, or not that day's weekday:
+                            "Wed, 30 Feb 2026 10:00:00 GMT", "Mon, 29 Feb 2027 10:00:00 GMT",
+                            "Xyz, 25 Nov 2026 10:00:30 GMT", "Thu, 25 Nov 2026 10:00:30 GMT",
+                            "Thursday, 25-Nov-26 10:00:30 GMT", "Thu Nov 25 10:00:30 2026"}) {
     EXPECT_FALSE(ParseRetryAfter(value, kNow)) << value;
   }
 }
@@ -188,7 +212,10 @@ TEST(RetryAfter, HttpDatesInEveryForm) {
   EXPECT_EQ(ParseRetryAfter("Wed, 25 Nov 2026 10:00:30 GMT", kNow)->wait, seconds(30));
   EXPECT_EQ(ParseRetryAfter("Wednesday, 25-Nov-26 10:00:30 GMT", kNow)->wait, seconds(30));
   EXPECT_EQ(ParseRetryAfter("Wed Nov 25 10:00:30 2026", kNow)->wait, seconds(30));
-  EXPECT_EQ(ParseRetryAfter("Wed, 25 Nov 2020 10:00:30 GMT", kNow)->wait, seconds(0));
+  EXPECT_EQ(ParseRetryAfter("Sun, 29 Feb 2032 10:00:30 GMT", kNow)->until, "2032-02-29T10:00:30Z");
+  EXPECT_FALSE(ParseRetryAfter("Wed, 25 Nov 2020 10:00:30 GMT", kNow))
+      << "a date already past leaves the normal backoff in place, not an immediate retry";
+  EXPECT_FALSE(ParseRetryAfter("Wed, 25 Nov 2026 10:00:00 GMT", kNow)) << "now is past too";
   const auto far = ParseRetryAfter("Fri, 31 Dec 9999 23:59:59 GMT", kNow);
   ASSERT_TRUE(far);
   EXPECT_TRUE(far->too_long);

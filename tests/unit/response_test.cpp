@@ -175,6 +175,18 @@ TEST(Response, DeepRepliesAreBadResponses) {
   EXPECT_EQ(BadReplyError(std::string(kMaxResponseBytes + 1, ' ')).kind(), ErrorKind::kBadResponse);
 }
 
+TEST(Response, NumbersBeyondADoubleAreNamedNotCalledNonJson) {
+  for (const char* body : {R"({"token":"t","expiresIn":1e400})", R"({"token":"t","n":-1e400})"}) {
+    const std::string message = BadReplyError(body).what();
+    EXPECT_NE(message.find("a number too large to read"), std::string::npos) << message;
+    EXPECT_EQ(message.find("not JSON"), std::string::npos) << message;
+  }
+  const auto big = ParseTokenResponse(R"({"token":"t","n":1e308,"m":123456789012345678901234})",
+                                      system_clock::now(), Redactor(kKey));
+  EXPECT_EQ(big.extra_fields.at(0).json, "1e308");
+  EXPECT_EQ(big.extra_fields.at(1).json, "123456789012345678901234");
+}
+
 TEST(Response, ManyFieldsInLinearTime) {
   std::string body = R"({"token":"a.b.c","expiresIn":60)";
   for (int i = 0; i < 95'000; ++i) body += ",\"f" + std::to_string(i) + "\":1";
