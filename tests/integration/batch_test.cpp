@@ -1,5 +1,8 @@
 // `toucan-token batch`: order, per-line errors, defaults and overrides, shared backoff, reuse.
+#include <condition_variable>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -164,31 +167,81 @@ TEST(Batch, ReusesTlsConnections) {
   EXPECT_LE(server.connection_count(), 6u);
 }
 
+// A 429 pauses every request, not only the one that got it. Nothing here assumes how fast the
+// client reacts: the first request gets the 429, the other three first requests are held by the
+// server until the client has said (--verbose) that it will retry after the pause, so their
+// replies can only reach it during or after the pause. The lower bound checked is exact: the
+// client saw the 429 after the server received its request, so no request started after it
+// can arrive sooner than Retry-After later. A slow machine only makes requests later.
+// Without the shared pause, the first held reply frees a slot and line e starts at once,
+// well inside the Retry-After: the check fails (simulated by answering 503, which only waits
+// for its own retry).
 TEST(Batch, RateLimitSlowsTheWholeBatch) {
+  constexpr auto kRetryAfter = std::chrono::seconds(2);
   std::mutex mutex;
-  std::map<int, Clock::time_point> arrived;
+  std::condition_variable announced_cv;
+  bool announced = false;  // the client has logged its retry of the 429
+  std::string limited;     // the distinct id that got the 429
+  std::map<int, std::pair<std::string, Clock::time_point>> arrived;
   TestServer server([&](const httplib::Request& request, httplib::Response& response, int index) {
-    {
-      std::lock_guard lock(mutex);
-      arrived[index] = Clock::now();
-    }
+    const std::string id = DistinctId(request);
+    std::unique_lock lock(mutex);
+    arrived[index] = {id, Clock::now()};
     if (index == 0) {
+      limited = id;
       response.status = 429;
-      response.set_header("Retry-After", "1");
+      response.set_header("Retry-After", std::to_string(kRetryAfter.count()));
       return;
     }
-    // The other first requests finish after the 429 has been seen.
-    if (index < 4) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    // The bound only keeps a broken client from hanging the test; it is checked below.
+    if (id != limited) {
+      announced_cv.wait_for(lock, std::chrono::seconds(120), [&] { return announced; });
+    }
+    lock.unlock();
     PerUser()(request, response, index);
   });
-  const RunResult result = Batch(server.url(), "a\nb\nc\nd\ne\nf\ng\nh\n", {"--concurrency", "4"});
-  ASSERT_EQ(result.exit_code, 0) << result.err;
-  EXPECT_EQ(server.request_count(), 9u);
-  std::lock_guard lock(mutex);
-  for (int index = 4; index < 9; ++index) {
-    EXPECT_GE(arrived[index] - arrived[0], std::chrono::milliseconds(900))
-        << "request " << index << " went out during the pause";
+  // stderr joins stdout, so that the watcher sees the client's retry announcement as it comes.
+  const auto watch = [&](pid_t, const std::string& output) {
+    if (output.find("toucan-token: retrying request ") == std::string::npos) return;
+    std::lock_guard lock(mutex);
+    if (!announced) {
+      announced = true;
+      announced_cv.notify_all();
+    }
+  };
+  const RunResult result = RunTool(
+      {"-c", "exec \"$0\" \"$@\" 2>&1", TOUCAN_TOKEN_BINARY, "batch", "--concurrency", "4", "-v"},
+      KeyAndUrl(server.url()), "a\nb\nc\nd\ne\nf\ng\nh\n", "/bin/sh", watch);
+  ASSERT_EQ(result.exit_code, 0) << result.out;
+  EXPECT_EQ(key_forms::FindKeyForm(result.out, kApiKey), std::nullopt) << result.out;
+  std::vector<json> rows;
+  std::istringstream lines(result.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("{", 0) == 0) {
+      rows.push_back(json::parse(line));
+    } else {
+      EXPECT_EQ(line.rfind("toucan-token: ", 0), 0u) << line;
+    }
   }
+  ASSERT_EQ(rows.size(), 8u) << result.out;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(rows[i]["token"], "tok-" + std::string(1, static_cast<char>('a' + i))) << rows[i];
+  }
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(arrived.size(), 9u) << "8 lines and one retry";
+  EXPECT_TRUE(announced) << result.out;
+  const Clock::time_point limited_at = arrived.at(0).second;
+  // Lines e to h start only after a held reply; the limited line's retry after its own wait.
+  int seen_limited = 0;
+  for (const auto& [index, request] : arrived) {
+    const auto& [id, at] = request;
+    const bool retry = id == limited && ++seen_limited == 2;
+    if (!retry && id < "e") continue;
+    EXPECT_GE(at - limited_at, kRetryAfter)
+        << "request " << index << " (" << id << ") went out during the pause, "
+        << std::chrono::duration<double>(at - limited_at).count() << " s after the 429";
+  }
+  EXPECT_EQ(seen_limited, 2);
 }
 
 TEST(Batch, LongRetryAfterStopsTheBatch) {

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -226,6 +227,185 @@ TEST_F(Profiles, BatchDryRunChecksAWholeUserFileOffline) {
             std::string::npos);
 }
 
+// Runs the tool in `dir` (through /bin/sh, which changes there first), for relative paths.
+RunResult RunIn(const std::string& dir, const std::vector<std::string>& args, const Env& env) {
+  std::vector<std::string> argv{"-c", "cd \"$0\" && exec \"$@\"", dir, TOUCAN_TOKEN_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  RunResult result = RunTool(argv, env, std::nullopt, "/bin/sh");
+  EXPECT_EQ(key_forms::FindKeyForm(result.out, kApiKey), std::nullopt) << result.out;
+  EXPECT_EQ(key_forms::FindKeyForm(result.err, kApiKey), std::nullopt) << result.err;
+  return result;
+}
+
+std::vector<json> Rows(const std::string& out) {
+  std::vector<json> rows;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) rows.push_back(json::parse(line));
+  return rows;
+}
+
+// Mints "tok-<distinctId>".
+Handler TokenPerUser() {
+  return [](const httplib::Request& request, httplib::Response& response, int) {
+    const std::string id = json::parse(request.body)["user"]["distinctId"];
+    response.set_content(json{{"token", "tok-" + id}, {"expiresIn", 3600}}.dump(),
+                         "application/json");
+  };
+}
+
+TEST_F(Profiles, RealBatchWithSchemaMintsTheGoodLinesAndNeverSendsTheBadOne) {
+  TestServer server(TokenPerUser());
+  const std::string schema = WriteFile("schema.json", R"({"region": "string", "year": "integer"})");
+  const RunResult result =
+      RunChecked({"batch", "--schema", schema, "-"},
+                 HomeEnv({{"TOUCAN_API_KEY", kApiKey}, {"TOUCAN_BASE_URL", server.url()}}),
+                 "{\"distinctId\":\"u1\",\"attributes\":{\"region\":\"EU\"}}\n"
+                 "{\"distinctId\":\"u2\",\"attributes\":{\"regoin\":\"EU\"}}\n"
+                 "{\"distinctId\":\"u3\",\"attributes\":{\"region\":\"US\",\"year\":2024}}\n");
+  EXPECT_EQ(result.exit_code, 2) << result.err;
+  const auto rows = Rows(result.out);
+  ASSERT_EQ(rows.size(), 3u) << result.out;
+  EXPECT_EQ(rows[0]["line"], 1);
+  EXPECT_EQ(rows[0]["token"], "tok-u1");
+  EXPECT_EQ(rows[1], json::parse(R"x({"line":2,"distinctId":"u2","error":{"exit":2,"status":null,
+      "message":"unknown attribute 'regoin' (did you mean 'region'?)"}})x"));
+  EXPECT_EQ(rows[2]["line"], 3);
+  EXPECT_EQ(rows[2]["token"], "tok-u3");
+  EXPECT_NE(result.err.find("2 minted, 1 failed in "), std::string::npos) << result.err;
+  // The bad line never reached the server; the good ones went with their attributes.
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  std::map<std::string, json> sent;
+  for (const auto& request : requests) {
+    const json body = json::parse(request.body);
+    sent[body["user"]["distinctId"]] = body["user"]["attributes"];
+  }
+  EXPECT_EQ(sent.count("u2"), 0u);
+  EXPECT_EQ(sent["u1"], json::parse(R"({"region":"EU"})"));
+  EXPECT_EQ(sent["u3"], json::parse(R"({"region":"US","year":2024})"));
+}
+
+TEST_F(Profiles, SingleDryRunWithSchemaRefusesWrongTypesAndConvertsText) {
+  // No key and no server: a dry run is the offline check.
+  const std::string schema =
+      WriteFile("schema.toml", "region = \"string\"\nyear = \"integer\"\nactive = \"boolean\"\n");
+  RunResult result =
+      RunChecked({"-u", "u1", "--dry-run", "--schema", schema, "-a", "year=MMXXIV"}, HomeEnv());
+  EXPECT_EQ(result.exit_code, 2);
+  ExpectOneErrorLine(result,
+                     "attribute 'year' has the wrong type: the schema declares integer, the value "
+                     "is \"MMXXIV\" (string)");
+  result = RunChecked({"-u", "u1", "--dry-run", "--schema", schema, "-a", "active:=1"}, HomeEnv());
+  EXPECT_EQ(result.exit_code, 2);
+  ExpectOneErrorLine(result,
+                     "attribute 'active' has the wrong type: the schema declares boolean, the "
+                     "value is 1 (");
+  result = RunChecked(
+      {"-u", "u1", "--dry-run", "--schema", schema, "--attributes", R"({"region":7})"}, HomeEnv());
+  EXPECT_EQ(result.exit_code, 2);
+  ExpectOneErrorLine(result,
+                     "attribute 'region' has the wrong type: the schema declares string, the "
+                     "value is 7 (");
+
+  result = RunChecked({"-u", "u1", "--dry-run", "--schema", schema, "-a", "year=2024", "-a",
+                       "active=true", "-a", "region=2024"},
+                      HomeEnv());
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.err, "");
+  const json attributes = json::parse(result.out)["body"]["user"]["attributes"];
+  EXPECT_EQ(attributes, json::parse(R"({"year":2024,"active":true,"region":"2024"})"));
+  EXPECT_TRUE(attributes["year"].is_number_integer()) << attributes;
+  EXPECT_TRUE(attributes["region"].is_string()) << "declared string: the text stays text";
+}
+
+TEST_F(Profiles, RelativeSchemaPathsFollowTheWorkingDirectoryOrTheConfigFolder) {
+  // The same name in two folders, declaring different attributes.
+  std::ofstream(home_ + "/.config/toucan-token/s.json") << R"({"team": "string"})";
+  std::filesystem::create_directories(home_ + "/work");
+  std::ofstream(home_ + "/work/s.json") << R"({"region": "string"})";
+  WriteConfig("[profile.default]\nschema = \"s.json\"\n");
+  const std::string work = home_ + "/work";
+  const auto run = [&](const std::string& dir, std::vector<std::string> extra,
+                       const Env& env = {}) {
+    std::vector<std::string> args{"-u", "u1", "--dry-run"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return RunIn(dir, args, HomeEnv(env));
+  };
+
+  // --schema: relative to the working directory, whatever folder the config file is in.
+  RunResult result = run(work, {"--schema", "s.json", "-a", "region=EU"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  result = run(work, {"--schema", "s.json", "-a", "team=a"});
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_NE(result.err.find("unknown attribute 'team'"), std::string::npos) << result.err;
+  result = run(home_, {"--schema", "work/s.json", "-a", "region=EU"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  result = run(home_, {"--schema", "s.json", "-a", "team=a"});  // no s.json in HOME itself
+  EXPECT_EQ(result.exit_code, 2) << "resolved against the config folder instead of the cwd";
+  ExpectOneErrorLine(result, "schema file s.json: No such file or directory");
+
+  // The profile's schema: relative to the config file's folder, whatever the working directory.
+  result = run(work, {"-a", "team=a"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  result = run(work, {"-a", "region=EU"});
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_NE(result.err.find("unknown attribute 'region'"), std::string::npos) << result.err;
+
+  // The same for a config file named by TOUCAN_CONFIG: its own folder, not the default one.
+  std::filesystem::create_directories(home_ + "/etc/nested");
+  std::ofstream(home_ + "/etc/nested/s.toml") << "year = \"integer\"\n";
+  const std::string other = home_ + "/etc/t.toml";
+  std::ofstream(other) << "[profile.default]\nschema = \"nested/s.toml\"\n";
+  ::chmod(other.c_str(), 0600);
+  result = run(work, {"-a", "year=2024"}, {{"TOUCAN_CONFIG", other}});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(json::parse(result.out)["body"]["user"]["attributes"], json::parse(R"({"year":2024})"));
+}
+
+// --cacert > TOUCAN_CA_BUNDLE > the profile's cacert; what loses is never even opened.
+TEST_F(Profiles, CaBundlePrecedence) {
+  TestServer server(TokenReply(), TestServer::Tls{Certs("server.pem"), Certs("server.key"), ""});
+  // A real certificate that does not vouch for the server, and a path that does not exist.
+  const std::string wrong = Certs("wrong-host.pem");
+  const std::string missing = home_ + "/no-such-bundle.pem";
+  // The profile's good bundle is a relative path: the config file's folder.
+  std::filesystem::copy_file(Certs("ca.pem"), home_ + "/.config/toucan-token/ca.pem");
+  const auto run = [&](const std::string& profile_cacert, const Env& env,
+                       const std::vector<std::string>& flags) {
+    WriteConfig("[profile.default]\ncacert = \"" + profile_cacert + "\"\n");
+    std::vector<std::string> args{"-u", "u1", "--retries", "0"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    Env full = HomeEnv({{"TOUCAN_API_KEY", kApiKey}, {"TOUCAN_BASE_URL", server.url()}});
+    for (const auto& [name, value] : env) full[name] = value;
+    return RunChecked(args, full);
+  };
+  const auto ok = [](const RunResult& result) {
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+    if (result.exit_code == 0) {
+      EXPECT_EQ(json::parse(result.out)["token"], kToken);
+    }
+  };
+  const auto untrusted = [](const RunResult& result) {
+    EXPECT_EQ(result.exit_code, 6) << result.err;
+    EXPECT_NE(result.err.find("TOUCAN_CA_BUNDLE"), std::string::npos) << result.err;
+  };
+
+  ok(run("ca.pem", {}, {}));  // the profile alone is used
+  untrusted(run(wrong, {}, {}));
+  // TOUCAN_CA_BUNDLE wins over the profile.
+  ok(run(wrong, {{"TOUCAN_CA_BUNDLE", Certs("ca.pem")}}, {}));
+  ok(run(missing, {{"TOUCAN_CA_BUNDLE", Certs("ca.pem")}}, {}));
+  untrusted(run("ca.pem", {{"TOUCAN_CA_BUNDLE", wrong}}, {}));
+  // --cacert wins over both.
+  ok(run(wrong, {{"TOUCAN_CA_BUNDLE", wrong}}, {"--cacert", Certs("ca.pem")}));
+  ok(run(missing, {{"TOUCAN_CA_BUNDLE", missing}}, {"--cacert", Certs("ca.pem")}));
+  untrusted(run("ca.pem", {{"TOUCAN_CA_BUNDLE", Certs("ca.pem")}}, {"--cacert", wrong}));
+  // An empty or blank TOUCAN_CA_BUNDLE counts as unset: the profile applies.
+  ok(run("ca.pem", {{"TOUCAN_CA_BUNDLE", ""}}, {}));
+  ok(run("ca.pem", {{"TOUCAN_CA_BUNDLE", "  "}}, {}));
+  EXPECT_EQ(server.request_count(), 7u);
+}
+
 class Cache : public Profiles {
  protected:
   RunResult Mint(const std::vector<std::string>& extra, const std::string& url) const {
@@ -303,6 +483,41 @@ TEST_F(Cache, NoExpiryIsNeverCached) {
   const RunResult second = Mint({"--cache"}, server.url());
   EXPECT_NE(second.err.find("cache miss: no entry"), std::string::npos) << second.err;
   EXPECT_EQ(server.request_count(), 2u);
+}
+
+// SPEC "Token cache": single mode only. --cache with batch is a usage error before anything is
+// read or sent; a profile's `cache = true` does not apply to batch, which mints every line.
+TEST_F(Cache, BatchNeverUsesTheCache) {
+  TestServer server(TokenPerUser());
+  const Env env = HomeEnv({{"TOUCAN_API_KEY", kApiKey}, {"TOUCAN_BASE_URL", server.url()}});
+  for (const auto& args :
+       std::vector<std::vector<std::string>>{{"batch", "--cache", "-"},
+                                             {"--cache", "batch", "-"},
+                                             {"batch", "--cache", "--no-cache"}}) {
+    const RunResult result = RunChecked(args, env, "u1\n");
+    EXPECT_EQ(result.exit_code, 2) << args[0] << " " << args[1];
+    ExpectOneErrorLine(result, "--cache is for single tokens; batch always mints");
+  }
+  EXPECT_EQ(server.request_count(), 0u);
+
+  WriteConfig("[profile.default]\ncache = true\n");
+  for (int run = 1; run <= 2; ++run) {
+    const RunResult result = RunChecked({"batch", "-"}, env, "u1\nu1\nu2\n");
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    const auto rows = Rows(result.out);
+    ASSERT_EQ(rows.size(), 3u);
+    EXPECT_EQ(rows[1]["token"], "tok-u1");
+    EXPECT_EQ(rows[1]["expiresIn"], 3600) << "a full fresh token, not a cached remainder";
+  }
+  EXPECT_EQ(server.request_count(), 6u) << "the server sees every line of every batch";
+  std::error_code error;
+  EXPECT_TRUE(std::filesystem::is_empty(home_ + "/.cache/toucan-token", error) || error)
+      << "batch wrote cache entries";
+
+  // The profile's cache still applies to single mode.
+  ASSERT_EQ(Mint({}, server.url()).exit_code, 0);
+  EXPECT_NE(Mint({}, server.url()).err.find("cache hit"), std::string::npos);
+  EXPECT_EQ(server.request_count(), 7u);
 }
 
 // Twenty processes mint the same request at once: every one prints a whole token, and the entry
