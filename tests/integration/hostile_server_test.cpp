@@ -2,6 +2,7 @@
 // every form it can, replies and inputs nested far past the limit, invalid UTF-8 in what reaches
 // a message, batch input that can be read only once, and diagnostics with stderr closed.
 #include <fcntl.h>
+#include <gtest/gtest-spi.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -282,6 +283,47 @@ class RecordingServer {
   std::vector<std::thread> connections_;
   std::thread acceptor_;
 };
+
+// What the checks in `check` report, intercepted: the checks below must be able to fail.
+template <typename Check>
+std::string FailuresOf(Check check) {
+  ::testing::TestPartResultArray results;
+  {
+    ::testing::ScopedFakeTestPartResultReporter reporter(
+        ::testing::ScopedFakeTestPartResultReporter::INTERCEPT_ONLY_CURRENT_THREAD, &results);
+    check();
+  }
+  std::string messages;
+  for (int i = 0; i < results.size(); ++i) {
+    messages += std::string(results.GetTestPartResult(i).message()) + "\n";
+  }
+  return messages;
+}
+
+TEST(HostileServer, ChecksRejectWhatTheyMust) {
+  for (const char* bad :
+       {"\xff", "a\xc3(", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82"}) {
+    EXPECT_FALSE(ValidUtf8(bad)) << bad;
+  }
+  EXPECT_TRUE(ValidUtf8("caf\xc3\xa9 \xef\xbf\xbd \xf0\x9f\x90\xa6"));
+  const auto fails = [](const std::string& failures, const std::string& says) {
+    EXPECT_NE(failures.find(says), std::string::npos) << "expected \"" << says << "\", got:\n"
+                                                      << failures;
+  };
+  fails(FailuresOf([] { ExpectCleanStderr("toucan-token: bad \x01 byte\n"); }),
+        "control character");
+  fails(FailuresOf([] { ExpectCleanStderr("toucan-token: bad \xff byte\n"); }), "not valid UTF-8");
+  fails(FailuresOf([] { Rows("{\"line\":1}\n{\"line\":2,\"x\":\"\xff\"}\n"); }), "not valid UTF-8");
+  fails(FailuresOf([] { Rows("{\"line\":1}\n{\"line\":2\n"); }), "not JSON");
+  fails(FailuresOf([] { Rows("{\"line\":2}\n{\"line\":1}\n"); }), "input order");
+  // A key that a batch row's message escapes twice is still found.
+  RunResult row;
+  row.out = json{{"error", {{"message", R"(HTTP 401: {"detail":"tk_test\"Quote")"}}}}.dump() + "\n";
+  fails(FailuresOf([&] { ExpectNoKey(row, kQuoteKey); }), "in a printed string");
+  RunResult plain;
+  plain.err = "toucan-token: k=" + Percent(kApiKey, false, false) + "\n";
+  fails(FailuresOf([&] { ExpectNoKey(plain, kApiKey); }), "on stderr");
+}
 
 // ---- 1. the key echoed back ----------------------------------------------------------------
 
@@ -591,6 +633,29 @@ TEST(HostileServer, KeyInReplyHeadersIsNeverShownInVerboseMode) {
   }
 }
 
+TEST(HostileServer, TokenHoldingTheKeyIsRefusedInEveryOutputMode) {
+  const std::string key = kApiKey;
+  for (const std::string& token :
+       {key, "abc." + key + ".def", "abc." + Lower(key), "abc." + Percent(key, true, false),
+        "abc." + key.substr(8, 12) + ".def"}) {
+    SCOPED_TRACE(token);
+    TestServer server(Reply(200, json{{"token", token}, {"expiresIn", 60}}.dump()));
+    for (const char* output : {"json", "token", "env", "header"}) {
+      const RunResult result = RunWithKey({"-u", "u1", "-o", output}, key, server.url());
+      EXPECT_EQ(result.exit_code, 7) << output << "\n" << result.out << result.err;
+      ExpectOneErrorLine(result, "");
+    }
+    const RunResult batch = RunWithKey({"batch"}, key, server.url(), "u1\nu2\n");
+    EXPECT_EQ(batch.exit_code, 7) << batch.out;
+    for (const json& row : Rows(batch.out)) EXPECT_EQ(row["error"]["exit"], 7) << row.dump();
+  }
+  // A key in expiresIn: no usable expiry, and the warning does not quote it.
+  TestServer server(Reply(200, json{{"token", kToken}, {"expiresIn", "1h" + key}}.dump()));
+  const RunResult result = RunWithKey({"-u", "u1"}, key, server.url());
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(json::parse(result.out)["expiresIn"], nullptr);
+}
+
 // ---- 2. deep JSON --------------------------------------------------------------------------
 
 std::string DeepArrays(std::size_t depth, const std::string& inner = "1") {
@@ -626,6 +691,8 @@ TEST(HostileServer, DeepAttributesThroughTheBinaryAreAnInputError) {
                                      "{\"a\":" + DeepArrays(100000) + "}");
   EXPECT_EQ(piped.exit_code, 2) << piped.err;
   ExpectOneErrorLine(piped, "deeper than 64");
+  std::remove(arrays.c_str());
+  std::remove(objects.c_str());
   EXPECT_EQ(server.request_count(), 0u);
 }
 
@@ -735,6 +802,43 @@ TEST(HostileServer, InvalidUtf8AndControlsInALocationAreEscaped) {
     const std::string message = row["error"].value("message", "");
     EXPECT_EQ(message.find('\x01'), std::string::npos) << row.dump();
     EXPECT_NE(message.find("\xef\xbf\xbd"), std::string::npos) << row.dump();
+  }
+}
+
+TEST(HostileServer, ExcerptCutNeverSplitsACharacterAndBadBytesAreReplaced) {
+  std::vector<std::string> bodies;
+  for (const std::size_t filler : {296u, 297u, 298u, 299u, 300u}) {
+    bodies.push_back(std::string(filler, 'x') +
+                     "\xe2\x82\xac\xe2\x82\xac\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xc3\xa9 end");
+  }
+  std::string euros;
+  for (int i = 0; i < 400; ++i) euros += "\xe2\x82\xac";
+  bodies.push_back(euros);
+  bodies.push_back(std::string(299, 'x') + "\xf0\x9f\x98");  // cut short by the server
+  bodies.push_back("a\xff" + std::string("b\x01\x1b[31mc\xed\xa0\x80\xc0\xaf"));
+  for (const std::string& body : bodies) {
+    SCOPED_TRACE(std::to_string(body.size()) + " bytes");
+    TestServer server(Reply(400, body, "text/plain"));
+    const RunResult one = RunWithKey({"-u", "u1"}, kApiKey, server.url());
+    EXPECT_EQ(one.exit_code, 4);
+    ExpectOneErrorLine(one, "HTTP 400");
+    const RunResult batch = RunWithKey({"batch"}, kApiKey, server.url(), "u1\nu2\n");
+    EXPECT_EQ(batch.exit_code, 4);
+    EXPECT_EQ(Rows(batch.out).size(), 2u);
+  }
+  // Invalid UTF-8 in a field of a 2xx: a bad reply, quoted cleanly.
+  for (const std::string& note : {std::string("a\xff"
+                                              "b\x01"
+                                              "c"),
+                                  std::string("\xed\xa0\x80")}) {
+    TestServer server(
+        Reply(200, std::string(R"({"token":"t","expiresIn":60,"note":")") + note + "\"}"));
+    const RunResult one = RunWithKey({"-u", "u1"}, kApiKey, server.url());
+    EXPECT_EQ(one.exit_code, 7) << one.out;
+    ExpectOneErrorLine(one, "");
+    const RunResult batch = RunWithKey({"batch"}, kApiKey, server.url(), "u1\n");
+    EXPECT_EQ(batch.exit_code, 7);
+    EXPECT_EQ(Rows(batch.out).size(), 1u);
   }
 }
 
