@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace toucan::key_forms {
@@ -106,6 +107,40 @@ inline std::optional<std::string> FindKeyForm(const std::string& text, const std
     }
   }
   return std::nullopt;
+}
+
+// ---- encoders: the forms a hostile server writes the key in, for tests to produce ----------
+
+// Percent-encoded: every byte (`all`) or only those outside RFC 3986's unreserved set.
+inline std::string PercentEncoded(std::string_view text, bool upper, bool all = true) {
+  const char* digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+  std::string out;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    const bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '~';
+    if (!all && unreserved) {
+      out += c;
+    } else {
+      out += '%';
+      out += digits[byte >> 4];
+      out += digits[byte & 15];
+    }
+  }
+  return out;
+}
+
+// Every character \u-escaped, as a JSON encoder that escapes everything writes it.
+inline std::string UnicodeEscaped(std::string_view text, bool upper = false) {
+  const char* digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+  std::string out;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    out += "\\u00";
+    out += digits[byte >> 4];
+    out += digits[byte & 15];
+  }
+  return out;
 }
 
 }  // namespace toucan::key_forms

@@ -49,6 +49,21 @@ inline RunResult RunChecked(const std::vector<std::string>& args, const Env& env
   return result;
 }
 
+// Runs the tool through bash so that `redirections` can close or replace a standard stream
+// (`2>&-`, `>/dev/full`); the key must show in no form either way.
+inline RunResult Shell(const std::string& redirections, const std::vector<std::string>& args,
+                       const Env& env, const std::optional<std::string>& input = std::nullopt) {
+  std::string script = "exec \"$0\"";
+  for (std::size_t i = 1; i <= args.size(); ++i) script += " \"${" + std::to_string(i) + "}\"";
+  script += " " + redirections;
+  std::vector<std::string> argv{"-c", script, TOUCAN_TOKEN_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  RunResult result = RunTool(argv, env, input, "/bin/bash");
+  EXPECT_EQ(key_forms::FindKeyForm(result.out, kApiKey), std::nullopt) << result.out;
+  EXPECT_EQ(key_forms::FindKeyForm(result.err, kApiKey), std::nullopt) << result.err;
+  return result;
+}
+
 // `toucan-token -u u1 EXTRA...` against `url` with the test key; `env` adds to (and overrides)
 // the environment.
 inline RunResult Mint(const std::string& url, const std::vector<std::string>& extra = {},

@@ -165,23 +165,6 @@ std::string Lower(std::string text) {
   return text;
 }
 
-// Percent-encoded: every byte (`all`) or only those outside RFC 3986's unreserved set.
-std::string Percent(const std::string& text, bool upper, bool all) {
-  const char* digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
-  std::string out;
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (!all && (std::isalnum(byte) || c == '-' || c == '.' || c == '~')) {
-      out += c;
-    } else {
-      out += '%';
-      out += digits[byte >> 4];
-      out += digits[byte & 15];
-    }
-  }
-  return out;
-}
-
 std::string Html(const std::string& key) {
   return "<!DOCTYPE html>\n<html><head><title>Forbidden: " + key +
          "</title></head>\n<body><h1>Error</h1><p>The key <code>" + key +
@@ -321,7 +304,7 @@ TEST(HostileServer, ChecksRejectWhatTheyMust) {
   row.out = json{{"error", {{"message", R"(HTTP 401: {"detail":"tk_test\"Quote")"}}}}.dump() + "\n";
   fails(FailuresOf([&] { ExpectNoKey(row, kQuoteKey); }), "in a printed string");
   RunResult plain;
-  plain.err = "toucan-token: k=" + Percent(kApiKey, false, false) + "\n";
+  plain.err = "toucan-token: k=" + key_forms::PercentEncoded(kApiKey, false, false) + "\n";
   fails(FailuresOf([&] { ExpectNoKey(plain, kApiKey); }), "on stderr");
 }
 
@@ -457,17 +440,6 @@ TEST(HostileServer, KeyAcrossTheExcerptCutIsNeverShown) {
   for (const EchoCase& c : cases) RunEchoCase(c);
 }
 
-// Every character \u-escaped, as a JSON encoder that escapes everything writes it.
-std::string UnicodeEscaped(const std::string& text) {
-  std::string out;
-  char buffer[8];
-  for (const char c : text) {
-    std::snprintf(buffer, sizeof buffer, "\\u%04x", static_cast<unsigned char>(c));
-    out += buffer;
-  }
-  return out;
-}
-
 std::string Upper(std::string text) {
   for (char& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return text;
@@ -479,24 +451,26 @@ TEST(HostileServer, KeyInOtherFormsAndFragmentsInABodyIsNeverShown) {
   const std::string head = key.substr(0, 10);
   std::vector<EchoCase> cases = {
       {"\\u-escaped message", key,
-       Reply(401, R"({"message":"bad key )" + UnicodeEscaped(key) + R"("})"), 3, 401},
+       Reply(401, R"({"message":"bad key )" + key_forms::UnicodeEscaped(key) + R"("})"), 3, 401},
       {"\\u-escaped quote key", kQuoteKey,
-       Reply(401, R"({"message":"bad key )" + UnicodeEscaped(kQuoteKey) + R"("})"), 3, 401},
+       Reply(401, R"({"message":"bad key )" + key_forms::UnicodeEscaped(kQuoteKey) + R"("})"), 3,
+       401},
       {"percent-encoded in a message", key,
-       Reply(400, json{{"message", "k=" + Percent(key, true, true)}}.dump()), 4, 400},
+       Reply(400, json{{"message", "k=" + key_forms::PercentEncoded(key, true, true)}}.dump()), 4,
+       400},
       {"percent-encoded lower in plain text", key,
-       Reply(404, "k=" + Percent(key, false, false), "text/plain"), 4, 404},
+       Reply(404, "k=" + key_forms::PercentEncoded(key, false, false), "text/plain"), 4, 404},
       {"lower-cased in a message", key, Reply(403, json{{"message", Lower(key)}}.dump()), 3, 403},
       {"upper-cased in a message", key, Reply(403, json{{"message", Upper(key)}}.dump()), 3, 403},
       {"last 12 characters", key,
        Reply(401, json{{"message", "key ending in " + tail + " is revoked"}}.dump()), 3, 401},
       {"first 10 characters", key, Reply(500, "key " + head + "... unknown", "text/plain"), 5, 500},
       {"\\u-escaped in a 2xx that is not a token", key,
-       Reply(200, R"({"error":")" + UnicodeEscaped(key) + R"("})"), 7, 200},
+       Reply(200, R"({"error":")" + key_forms::UnicodeEscaped(key) + R"("})"), 7, 200},
       {"\\u-escaped in an extra field",
        key,
-       Reply(200,
-             TokenJson(json::object()).insert(1, R"("note":")" + UnicodeEscaped(key) + R"(",)")),
+       Reply(200, TokenJson(json::object())
+                      .insert(1, R"("note":")" + key_forms::UnicodeEscaped(key) + R"(",)")),
        0,
        200,
        {},
@@ -517,21 +491,32 @@ TEST(HostileServer, KeyInARedirectLocationIsNeverShown) {
   for (const EchoCase& c : std::vector<EchoCase>{
            {"verbatim", key, redirect(302, "https://evil.example/cb?k=" + key), 4, 302},
            {"percent upper", key,
-            redirect(302, "https://evil.example/cb?k=" + Percent(key, true, true)), 4, 302},
+            redirect(302,
+                     "https://evil.example/cb?k=" + key_forms::PercentEncoded(key, true, true)),
+            4, 302},
            {"percent lower", key,
-            redirect(301, "https://evil.example/cb?k=" + Percent(key, false, true)), 4, 301},
+            redirect(301,
+                     "https://evil.example/cb?k=" + key_forms::PercentEncoded(key, false, true)),
+            4, 301},
            {"percent minimal upper", key,
-            redirect(307, "https://evil.example/cb?k=" + Percent(key, true, false)), 4, 307},
+            redirect(307,
+                     "https://evil.example/cb?k=" + key_forms::PercentEncoded(key, true, false)),
+            4, 307},
            {"percent minimal lower", key,
-            redirect(308, "https://evil.example/cb?k=" + Percent(key, false, false)), 4, 308},
+            redirect(308,
+                     "https://evil.example/cb?k=" + key_forms::PercentEncoded(key, false, false)),
+            4, 308},
            {"lower-cased host", key, redirect(302, "https://" + Lower(key) + ".evil.example/"), 4,
             302},
            {"all at once", key,
-            redirect(303, "https://" + Lower(key) + ".evil.example/a/" + Percent(key, true, true) +
-                              "?l=" + Percent(key, false, true)),
+            redirect(303, "https://" + Lower(key) + ".evil.example/a/" +
+                              key_forms::PercentEncoded(key, true, true) +
+                              "?l=" + key_forms::PercentEncoded(key, false, true)),
             4, 303},
            {"quote key percent", kQuoteKey,
-            redirect(302, "https://evil.example/?k=" + Percent(kQuoteKey, true, false)), 4, 302},
+            redirect(302, "https://evil.example/?k=" +
+                              key_forms::PercentEncoded(kQuoteKey, true, false)),
+            4, 302},
        }) {
     RunEchoCase(c);
   }
@@ -577,8 +562,10 @@ TEST(HostileServer, KeyInAFieldOfASuccessfulReplyIsPrintedAsStars) {
             json::object()},
            {"percent-encoded",
             key,
-            Reply(200, TokenJson({{"link", "https://x.example/?k=" + Percent(key, true, true)},
-                                  {"link2", "https://x.example/?k=" + Percent(key, false, true)}})),
+            Reply(200, TokenJson({{"link", "https://x.example/?k=" +
+                                               key_forms::PercentEncoded(key, true, true)},
+                                  {"link2", "https://x.example/?k=" +
+                                                key_forms::PercentEncoded(key, false, true)}})),
             0,
             200,
             {},
@@ -605,8 +592,8 @@ TEST(HostileServer, KeyInReplyHeadersIsNeverShownInVerboseMode) {
   const std::multimap<std::string, std::string> echo = {
       {"X-Echo-Key", key},
       {"X-Echo-Lower", Lower(key)},
-      {"X-Echo-Percent", Percent(key, true, true)},
-      {"Set-Cookie", "k=" + Percent(key, false, true) + "; Path=/"}};
+      {"X-Echo-Percent", key_forms::PercentEncoded(key, true, true)},
+      {"Set-Cookie", "k=" + key_forms::PercentEncoded(key, false, true) + "; Path=/"}};
   auto with = [&](std::multimap<std::string, std::string> headers,
                   const std::multimap<std::string, std::string>& more) {
     headers.insert(more.begin(), more.end());
@@ -622,11 +609,13 @@ TEST(HostileServer, KeyInReplyHeadersIsNeverShownInVerboseMode) {
            {"503 Retry-After", key,
             Reply(503, "", "text/plain", with(echo, {{"Retry-After", key}})), 5, 503},
            {"429 Retry-After", key,
-            Reply(429, "", "text/plain", with(echo, {{"Retry-After", Percent(key, true, true)}})),
+            Reply(429, "", "text/plain",
+                  with(echo, {{"Retry-After", key_forms::PercentEncoded(key, true, true)}})),
             5, 429},
            {"quote key", kQuoteKey,
             Reply(400, "", "text/plain",
-                  {{"X-Echo-Key", kQuoteKey}, {"X-Echo-Percent", Percent(kQuoteKey, true, true)}}),
+                  {{"X-Echo-Key", kQuoteKey},
+                   {"X-Echo-Percent", key_forms::PercentEncoded(kQuoteKey, true, true)}}),
             4, 400},
        }) {
     RunEchoCase(c);
@@ -635,9 +624,9 @@ TEST(HostileServer, KeyInReplyHeadersIsNeverShownInVerboseMode) {
 
 TEST(HostileServer, TokenHoldingTheKeyIsRefusedInEveryOutputMode) {
   const std::string key = kApiKey;
-  for (const std::string& token :
-       {key, "abc." + key + ".def", "abc." + Lower(key), "abc." + Percent(key, true, false),
-        "abc." + key.substr(8, 12) + ".def"}) {
+  for (const std::string& token : {key, "abc." + key + ".def", "abc." + Lower(key),
+                                   "abc." + key_forms::PercentEncoded(key, true, false),
+                                   "abc." + key.substr(8, 12) + ".def"}) {
     SCOPED_TRACE(token);
     TestServer server(Reply(200, json{{"token", token}, {"expiresIn", 60}}.dump()));
     for (const char* output : {"json", "token", "env", "header"}) {
@@ -1021,20 +1010,6 @@ TEST(HostileServer, AttributesAndKeyFileFromAFifoAreReadOnce) {
 }
 
 // ---- 5. closed stderr ----------------------------------------------------------------------
-
-// The tool through bash, with `redirections` applied to it.
-RunResult Shell(const std::string& redirections, const std::vector<std::string>& args,
-                const Env& env, const std::optional<std::string>& input = std::nullopt) {
-  std::string script = "exec \"$0\"";
-  for (std::size_t i = 1; i <= args.size(); ++i) script += " \"${" + std::to_string(i) + "}\"";
-  script += " " + redirections;
-  std::vector<std::string> argv{"-c", script, TOUCAN_TOKEN_BINARY};
-  argv.insert(argv.end(), args.begin(), args.end());
-  RunResult result = RunTool(argv, env, input, "/bin/bash");
-  EXPECT_EQ(key_forms::FindKeyForm(result.out, kApiKey), std::nullopt) << result.out;
-  EXPECT_EQ(key_forms::FindKeyForm(result.err, kApiKey), std::nullopt) << result.err;
-  return result;
-}
 
 TEST(HostileServer, ClosedStderrKeepsDiagnosticsOutOfTheSockets) {
   struct Case {

@@ -16,19 +16,6 @@ namespace {
 
 using nlohmann::json;
 
-// Runs the tool through bash so that a redirection can close or replace a standard stream.
-RunResult Shell(const std::string& redirections, const std::vector<std::string>& args,
-                const Env& env, const std::optional<std::string>& input = std::nullopt) {
-  std::string script = "exec \"$0\"";
-  for (std::size_t i = 1; i <= args.size(); ++i) script += " \"${" + std::to_string(i) + "}\"";
-  script += " " + redirections;
-  std::vector<std::string> argv{"-c", script, TOUCAN_TOKEN_BINARY};
-  argv.insert(argv.end(), args.begin(), args.end());
-  RunResult result = RunTool(argv, env, input, "/bin/bash");
-  EXPECT_EQ(result.err.find(kApiKey), std::string::npos);
-  return result;
-}
-
 std::string TempFile(const std::string& name, const std::string& content) {
   const std::string path = ::testing::TempDir() + "/toucan-hostile-" + name;
   std::ofstream(path, std::ios::binary) << content;

@@ -32,29 +32,6 @@ double SecondsFor(const std::function<void()>& action) {
   return now() - start;
 }
 
-std::string PercentEncoded(std::string_view text, bool upper) {
-  static constexpr char kLower[] = "0123456789abcdef";
-  static constexpr char kUpper[] = "0123456789ABCDEF";
-  std::string out;
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    out += '%';
-    out += (upper ? kUpper : kLower)[u >> 4];
-    out += (upper ? kUpper : kLower)[u & 0xF];
-  }
-  return out;
-}
-
-std::string UnicodeEscaped(std::string_view text) {
-  std::string out;
-  char buffer[8];
-  for (const char c : text) {
-    std::snprintf(buffer, sizeof buffer, "\\u%04X", static_cast<unsigned char>(c));
-    out += buffer;
-  }
-  return out;
-}
-
 // ---- UTF-8 and escaping ---------------------------------------------------------------------
 
 TEST(Utf8, Validation) {
@@ -129,14 +106,16 @@ TEST(Redactor, EveryFormOfTheKey) {
     json += c == '"' || c == '\\' || c == '/' ? std::string("\\") + c : std::string(1, c);
   std::string mixed;  // percent escapes mixed with plain characters
   for (std::size_t i = 0; i < key.size(); ++i) {
-    mixed += i % 2 == 0 ? PercentEncoded(key.substr(i, 1), i % 4 == 0) : key.substr(i, 1);
+    mixed +=
+        i % 2 == 0 ? key_forms::PercentEncoded(key.substr(i, 1), i % 4 == 0) : key.substr(i, 1);
   }
   std::string entities;
   for (const char c : key) entities += "&#" + std::to_string(static_cast<int>(c)) + ";";
   for (const std::string& form :
-       {key, lower, json, UnicodeEscaped(key), PercentEncoded(key, true),
-        PercentEncoded(key, false), mixed, entities, key.substr(0, 8), key.substr(5, 8),
-        key.substr(key.size() - 8), key.substr(0, 20)}) {
+       {key, lower, json, key_forms::UnicodeEscaped(key, true),
+        key_forms::PercentEncoded(key, true), key_forms::PercentEncoded(key, false), mixed,
+        entities, key.substr(0, 8), key.substr(5, 8), key.substr(key.size() - 8),
+        key.substr(0, 20)}) {
     const std::string text = "before " + form + " after";
     const std::string redacted = redactor.Apply(text);
     EXPECT_EQ(redacted, "before *** after") << form;
@@ -195,15 +174,15 @@ TEST(Redactor, RandomMixturesNeverSurvive) {
   const auto encode = [&](char c) -> std::string {
     switch (random() % 6) {
       case 0:
-        return PercentEncoded(std::string(1, c), true);
+        return key_forms::PercentEncoded(std::string(1, c), true);
       case 1:
-        return PercentEncoded(std::string(1, c), false);
+        return key_forms::PercentEncoded(std::string(1, c), false);
       case 2:
-        return UnicodeEscaped(std::string(1, c));
+        return key_forms::UnicodeEscaped(std::string(1, c), true);
       case 3:
         return std::string(1, static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
       case 4:
-        return "&#x" + PercentEncoded(std::string(1, c), true).substr(1) + ";";
+        return "&#x" + key_forms::PercentEncoded(std::string(1, c), true).substr(1) + ";";
       default:
         return std::string(1, c);
     }
