@@ -88,7 +88,8 @@ struct Transfer {
   std::shared_ptr<TlsNotes> tls_notes = std::make_shared<TlsNotes>();
   char error_buffer[CURL_ERROR_SIZE] = {};
   Clock::time_point started;
-  Clock::time_point ready_at;  // for retries waiting their turn
+  Clock::time_point ready_at;       // for retries waiting their turn
+  std::optional<Error> last_error;  // why the retry waiting its turn is needed
 };
 
 std::size_t CollectReply(char* data, std::size_t size, std::size_t count, void* user) {
@@ -149,6 +150,25 @@ std::optional<std::string> LastHeader(CURL* easy, const char* name) {
   }
   // Without its surrounding whitespace: libcurl leaves the line's CR in an empty value.
   return std::string(Trim(header->value));
+}
+
+// The rows of a batch stopped by a Retry-After over kMaxRetryAfter name the wait and when it
+// ends, so that the user knows when the lines can be run again.
+std::string AskedToRetry(const RetryAfter& wait) {
+  return "the server asked to retry after " + wait.said + " (at " + wait.until + ")";
+}
+
+// A line never sent: there was no reply, so no status.
+Error NotSent(const RetryAfter& wait) {
+  return Error(ErrorKind::kUnavailable, "not sent: " + AskedToRetry(wait));
+}
+
+// A request that needed a retry: its last reply's status and what it said are kept (a
+// retryable verdict always carries its error; the fallback only keeps a row from being lost).
+Error RetryNotMade(const RetryAfter& wait, const std::optional<Error>& last) {
+  std::string message = "the retry was not made: " + AskedToRetry(wait);
+  if (last) message += std::string("; the last attempt: ") + last->what();
+  return Error(ErrorKind::kUnavailable, message, last ? last->http_status() : std::nullopt);
 }
 
 }  // namespace
@@ -380,9 +400,13 @@ class TransferLoop {
 
   void Run() {
     while (true) {
-      if (stop_) return FailEverything();
       if (Interrupted() && !HandleInterrupt()) return;
-      StartReady();
+      // A long Retry-After stops new work, but the loop goes on until the requests in flight end.
+      if (stopped_by_) {
+        WindDown();
+      } else {
+        StartReady();
+      }
       if (active_.empty() && waiting_.empty() && source_done_) return;
       if (PerformAndCollect()) continue;  // a finished transfer frees room: refill first
       Sleep();
@@ -443,7 +467,7 @@ class TransferLoop {
       Finish(std::move(transfer), message->data.result);
       finished_any = true;
     }
-    return finished_any || stop_;
+    return finished_any;
   }
 
   void LogAttempt(const Transfer& transfer, const Verdict& verdict) const {
@@ -462,8 +486,9 @@ class TransferLoop {
     impl_.Release(*transfer);
     LogAttempt(*transfer, verdict);
     if (verdict.retryable && verdict.retry_after && verdict.retry_after->too_long) {
-      stop_ = RetryAfterTooLong(verdict);
-      callbacks_.done(transfer->job.id, MintOutcome{std::nullopt, stop_});
+      // The first such reply decides what the lines left unsent are told.
+      if (!stopped_by_) stopped_by_ = verdict.retry_after;
+      callbacks_.done(transfer->job.id, MintOutcome{std::nullopt, RetryAfterTooLong(verdict)});
       return;
     }
     if (!impl_.policy.ShouldRetry(verdict, transfer->attempts) || interrupted_since_) {
@@ -471,6 +496,13 @@ class TransferLoop {
                       MintOutcome{std::move(verdict.response), std::move(verdict.error)});
       return;
     }
+    // Winding down after a long Retry-After: no retry starts, whatever this request needed.
+    if (stopped_by_) {
+      callbacks_.done(transfer->job.id,
+                      MintOutcome{std::nullopt, RetryNotMade(*stopped_by_, verdict.error)});
+      return;
+    }
+    transfer->last_error = std::move(verdict.error);
     const milliseconds wait = impl_.policy.Delay(verdict, transfer->attempts, impl_.Unit());
     const auto now = Clock::now();
     transfer->ready_at = now + wait;
@@ -481,20 +513,22 @@ class TransferLoop {
     waiting_.push_back(std::move(transfer));
   }
 
-  // Every running, waiting and remaining job fails with the error that stopped the run.
-  void FailEverything() {
-    for (auto& [easy, transfer] : active_) {
-      impl_.Release(*transfer);
-      callbacks_.done(transfer->job.id, MintOutcome{std::nullopt, stop_});
+  // After a Retry-After over kMaxRetryAfter: nothing new starts and no retry is made, but the
+  // requests in flight run to their end (within their timeout), since the server may have minted
+  // their tokens already. Queued retries and the lines still unread fail with the reason.
+  void WindDown() {
+    for (auto& transfer : waiting_) {
+      callbacks_.done(transfer->job.id,
+                      MintOutcome{std::nullopt, RetryNotMade(*stopped_by_, transfer->last_error)});
     }
-    active_.clear();
-    for (auto& transfer : waiting_)
-      callbacks_.done(transfer->job.id, MintOutcome{std::nullopt, stop_});
     waiting_.clear();
+    // Rows are written in input order, so the source may answer kNotNow while a request in
+    // flight holds up its window: the rest is drained on a later turn, memory stays bounded.
     while (!source_done_) {
       NextJob job = callbacks_.next();
+      if (job.state == NextJob::State::kEnd) source_done_ = true;
       if (job.state != NextJob::State::kJob) break;
-      callbacks_.done(job.job.id, MintOutcome{std::nullopt, stop_});
+      callbacks_.done(job.job.id, MintOutcome{std::nullopt, NotSent(*stopped_by_)});
     }
   }
 
@@ -543,7 +577,7 @@ class TransferLoop {
   Clock::time_point paused_until_{};               // shared 429 backoff
   std::optional<Clock::time_point> interrupted_since_;
   bool source_done_ = false;
-  std::optional<Error> stop_;
+  std::optional<RetryAfter> stopped_by_;  // the Retry-After over kMaxRetryAfter that stops the run
 };
 
 }  // namespace

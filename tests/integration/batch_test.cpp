@@ -1,8 +1,11 @@
 // `toucan-token batch`: order, per-line errors, defaults and overrides, shared backoff, reuse.
+#include <signal.h>
+
 #include <condition_variable>
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -257,9 +260,182 @@ TEST(Batch, LongRetryAfterStopsTheBatch) {
     EXPECT_NE(rows[i]["error"]["message"].get<std::string>().find("retry after 600 s"),
               std::string::npos);
   }
+  EXPECT_EQ(rows[0]["error"]["status"], 429);
+  for (std::size_t i = 1; i < 3; ++i) {
+    EXPECT_TRUE(rows[i]["error"]["status"].is_null()) << rows[i];  // never sent: no reply
+    EXPECT_EQ(rows[i]["error"]["message"].get<std::string>().rfind("not sent: ", 0), 0u) << rows[i];
+  }
   EXPECT_EQ(rows[2]["distinctId"], "u3");
   EXPECT_EQ(server.request_count(), 1u);
   EXPECT_LT(result.seconds, 20.0);
+}
+
+// Set by one thread, awaited by a server handler: fixes the order in which replies reach the
+// client without sleeping. The bound only keeps a broken client from hanging the test.
+class Flag {
+ public:
+  void Set() {
+    {
+      std::lock_guard lock(mutex_);
+      set_ = true;
+    }
+    cv_.notify_all();
+  }
+  void Wait() {
+    std::unique_lock lock(mutex_);
+    cv_.wait_for(lock, std::chrono::seconds(60), [this] { return set_; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool set_ = false;
+};
+
+// `status` with a Retry-After; `sent` is set once the whole reply is on the socket: httplib
+// writes the headers before it calls the content provider, and the sink writes straight out.
+void ReplyThenSet(httplib::Response& response, int status, const std::string& retry_after,
+                  Flag& sent) {
+  response.status = status;
+  response.set_header("Retry-After", retry_after);
+  const std::string body = status == 429 ? "slow down" : "busy";
+  response.set_content_provider(
+      body.size(), "text/plain",
+      [body, &sent](std::size_t offset, std::size_t, httplib::DataSink& sink) {
+        sink.write(body.data() + offset, body.size() - offset);
+        sent.Set();
+        return true;
+      });
+}
+
+std::multiset<std::string> SentIds(const TestServer& server) {
+  std::multiset<std::string> ids;
+  for (const auto& request : server.requests()) {
+    ids.insert(json::parse(request.body)["user"]["distinctId"].get<std::string>());
+  }
+  return ids;
+}
+
+// A batch whose line 1 gets the long Retry-After. Its row is written when the client judged
+// that reply, so the stop is in force once `row_one` is set: handlers that wait for it answer
+// only then (whatever the load, no request can finish earlier and make room for another).
+RunResult BatchAfterRowOne(const std::string& url, const std::string& input,
+                           const std::string& concurrency, Flag& row_one) {
+  bool seen = false;
+  RunResult result = RunTool({"batch", "--concurrency", concurrency}, KeyAndUrl(url), input,
+                             TOUCAN_TOKEN_BINARY, [&](pid_t, const std::string& out) {
+                               if (seen || out.find('\n') == std::string::npos) return;
+                               seen = true;
+                               row_one.Set();
+                             });
+  row_one.Set();  // a client that printed nothing must not leave handlers waiting
+  EXPECT_EQ(key_forms::FindKeyForm(result.out + result.err, kApiKey), std::nullopt);
+  return result;
+}
+
+// The server may have minted tokens for the requests in flight: they finish and their tokens
+// are printed; only the lines never sent lose their turn.
+TEST(Batch, LongRetryAfterLetsRequestsInFlightFinish) {
+  Flag row_one;
+  TestServer server([&](const httplib::Request& request, httplib::Response& response, int index) {
+    const std::string id = DistinctId(request);
+    if (id == "u1") {
+      return Reply(429, "", "text/plain", {{"Retry-After", "3600"}})(request, response, index);
+    }
+    if (id == "u2") row_one.Wait();  // still in flight when the 429 arrives
+    PerUser()(request, response, index);
+  });
+  const RunResult result = BatchAfterRowOne(server.url(), "u1\nu2\nu3\n", "2", row_one);
+  EXPECT_EQ(result.exit_code, 5) << result.err;
+  auto rows = Rows(result.out);
+  ASSERT_EQ(rows.size(), 3u) << result.out;
+  EXPECT_EQ(rows[0]["error"]["exit"], 5);
+  EXPECT_EQ(rows[0]["error"]["status"], 429);
+  EXPECT_NE(rows[0]["error"]["message"].get<std::string>().find("retry after 3600 s"),
+            std::string::npos)
+      << rows[0];
+  EXPECT_EQ(rows[1]["distinctId"], "u2");
+  EXPECT_EQ(rows[1]["token"], "tok-u2") << rows[1];
+  EXPECT_EQ(rows[2]["distinctId"], "u3");
+  EXPECT_EQ(rows[2]["error"]["exit"], 5);
+  EXPECT_TRUE(rows[2]["error"]["status"].is_null()) << rows[2];
+  EXPECT_EQ(rows[2]["error"]["message"].get<std::string>().rfind(
+                "not sent: the server asked to retry after 3600 s (at 20", 0),
+            0u)
+      << rows[2];
+  EXPECT_EQ(SentIds(server), (std::multiset<std::string>{"u1", "u2"}));
+  EXPECT_NE(result.err.find("toucan-token: 1 minted, 2 failed in "), std::string::npos)
+      << result.err;
+}
+
+// A retry waiting its turn is not made: its row keeps the status of its last reply.
+TEST(Batch, LongRetryAfterEndsRetriesWaitingTheirTurn) {
+  Flag busy;
+  Flag row_one;
+  TestServer server([&](const httplib::Request& request, httplib::Response& response, int index) {
+    const std::string id = DistinctId(request);
+    if (id == "u1") {
+      // After u2's 503: the client usually has u2's retry queued when this arrives (else u2 is
+      // still in flight, and its row must say the same).
+      busy.Wait();
+      return Reply(429, "", "text/plain", {{"Retry-After", "3600"}})(request, response, index);
+    }
+    // u2's retry would wait 50 s, far longer than this test takes.
+    if (id == "u2") return ReplyThenSet(response, 503, "50", busy);
+    if (id == "u3") row_one.Wait();
+    PerUser()(request, response, index);
+  });
+  const RunResult result = BatchAfterRowOne(server.url(), "u1\nu2\nu3\nu4\n", "3", row_one);
+  EXPECT_EQ(result.exit_code, 5) << result.err;
+  auto rows = Rows(result.out);
+  ASSERT_EQ(rows.size(), 4u) << result.out;
+  EXPECT_EQ(rows[0]["error"]["status"], 429) << rows[0];
+  EXPECT_EQ(rows[1]["error"]["exit"], 5) << rows[1];
+  EXPECT_EQ(rows[1]["error"]["status"], 503) << rows[1];
+  const std::string waiting = rows[1]["error"]["message"].dump();
+  EXPECT_NE(waiting.find("the retry was not made: the server asked to retry after 3600 s (at 20"),
+            std::string::npos)
+      << waiting;
+  EXPECT_NE(waiting.find("HTTP 503"), std::string::npos) << waiting;
+  EXPECT_EQ(rows[2]["token"], "tok-u3") << rows[2];
+  EXPECT_EQ(rows[3]["error"]["exit"], 5) << rows[3];
+  EXPECT_TRUE(rows[3]["error"]["status"].is_null()) << rows[3];
+  EXPECT_EQ(SentIds(server), (std::multiset<std::string>{"u1", "u2", "u3"}));
+  EXPECT_NE(result.err.find("toucan-token: 1 minted, 3 failed in "), std::string::npos)
+      << result.err;
+  EXPECT_LT(result.seconds, 40.0) << "the retry's wait was not waited out";
+}
+
+// While requests in flight wind down after a long Retry-After, a signal still ends the batch
+// within the 2 s grace, not after the request's --timeout.
+TEST(Batch, SignalDuringTheWindDownStillEndsTheBatch) {
+  TestServer* self = nullptr;
+  TestServer server([&](const httplib::Request& request, httplib::Response& response, int index) {
+    if (DistinctId(request) == "u1") {
+      return Reply(429, "", "text/plain", {{"Retry-After", "3600"}})(request, response, index);
+    }
+    self->WaitForRelease();  // u2 hangs
+  });
+  self = &server;
+  bool sent = false;
+  // Readiness: line 1's row is out, so the 429 has been judged and the wind-down has begun.
+  const RunResult result =
+      RunTool({"batch", "--concurrency", "2", "--timeout", "200"}, KeyAndUrl(server.url()),
+              "u1\nu2\nu3\n", TOUCAN_TOKEN_BINARY, [&](pid_t pid, const std::string& out) {
+                if (sent || out.find('\n') == std::string::npos) return;
+                sent = true;
+                ::kill(pid, SIGINT);
+              });
+  EXPECT_TRUE(sent);
+  EXPECT_EQ(result.exit_code, 130) << result.err;
+  EXPECT_FALSE(result.signaled) << "the first signal winds down, it does not kill";
+  EXPECT_NE(result.err.find("toucan-token: interrupted: 0 minted, "), std::string::npos)
+      << result.err;
+  auto rows = Rows(result.out);
+  ASSERT_GE(rows.size(), 2u) << result.out;
+  EXPECT_EQ(rows[0]["error"]["status"], 429);
+  EXPECT_EQ(rows[1]["error"]["exit"], 130) << rows[1];
+  EXPECT_LT(result.seconds, 60.0);
 }
 
 TEST(Batch, ReadsAFileOrStandardInput) {
