@@ -98,8 +98,11 @@ def measure(contenders, rounds, env, rss_rounds=3):
     rss = {name: [] for name, _ in contenders}
     for name, (cmd, stdin_path) in contenders:  # warm-up: page cache, TLS libraries
         run(cmd, env, stdin_path)
-    for _ in range(rounds):
-        for name, (cmd, stdin_path) in contenders:
+    for round_number in range(rounds):
+        # The order turns each round, so that no contender always runs right after the same one
+        # (a 50 ms Python run leaves the caches cold for whatever follows it).
+        shift = round_number % len(contenders)
+        for name, (cmd, stdin_path) in contenders[shift:] + contenders[:shift]:
             walls[name].append(run(cmd, env, stdin_path))
     for _ in range(rss_rounds):
         for name, (cmd, stdin_path) in contenders:
