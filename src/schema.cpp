@@ -148,7 +148,7 @@ std::optional<Decimal> Normalise(std::string_view text) {
 }
 
 // The double a decimal text stands for, when it stands for one exactly (its shortest form is
-// the same decimal); SPEC wants numbers passed through exactly, never rounded.
+// the same decimal); numbers are passed through exactly, never rounded.
 std::optional<double> ExactDouble(std::string_view text) {
   double value = 0;
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);

@@ -21,7 +21,7 @@ using Environment = std::function<std::optional<std::string>(const std::string& 
 Environment ProcessEnvironment();
 
 // A variable's value with surrounding whitespace removed; a value that is empty or only
-// whitespace counts as unset, as SPEC says for every TOUCAN_* variable.
+// whitespace counts as unset, as for every TOUCAN_* variable.
 std::optional<std::string> EnvValue(const Environment& env, const std::string& name);
 
 // Larger config and schema files are refused: a hand-written file is a few KiB, and a bound keeps

@@ -314,7 +314,7 @@ struct EchoCase {
   std::string name;
   std::string key;
   Handler handler;
-  int exit_code;  // SPEC exit table
+  int exit_code;  // as the exit-status table says
   int status;
   std::vector<std::string> extra_args = {};
   // For a success: fields that must be printed as given here (the key replaced by "***").

@@ -485,7 +485,7 @@ TEST_F(Cache, NoExpiryIsNeverCached) {
   EXPECT_EQ(server.request_count(), 2u);
 }
 
-// SPEC "Token cache": single mode only. --cache with batch is a usage error before anything is
+// The token cache is for single mode only. --cache with batch is a usage error before anything is
 // read or sent; a profile's `cache = true` does not apply to batch, which mints every line.
 TEST_F(Cache, BatchNeverUsesTheCache) {
   TestServer server(TokenPerUser());
