@@ -202,6 +202,11 @@ std::string TooLong() {
          " MiB; it was skipped";
 }
 
+// "1 row", "2 rows".
+std::string Count(std::uint64_t n, const char* noun) {
+  return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
+}
+
 // The exit status and the last words of a batch run.
 int FinishRun(OrderedRows& rows, const BatchInput& input,
               std::optional<std::uint64_t> not_attempted, bool interrupted,
@@ -209,9 +214,8 @@ int FinishRun(OrderedRows& rows, const BatchInput& input,
   rows.Summary();
   const Tally& tally = rows.tally();
   if (rows.write_error()) {
-    std::fprintf(err, "toucan-token: %s; %llu rows written, %llu tokens minted\n",
-                 rows.write_error()->what(), static_cast<unsigned long long>(rows.written()),
-                 static_cast<unsigned long long>(tally.minted));
+    std::fprintf(err, "toucan-token: %s; %s written, %s minted\n", rows.write_error()->what(),
+                 Count(rows.written(), "row").c_str(), Count(tally.minted, "token").c_str());
     return ExitCode(ErrorKind::kOutput);
   }
   if (interrupted) {
@@ -427,8 +431,8 @@ int RunBatchDryRun(int input_fd, const BatchOptions& options, const std::string&
     if (parsed->request) rows.Complete(input.number(), DryRunRequest(url, parsed->body), 0);
   }
   if (rows.write_error()) {
-    std::fprintf(err, "toucan-token: %s; %llu rows written\n", rows.write_error()->what(),
-                 static_cast<unsigned long long>(rows.written()));
+    std::fprintf(err, "toucan-token: %s; %s written\n", rows.write_error()->what(),
+                 Count(rows.written(), "row").c_str());
     return ExitCode(ErrorKind::kOutput);
   }
   if (options.interrupted && options.interrupted()) {

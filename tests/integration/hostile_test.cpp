@@ -206,7 +206,7 @@ TEST(Hostile, FullDiskIsExitEightWithCounts) {
   const RunResult batch =
       Shell(">/dev/full", {"batch", input, "--concurrency", "1"}, KeyAndUrl(server.url()));
   EXPECT_EQ(batch.exit_code, 8) << batch.err;
-  EXPECT_NE(batch.err.find("0 rows written, 1 tokens minted"), std::string::npos) << batch.err;
+  EXPECT_NE(batch.err.find("0 rows written, 1 token minted"), std::string::npos) << batch.err;
   EXPECT_EQ(server.request_count() - before, 1u) << "no request starts after a failed write";
 }
 
