@@ -696,11 +696,23 @@ struct KeyOutput {
   bool line_complete = false;  // a newline or the end of output was seen
   bool too_long = false;
   bool timed_out = false;
+  std::optional<int> status;  // set when the command was seen to exit while reading
 };
 
-// Reads the child's stdout until it closes or the deadline passes. Only the first line is kept;
-// the rest is drained, so a chatty command cannot block on a full pipe.
-KeyOutput ReadFirstLine(int fd, std::chrono::steady_clock::time_point deadline) {
+// Keeps the first line of what a read returned; drops the rest.
+void KeepFirstLine(KeyOutput& out, std::string_view chunk) {
+  if (out.line_complete || out.too_long) return;
+  const auto newline = chunk.find('\n');
+  out.first_line += chunk.substr(0, newline);
+  if (out.first_line.size() > kMaxKeyLineBytes) out.too_long = true;
+  if (newline != std::string_view::npos) out.line_complete = true;
+}
+
+// Reads the child's stdout until it closes, the child exits, or the deadline passes. Only the
+// first line is kept; the rest is drained, so a chatty command cannot block on a full pipe. The
+// child's exit ends the reading even if the pipe stays open: a process it left behind (an agent
+// started in the background) may hold the pipe for ever.
+KeyOutput ReadFirstLine(int fd, pid_t pid, std::chrono::steady_clock::time_point deadline) {
   KeyOutput out;
   char buffer[4096];
   for (;;) {
@@ -708,18 +720,22 @@ KeyOutput ReadFirstLine(int fd, std::chrono::steady_clock::time_point deadline) 
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return out.timed_out = true, out;
     pollfd poller{fd, POLLIN, 0};
-    const int ready = ::poll(&poller, 1, static_cast<int>(std::min<long long>(left.count(), 1000)));
+    const int ready = ::poll(&poller, 1, static_cast<int>(std::min<long long>(left.count(), 20)));
     if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) continue;
-    const ssize_t got = ::read(fd, buffer, sizeof buffer);
+    if (ready == 0) {
+      int status = 0;
+      if (::waitpid(pid, &status, WNOHANG) != pid) continue;
+      out.status = status;
+      ::fcntl(fd, F_SETFL, O_NONBLOCK);  // what it wrote before exiting, without waiting
+      for (ssize_t got; (got = ::read(fd, buffer, sizeof buffer)) > 0;) {
+        KeepFirstLine(out, std::string_view(buffer, static_cast<std::size_t>(got)));
+      }
+      return out.line_complete = true, out;
+    }
+    const ssize_t got = ready < 0 ? -1 : ::read(fd, buffer, sizeof buffer);
     if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (got <= 0) return out.line_complete = true, out;
-    if (out.line_complete || out.too_long) continue;
-    const std::string_view chunk(buffer, static_cast<std::size_t>(got));
-    const auto newline = chunk.find('\n');
-    out.first_line += chunk.substr(0, newline);
-    if (out.first_line.size() > kMaxKeyLineBytes) out.too_long = true;
-    if (newline != std::string_view::npos) out.line_complete = true;
+    KeepFirstLine(out, std::string_view(buffer, static_cast<std::size_t>(got)));
   }
 }
 
@@ -758,12 +774,14 @@ std::string RunKeyCommand(const std::vector<std::string>& argv, std::chrono::mil
   }();
   ::close(fds[1]);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  const KeyOutput out = ReadFirstLine(fds[0], deadline);
+  const KeyOutput out = ReadFirstLine(fds[0], pid, deadline);
   // Past the limit the command is stopped before its output pipe closes, so that it is reported
   // as too slow, not as killed by the SIGPIPE that closing would cause.
   if (out.timed_out) ::kill(pid, SIGKILL);
   ::close(fds[0]);
-  const auto status = WaitUntil(pid, out.timed_out ? std::chrono::steady_clock::now() : deadline);
+  const auto status =
+      out.status ? out.status
+                 : WaitUntil(pid, out.timed_out ? std::chrono::steady_clock::now() : deadline);
   const std::string name = CommandText(argv);
   if (!status || out.timed_out) {
     char limit[32];

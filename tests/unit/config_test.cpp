@@ -433,7 +433,11 @@ TEST(RunKeyCommand, FailuresNameTheCommandNotTheOutput) {
 
 TEST(RunKeyCommand, StoppedAtTheTimeLimit) {
   for (const std::vector<std::string>& argv : std::vector<std::vector<std::string>>{
-           {"sleep", "30"}, {"yes"}, {"sh", "-c", "echo tk; exec sleep 30"}}) {
+           {"sleep", "30"},
+           {"yes"},
+           {"sh", "-c", "echo tk; exec sleep 30"},
+           // The shell itself runs past the limit while a child it started holds the pipe.
+           {"sh", "-c", "echo tk; sleep 30 2>/dev/null; true"}}) {
     const auto started = std::chrono::steady_clock::now();
     auto [kind, message] =
         ErrorOf([&] { toucan::RunKeyCommand(argv, std::chrono::milliseconds(300)); });
@@ -442,6 +446,16 @@ TEST(RunKeyCommand, StoppedAtTheTimeLimit) {
     EXPECT_NE(message.find("did not finish within 0.3 s and was stopped"), std::string::npos)
         << message;
   }
+}
+
+TEST(RunKeyCommand, AProcessLeftBehindDoesNotHoldTheKeyBack) {
+  // The command exits at once; a background process it started keeps its standard output open.
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(toucan::RunKeyCommand({"sh", "-c", "(sleep 20 2>/dev/null &); echo tk_left_behind"},
+                                  std::chrono::milliseconds(10'000)),
+            "tk_left_behind");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5))
+      << "the key is read when the command exits, not when every holder of the pipe does";
 }
 
 }  // namespace
