@@ -621,7 +621,8 @@ TokenResponse Client::Mint(const Json& request_body) {
   const std::string body = request_body.dump();
   if (impl_->options.log) {
     impl_->Log("request headers: " + RedactedRequestHeaders().dump());
-    impl_->Log("request body: " + body);
+    // The user's own input may hold the key (an attribute set from the wrong variable).
+    impl_->Log("request body: " + impl_->context.redactor->Apply(body));
   }
   bool given = false;
   MintOutcome result;

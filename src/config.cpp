@@ -464,6 +464,14 @@ bool ApplyTextSetting(Profile& profile, std::string_view key, const toml::node& 
     target = &profile.cacert, path = true;
   if (target == nullptr) return false;
   const std::string& text = NonEmptyString(key, value);
+  // The URL rules are checked here, where the file's line and column are known (a profile's
+  // bad URL would otherwise be reported later without them, as if a flag had been given).
+  try {
+    if (key == "base-url") ResolveEndpointUrl(text, kDefaultEndpointPath);
+    if (key == "endpoint-path") ResolveEndpointUrl(kDefaultBaseUrl, text);
+  } catch (const Error& e) {
+    throw UsageError(Where(value.source()) + ": '" + std::string(key) + "': " + e.what());
+  }
   *target = path ? ResolvePath(text, context) : text;
   return true;
 }

@@ -85,7 +85,13 @@ std::string MaskUserinfo(std::string_view url) {
   // (`https:///u:pw@h`, `//u:pw@h`, `u:pw@h`): from after "scheme:" and its slashes (or from the
   // start when no slash follows a colon) up to the last '@' before any query or fragment.
   const auto end = std::min(url.find_first_of("?#"), url.size());
-  const auto at = url.substr(0, end).rfind('@');
+  // A percent-encoded '@' counts too: it is what a mistyped password often holds.
+  const std::string lower = AsciiLower(url.substr(0, end));
+  const auto plain = lower.rfind('@');
+  const auto encoded = lower.rfind("%40");
+  const auto at = plain == std::string::npos                        ? encoded
+                  : encoded == std::string::npos || encoded < plain ? plain
+                                                                    : encoded;
   if (at == std::string_view::npos) return std::string(url);
   std::size_t start = 0;
   const auto scheme =

@@ -621,7 +621,9 @@ int RunSingle(const Parsed& parsed, const Json& body, ApiKey key) {
   toucan::LineWriter out(STDOUT_FILENO);
   if (o.dry_run) {
     const std::string url = toucan::ResolveEndpointUrl(o.base_url, o.endpoint_path);
-    out.Write(toucan::DryRunRequest(url, body).dump());
+    const std::string request = toucan::DryRunRequest(url, body).dump();
+    // The user's own input may hold the key (an attribute set from the wrong variable).
+    out.Write(key.key.empty() ? request : toucan::Redactor(key.key).Apply(request));
     return 0;
   }
   const CacheUse cached = OpenCache(o, body, key);

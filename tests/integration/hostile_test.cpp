@@ -77,6 +77,19 @@ TEST(Hostile, CaBundleThatHoldsNoCertificateIsAUsageError) {
   EXPECT_EQ(server.request_count(), 0u);
 }
 
+TEST(Hostile, TheKeyInTheUsersOwnInputIsNotShownInADryRunOrVerboseLine) {
+  TestServer server(TokenReply());
+  // An attribute set from the wrong variable: sent as given, never shown.
+  const RunResult dry = Mint(server.url(), {"-a", std::string("note=") + kApiKey, "--dry-run"});
+  ASSERT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_EQ(json::parse(dry.out)["body"]["user"]["attributes"]["note"], "***");
+  const RunResult verbose = Mint(server.url(), {"-a", std::string("note=") + kApiKey, "-v"});
+  ASSERT_EQ(verbose.exit_code, 0) << verbose.err;
+  EXPECT_NE(verbose.err.find("\"note\":\"***\""), std::string::npos) << verbose.err;
+  ASSERT_EQ(server.request_count(), 1u);
+  EXPECT_EQ(json::parse(server.requests().at(0).body)["user"]["attributes"]["note"], kApiKey);
+}
+
 TEST(Hostile, EmptyApiKeyFileIsAUsageErrorNotTheEnvironmentsKey) {
   TestServer server(TokenReply());
   const RunResult result = Mint(server.url(), {"--api-key-file", ""});
@@ -389,7 +402,8 @@ TEST(Hostile, UserinfoInTheBaseUrlIsRefusedAndNeverRepeated) {
         // Malformed around the userinfo: still never repeated.
         "https:///alice:hunter2pw@example.com", "https:/alice:hunter2pw@example.com",
         "//alice:hunter2pw@example.com", "alice:hunter2pw@example.com",
-        "https://a@b:hunter2pw@example.com", "  https://hunter2pw@example.com?q"}) {
+        "https://a@b:hunter2pw@example.com", "  https://hunter2pw@example.com?q",
+        "https://alice:hunter2pw%40example.com", "https://alice:hunter2pw%40ex@ample.com"}) {
     for (const bool dry : {true, false}) {
       const RunResult result =
           RunChecked(dry ? std::vector<std::string>{"-u", "u1", "--dry-run", "-v"}
@@ -398,7 +412,9 @@ TEST(Hostile, UserinfoInTheBaseUrlIsRefusedAndNeverRepeated) {
       EXPECT_EQ(result.exit_code, 2) << url;
       EXPECT_EQ(result.err.find("hunter2pw"), std::string::npos) << result.err;
       EXPECT_EQ(result.err.find("alice"), std::string::npos) << result.err;
-      EXPECT_NE(result.err.find("***@"), std::string::npos) << result.err;
+      EXPECT_TRUE(result.err.find("***@") != std::string::npos ||
+                  result.err.find("***%40") != std::string::npos)
+          << result.err;
       EXPECT_EQ(result.out, "");
     }
   }

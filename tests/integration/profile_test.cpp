@@ -162,6 +162,26 @@ TEST_F(Profiles, ConfigErrorsNameFileLineAndColumn) {
   result = RunChecked({"-u", "u1", "--dry-run"}, HomeEnv({{"TOUCAN_CONFIG", home_ + "/none"}}));
   EXPECT_EQ(result.exit_code, 2);
   ExpectOneErrorLine(result, "config file " + home_ + "/none: No such file or directory");
+
+  // A profile's URL settings break the same rules as the flags, and are placed in the file;
+  // `profiles` refuses them too, so a password in a base URL is never listed.
+  for (const auto& [line, says] :
+       {std::pair<std::string, std::string>{"base-url = \"http://example.com\"",
+                                            ":2:12: 'base-url': base URL 'http://example.com' uses "
+                                            "plain http://"},
+        {"base-url = \"https://alice:s3cretpw@h.example\"",
+         ":2:12: 'base-url': base URL 'https://***@h.example' must not carry"},
+        {"endpoint-path = \"/a/../b\"", ":2:17: 'endpoint-path': "}}) {
+    WriteConfig("[profile.default]\n" + line + "\n");
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"-u", "u1", "--dry-run"}, {"profiles"}}) {
+      result = RunChecked(args, HomeEnv());
+      EXPECT_EQ(result.exit_code, 2) << line;
+      ExpectOneErrorLine(result, path + says);
+      EXPECT_EQ(result.err.find("s3cretpw"), std::string::npos) << result.err;
+      EXPECT_EQ(result.err.find("alice"), std::string::npos) << result.err;
+    }
+  }
 }
 
 TEST_F(Profiles, ProfilesCommandShowsSettingsButNeverAKey) {
