@@ -14,7 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "../text.hpp"  // Trim, shared with the library
+#include "../client_internal.hpp"  // CheckCaBundle, for dry runs
+#include "../text.hpp"             // Trim, shared with the library
 #include "toucan/batch.hpp"
 #include "toucan/cache.hpp"
 #include "toucan/config.hpp"
@@ -727,8 +728,12 @@ int Run(int argc, char** argv) {
     body = toucan::BuildRequestBody(request);
     if (schema) schema->Check(request.attributes);
   }
-  // --dry-run needs no key, but one that is configured is still read and checked.
+  // --dry-run needs no key, but one that is configured is still read and checked; so is the CA
+  // bundle, which a real run checks when it builds its client.
   ApiKey key = ReadApiKey(parsed.options);
+  if (parsed.options.dry_run && !parsed.options.cacert.empty()) {
+    toucan::CheckCaBundle(parsed.options.cacert);
+  }
   if (key.key.empty() && !parsed.options.dry_run) {
     throw UsageError("no API key: set " + parsed.options.api_key_env +
                      " (or use --api-key-file); it is never taken from the command line");

@@ -71,6 +71,14 @@ TEST(Hostile, CaBundleThatHoldsNoCertificateIsAUsageError) {
     EXPECT_NE(result.err.find(bundle), std::string::npos) << result.err;
     EXPECT_EQ(result.err.find("TLS with"), std::string::npos) << result.err;
   }
+  for (const bool batch : {false, true}) {  // a dry run checks the bundle as a real run does
+    const RunResult dry =
+        batch ? RunChecked({"batch", "--dry-run", "--cacert", "/nonexistent/ca.pem"},
+                           KeyAndUrl(server.url()), std::string("u1\n"))
+              : Mint(server.url(), {"--cacert", "/nonexistent/ca.pem", "--dry-run"});
+    EXPECT_EQ(dry.exit_code, 2) << dry.err;
+    ExpectOneErrorLine(dry, "/nonexistent/ca.pem");
+  }
   const RunResult empty = Mint(server.url(), {"--cacert", ""});
   EXPECT_EQ(empty.exit_code, 2);
   ExpectOneErrorLine(empty, "--cacert is empty");
