@@ -701,7 +701,7 @@ int RunBatchMode(const Parsed& parsed, const toucan::TokenRequest& defaults, Api
     status = toucan::RunBatch(client, input, batch, STDOUT_FILENO, stderr);
   }
   if (g_signal != 0) status = 128 + g_signal;
-  _exit(status);
+  return status;
 }
 
 int Run(int argc, char** argv) {
