@@ -87,12 +87,12 @@ std::string MaskUserinfo(std::string_view url) {
   const auto end = std::min(url.find_first_of("?#"), url.size());
   // A percent-encoded '@' counts too: it is what a mistyped password often holds.
   const std::string lower = AsciiLower(url.substr(0, end));
-  const auto plain = lower.rfind('@');
-  const auto encoded = lower.rfind("%40");
-  const auto at = plain == std::string::npos                        ? encoded
-                  : encoded == std::string::npos || encoded < plain ? plain
-                                                                    : encoded;
-  if (at == std::string_view::npos) return std::string(url);
+  auto at = lower.rfind('@');
+  if (const auto encoded = lower.rfind("%40");
+      encoded != std::string::npos && (at == std::string::npos || encoded > at)) {
+    at = encoded;
+  }
+  if (at == std::string::npos) return std::string(url);
   std::size_t start = 0;
   const auto scheme =
       url.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-");
