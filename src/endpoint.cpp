@@ -127,7 +127,7 @@ EndpointParts SplitBaseUrl(std::string_view base_url, std::string_view endpoint_
   }
   if (parts.base.find("://") == std::string::npos) {
     throw UsageError(parts.quoted + (parts.base.find(':') == std::string::npos
-                                         ? " has no scheme: write it as https://" + parts.base
+                                         ? " has no scheme: write it as https://" + EscapeControls(parts.base)
                                          : " is not of the form https://host[:port][/path]"));
   }
   parts.endpoint = CheckedEndpointPath(endpoint_path);

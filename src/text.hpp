@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "toucan/error.hpp"  // EscapeControls
 #include "toucan/token.hpp"  // Redactor
 
 namespace toucan {
@@ -32,9 +33,9 @@ std::size_t Utf8SequenceLength(std::string_view text, std::size_t pos);
 // Every byte that is not part of a well-formed UTF-8 sequence becomes U+FFFD.
 std::string RepairUtf8(std::string_view text);
 
-// A form safe for a terminal and for a JSON row: invalid UTF-8 becomes U+FFFD, C0 controls and
-// DEL become `\n`, `\r`, `\t` or `\xHH`, C1 controls `\u0085` (some terminals obey U+009B as CSI).
-std::string EscapeControls(std::string_view text);
+// EscapeControls (declared in toucan/error.hpp, which every message goes through): invalid UTF-8
+// becomes U+FFFD, C0 controls and DEL become `\n`, `\r`, `\t` or `\xHH`, C1 controls `\u0085`
+// (some terminals obey U+009B as CSI). Safe for a terminal and for a JSON row.
 
 // EscapeControls over at most `max_chars` characters of `text`, with "..." when some were left
 // out. Reads only what it keeps, so a 1 MiB body costs no more than a short one.

@@ -3,8 +3,12 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace toucan {
+
+// `text` with control characters escaped and invalid UTF-8 replaced by U+FFFD (idempotent).
+std::string EscapeControls(std::string_view text);
 
 // Each kind is one row of the exit-status table (README, manual page); the value is the exit code.
 enum class ErrorKind : int {
@@ -22,11 +26,12 @@ enum class ErrorKind : int {
 inline int ExitCode(ErrorKind kind) { return static_cast<int>(kind); }
 
 // The one error type of the library. Thrown deep, caught once at the boundary (main, or the batch
-// runner that turns it into an error row).
+// runner that turns it into an error row). The message is made safe for a terminal and a JSON row
+// here, once, so that no path that quotes user or server text can forget to.
 class Error : public std::runtime_error {
  public:
   Error(ErrorKind kind, const std::string& message, std::optional<long> http_status = std::nullopt)
-      : std::runtime_error(message), kind_(kind), http_status_(http_status) {}
+      : std::runtime_error(EscapeControls(message)), kind_(kind), http_status_(http_status) {}
 
   ErrorKind kind() const { return kind_; }
   // The HTTP status of the reply that caused the error; empty when there was no reply.
