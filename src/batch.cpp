@@ -49,8 +49,12 @@ struct Tally {
 // failed write nothing more is written, but outcomes are still counted for the final message.
 class OrderedRows {
  public:
-  OrderedRows(int out_fd, bool progress, std::FILE* err, std::optional<std::uint64_t> total = {})
-      : out_(out_fd), err_(err), progress_(progress), total_(total) {}
+  OrderedRows(int out_fd, const BatchOptions& options, std::FILE* err)
+      : out_(out_fd),
+        err_(err),
+        progress_(options.progress),
+        total_(options.total_lines),
+        redact_(options.redact) {}
 
   void Expect(std::uint64_t line) { order_.push_back(line); }
   std::size_t held() const { return order_.size(); }
@@ -63,6 +67,7 @@ class OrderedRows {
   }
 
   void Complete(std::uint64_t line, std::string row, int exit_code) {
+    if (redact_) row = redact_(std::move(row));
     ready_.emplace(line, Entry{std::move(row), exit_code});
     bool wrote = false;
     while (!order_.empty()) {
@@ -125,6 +130,7 @@ class OrderedRows {
   std::FILE* err_;
   bool progress_;
   std::optional<std::uint64_t> total_;
+  std::function<std::string(std::string)> redact_;
   std::deque<std::uint64_t> order_;
   std::unordered_map<std::uint64_t, Entry> ready_;
   Tally tally_;
@@ -146,9 +152,9 @@ class BatchInput {
       if (interrupted_ && interrupted_()) return Got::kEnd;
       const auto status = reader_.Next(line);
       if (status == LineReader::Status::kInterrupted) continue;
-      // A byte-order mark some editors write would otherwise become part of the first id.
-      if (number_ == 0 && status == LineReader::Status::kLine &&
-          line.rfind("\xEF\xBB\xBF", 0) == 0) {
+      // A byte-order mark some editors write would otherwise become part of an id, or turn a
+      // user object into one; files joined with cat carry one at each file's first line.
+      if (status == LineReader::Status::kLine && line.rfind("\xEF\xBB\xBF", 0) == 0) {
         line.erase(0, 3);
       }
       if (status == LineReader::Status::kError) failed_ = true;
@@ -342,7 +348,7 @@ class BatchRun {
  public:
   BatchRun(int input_fd, const BatchOptions& options, int out_fd, std::FILE* err)
       : options_(options),
-        rows_(out_fd, options.progress, err, options.total_lines),
+        rows_(out_fd, options, err),
         input_(input_fd, options.interrupted),
         // Enough lines in hand to keep every connection busy while one slow line holds up the
         // output; bounded so that memory stays flat however long the input is.
@@ -422,7 +428,9 @@ int RunBatch(Client& client, int input_fd, const BatchOptions& options, int out_
 
 int RunBatchDryRun(int input_fd, const BatchOptions& options, const std::string& url, int out_fd,
                    std::FILE* err) {
-  OrderedRows rows(out_fd, false, err);
+  BatchOptions quiet = options;
+  quiet.progress = false;
+  OrderedRows rows(out_fd, quiet, err);
   BatchInput input(input_fd, options.interrupted);
   std::string line;
   while (!rows.write_error()) {

@@ -126,9 +126,11 @@ EndpointParts SplitBaseUrl(std::string_view base_url, std::string_view endpoint_
                      "environment or --api-key-file");
   }
   if (parts.base.find("://") == std::string::npos) {
-    throw UsageError(parts.quoted + (parts.base.find(':') == std::string::npos
-                                         ? " has no scheme: write it as https://" + EscapeControls(parts.base)
-                                         : " is not of the form https://host[:port][/path]"));
+    const auto host = std::min(parts.base.find_first_not_of('/'), parts.base.size());
+    throw UsageError(parts.quoted +
+                     (parts.base.find(':') == std::string::npos && host < parts.base.size()
+                          ? " has no scheme: write it as https://" + parts.base.substr(host)
+                          : " is not of the form https://host[:port][/path]"));
   }
   parts.endpoint = CheckedEndpointPath(endpoint_path);
   return parts;

@@ -97,8 +97,10 @@ class Builder final : public nlohmann::json_sax<Json> {
   bool end_array() override { return Close(); }
   bool parse_error(std::size_t /*position*/, const std::string& /*last_token*/,
                    const nlohmann::detail::exception& error) override {
-    // The message quotes the input, and may cut a multi-byte character in half.
-    return Fail(JsonParseFailure::Reason::kSyntax, Excerpt(WithoutJsonPrefix(error.what())));
+    // The message quotes the input, and may cut a multi-byte character in half. A number too
+    // large for a double (406) is also told where it stands, as an inexact one is.
+    return Fail(JsonParseFailure::Reason::kSyntax,
+                Excerpt(WithoutJsonPrefix(error.what())) + (error.id == 406 ? Where() : ""));
   }
 
   JsonParseResult Result() && { return {std::move(result_), std::move(failure_)}; }
@@ -156,6 +158,10 @@ class Builder final : public nlohmann::json_sax<Json> {
     const auto [at, inserted] = frame.index.try_emplace(frame.key, members.size());
     if (inserted) {
       members.emplace_back(std::move(frame.key), std::move(value));
+    } else if (numbers_ == JsonNumbers::kExact) {
+      // In user input a repeated key is a mistake (two "attributes" in a batch line): one of
+      // the values would be dropped without a word.
+      return Fail(JsonParseFailure::Reason::kDuplicateKey, "a key is given twice" + Where());
     } else {
       members[at->second].second = std::move(value);
     }

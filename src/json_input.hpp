@@ -11,12 +11,13 @@
 namespace toucan {
 
 enum class JsonNumbers {
-  kExact,  // user input: a number must survive the trip through int64/uint64/double unchanged
+  kExact,  // user input: a number must survive the trip through int64/uint64/double unchanged,
+           // and a key may appear once in an object
   kAny,    // server text: numbers are taken as they come
 };
 
 struct JsonParseFailure {
-  enum class Reason { kSyntax, kTooDeep, kInexactNumber } reason;
+  enum class Reason { kSyntax, kTooDeep, kInexactNumber, kDuplicateKey } reason;
   std::string message;  // printable: valid UTF-8, control characters escaped, bounded
 };
 
@@ -25,8 +26,8 @@ struct JsonParseResult {
   std::optional<JsonParseFailure> failure;  // set when `value` is not to be used
 };
 
-// Parses `text` as one JSON document in time linear in its size. Duplicate keys: the last value
-// wins at the first key's place (as Json::parse does).
+// Parses `text` as one JSON document in time linear in its size. Duplicate keys: refused in
+// kExact mode; otherwise the last value wins at the first key's place (as Json::parse does).
 JsonParseResult ParseBoundedJson(std::string_view text, JsonNumbers numbers);
 
 // True when the decimal value of the JSON number `literal` is the value of `value`, judged by

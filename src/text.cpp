@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <optional>
 
 namespace toucan {
 namespace {
@@ -33,6 +34,28 @@ void AppendByteEscape(std::string& out, unsigned char c) {
   }
 }
 
+// The code point of a well-formed sequence of `length` bytes at `pos` when it is a C1 control or
+// a bidirectional formatting character (U+061C, U+200E/F, U+202A-E, U+2066-9): these reorder or
+// hide what a terminal shows (a "Trojan Source" line), so messages show them as `\uXXXX`.
+std::optional<std::uint32_t> InvisibleControl(std::string_view text, std::size_t pos,
+                                              std::size_t length) {
+  const auto byte = [&](std::size_t k) {
+    return static_cast<std::uint32_t>(static_cast<unsigned char>(text[pos + k]));
+  };
+  std::uint32_t code = 0;
+  if (length == 2) code = ((byte(0) & 0x1F) << 6) | (byte(1) & 0x3F);
+  if (length == 3) code = ((byte(0) & 0x0F) << 12) | ((byte(1) & 0x3F) << 6) | (byte(2) & 0x3F);
+  const bool invisible = (code >= 0x80 && code <= 0x9F) || code == 0x61C || code == 0x200E ||
+                         code == 0x200F || (code >= 0x202A && code <= 0x202E) ||
+                         (code >= 0x2066 && code <= 0x2069);
+  return invisible ? std::optional(code) : std::nullopt;
+}
+
+void AppendCodeEscape(std::string& out, std::uint32_t code) {
+  out += "\\u";
+  for (int shift = 12; shift >= 0; shift -= 4) out += kHex[(code >> shift) & 0xF];
+}
+
 // Appends the character at `pos` in its printable form and returns how many bytes it used.
 std::size_t AppendPrintable(std::string& out, std::string_view text, std::size_t pos) {
   const auto c = static_cast<unsigned char>(text[pos]);
@@ -49,11 +72,8 @@ std::size_t AppendPrintable(std::string& out, std::string_view text, std::size_t
     out += kReplacementChar;
     return 1;
   }
-  const auto second = static_cast<unsigned char>(text[pos + 1]);
-  if (c == 0xC2 && second < 0xA0) {  // U+0080..U+009F, the C1 controls
-    out += "\\u00";
-    out += kHex[second >> 4];
-    out += kHex[second & 0xF];
+  if (const auto code = InvisibleControl(text, pos, length)) {
+    AppendCodeEscape(out, *code);
   } else {
     out.append(text.substr(pos, length));
   }
@@ -146,28 +166,23 @@ std::string Excerpt(std::string_view text, std::size_t max_chars) {
 std::string JsonQuote(std::string_view text) {
   std::string out = "\"";
   out.reserve(text.size() + 2);
-  const auto append_code = [&out](unsigned code) {
-    out += "\\u00";
-    out += kHex[code >> 4];
-    out += kHex[code & 0xF];
-  };
   for (std::size_t pos = 0; pos < text.size();) {
     const auto c = static_cast<unsigned char>(text[pos]);
     if (c == '"' || c == '\\') {
       out += '\\';
       out += static_cast<char>(c);
     } else if (c < 0x20 || c == 0x7F) {
-      append_code(c);
+      AppendCodeEscape(out, c);
     } else if (c < 0x80) {
       out += static_cast<char>(c);
     } else if (const std::size_t length = Utf8SequenceLength(text, pos); length == 0) {
       out += kReplacementChar;
-    } else if (c == 0xC2 && static_cast<unsigned char>(text[pos + 1]) < 0xA0) {
-      append_code(static_cast<unsigned char>(text[pos + 1]));  // C1 control
-      pos += 2;
-      continue;
     } else {
-      out.append(text.substr(pos, length));
+      if (const auto code = InvisibleControl(text, pos, length)) {
+        AppendCodeEscape(out, *code);
+      } else {
+        out.append(text.substr(pos, length));
+      }
       pos += length;
       continue;
     }

@@ -34,15 +34,16 @@ std::size_t Utf8SequenceLength(std::string_view text, std::size_t pos);
 std::string RepairUtf8(std::string_view text);
 
 // EscapeControls (declared in toucan/error.hpp, which every message goes through): invalid UTF-8
-// becomes U+FFFD, C0 controls and DEL become `\n`, `\r`, `\t` or `\xHH`, C1 controls `\u0085`
-// (some terminals obey U+009B as CSI). Safe for a terminal and for a JSON row.
+// becomes U+FFFD, C0 controls and DEL become `\n`, `\r`, `\t` or `\xHH`, C1 controls and bidirectional
+// formatting characters `\u0085`, `\u202e` (some terminals obey U+009B as CSI; U+202E reorders
+// the line). Safe for a terminal and for a JSON row.
 
 // EscapeControls over at most `max_chars` characters of `text`, with "..." when some were left
 // out. Reads only what it keeps, so a 1 MiB body costs no more than a short one.
 std::string Excerpt(std::string_view text, std::size_t max_chars = kMaxExcerptChars);
 
 // `text` as a JSON string with its quotes: `"` and `\` escaped, and control characters (C0, DEL,
-// C1) as `\uXXXX` so that the line is safe on a terminal too; invalid UTF-8 becomes U+FFFD.
+// C1, bidirectional formatting) as `\uXXXX` so that the line is safe on a terminal too; invalid UTF-8 becomes U+FFFD.
 std::string JsonQuote(std::string_view text);
 
 // Runs of whitespace become one space; leading and trailing whitespace is dropped.

@@ -24,6 +24,9 @@ struct BatchOptions {
   // A further check of each line's request (the attribute schema); throws Error(kUsage), which
   // makes the line an error row.
   std::function<void(const TokenRequest&)> check_line;
+  // Applied to every row before it is written. A line's own input may hold an API key (a key
+  // pasted as a distinct id, an error quoting the line), so the CLI redacts every key it knows.
+  std::function<std::string(std::string)> redact;
 };
 
 // One input line read as a request over the defaults. `distinct_id` is set as soon as the line

@@ -152,8 +152,56 @@ void DropBlankToucanVariables() {
   for (const auto& name : blank) unsetenv(name.c_str());
 }
 
+// ---- keys this run knows ---------------------------------------------------------------------
+
+// Every API key this run knows of: the one it reads, and those the environment offers
+// (TOUCAN_API_KEY, the variable --api-key-env or the profile names). A careless user may pass a
+// key where a name, a path, a URL or an attribute goes, and a message or row quoting that input
+// would repeat it; so everything written to stderr, and every batch or dry-run row, goes
+// through Apply.
+class KnownKeys {
+ public:
+  // Keys of 8 characters and more: a shorter one would blot out the tool's own words ("check"
+  // with a key of "k"); what a server or libcurl says is redacted of the key in use whatever
+  // its length, by the client.
+  void Add(std::string_view key) {
+    key = toucan::Trim(key);
+    if (key.size() < 8) return;
+    for (const auto& known : keys_) {
+      if (known == key) return;
+    }
+    keys_.emplace_back(key);
+    redactors_.emplace_back(std::string(key));
+  }
+
+  void AddFromEnvironment(const std::string& name) {
+    if (const char* value = std::getenv(name.c_str())) Add(value);
+  }
+
+  std::string Apply(std::string text) const {
+    for (const auto& redactor : redactors_) text = redactor.Apply(text);
+    return text;
+  }
+
+ private:
+  std::vector<std::string> keys_;
+  std::vector<toucan::Redactor> redactors_;
+};
+
+KnownKeys g_keys;
+
+// Before the command line is parsed: CLI11's own messages may quote an argument.
+void AddKeysOfCommandLine(int argc, char** argv) {
+  g_keys.AddFromEnvironment("TOUCAN_API_KEY");
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg(argv[i]);
+    if (arg == "--api-key-env" && i + 1 < argc) g_keys.AddFromEnvironment(argv[i + 1]);
+    if (arg.rfind("--api-key-env=", 0) == 0) g_keys.AddFromEnvironment(std::string(arg.substr(14)));
+  }
+}
+
 void PrintError(const std::string& message) {
-  const std::string line = "toucan-token: " + message + "\n";
+  const std::string line = "toucan-token: " + g_keys.Apply(message) + "\n";
   [[maybe_unused]] const auto written = std::fwrite(line.data(), 1, line.size(), stderr);
 }
 
@@ -203,8 +251,20 @@ std::chrono::milliseconds ToMilliseconds(double seconds) {
 
 // ---- inputs --------------------------------------------------------------------------------
 
+// "-", the usual names of standard input, or any other path to the pipe, FIFO, socket or
+// terminal that standard input is (`/dev/./stdin`, a symbolic link): reading it would consume
+// stdin. A regular file or /dev/null is not counted: read by its path, it gives the same bytes.
 bool NamesStandardInput(const std::string& path) {
-  return path == "-" || path == "/dev/stdin" || path == "/dev/fd/0" || path == "/proc/self/fd/0";
+  if (path == "-" || path == "/dev/stdin" || path == "/dev/fd/0" || path == "/proc/self/fd/0") {
+    return true;
+  }
+  struct stat named {};
+  struct stat input {};
+  if (path.empty() || fstat(STDIN_FILENO, &input) != 0) return false;
+  const bool consumed =
+      S_ISFIFO(input.st_mode) || S_ISSOCK(input.st_mode) || isatty(STDIN_FILENO) == 1;
+  return consumed && stat(path.c_str(), &named) == 0 && named.st_dev == input.st_dev &&
+         named.st_ino == input.st_ino;
 }
 
 // JSON|@FILE|- inputs: "-", or @ followed by a name of standard input.
@@ -304,6 +364,7 @@ ApiKey FindApiKey(const Options& options) {
 // build one, and a key that is set but empty or malformed must still be reported.
 ApiKey ReadApiKey(const Options& options) {
   ApiKey key = FindApiKey(options);
+  g_keys.Add(key.key);
   if (key.read) toucan::ValidateApiKey(key.key, key.source);
   return key;
 }
@@ -397,23 +458,6 @@ std::unique_ptr<CLI::App> BuildApp(Options& o) {
   return app;
 }
 
-// A careless user may pass the key as an argument; CLI11's message would repeat it. Redact
-// every key the environment offers before such a message is printed.
-std::string WithoutKeys(std::string message, int argc, char** argv) {
-  std::vector<std::string> names{"TOUCAN_API_KEY"};
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg(argv[i]);
-    if (arg == "--api-key-env" && i + 1 < argc) names.emplace_back(argv[i + 1]);
-    if (arg.rfind("--api-key-env=", 0) == 0) names.emplace_back(arg.substr(14));
-  }
-  for (const auto& name : names) {
-    const char* value = std::getenv(name.c_str());
-    const std::string key = value ? std::string(toucan::Trim(value)) : std::string();
-    if (!key.empty()) message = toucan::Redactor(key).Apply(message);
-  }
-  return message;
-}
-
 // Parses argv; returns an exit status when the run ends here (--help, --version).
 std::optional<int> ParseCommandLine(int argc, char** argv, Parsed& parsed) {
   auto app = BuildApp(parsed.options);
@@ -429,7 +473,7 @@ std::optional<int> ParseCommandLine(int argc, char** argv, Parsed& parsed) {
       }
       return status;
     }
-    throw UsageError(WithoutKeys(e.what(), argc, argv) + " (see toucan-token --help)");
+    throw UsageError(std::string(e.what()) + " (see toucan-token --help)");
   }
   parsed.batch = app->get_subcommand("batch")->parsed();
   parsed.given_attributes = app->count("--attributes") > 0;
@@ -624,7 +668,7 @@ int RunSingle(const Parsed& parsed, const Json& body, ApiKey key) {
     const std::string url = toucan::ResolveEndpointUrl(o.base_url, o.endpoint_path);
     const std::string request = toucan::DryRunRequest(url, body).dump();
     // The user's own input may hold the key (an attribute set from the wrong variable).
-    out.Write(key.key.empty() ? request : toucan::Redactor(key.key).Apply(request));
+    out.Write(g_keys.Apply(key.key.empty() ? request : toucan::Redactor(key.key).Apply(request)));
     return 0;
   }
   const CacheUse cached = OpenCache(o, body, key);
@@ -657,7 +701,8 @@ int RunProfiles(const toucan::Config& config, const std::optional<toucan::Profil
   toucan::LineWriter out(STDOUT_FILENO);
   const auto name = active ? std::optional(active->name) : std::nullopt;
   for (const Json& row : toucan::ProfileRows(config, name)) {
-    out.Write(row.dump(-1, ' ', false, Json::error_handler_t::replace));
+    // A command such as ["echo", KEY] is where the key comes from, and shows it.
+    out.Write(g_keys.Apply(row.dump(-1, ' ', false, Json::error_handler_t::replace)));
   }
   return 0;
 }
@@ -682,6 +727,7 @@ int RunBatchMode(const Parsed& parsed, const toucan::TokenRequest& defaults, Api
       schema->Check(line.attributes);
     };
   }
+  batch.redact = [](std::string row) { return g_keys.Apply(std::move(row)); };
   batch.concurrency = o.concurrency;
   batch.progress = isatty(STDERR_FILENO) == 1;
   batch.interrupted = [] { return g_signal != 0; };
@@ -713,6 +759,7 @@ int Run(int argc, char** argv) {
   const auto profile_flag =
       parsed.given.count("--profile") > 0 ? std::optional(parsed.options.profile) : std::nullopt;
   const std::optional<toucan::Profile> profile = toucan::SelectProfile(config, profile_flag, env);
+  if (profile && profile->api_key_env) g_keys.AddFromEnvironment(*profile->api_key_env);
   if (parsed.profiles) return RunProfiles(config, profile);
   if (profile) ApplyProfile(parsed, *profile);
   CheckModeFlags(parsed);
@@ -761,6 +808,7 @@ int main(int argc, char** argv) {
   GuardStandardStreams();
   InstallSignalHandlers(OnSingleSignal);
   DropBlankToucanVariables();
+  AddKeysOfCommandLine(argc, argv);
   const int status = RunAndReport(argc, argv);
 #if defined(__SANITIZE_ADDRESS__)
   return status;  // exit normally, so LeakSanitizer sees what is left on the heap

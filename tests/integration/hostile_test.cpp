@@ -503,5 +503,129 @@ TEST(Hostile, KeyOfOneStarDoesNotHangRedaction) {
   EXPECT_LT(result.seconds, 20.0);
 }
 
+// ---- the key where the user's own input goes (third attack pass) ---------------------------
+
+// A key pasted where a variable name, a path, a URL or an attribute goes: every message that
+// quotes the input hides it (RunChecked looks for every form of it).
+TEST(Hostile, TheKeyPastedWhereANameOrPathGoesIsNeverShown) {
+  TestServer server(TokenReply());
+  const std::string key = kApiKey;
+  for (const std::vector<std::string>& extra : {std::vector<std::string>{"--api-key-env", key},
+                                                {"--api-key-file", key},
+                                                {"--api-key-env", "TOUCAN_API_KEY=" + key},
+                                                {"-a", "x:=" + key},
+                                                {"-a", key},
+                                                {"--base-url", "ftp://" + key},
+                                                {"--base-url", "http://" + key + ".example.com"},
+                                                {"--endpoint-path", "/x?" + key},
+                                                {"--endpoint-path", "/" + key + "/../x"}}) {
+    const RunResult result = Mint(server.url(), extra);
+    EXPECT_EQ(result.exit_code, 2) << extra[0] << ": " << result.err;
+    EXPECT_NE(result.err.find("***"), std::string::npos) << result.err;
+  }
+  EXPECT_EQ(server.request_count(), 0u);
+}
+
+TEST(Hostile, TheKeyInTheBaseUrlIsNotShownInTheVerboseLineOrThe404Message) {
+  TestServer server(Reply(404, "not here"));
+  const RunResult result = Mint(server.url() + "/" + kApiKey, {"-v", "--retries", "0"});
+  EXPECT_EQ(result.exit_code, 4) << result.err;
+  EXPECT_NE(result.err.find("POST http://127.0.0.1:" + std::to_string(server.port()) + "/***/"),
+            std::string::npos)
+      << result.err;
+}
+
+// A key as a distinct id, quoted by a bad line's error, or in a dry-run row: rows hide it too.
+TEST(Hostile, BatchRowsNeverShowTheKey) {
+  TestServer server(TokenReply());
+  const std::string input = std::string(kApiKey) + "\n" + R"({"distinctId":"u2","role":)" +
+                            kApiKey + "}\n" + R"({"distinctId":"u3","attributes":{"k":")" +
+                            kApiKey + "\"}}\n";
+  const RunResult minted = RunChecked({"batch"}, KeyAndUrl(server.url()), input);
+  EXPECT_EQ(minted.exit_code, 2) << minted.err;
+  auto rows = Rows(minted.out);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0]["distinctId"], "***");
+  EXPECT_TRUE(rows[0].contains("token"));
+  EXPECT_EQ(rows[1]["error"]["exit"], 2);
+  EXPECT_TRUE(rows[2].contains("token"));
+  const RunResult dry = RunChecked({"batch", "--dry-run"}, KeyAndUrl(server.url()), input);
+  EXPECT_EQ(dry.exit_code, 2) << dry.err;
+  rows = Rows(dry.out);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[2]["body"]["user"]["attributes"]["k"], "***");
+}
+
+// Files joined with cat: a byte-order mark starts a later line too, and must not turn a user
+// object into a distinct id.
+TEST(Hostile, ByteOrderMarkOnAnyLineIsDropped) {
+  TestServer server(TokenReply());
+  const RunResult result =
+      RunChecked({"batch", "--dry-run"}, KeyAndUrl(server.url()),
+                 "\xEF\xBB\xBFu1\n\xEF\xBB\xBF{\"distinctId\":\"u2\",\"role\":\"r2\"}\n");
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto rows = Rows(result.out);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0]["body"]["user"]["distinctId"], "u1");
+  EXPECT_EQ(rows[1]["body"]["user"]["distinctId"], "u2");
+  EXPECT_EQ(rows[1]["body"]["user"]["role"], "r2");
+}
+
+// Two values for one key: one would be dropped without a word.
+TEST(Hostile, RepeatedKeysInUserJsonAreRefused) {
+  TestServer server(TokenReply());
+  const RunResult batch =
+      RunChecked({"batch"}, KeyAndUrl(server.url()),
+                 "{\"distinctId\":\"u1\",\"distinctId\":\"u1b\"}\n"
+                 "{\"distinctId\":\"u2\",\"attributes\":{\"a\":1},\"attributes\":{\"b\":2}}\n");
+  EXPECT_EQ(batch.exit_code, 2) << batch.err;
+  const auto rows = Rows(batch.out);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_NE(
+      rows[0]["error"]["message"].get<std::string>().find("a key is given twice at /distinctId"),
+      std::string::npos)
+      << rows[0];
+  EXPECT_EQ(rows[1]["distinctId"], nullptr);
+  const RunResult single = Mint(server.url(), {"--attributes", R"({"a":1,"a":2})"});
+  EXPECT_EQ(single.exit_code, 2);
+  ExpectOneErrorLine(single, "--attributes: a key is given twice at /a");
+  EXPECT_EQ(server.request_count(), 0u);
+}
+
+TEST(Hostile, StandardInputUnderAnyPathStillCountsOnce) {
+  TestServer server(TokenReply());
+  const std::string link = ::testing::TempDir() + "/toucan-hostile-stdin-link";
+  std::filesystem::remove(link);
+  std::filesystem::create_symlink("/dev/stdin", link);
+  for (const std::string& path : {std::string("/dev/./stdin"), std::string("//dev/stdin"), link}) {
+    const RunResult result =
+        RunChecked({"batch", "-", "--api-key-file", path}, KeyAndUrl(server.url()), "u1\nu2\n");
+    EXPECT_EQ(result.exit_code, 2) << path << ": " << result.err;
+    ExpectOneErrorLine(result, "only one input may read it");
+  }
+  std::filesystem::remove(link);
+  EXPECT_EQ(server.request_count(), 0u);
+}
+
+// U+202E would reorder the line on a terminal ("Trojan Source"); U+0085 is a C1 control.
+TEST(Hostile, BidirectionalControlsFromTheServerAreEscaped) {
+  TestServer server(Reply(401,
+                          "{\"message\":\"abc\xE2\x80\xAE"
+                          "def\xC2\x85\"}"));
+  const RunResult result = Mint(server.url());
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_NE(result.err.find("abc\\u202edef\\u0085"), std::string::npos) << result.err;
+  EXPECT_EQ(result.err.find("\xE2\x80\xAE"), std::string::npos);
+}
+
+TEST(Hostile, BaseUrlWithoutSchemeSuggestsOneWithoutExtraSlashes) {
+  const RunResult result = RunChecked({"-u", "u1", "--base-url", "//x.example", "--dry-run"}, {});
+  EXPECT_EQ(result.exit_code, 2);
+  ExpectOneErrorLine(result, "write it as https://x.example");
+  const RunResult tab = RunChecked({"-u", "u1", "--base-url", "h\tx", "--dry-run"}, {});
+  EXPECT_EQ(tab.exit_code, 2);
+  ExpectOneErrorLine(tab, "write it as https://h\\tx");
+}
+
 }  // namespace
 }  // namespace toucan::test

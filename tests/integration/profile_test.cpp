@@ -199,6 +199,17 @@ TEST_F(Profiles, ProfilesCommandShowsSettingsButNeverAKey) {
       "\n");
 }
 
+// A command that prints the key, or an attribute holding it: `profiles` shows the settings, but
+// never a key this run knows of.
+TEST_F(Profiles, ProfilesCommandHidesAKeyWrittenIntoTheFile) {
+  WriteConfig("[profile.default]\napi-key-command = [\"echo\", \"" + std::string(kApiKey) +
+              "\"]\nattributes = { note = \"" + kApiKey + "\" }\n");
+  const RunResult result = RunChecked({"profiles"}, HomeEnv({{"TOUCAN_API_KEY", kApiKey}}));
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.out.find(R"("api-key-command":["echo","***"])"), std::string::npos)
+      << result.out;
+}
+
 TEST_F(Profiles, SchemaCatchesMistakesInSingleMode) {
   TestServer server(TokenReply());
   const std::string schema = WriteFile(
