@@ -29,6 +29,24 @@ bool IsDotSegment(std::string_view segment) {
          lower == "%2e.";
 }
 
+// Non-ASCII is percent-encoded here, as libcurl would on the wire, so that --dry-run shows the
+// very URL that is sent.
+std::string EncodeNonAscii(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";  // as libcurl writes them
+  std::string out;
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x80) {
+      out += ch;
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 0xF];
+    }
+  }
+  return out;
+}
+
 // `.`/`..` segments would climb out of the base URL's path prefix (and libcurl would remove
 // them, so the URL sent would differ from the one shown); whitespace, control characters, `?`
 // and `#` would change the request line or be cut off.
@@ -51,20 +69,7 @@ std::string CheckedEndpointPath(std::string_view path) {
     throw UsageError(quoted +
                      " holds an encoded '/', '\\' or NUL (%2F, %5C, %00); write the segments out");
   }
-  // Non-ASCII is percent-encoded here, as libcurl would on the wire, so that --dry-run shows
-  // the very URL that is sent.
-  std::string endpoint;
-  for (const char ch : path) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c < 0x80) {
-      endpoint += ch;
-    } else {
-      static constexpr char kHex[] = "0123456789abcdef";  // as libcurl writes them
-      endpoint += '%';
-      endpoint += kHex[c >> 4];
-      endpoint += kHex[c & 0xF];
-    }
-  }
+  std::string endpoint = EncodeNonAscii(path);
   if (endpoint.empty() || endpoint.front() != '/') endpoint.insert(0, "/");
   std::size_t start = 1;
   while (start <= endpoint.size()) {
@@ -131,6 +136,11 @@ EndpointParts SplitBaseUrl(std::string_view base_url, std::string_view endpoint_
                      (parts.base.find(':') == std::string::npos && host < parts.base.size()
                           ? " has no scheme: write it as https://" + parts.base.substr(host)
                           : " is not of the form https://host[:port][/path]"));
+  }
+  // The base URL's path prefix too (not the host, which libcurl turns into punycode).
+  if (const auto path = parts.base.find('/', parts.base.find("://") + 3);
+      path != std::string::npos) {
+    parts.base = parts.base.substr(0, path) + EncodeNonAscii(parts.base.substr(path));
   }
   parts.endpoint = CheckedEndpointPath(endpoint_path);
   return parts;

@@ -401,6 +401,12 @@ TEST(Hostile, EndpointPathCannotClimbOrCarryOddCharacters) {
   ASSERT_EQ(Mint(server.url(), {"--endpoint-path", "/\xc3\xbc"}).exit_code, 0);
   EXPECT_EQ(json::parse(dry_utf8.out)["url"], server.url() + "/%c3%bc");
   EXPECT_EQ(server.requests().at(1).target, "/%c3%bc");
+  // So is the base URL's own path prefix.
+  const std::string base = server.url() + "/\xc3\xa9";
+  const RunResult dry_base = Mint(base, {"--endpoint-path", "/\xc3\xbc", "--dry-run"});
+  ASSERT_EQ(Mint(base, {"--endpoint-path", "/\xc3\xbc"}).exit_code, 0);
+  EXPECT_EQ(json::parse(dry_base.out)["url"], server.url() + "/%c3%a9/%c3%bc");
+  EXPECT_EQ(server.requests().at(2).target, "/%c3%a9/%c3%bc");
 }
 
 TEST(Hostile, UserinfoInTheBaseUrlIsRefusedAndNeverRepeated) {
