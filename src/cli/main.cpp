@@ -58,6 +58,19 @@ Exit status:
 
 The API key is read from TOUCAN_API_KEY (see --api-key-env, --api-key-file), never from a flag.)HELP";
 
+constexpr const char* kBatchFooter = R"HELP(Each line is {"distinctId": ...} (with role, attributes, permissions), "id", or a bare id.
+The options of toucan-token --help are every line's defaults (-r, -a, --attributes,
+--permissions, --base-url, --schema, --dry-run, ...), except -u, -o and --cache.
+stdout: one JSON row per non-blank line, in input order; stderr: a summary line.
+
+Examples:
+  toucan-token batch users.jsonl --concurrency 16 > tokens.jsonl
+  cut -d, -f1 users.csv | toucan-token batch -a region=EU
+  toucan-token batch --dry-run --schema attributes.toml users.jsonl   # offline check
+
+Exit status: 0 when every line was minted, else the status of the first failed line
+(the table in toucan-token --help); 8 when stdout fails; 130/143 when interrupted.)HELP";
+
 struct Options {
   std::string distinct_id;
   std::string role{toucan::kDefaultRole};
@@ -450,6 +463,7 @@ std::unique_ptr<CLI::App> BuildApp(Options& o) {
   CLI::App* batch = app->add_subcommand(
       "batch", "Mint one token per line of FILE (JSON Lines; - or none for stdin)");
   batch->fallthrough();
+  batch->footer(kBatchFooter);
   batch->add_option("file", o.batch_file, "Input: JSON Lines, one user per line")
       ->type_name("FILE|-");
   batch->add_option("--concurrency", o.concurrency, "Requests in flight")
