@@ -190,6 +190,24 @@ Verdict Retryable(Verdict verdict) {
   return verdict;
 }
 
+// libcurl's "CONNECT tunnel failed, response 403": the proxy said no, not the service. Only a
+// proxy's 502/503/504 is worth another attempt.
+std::optional<Verdict> JudgeProxyRefusal(const RequestContext& context, std::string_view raw,
+                                         const std::string& detail) {
+  constexpr std::string_view kMarker = "CONNECT tunnel failed, response ";
+  const auto at = raw.find(kMarker);
+  if (at == std::string_view::npos) return std::nullopt;
+  const std::string_view code = raw.substr(at + kMarker.size(), 3);
+  const bool transient = code == "502" || code == "503" || code == "504";
+  const Verdict verdict =
+      Failed(ErrorKind::kNetwork,
+             "the proxy would not open a tunnel to " + context.host + " (" + detail + ") after " +
+                 Attempts(context.attempts) + (transient ? "" : " (not retried)") +
+                 ": check HTTPS_PROXY / ALL_PROXY and the proxy's credentials, or "
+                 "name the host in NO_PROXY to reach it directly");
+  return transient ? Retryable(verdict) : verdict;
+}
+
 // Failures of the network or the connection: transient, retried over a fresh connection.
 std::optional<Verdict> JudgeConnectionFailure(const RequestContext& context, int code,
                                               const std::string& detail) {
@@ -277,6 +295,7 @@ Verdict JudgeTransport(const RequestContext& context, const TransportFacts& fact
             ") after " + Attempts(context.attempts) +
             " (not retried); an embed-token endpoint authenticates with the API key only");
   }
+  if (auto verdict = JudgeProxyRefusal(context, facts.detail, detail)) return *verdict;
   if (auto verdict = JudgeConnectionFailure(context, facts.code, detail)) return *verdict;
   switch (facts.code) {
     case CURLE_PEER_FAILED_VERIFICATION:

@@ -158,6 +158,20 @@ TEST(Hostile, HeaderBlockOver100KiBIsABadResponseNotRetried) {
   EXPECT_EQ(giant.accepted(), 1);
 }
 
+// A proxy that refuses the tunnel: the message names the proxy, and a 403 is not retried.
+TEST(Hostile, ProxyRefusingTheTunnelIsNamedAndNotRetried) {
+  RawServer proxy([](int fd, int) {
+    ReadRequestHead(fd);
+    const std::string reply = "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n";
+    [[maybe_unused]] const auto n = ::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL);
+  });
+  const RunResult result =
+      Mint("https://toucan.example", {}, {{"HTTPS_PROXY", proxy.url()}, {"NO_PROXY", ""}});
+  EXPECT_EQ(result.exit_code, 6) << result.err;
+  ExpectOneErrorLine(result, "the proxy would not open a tunnel to toucan.example");
+  EXPECT_EQ(proxy.accepted(), 1);
+}
+
 // ---- closed and full standard streams ------------------------------------------------------
 
 TEST(Hostile, ClosedStdoutIsAWriteErrorNotALostToken) {

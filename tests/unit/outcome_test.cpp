@@ -146,6 +146,20 @@ TEST(JudgeTransport, ClientCertificateDemandIsFinalAndSaysSo) {
       << Message(verdict);
 }
 
+// The proxy, not the service, refused: say so; only its 502/503/504 is retried.
+TEST(JudgeTransport, ProxyRefusingTheTunnelIsNamed) {
+  const Verdict refused = Transport(CURLE_RECV_ERROR, "CONNECT tunnel failed, response 403");
+  EXPECT_EQ(Exit(refused), 6);
+  EXPECT_FALSE(refused.retryable);
+  EXPECT_NE(Message(refused).find("the proxy would not open a tunnel"), std::string::npos);
+  EXPECT_NE(Message(refused).find("(not retried): check HTTPS_PROXY"), std::string::npos)
+      << Message(refused);
+  const Verdict busy = Transport(CURLE_COULDNT_CONNECT, "CONNECT tunnel failed, response 503");
+  EXPECT_EQ(Exit(busy), 6);
+  EXPECT_TRUE(busy.retryable);
+  EXPECT_NE(Message(busy).find("the proxy would not open a tunnel"), std::string::npos);
+}
+
 TEST(JudgeReply, RedirectWithAnEmptyLocationNamesNoTarget) {
   for (const char* location : {"", "\r", " \t "}) {
     const std::string message = Message(Reply(302, "", std::nullopt, std::string(location)));
