@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <deque>
@@ -290,6 +291,18 @@ void ApplyUserObject(const Json& object, TokenRequest& request, BatchLine& resul
   if (!result.distinct_id) throw UsageError("the line has no \"distinctId\"");
 }
 
+// No user is named with a NUL, a tab or a bare CR: such a line comes from a UTF-16 file, a
+// table pasted as is, or old Mac line endings, and would mint for a garbage id.
+void CheckBareId(std::string_view line) {
+  const auto control = std::find_if(line.begin(), line.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x20 || c == 0x7F;
+  });
+  if (control == line.end()) return;
+  throw UsageError("the line holds a control character (" + std::string(1, *control) +
+                   (*control == '\0' ? "; is the file UTF-16?" : "") +
+                   "); a distinct id that holds one must be written as a JSON string");
+}
+
 }  // namespace
 
 std::optional<std::uint64_t> CountBatchLines(const std::string& path) {
@@ -329,6 +342,7 @@ BatchLine ParseBatchLine(std::string_view raw, const TokenRequest& defaults,
       if (!id.is_string()) throw UsageError("the line must hold a JSON string");
       result.distinct_id = id.get<std::string>();
     } else {
+      CheckBareId(line);
       result.distinct_id = std::string(line);
     }
     request.distinct_id = *result.distinct_id;

@@ -679,7 +679,24 @@ std::string CommandText(const std::vector<std::string>& argv) {
   return "api-key-command " + Quote(text);
 }
 
+// Without a controlling terminal (CI, cron, a service) the command gets a process group of its
+// own, so that past the limit everything it started is stopped with it: a process left behind
+// would hold the job's output pipes open. With one, it stays in ours: a program that prompts on
+// the terminal (pass, gpg) must stay in the foreground group to read it.
+bool HasControllingTerminal() {
+  const int fd = ::open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ::close(fd);
+  return true;
+}
+
 pid_t SpawnWithStdout(const std::vector<std::string>& argv, int stdout_fd) {
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  if (!HasControllingTerminal()) {
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attributes, 0);
+  }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, stdout_fd, STDOUT_FILENO);
@@ -691,8 +708,9 @@ pid_t SpawnWithStdout(const std::vector<std::string>& argv, int stdout_fd) {
   for (const auto& part : argv) args.push_back(const_cast<char*>(part.c_str()));
   args.push_back(nullptr);
   pid_t pid = -1;
-  const int error = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  const int error = posix_spawnp(&pid, args[0], &actions, &attributes, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attributes);
   if (error != 0) {
     throw UsageError(CommandText(argv) + " could not be started: " + internal::ErrnoText(error));
   }
@@ -747,6 +765,12 @@ KeyOutput ReadFirstLine(int fd, pid_t pid, std::chrono::steady_clock::time_point
   }
 }
 
+// The command and, when it leads a process group of its own, whatever it started.
+void KillCommand(pid_t pid) {
+  if (::getpgid(pid) == pid) ::kill(-pid, SIGKILL);
+  ::kill(pid, SIGKILL);
+}
+
 // The exit status, or empty when the deadline passed first (the child is then killed).
 std::optional<int> WaitUntil(pid_t pid, std::chrono::steady_clock::time_point deadline) {
   int status = 0;
@@ -758,7 +782,7 @@ std::optional<int> WaitUntil(pid_t pid, std::chrono::steady_clock::time_point de
     if (std::chrono::steady_clock::now() >= deadline) break;
     ::usleep(static_cast<useconds_t>(pause.count() * 1000));
   }
-  ::kill(pid, SIGKILL);
+  KillCommand(pid);
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   return std::nullopt;
@@ -785,7 +809,7 @@ std::string RunKeyCommand(const std::vector<std::string>& argv, std::chrono::mil
   const KeyOutput out = ReadFirstLine(fds[0], pid, deadline);
   // Past the limit the command is stopped before its output pipe closes, so that it is reported
   // as too slow, not as killed by the SIGPIPE that closing would cause.
-  if (out.timed_out) ::kill(pid, SIGKILL);
+  if (out.timed_out) KillCommand(pid);
   ::close(fds[0]);
   const auto status =
       out.status ? out.status

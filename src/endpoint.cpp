@@ -130,6 +130,10 @@ EndpointParts SplitBaseUrl(std::string_view base_url, std::string_view endpoint_
                      " must not carry a user name or password ('@'); the key comes from the "
                      "environment or --api-key-file");
   }
+  // Looked for in the text: libcurl drops an empty `?` or `#`, which would then pass unseen.
+  if (parts.base.find_first_of("?#") != std::string::npos) {
+    throw UsageError(parts.quoted + " must not carry a query or a fragment ('?', '#')");
+  }
   if (parts.base.find("://") == std::string::npos) {
     const auto host = std::min(parts.base.find_first_not_of('/'), parts.base.size());
     throw UsageError(parts.quoted +

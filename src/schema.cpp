@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "config_internal.hpp"
+#include "json_input.hpp"
 #include "toucan/config.hpp"
 
 namespace toucan {
@@ -161,6 +162,14 @@ std::optional<double> ExactDouble(std::string_view text) {
   return value;
 }
 
+template <typename Integer>
+std::optional<Integer> WholeNumber(std::string_view text) {
+  Integer value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
 }  // namespace
 
 std::string_view AttributeTypeName(AttributeType type) {
@@ -259,23 +268,15 @@ Schema Schema::FromJson(const Json& document, std::string_view source) {
 
 Schema Schema::Parse(std::string_view text, const std::string& source, bool is_json) {
   if (is_json) {
-    Json document;
-    try {
-      document = Json::parse(text, [&](int depth, Json::parse_event_t, Json&) {
-        if (depth > kMaxConfigDepth) {
-          throw UsageError(source + ": nests deeper than " + std::to_string(kMaxConfigDepth) +
-                           " levels");
-        }
-        return true;
-      });
-    } catch (const Json::exception& e) {
-      // nlohmann/json quotes the bytes it last read, which may be anything.
-      const std::string_view what = e.what();
-      const auto tag_end = what.find("] ");
-      throw UsageError(
-          source + ": not valid JSON: " +
-          internal::Printable(tag_end == std::string_view::npos ? what : what.substr(tag_end + 2)));
+    // The parser user input goes through: depth bounded while parsing, and a name declared
+    // twice refused (the last declaration would win without a word).
+    const JsonParseResult parsed = ParseBoundedJson(text, JsonNumbers::kExact);
+    if (parsed.failure) {
+      const bool syntax = parsed.failure->reason == JsonParseFailure::Reason::kSyntax;
+      throw UsageError(source + ": " + (syntax ? "not valid JSON: " : "") +
+                       parsed.failure->message);
     }
+    const Json& document = parsed.value;
     return FromJson(document, source);
   }
   const toml::table document = internal::ParseToml(text, source);
@@ -305,13 +306,11 @@ Json Schema::Coerce(std::string_view name, std::string_view text) const {
   const AttributeType type = declaration->type;
   const bool integer_text = IsJsonNumber(text, true);
   if ((type == AttributeType::kInteger || type == AttributeType::kNumber) && integer_text) {
-    std::int64_t value = 0;
-    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (error != std::errc() || end != text.data() + text.size()) {
-      throw UsageError("attribute " + Named(name) + ": " + Shown(Json(std::string(text))) +
-                       " does not fit a 64-bit integer");
-    }
-    return value;
+    // As `:=` takes them: a signed 64-bit integer, or an unsigned one up to 2^64 - 1.
+    if (const auto value = WholeNumber<std::int64_t>(text)) return *value;
+    if (const auto value = WholeNumber<std::uint64_t>(text)) return *value;
+    throw UsageError("attribute " + Named(name) + ": " + Shown(Json(std::string(text))) +
+                     " does not fit a 64-bit integer");
   }
   if (type == AttributeType::kNumber && IsJsonNumber(text, false)) {
     const auto value = ExactDouble(text);

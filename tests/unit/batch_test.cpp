@@ -39,6 +39,22 @@ TEST(BatchLine, StringsAndBareIds) {
   EXPECT_EQ(*ParseBatchLine("Zürich", Defaults()).distinct_id, "Zürich");
 }
 
+// A NUL (a UTF-16 file), a tab (a table pasted as is), a bare CR: never part of a bare id. As
+// JSON whitespace a tab is fine.
+TEST(BatchLine, BareIdsWithControlCharactersAreRefused) {
+  for (const auto& [line, says] :
+       {std::pair<std::string, std::string>{std::string("a\0b", 3), "(\\x00; is the file UTF-16?)"},
+        {"u1\tEU", "(\\t)"},
+        {"a\rb", "(\\r)"},
+        {"a\x7f", "(\\x7f)"}}) {
+    const BatchLine parsed = ParseBatchLine(line, Defaults());
+    EXPECT_FALSE(parsed.request) << line;
+    EXPECT_NE(parsed.error.find("control character " + says), std::string::npos) << parsed.error;
+  }
+  EXPECT_EQ(*ParseBatchLine("{\"distinctId\":\t\"u1\"}", Defaults()).distinct_id, "u1");
+  EXPECT_EQ(*ParseBatchLine(R"("a\u0000b")", Defaults()).distinct_id, std::string("a\0b", 3));
+}
+
 TEST(BatchLine, InvalidLines) {
   struct Case {
     const char* line;

@@ -47,6 +47,7 @@ TEST(EndpointUrl, MalformedOrUnsafeUrls) {
   for (const char* refused :
        {"", "toucanai.cloud", "https://", "ftp://example.com", "https://exa mple.com",
         "https://user:pass@example.com", "https://x.example/?q=1", "https://x.example/#f",
+        "https://x.example/p/?", "https://x.example/p/#", "https://x.example?",
         "file:///etc/passwd", "https://x.example\xff"}) {
     EXPECT_TRUE(Refused(refused)) << refused;
   }

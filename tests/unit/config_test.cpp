@@ -1,5 +1,6 @@
 #include "toucan/config.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -446,6 +447,38 @@ TEST(RunKeyCommand, StoppedAtTheTimeLimit) {
     EXPECT_NE(message.find("did not finish within 0.3 s and was stopped"), std::string::npos)
         << message;
   }
+}
+
+// Whether `pid` is gone (or a zombie nobody has reaped yet).
+bool Ended(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  if (!std::getline(stat, text)) return true;
+  const auto state = text.find(") ");
+  return state != std::string::npos && text[state + 2] == 'Z';
+}
+
+// Past the limit, what the command started goes with it: a process left behind would hold a CI
+// job's output pipes open. (With a controlling terminal the command stays in our process group,
+// for programs that prompt on it, and only the command itself is stopped.)
+TEST(RunKeyCommand, StoppedWithWhatItStarted) {
+  if (const int tty = ::open("/dev/tty", O_RDONLY | O_NOCTTY); tty >= 0) {
+    ::close(tty);
+    GTEST_SKIP() << "this test runs without a controlling terminal (as CI does)";
+  }
+  const std::string pid_file = ::testing::TempDir() + "/toucan-key-command-child.pid";
+  std::filesystem::remove(pid_file);
+  ErrorOf([&] {
+    toucan::RunKeyCommand({"sh", "-c", "trap '' TERM; sleep 30 & echo $! > " + pid_file + "; wait"},
+                          std::chrono::milliseconds(300));
+  });
+  pid_t child = 0;
+  std::ifstream(pid_file) >> child;
+  ASSERT_GT(child, 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!Ended(child) && std::chrono::steady_clock::now() < deadline) ::usleep(10'000);
+  EXPECT_TRUE(Ended(child)) << "the command's own child " << child << " outlived it";
+  std::filesystem::remove(pid_file);
 }
 
 TEST(RunKeyCommand, AProcessLeftBehindDoesNotHoldTheKeyBack) {

@@ -93,7 +93,7 @@ TEST(Schema, InvalidSchemasSayWhere) {
   EXPECT_EQ(UsageMessage([] { Schema::Parse(R"({"": "string"})", "s.json", true); }),
             "s.json: an attribute name must not be empty");
   EXPECT_EQ(UsageMessage([] { Schema::Parse(std::string(100000, '['), "s.json", true); }),
-            "s.json: nests deeper than 64 levels");
+            "s.json: it nests deeper than 64 levels");
 }
 
 TEST(Schema, LoadChoosesTheFormatByName) {
@@ -213,8 +213,12 @@ TEST(SchemaCoerce, TextBecomesTheDeclaredType) {
 
 TEST(SchemaCoerce, InexactNumbersAreRefused) {
   const Schema schema = Sample();
-  EXPECT_EQ(UsageMessage([&] { schema.Coerce("year", "9223372036854775808"); }),
-            "attribute 'year': \"9223372036854775808\" does not fit a 64-bit integer");
+  // As `:=` takes them: up to 2^64 - 1 (unsigned), no further.
+  EXPECT_EQ(schema.Coerce("year", "9223372036854775808").dump(), "9223372036854775808");
+  EXPECT_EQ(schema.Coerce("year", "18446744073709551615").dump(), "18446744073709551615");
+  EXPECT_EQ(schema.Coerce("ratio", "9223372036854775808").dump(), "9223372036854775808");
+  EXPECT_EQ(UsageMessage([&] { schema.Coerce("year", "18446744073709551616"); }),
+            "attribute 'year': \"18446744073709551616\" does not fit a 64-bit integer");
   EXPECT_NE(UsageMessage([&] {
               schema.Coerce("ratio", "99999999999999999999");
             }).find("does not fit a 64-bit integer"),
@@ -224,6 +228,14 @@ TEST(SchemaCoerce, InexactNumbersAreRefused) {
               std::string("attribute 'ratio': \"") + text +
                   "\" cannot be represented exactly as a number");
   }
+}
+
+// The last declaration would win without a word, as a typo'd copy-paste would.
+TEST(SchemaParse, JsonNameDeclaredTwiceIsRefused) {
+  EXPECT_EQ(UsageMessage([] {
+              Schema::Parse(R"({"region":"string","region":"integer"})", "s.json", true);
+            }),
+            "s.json: a key is given twice at /region");
 }
 
 TEST(SuggestName, DistanceTwoOrCase) {

@@ -4,6 +4,9 @@
 //   toucan-token-standin [--port N] [--api-key KEY] [--tls CERT KEY]
 //
 // Prints "listening on <url>" once it accepts connections, then serves until killed.
+// httplib's listen backlog is 5: a batch opening 64 connections at once would see SYNs dropped
+// and retried a second later.
+#define CPPHTTPLIB_LISTEN_BACKLOG 1024
 #include <httplib.h>
 
 #include <cstdio>
@@ -57,6 +60,9 @@ int main(int argc, char** argv) {
   }
   server->set_tcp_nodelay(true);
   server->set_keep_alive_max_count(100000);
+  // A thread per kept-alive connection: with httplib's default pool (8 threads) a batch at
+  // --concurrency 9 or more waits for idle connections to time out. 260 covers the tool's 256.
+  server->new_task_queue = [] { return new httplib::ThreadPool(260); };
   std::mutex mutex;
   std::mt19937_64 random{std::random_device{}()};
   server->Post(
