@@ -484,6 +484,14 @@ void ApplySetting(Profile& profile, const toml::key& key, const toml::node& valu
     profile.api_key_command = Command(value);
   } else if (name == "attributes") {
     profile.attributes = Table(name, value);
+    // Checked here, where the line and column are known (an empty key would otherwise be
+    // reported at the first mint, without them).
+    for (const auto& [attribute, unused] : profile.attributes->items()) {
+      if (attribute.empty()) {
+        throw UsageError(Where(value.source()) +
+                         ": 'attributes': attribute keys must not be empty");
+      }
+    }
   } else if (name == "permissions") {
     profile.permissions = Table(name, value);
   } else if (name == "timeout") {
@@ -562,13 +570,21 @@ void CheckPermissions(const std::string& path, const internal::FileText& file) {
   if (file.owner != ::geteuid() && file.owner != 0) {
     throw UsageError("config file " + path + " belongs to another user");
   }
-  const std::string folder = Folder(path);
-  struct stat info {};
-  if (::stat(folder.c_str(), &info) != 0) {
-    throw UsageError("config folder " + folder + ": " + internal::ErrnoText(errno));
+  // The folder that holds the name, and, for a symbolic link, the one that holds the file: in a
+  // folder others may write, they can swap or remove the file whatever its own mode.
+  std::vector<std::string> folders{Folder(path)};
+  if (char* resolved = ::realpath(path.c_str(), nullptr)) {
+    if (const std::string real = Folder(resolved); real != folders.front()) folders.push_back(real);
+    std::free(resolved);
   }
-  if ((info.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-    throw UsageError(advice("folder " + folder, info.st_mode));
+  for (const std::string& folder : folders) {
+    struct stat info {};
+    if (::stat(folder.c_str(), &info) != 0) {
+      throw UsageError("config folder " + folder + ": " + internal::ErrnoText(errno));
+    }
+    if ((info.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+      throw UsageError(advice("folder " + folder, info.st_mode));
+    }
   }
 }
 

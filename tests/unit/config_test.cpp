@@ -144,6 +144,23 @@ TEST(LoadConfig, RefusesFolderWritableByGroupOrOthers) {
   EXPECT_EQ(LoadConfig(MapEnv({{"TOUCAN_CONFIG", path}})).profiles.size(), 1u);
 }
 
+// A safe folder holding a link to a file in an open one: others can still swap the file.
+TEST(LoadConfig, RefusesALinkToAFileInAFolderOthersMayWrite) {
+  TempFolder folder;
+  const std::string target = folder.Write("open/c.toml", "[profile.a]\n");
+  ::chmod((folder.path() + "/open").c_str(), 0777);
+  const std::string link = folder.path() + "/safe/config.toml";
+  std::filesystem::create_directories(folder.path() + "/safe");
+  ::chmod((folder.path() + "/safe").c_str(), 0700);
+  std::filesystem::create_symlink(target, link);
+  auto [kind, message] = ErrorOf([&] { LoadConfig(MapEnv({{"TOUCAN_CONFIG", link}})); });
+  EXPECT_EQ(kind, ErrorKind::kUsage);
+  EXPECT_NE(message.find("open"), std::string::npos) << message;
+  EXPECT_NE(message.find("writable by group or others"), std::string::npos) << message;
+  ::chmod((folder.path() + "/open").c_str(), 0700);
+  EXPECT_EQ(LoadConfig(MapEnv({{"TOUCAN_CONFIG", link}})).profiles.size(), 1u);
+}
+
 TEST(LoadConfig, HostileFilesAreUsageErrorsNotHangs) {
   TempFolder folder;
   const std::string fifo = folder.path() + "/fifo";
@@ -232,6 +249,11 @@ TEST(ParseConfig, UnknownKeySuggestsTheClosest) {
   EXPECT_NE(far.find("/etc/t/config.toml:2:1: unknown key 'whatever'; the keys are"),
             std::string::npos)
       << far;
+}
+
+TEST(ParseConfig, EmptyAttributeKeyIsReportedWhereItIsWritten) {
+  EXPECT_EQ(ParseError("[profile.a]\nattributes = { \"\" = 1 }\n"),
+            "/etc/t/config.toml:2:14: 'attributes': attribute keys must not be empty");
 }
 
 TEST(ParseConfig, InlineKeyIsRefusedWithAdvice) {
