@@ -287,7 +287,7 @@ class ReplyReader final : public nlohmann::json_sax<Json> {
   std::string json_;                                    // its value so far, for Target::kExtra
   std::optional<Json> scalar_;                          // its value when it is not a container
   std::vector<Container> open_;                         // containers open inside that value
-  std::unordered_map<std::string, std::size_t> index_;  // field name → position in `fields`
+  std::unordered_map<std::string, std::size_t> index_;  // printed name → position in `fields`
 };
 
 std::string ReplyReader::Shown(std::string_view text) const {
@@ -382,9 +382,12 @@ void ReplyReader::FinishField() {
   // A container is parsed again from its text: rarer, and still linear.
   Json value = scalar_ ? std::move(*scalar_) : ParseBoundedJson(json_, JsonNumbers::kAny).value;
   scalar_.reset();
-  const auto [at, inserted] = index_.try_emplace(name_, fields.size());
+  // By the name as printed: two names shown as "***" are one field, so a printed line never
+  // repeats a name, and reads back (from the cache) as it was printed.
+  std::string shown = Shown(name_);
+  const auto [at, inserted] = index_.try_emplace(shown, fields.size());
   if (inserted) {
-    fields.push_back({Shown(name_), std::move(json_)});
+    fields.push_back({std::move(shown), std::move(json_)});
     values.push_back(std::move(value));
   } else {  // a repeated name: the last value counts
     fields[at->second].json = std::move(json_);

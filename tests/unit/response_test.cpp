@@ -342,6 +342,19 @@ TEST(Response, TheKeyInExtraFieldsIsRedacted) {
   EXPECT_NE(ResponseJsonLine(digits).find(R"("n":"***")"), std::string::npos);
 }
 
+// Names that print alike (the key in two cases, both "***") are one field, the last value
+// winning, so a printed line never repeats a name and reads back as it was printed.
+TEST(Response, NamesThatPrintAlikeAreOneField) {
+  std::string upper = kKey;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  const TokenResponse response = ParseTokenResponse(
+      std::string(R"({"token":"t",")") + kKey + R"(":1,"n":2,")" + upper + R"(":3})",
+      system_clock::now(), Redactor(kKey));
+  const std::string line = ResponseJsonLine(response);
+  EXPECT_EQ(line, R"({"token":"t","expiresIn":null,"expiresAt":null,"***":3,"n":2})");
+  EXPECT_EQ(ResponseJsonLine(ParseTokenResponse(line, system_clock::now(), Redactor(kKey))), line);
+}
+
 TEST(Response, TokenThatHoldsTheKeyIsRefused) {
   const Error error = BadReplyError(std::string(R"({"token":"x.)") + kKey + R"("})");
   EXPECT_EQ(error.kind(), ErrorKind::kBadResponse);
