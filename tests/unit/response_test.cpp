@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <time.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -273,42 +274,45 @@ TEST(Response, ManyFieldsInLinearTime) {
   EXPECT_EQ(line.find('\n'), std::string::npos);
 }
 
-// The worst 1 MiB replies of numbers beyond a double's range, and near it (read digit by digit),
-// in one field, in many fields, or as one huge literal; the spec wants well under 100 ms for each
-// (the bound here leaves room for sanitizer builds).
+// The worst 1 MiB replies of numbers beyond a double's range, and near it (converted digit by
+// digit), in one field, in many fields, or as one huge literal, cost no more than twice an
+// ordinary reply of the same size, whatever the build (in the dev build each takes 10-50 ms, the
+// ordinary one about 60 ms; the spec wants well under 100 ms). A parse per number would take
+// minutes.
 TEST(Response, NumbersBeyondADoubleInLinearTime) {
   const auto fill = [](std::string body, const std::string& unit, const std::string& end) {
     while (body.size() + unit.size() + end.size() < kMaxResponseBytes) body += unit;
     return body + end;
   };
-  const std::string head = R"({"token":"t","expiresIn":60,"x":[)";
-  std::vector<std::string> bodies = {
-      fill(head + "1e400", ",1e400", "]}"),
-      fill(head + "-1e400", ",-1e400", "]}"),
-      fill(head + "1.7976931348623159e308", ",1.7976931348623159e308", "]}"),
-      fill(head + "1.5e308", ",1.5e308", "]}"),
-      fill(head + "1", ",[1e400]", "]}"),
-      fill(head + "\"1e400\"", ",\"1e400\"", "]}"),
-      fill(R"({"token":"t","x":1)", "9", "}"),
-      fill(R"({"token":"t","x":1.)", "9", "e308}"),
+  const auto judge = [](const std::string& body) {
+    return SecondsFor([&] {
+      const TokenResponse response = ParseTokenResponse(body, system_clock::now(), Redactor(kKey));
+      EXPECT_EQ(response.token, "t");
+      EXPECT_EQ(ResponseJsonLine(response).find('\n'), std::string::npos);
+    });
   };
+  const std::string head = R"({"token":"t","expiresIn":60,"x":[)";
+  const std::string ordinary = fill(head + "1", ",1", "]}");
+  const double bound = 2 * std::min(judge(ordinary), judge(ordinary)) + 0.02;
   std::string fields = R"({"token":"t")";
   for (int i = 0; fields.size() < kMaxResponseBytes - 100; ++i) {
     fields += ",\"f" + std::to_string(i) + "\":1e400";
   }
-  bodies.push_back(fields + "}");
-  for (const std::string& body : bodies) {
+  for (const std::string& body : {
+           fill(head + "1e400", ",1e400", "]}"),
+           fill(head + "1.7976931348623159e308", ",-1.7976931348623159e308", "]}"),
+           fill(head + "1.5e308", ",1.5e308", "]}"),
+           fill(head + "1", ",[1e400]", "]}"),
+           fill(head + "\"1e400\"", ",\"1e400\"", "]}"),
+           fill(R"({"token":"t","x":1)", "9", "}"),
+           fill(R"({"token":"t","x":1.)", "9", "e308}"),
+           fields + "}",
+       }) {
     SCOPED_TRACE(body.substr(0, 40));
     ASSERT_LE(body.size(), kMaxResponseBytes);
-    TokenResponse response;
-    std::string line;
-    const double seconds = SecondsFor([&] {
-      response = ParseTokenResponse(body, system_clock::now(), Redactor(kKey));
-      line = ResponseJsonLine(response);
-    });
-    EXPECT_LT(seconds, 0.5);
-    EXPECT_EQ(line.find('\n'), std::string::npos);
-    EXPECT_EQ(response.token, "t");
+    double seconds = judge(body);
+    if (seconds >= bound) seconds = std::min(seconds, judge(body));  // a busy moment, once
+    EXPECT_LT(seconds, bound);
   }
 }
 
