@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "config_internal.hpp"
+#include "json_input.hpp"
 
 namespace toucan {
 namespace {
@@ -122,43 +123,27 @@ std::optional<std::string> ReadEntry(int fd) {
   return buffer;
 }
 
+// What a mint printed (`-o json`), so that a hit prints the same bytes: extra fields as the server
+// wrote them (a Json value would print `2.50` as `2.5`), the key already starred. Lookup reads it
+// back through the reply parser, so an edited entry gets every check a fresh reply gets.
 struct Entry {
-  std::string token;
-  std::int64_t expires_in = 0;
+  std::string reply;
   std::int64_t received_ms = 0;
-  Json extra;
 };
 
 // The entry file is input like any other: checked field by field, depth bounded.
 std::optional<Entry> ParseEntry(std::string_view text) {
-  Json document;
-  try {
-    document = Json::parse(text, [](int depth, Json::parse_event_t, Json&) {
-      if (depth > kMaxConfigDepth + 2) throw std::length_error("too deep");
-      return true;
-    });
-  } catch (const std::exception&) {
+  const JsonParseResult parsed = ParseBoundedJson(text, JsonNumbers::kAny);
+  const Json& document = parsed.value;
+  if (parsed.failure || !document.is_object()) return std::nullopt;
+  const auto reply = document.find("reply");
+  const auto received = document.find("receivedAtMs");
+  if (reply == document.end() || !reply->is_string() || received == document.end() ||
+      !received->is_number_integer()) {
     return std::nullopt;
   }
-  const auto field = [&](const char* name) -> const Json* {
-    const auto found = document.is_object() ? document.find(name) : document.end();
-    return found == document.end() ? nullptr : &*found;
-  };
-  const Json* token = field("token");
-  const Json* expires_in = field("expiresIn");
-  const Json* received = field("receivedAtMs");
-  const Json* extra = field("extra");
-  if (!token || !token->is_string() || !IsSafeToken(token->get_ref<const std::string&>()) ||
-      !expires_in || !expires_in->is_number_integer() || !received ||
-      !received->is_number_integer() || !extra || !extra->is_object()) {
-    return std::nullopt;
-  }
-  Entry entry{token->get<std::string>(), expires_in->get<std::int64_t>(),
-              received->get<std::int64_t>(), *extra};
-  if (entry.expires_in <= 0 || entry.expires_in > kLongestLife || entry.received_ms < 0 ||
-      entry.received_ms > (std::int64_t{1} << 50)) {
-    return std::nullopt;
-  }
+  Entry entry{reply->get<std::string>(), received->get<std::int64_t>()};
+  if (entry.received_ms < 0 || entry.received_ms > (std::int64_t{1} << 50)) return std::nullopt;
   return entry;
 }
 
@@ -219,14 +204,14 @@ CacheOpen TokenCache::Open(const Environment& env, Clock clock) {
 std::string TokenCache::EntryName(std::string_view url, std::string_view api_key,
                                   std::string_view body) {
   std::string framed;
-  AppendFramed(framed, "toucan-token cache entry v1");
+  AppendFramed(framed, "toucan-token cache entry v2");  // v1 entries held Json extras
   AppendFramed(framed, url);
   AppendFramed(framed, Sha256(api_key));
   AppendFramed(framed, body);
   return Hex(Sha256(framed));
 }
 
-CacheLookup TokenCache::Lookup(const std::string& name,
+CacheLookup TokenCache::Lookup(const std::string& name, const Redactor& redactor,
                                std::optional<std::chrono::seconds> min_ttl) const {
   if (!IsEntryName(name)) return {std::nullopt, "no entry"};
   const int fd =
@@ -238,21 +223,26 @@ CacheLookup TokenCache::Lookup(const std::string& name,
   if (!entry) return {std::nullopt, "corrupt"};
   const std::int64_t now = MillisecondsSinceEpoch(clock_());
   if (entry->received_ms > now) return {std::nullopt, "from the future"};
-  const std::int64_t left_ms = entry->expires_in * 1000 - (now - entry->received_ms);
+  TokenResponse response;
+  try {
+    response = ParseTokenResponse(
+        entry->reply, system_clock::time_point(milliseconds(entry->received_ms)), redactor);
+  } catch (const Error& error) {  // its message never shows the key
+    return {std::nullopt, std::string("corrupt (") + error.what() + ")"};
+  }
+  if (!response.expires_in || *response.expires_in <= 0 || *response.expires_in > kLongestLife) {
+    return {std::nullopt, "corrupt"};
+  }
+  const std::int64_t life = *response.expires_in;
+  const std::int64_t left_ms = life * 1000 - (now - entry->received_ms);
   if (left_ms <= 0) return {std::nullopt, "expired"};
   const std::int64_t left = left_ms / 1000;
-  const std::int64_t needed =
-      min_ttl ? min_ttl->count() : std::max<std::int64_t>(60, entry->expires_in / 10);
+  const std::int64_t needed = min_ttl ? min_ttl->count() : std::max<std::int64_t>(60, life / 10);
   if (left < needed) {
     return {std::nullopt, "expires within min-ttl (" + std::to_string(left) + " s left, min-ttl " +
                               std::to_string(needed) + " s)"};
   }
-  TokenResponse response;
-  response.token = entry->token;
-  response.expires_in = left;
-  response.expires_at =
-      system_clock::time_point(milliseconds(entry->received_ms + entry->expires_in * 1000));
-  response.extra = entry->extra;
+  response.expires_in = left;  // expires_at stays the original: received + life
   return {std::move(response), std::to_string(left) + " s left"};
 }
 
@@ -264,11 +254,11 @@ CacheStore TokenCache::Store(const std::string& name, const TokenResponse& respo
   if (!IsSafeToken(response.token)) return {false, "the token is not printable"};
   const auto received =
       response.expires_at ? *response.expires_at - seconds(*response.expires_in) : clock_();
+  std::string reply = ResponseJsonLine(response);
+  if (reply.size() > kMaxResponseBytes) return {false, "the reply is too large"};
   Json entry = Json::object();
-  entry["token"] = response.token;
-  entry["expiresIn"] = *response.expires_in;
+  entry["reply"] = std::move(reply);
   entry["receivedAtMs"] = MillisecondsSinceEpoch(received);
-  entry["extra"] = response.extra.is_object() ? response.extra : Json::object();
   const std::string text = entry.dump(-1, ' ', false, Json::error_handler_t::replace);
   if (text.size() > kMaxCacheEntryBytes) return {false, "the reply is too large"};
 

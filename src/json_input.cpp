@@ -1,8 +1,10 @@
 // Bounded JSON parsing: nlohmann/json's SAX interface feeds a builder that refuses depth and
-// inexact numbers as they arrive.
+// inexact numbers as they arrive; server text may hold numbers beyond a double's range.
 #include "json_input.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <limits>
 #include <unordered_map>
 #include <vector>
 
@@ -10,6 +12,9 @@
 
 namespace toucan {
 namespace {
+
+// Exponents are read up to this: far past any double, and no overflow in the arithmetic.
+constexpr long long kExponentCap = 1'000'000'000'000LL;
 
 // A number's decimal value as 0.<digits> × 10^exponent, digits without leading or trailing zeros
 // (none at all for zero), so two spellings of one value compare equal.
@@ -26,7 +31,6 @@ struct Decimal {
 
 // `-?d+(.d+)?([eE][+-]?d+)?`, as the JSON grammar and std::to_chars write numbers.
 Decimal ToDecimal(std::string_view text) {
-  constexpr long long kExponentCap = 1'000'000'000'000LL;  // far past any double; no overflow
   std::size_t pos = 0;
   const auto at = [&](std::string_view chars) {
     return pos < text.size() && chars.find(text[pos]) != std::string_view::npos;
@@ -61,6 +65,170 @@ Decimal ToDecimal(std::string_view text) {
   decimal.exponent = point - static_cast<long long>(first) + exponent;
   return decimal;
 }
+
+// ---- numbers beyond a double's range in server text ------------------------------------------
+
+constexpr bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, the JSON number grammar, and nothing more.
+bool IsJsonNumber(std::string_view text) {
+  std::size_t pos = 0;
+  const auto at = [&](std::string_view chars) {
+    return pos < text.size() && chars.find(text[pos]) != std::string_view::npos;
+  };
+  const auto digits = [&] {
+    const std::size_t start = pos;
+    while (pos < text.size() && IsDigit(text[pos])) ++pos;
+    return pos > start;
+  };
+  if (at("-")) ++pos;
+  if (at("0")) {
+    ++pos;
+  } else if (!digits()) {
+    return false;
+  }
+  if (at(".")) {
+    ++pos;
+    if (!digits()) return false;
+  }
+  if (at("eE")) {
+    ++pos;
+    if (at("+-")) ++pos;
+    if (!digits()) return false;
+  }
+  return pos == text.size();
+}
+
+// Whether a JSON number literal reads as ±infinity. Its order of magnitude comes from counting
+// digits, so only a literal between 1e308 and 1e309, where DBL_MAX lies, is converted.
+bool BeyondDouble(std::string_view literal) {
+  std::size_t pos = literal.front() == '-' ? 1 : 0;
+  long long order = 0;  // 10^(order-1) <= |value| < 10^order, once a non-zero digit is seen
+  bool nonzero = false;
+  for (; pos < literal.size() && IsDigit(literal[pos]); ++pos) {
+    nonzero = nonzero || literal[pos] != '0';
+    if (nonzero) ++order;
+  }
+  if (pos < literal.size() && literal[pos] == '.') {
+    for (++pos; pos < literal.size() && IsDigit(literal[pos]); ++pos) {
+      if (!nonzero && literal[pos] == '0') --order;
+      nonzero = nonzero || literal[pos] != '0';
+    }
+  }
+  if (!nonzero) return false;  // zero
+  long long exponent = 0;
+  if (pos < literal.size()) {  // at `e` or `E`
+    const bool negative = literal[++pos] == '-';
+    if (literal[pos] == '-' || literal[pos] == '+') ++pos;
+    for (; pos < literal.size(); ++pos) {
+      exponent = std::min(exponent * 10 + (literal[pos] - '0'), kExponentCap);
+    }
+    if (negative) exponent = -exponent;
+  }
+  if (order + exponent <= 308) return false;
+  if (order + exponent >= 310) return true;
+  double value = 0;  // overflow is the only range error this close to DBL_MAX
+  return std::from_chars(literal.data(), literal.data() + literal.size(), value).ec ==
+         std::errc::result_out_of_range;
+}
+
+struct BeyondDoubleLiteral {
+  std::size_t ordinal;  // among the document's numbers, in document order
+  std::size_t start;
+  std::size_t size;
+};
+
+// Where the string opened at `open` ends (one past its closing quote).
+std::size_t StringEnd(std::string_view text, std::size_t open) {
+  for (std::size_t pos = open + 1; pos < text.size();) {
+    pos = text.find_first_of("\"\\", pos);
+    if (pos == std::string_view::npos) break;
+    if (text[pos] == '"') return pos + 1;
+    pos += 2;  // an escape: the character after the backslash never ends the string
+  }
+  return text.size();
+}
+
+// The number literals outside strings that read as ±infinity. A run of number characters that is
+// not one whole JSON number ends the search: the parser fails there, or at the token after it, so
+// it reports no number past that run, and the ordinals counted up to it are the parser's.
+std::vector<BeyondDoubleLiteral> FindNumbersBeyondDouble(std::string_view text) {
+  std::vector<BeyondDoubleLiteral> found;
+  std::size_t ordinal = 0;
+  for (std::size_t pos = 0; pos < text.size();) {
+    if (text[pos] == '"') {
+      pos = StringEnd(text, pos);
+      continue;
+    }
+    if (text[pos] != '-' && !IsDigit(text[pos])) {
+      ++pos;
+      continue;
+    }
+    const std::size_t end = text.find_first_not_of("0123456789+-.eE", pos);
+    const std::string_view literal = text.substr(pos, end - pos);
+    if (!IsJsonNumber(literal)) break;
+    if (BeyondDouble(literal)) found.push_back({ordinal, pos, literal.size()});
+    ++ordinal;
+    pos += literal.size();
+  }
+  return found;
+}
+
+// Passes every event on, but the placeholders of the numbers found beyond a double's range,
+// which go on as number_float(±infinity, the literal as written).
+class BeyondDoubleNumbers final : public nlohmann::json_sax<Json> {
+ public:
+  BeyondDoubleNumbers(nlohmann::json_sax<Json>& inner, std::string_view text,
+                      const std::vector<BeyondDoubleLiteral>& found)
+      : inner_(inner), text_(text), found_(found) {}
+
+  bool null() override { return inner_.null(); }
+  bool boolean(bool value) override { return inner_.boolean(value); }
+  bool number_integer(number_integer_t value) override {
+    const BeyondDoubleLiteral* found = Next();
+    return found ? Infinite(*found) : inner_.number_integer(value);
+  }
+  bool number_unsigned(number_unsigned_t value) override {
+    const BeyondDoubleLiteral* found = Next();
+    return found ? Infinite(*found) : inner_.number_unsigned(value);
+  }
+  bool number_float(number_float_t value, const string_t& literal) override {
+    const BeyondDoubleLiteral* found = Next();
+    return found ? Infinite(*found) : inner_.number_float(value, literal);
+  }
+  bool string(string_t& value) override { return inner_.string(value); }
+  bool binary(binary_t& value) override { return inner_.binary(value); }
+  bool start_object(std::size_t size) override { return inner_.start_object(size); }
+  bool key(string_t& name) override { return inner_.key(name); }
+  bool end_object() override { return inner_.end_object(); }
+  bool start_array(std::size_t size) override { return inner_.start_array(size); }
+  bool end_array() override { return inner_.end_array(); }
+  bool parse_error(std::size_t position, const std::string& last_token,
+                   const nlohmann::detail::exception& error) override {
+    return inner_.parse_error(position, last_token, error);
+  }
+
+ private:
+  // The literal found for the number being reported, if any; counts every number.
+  const BeyondDoubleLiteral* Next() {
+    const bool hit = next_ < found_.size() && found_[next_].ordinal == numbers_seen_;
+    ++numbers_seen_;
+    return hit ? &found_[next_++] : nullptr;
+  }
+  bool Infinite(const BeyondDoubleLiteral& found) {
+    const std::string literal(text_.substr(found.start, found.size));
+    const double infinity = std::numeric_limits<double>::infinity();
+    return inner_.number_float(literal.front() == '-' ? -infinity : infinity, literal);
+  }
+
+  nlohmann::json_sax<Json>& inner_;
+  std::string_view text_;
+  const std::vector<BeyondDoubleLiteral>& found_;
+  std::size_t next_ = 0;
+  std::size_t numbers_seen_ = 0;
+};
+
+// ---- building values --------------------------------------------------------------------------
 
 std::string WithoutJsonPrefix(std::string_view what) {
   // nlohmann's messages start with "[json.exception.parse_error.101] "; users need the rest.
@@ -185,9 +353,25 @@ bool IsExactDouble(double value, std::string_view literal) {
   return ToDecimal(literal) == ToDecimal(std::string_view(shortest, length));
 }
 
+bool SaxParseServerJson(std::string_view text, nlohmann::json_sax<Json>& handler) {
+  const std::vector<BeyondDoubleLiteral> found = FindNumbersBeyondDouble(text);
+  if (found.empty()) return Json::sax_parse(text, &handler);
+  // Each such literal becomes `0` and spaces, which every parser reads, at the same offsets.
+  std::string tamed(text);
+  for (const BeyondDoubleLiteral& literal : found) {
+    tamed[literal.start] = '0';
+    std::fill_n(tamed.begin() + static_cast<std::ptrdiff_t>(literal.start + 1), literal.size - 1,
+                ' ');
+  }
+  BeyondDoubleNumbers forward(handler, text, found);
+  return Json::sax_parse(tamed, &forward);
+}
+
 JsonParseResult ParseBoundedJson(std::string_view text, JsonNumbers numbers) {
   Builder builder(numbers);
-  const bool parsed = Json::sax_parse(text, &builder);
+  // User input keeps nlohmann's own refusal of such numbers (and its message).
+  const bool parsed = numbers == JsonNumbers::kAny ? SaxParseServerJson(text, builder)
+                                                   : Json::sax_parse(text, &builder);
   JsonParseResult result = std::move(builder).Result();
   if (!parsed && !result.failure) {
     result.failure = JsonParseFailure{JsonParseFailure::Reason::kSyntax, "it is not valid JSON"};

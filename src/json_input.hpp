@@ -13,7 +13,7 @@ namespace toucan {
 enum class JsonNumbers {
   kExact,  // user input: a number must survive the trip through int64/uint64/double unchanged,
            // and a key may appear once in an object
-  kAny,    // server text: numbers are taken as they come
+  kAny,    // server text: numbers are taken as they come (beyond a double's range: ±infinity)
 };
 
 struct JsonParseFailure {
@@ -29,6 +29,12 @@ struct JsonParseResult {
 // Parses `text` as one JSON document in time linear in its size. Duplicate keys: refused in
 // kExact mode; otherwise the last value wins at the first key's place (as Json::parse does).
 JsonParseResult ParseBoundedJson(std::string_view text, JsonNumbers numbers);
+
+// Json::sax_parse for server text, which may hold numbers beyond a double's range (`1e400`, a
+// 400-digit integer). nlohmann's lexer refuses those outright (parse error 406) and would lose
+// the whole reply; here each reaches `handler` as number_float(±infinity, the literal as written),
+// in document order like any other number. Linear in the text, never a second parse.
+bool SaxParseServerJson(std::string_view text, nlohmann::json_sax<Json>& handler);
 
 // True when the decimal value of the JSON number `literal` is the value of `value`, judged by
 // comparing the literal with the shortest text that reads back as `value` (`2.50` and 2.5 agree;

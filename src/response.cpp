@@ -212,7 +212,7 @@ class MessageFinder final : public nlohmann::json_sax<Json> {
 // The part of a body worth quoting, before escaping and cutting.
 std::string WhatItSays(std::string_view trimmed) {
   MessageFinder finder;
-  if (Json::sax_parse(trimmed, &finder)) {
+  if (SaxParseServerJson(trimmed, finder)) {
     if (auto message = finder.Message()) return std::move(*message);
     return CollapseWhitespace(trimmed);
   }
@@ -230,8 +230,7 @@ class ReplyReader final : public nlohmann::json_sax<Json> {
   explicit ReplyReader(const Redactor& redactor) : redactor_(redactor) {}
 
   bool too_deep = false;
-  bool number_too_large = false;  // a number beyond a double's range (1e400): unreadable
-  std::string top_type;           // the document's type name
+  std::string top_type;  // the document's type name
   std::optional<std::string> token;
   std::string token_type;  // type name of the last `token` field; empty when there is none
   Json expires_in;         // null when absent or a container
@@ -246,6 +245,8 @@ class ReplyReader final : public nlohmann::json_sax<Json> {
   bool number_unsigned(number_unsigned_t value) override {
     return Scalar(Json(value), std::to_string(value));
   }
+  // A number beyond a double's range comes as ±infinity with its literal (SaxParseServerJson):
+  // printed as written, and no usable expiry.
   bool number_float(number_float_t value, const string_t& literal) override {
     return Scalar(Json(value), literal);
   }
@@ -260,9 +261,8 @@ class ReplyReader final : public nlohmann::json_sax<Json> {
   bool end_object() override { return Close('}'); }
   bool end_array() override { return Close(']'); }
   bool parse_error(std::size_t /*position*/, const std::string& /*last_token*/,
-                   const nlohmann::detail::exception& error) override {
-    number_too_large = error.id == 406;  // nlohmann's "number overflow"
-    return false;                        // the message would quote the body unredacted
+                   const nlohmann::detail::exception& /*error*/) override {
+    return false;  // the message would quote the body unredacted
   }
 
  private:
@@ -287,7 +287,7 @@ class ReplyReader final : public nlohmann::json_sax<Json> {
   std::string json_;                                    // its value so far, for Target::kExtra
   std::optional<Json> scalar_;                          // its value when it is not a container
   std::vector<Container> open_;                         // containers open inside that value
-  std::unordered_map<std::string, std::size_t> index_;  // field name → position in `fields`
+  std::unordered_map<std::string, std::size_t> index_;  // printed name → position in `fields`
 };
 
 std::string ReplyReader::Shown(std::string_view text) const {
@@ -382,9 +382,12 @@ void ReplyReader::FinishField() {
   // A container is parsed again from its text: rarer, and still linear.
   Json value = scalar_ ? std::move(*scalar_) : ParseBoundedJson(json_, JsonNumbers::kAny).value;
   scalar_.reset();
-  const auto [at, inserted] = index_.try_emplace(name_, fields.size());
+  // By the name as printed: two names shown as "***" are one field, so a printed line never
+  // repeats a name, and reads back (from the cache) as it was printed.
+  std::string shown = Shown(name_);
+  const auto [at, inserted] = index_.try_emplace(shown, fields.size());
   if (inserted) {
-    fields.push_back({Shown(name_), std::move(json_)});
+    fields.push_back({std::move(shown), std::move(json_)});
     values.push_back(std::move(value));
   } else {  // a repeated name: the last value counts
     fields[at->second].json = std::move(json_);
@@ -509,12 +512,9 @@ TokenResponse ParseTokenResponse(std::string_view body,
                                  const Redactor& redactor) {
   if (body.size() > kMaxResponseBytes) BadReply("the reply is larger than 1 MiB");
   ReplyReader reader(redactor);
-  if (!Json::sax_parse(body, &reader)) {
+  if (!SaxParseServerJson(body, reader)) {
     if (reader.too_deep) {
       BadReply("the reply nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
-    }
-    if (reader.number_too_large) {
-      BadReply("the reply holds a number too large to read (beyond about 1.8e308)");
     }
     const std::string start = RedactedExcerpt(CollapseWhitespace(redactor.Apply(body)), redactor);
     BadReply("the reply is not JSON" + (start.empty() ? "" : " (it starts: " + start + ")"));

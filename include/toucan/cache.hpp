@@ -12,15 +12,16 @@
 
 namespace toucan {
 
-// An entry is the reply (at most 1 MiB) plus a few fields; anything larger is not ours.
-inline constexpr std::size_t kMaxCacheEntryBytes = kMaxResponseBytes + std::size_t{64} * 1024;
+// An entry is the reply as printed (at most 1 MiB) quoted as a JSON string (at most twice that),
+// plus a few fields; anything larger is not ours.
+inline constexpr std::size_t kMaxCacheEntryBytes = 2 * kMaxResponseBytes + std::size_t{64} * 1024;
 
 struct CacheLookup {
   // The cached reply as a mint would print it: `expires_in` the remaining whole seconds,
   // `expires_at` the original. Empty on a miss.
   std::optional<TokenResponse> hit;
-  // Why it missed: "no entry", "expired", "expires within min-ttl", "corrupt",
-  // "from the future"; for --verbose.
+  // Why it missed: "no entry", "expired", "expires within min-ttl", "corrupt" (with the reason
+  // when the cached reply fails a check a fresh reply gets), "from the future"; for --verbose.
   std::string reason;
 };
 
@@ -48,11 +49,14 @@ class TokenCache {
                                std::string_view body);
 
   // A hit needs an entry received no later than now with at least `min_ttl` seconds of life
-  // left; by default the larger of 60 s and 10 % of its expiresIn.
-  CacheLookup Lookup(const std::string& name,
+  // left; by default the larger of 60 s and 10 % of its expiresIn. The cached reply is read back
+  // as a fresh one is (ParseTokenResponse), with `redactor` made from this run's key: a token
+  // that holds the key is a miss, a field that holds it is starred, as on a mint.
+  CacheLookup Lookup(const std::string& name, const Redactor& redactor,
                      std::optional<std::chrono::seconds> min_ttl = std::nullopt) const;
 
-  // Keeps a reply. Replies without a usable expiry are never stored.
+  // Keeps a reply as a mint prints it (ResponseJsonLine). Replies without a usable expiry are
+  // never stored.
   CacheStore Store(const std::string& name, const TokenResponse& response) const;
 
   // Removes every entry; returns how many.

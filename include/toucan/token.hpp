@@ -110,7 +110,8 @@ struct TokenResponse {
   std::optional<std::chrono::system_clock::time_point> expires_at;
   // The server's other fields, key redacted, in its order, minus `token`, `expiresIn` and
   // `expiresAt` (ours win). `extra_fields` is what the printers use; `extra` holds the same as
-  // JSON values (numbers as doubles) for callers that want to work with them. A response built
+  // JSON values (numbers as doubles, ±infinity beyond a double's range) for callers that want to
+  // work with them. A response built
   // by hand may fill `extra` only: the printers then use it.
   std::vector<ExtraField> extra_fields;
   Json extra = Json::object();

@@ -689,7 +689,8 @@ int RunSingle(const Parsed& parsed, const Json& body, ApiKey key) {
   if (cached.cache) {
     const auto min_ttl =
         o.min_ttl < 0 ? std::nullopt : std::optional(std::chrono::seconds(o.min_ttl));
-    const toucan::CacheLookup found = cached.cache->Lookup(cached.entry, min_ttl);
+    const toucan::CacheLookup found =
+        cached.cache->Lookup(cached.entry, toucan::Redactor(key.key), min_ttl);
     if (o.verbose)
       PrintError(found.hit ? "cache hit (" + found.reason + ")" : "cache miss: " + found.reason);
     if (found.hit) {

@@ -438,6 +438,33 @@ TEST(Batch, SignalDuringTheWindDownStillEndsTheBatch) {
   EXPECT_LT(result.seconds, 60.0);
 }
 
+// Rows keep numbers beyond a double's range as the server wrote them, like single mode.
+TEST(Batch, NumbersBeyondADoubleInRepliesArePrintedAsWritten) {
+  for (const auto& [fields, tail] : std::vector<std::pair<std::string, std::string>>{
+           {R"("expiresIn":3600,"x":[1e400,-1e400],"y":1e400)",
+            R"("expiresIn":3600,"expiresAt":")"},
+           {R"("expiresIn":1e400,"x":[1e400,-1e400],"y":1e400)",
+            R"("expiresIn":null,"expiresAt":null,"x":[1e400,-1e400],"y":1e400})"}}) {
+    SCOPED_TRACE(fields);
+    TestServer server(TokenReply(fields));
+    const RunResult result = Batch(server.url(), "u1\nu2\n");
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    std::istringstream lines(result.out);
+    int count = 0;
+    for (std::string line; std::getline(lines, line); ++count) {
+      EXPECT_EQ(line.rfind(R"({"line":)" + std::to_string(count + 1) + R"(,"distinctId":"u)" +
+                               std::to_string(count + 1) + R"(","token":")" + kToken + "\",",
+                           0),
+                0u)
+          << line;
+      EXPECT_NE(line.find(tail), std::string::npos) << line;
+      const std::string end = R"(,"x":[1e400,-1e400],"y":1e400})";
+      EXPECT_EQ(line.substr(line.size() - end.size()), end) << line;
+    }
+    EXPECT_EQ(count, 2);
+  }
+}
+
 TEST(Batch, ReadsAFileOrStandardInput) {
   TestServer server(PerUser());
   const std::string path =

@@ -186,6 +186,34 @@ INSTANTIATE_TEST_SUITE_P(Cli, Expiry,
                                            ExpiryCase{R"("expiresIn":-5)", "null"},
                                            ExpiryCase{R"("expiresIn":null)", "null"}));
 
+// A number beyond a double's range (which the JSON parser refuses outright) must not cost the
+// token: in an extra field it prints as the server wrote it, as expiresIn it is no expiry.
+TEST_F(Cli, NumbersBeyondADoubleInTheReplyKeepTheToken) {
+  const std::string digits400 = "1" + std::string(399, '0');
+  for (const std::string& field :
+       {std::string(R"("x":1e400)"), std::string(R"("x":-1e400)"), std::string(R"("x":[1e400])"),
+        std::string(R"("x":{"a":1e400})"), R"("x":)" + digits400}) {
+    SCOPED_TRACE(field.substr(0, 20));
+    TestServer server(TokenReply(R"("expiresIn":3600,)" + field));
+    const RunResult result = RunChecked({"-u", "u1"}, KeyAndUrl(server.url()));
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_EQ(result.err, "");
+    const std::string head = std::string(R"({"token":")") + kToken + R"(","expiresIn":3600,)";
+    EXPECT_EQ(result.out.rfind(head, 0), 0u) << result.out;
+    const std::string tail = "," + field + "}\n";
+    ASSERT_GE(result.out.size(), tail.size());
+    EXPECT_EQ(result.out.substr(result.out.size() - tail.size()), tail) << result.out;
+    EXPECT_EQ(RunChecked({"-u", "u1", "-o", "token"}, KeyAndUrl(server.url())).out,
+              std::string(kToken) + "\n");
+  }
+  TestServer server(TokenReply(R"("expiresIn":1e400,"x":-1e400)"));
+  const RunResult result = RunChecked({"-u", "u1"}, KeyAndUrl(server.url()));
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, std::string(R"({"token":")") + kToken +
+                            R"(","expiresIn":null,"expiresAt":null,"x":-1e400})" + "\n");
+  EXPECT_NE(result.err.find("warning: the reply has no usable expiresIn"), std::string::npos);
+}
+
 TEST_F(Cli, EnvOutputWithoutExpiryLeavesItEmpty) {
   TestServer server(TokenReply(R"("x":1)"));
   const RunResult result = RunChecked({"-u", "u1", "-o", "env"}, KeyAndUrl(server.url()));

@@ -491,6 +491,76 @@ TEST_F(Cache, SecondCallIsServedFromTheCache) {
   EXPECT_NE(Mint({"--cache"}, server.url()).err.find("cache miss: no entry"), std::string::npos);
 }
 
+// A hit prints the line the mint printed, byte for byte but for expiresIn: numbers as the server
+// wrote them (2.50, 1e400), in its order.
+TEST_F(Cache, HitPrintsWhatTheMintPrinted) {
+  TestServer server(
+      TokenReply(R"("expiresIn":3600,"price":2.50,"big":1e400,"n":[1.10,-0.0,1E5],"s":"\u0085")"));
+  const RunResult first = Mint({"--cache"}, server.url());
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  const RunResult second = Mint({"--cache"}, server.url());
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_NE(second.err.find("cache hit"), std::string::npos) << second.err;
+  EXPECT_EQ(server.request_count(), 1u);
+  const auto without_life = [](std::string line) {
+    const std::size_t at = line.find(R"("expiresIn":)");
+    return line.erase(at, line.find(',', at) - at);
+  };
+  EXPECT_NE(first.out.find(R"("price":2.50,"big":1e400,"n":[1.10,-0.0,1E5],"s":"\u0085"})"),
+            std::string::npos)
+      << first.out;
+  EXPECT_EQ(without_life(second.out), without_life(first.out));
+}
+
+// An entry edited by hand gets the checks a fresh reply gets, with this run's key: a field that
+// holds the key prints as ***, and a token that holds it is a miss that the next mint replaces.
+TEST_F(Cache, EditedEntryGetsTheChecksOfAFreshReply) {
+  TestServer server(TokenReply(R"("expiresIn":3600,"note":"hello")"));
+  ASSERT_EQ(Mint({"--cache"}, server.url()).exit_code, 0);
+  const std::string folder = home_ + "/.cache/toucan-token";
+  const auto edit = [&](const std::string& from, const std::string& to) {
+    for (const auto& entry : std::filesystem::directory_iterator(folder)) {
+      std::stringstream whole;
+      whole << std::ifstream(entry.path()).rdbuf();
+      std::string text = whole.str();
+      ASSERT_NE(text.find(from), std::string::npos) << text;
+      for (std::size_t at; (at = text.find(from)) != std::string::npos;)
+        text.replace(at, from.size(), to);
+      std::ofstream(entry.path(), std::ios::trunc) << text;
+    }
+  };
+  edit("hello", kApiKey);
+  const RunResult starred = Mint({"--cache"}, server.url());
+  ASSERT_EQ(starred.exit_code, 0) << starred.err;
+  EXPECT_NE(starred.err.find("cache hit"), std::string::npos) << starred.err;
+  EXPECT_NE(starred.out.find(R"("note":"***")"), std::string::npos) << starred.out;
+  EXPECT_EQ(server.request_count(), 1u);
+
+  edit(kToken, kApiKey);
+  const RunResult refused = Mint({"--cache"}, server.url());
+  ASSERT_EQ(refused.exit_code, 0) << refused.err;
+  EXPECT_NE(refused.err.find("cache miss: "), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("holds the API key"), std::string::npos) << refused.err;
+  EXPECT_EQ(json::parse(refused.out)["token"], kToken);
+  EXPECT_EQ(server.request_count(), 2u);
+  const RunResult replaced = Mint({"--cache"}, server.url());
+  EXPECT_NE(replaced.err.find("cache hit"), std::string::npos) << replaced.err;
+  EXPECT_EQ(json::parse(replaced.out)["note"], "hello");
+  EXPECT_EQ(server.request_count(), 2u);
+}
+
+// A reply with a number beyond a double's range is cached and reprinted as it came.
+TEST_F(Cache, NumbersBeyondADoubleAreCachedAsWritten) {
+  TestServer server(TokenReply(R"("expiresIn":3600,"x":[1e400,-1e400])"));
+  const RunResult first = Mint({"--cache"}, server.url());
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  const RunResult second = Mint({"--cache"}, server.url());
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_NE(second.err.find("cache hit"), std::string::npos) << second.err;
+  EXPECT_NE(second.out.find(R"(,"x":[1e400,-1e400]})"), std::string::npos) << second.out;
+  EXPECT_EQ(server.request_count(), 1u);
+}
+
 TEST_F(Cache, ProfileTurnsItOnAndAnOpenFolderIsNotUsed) {
   TestServer server(TokenReply());
   WriteConfig("[profile.default]\ncache = true\nmin-ttl = 10\n");

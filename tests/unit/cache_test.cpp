@@ -19,6 +19,8 @@ using toucan::Json;
 using toucan::TokenCache;
 using toucan::TokenResponse;
 
+constexpr const char* kKey = "tk_test_Cache8VwS3cr3tKey_77";
+
 class TempFolder {
  public:
   TempFolder() {
@@ -70,7 +72,8 @@ class CacheTest : public ::testing::Test {
   TempFolder home_;
   system_clock::time_point now_ = system_clock::time_point(seconds(1'800'000'000));
   std::optional<TokenCache> cache_;
-  const std::string name_ = TokenCache::EntryName("https://x/embed/generate-token", "key", "{}");
+  const std::string name_ = TokenCache::EntryName("https://x/embed/generate-token", kKey, "{}");
+  const toucan::Redactor redactor_ = toucan::Redactor(kKey);
 };
 
 TEST(TokenCacheOpen, CreatesPrivateFolders) {
@@ -131,7 +134,7 @@ TEST_F(CacheTest, HitShowsRemainingLifeAndOriginalExpiry) {
   ASSERT_TRUE(cache_->Store(name_, reply).stored);
   EXPECT_EQ(ModeOf(EntryPath(name_)), 0600u);
   now_ += seconds(1000) + std::chrono::milliseconds(400);
-  const CacheLookup found = cache_->Lookup(name_);
+  const CacheLookup found = cache_->Lookup(name_, redactor_);
   ASSERT_TRUE(found.hit) << found.reason;
   EXPECT_EQ(found.hit->token, "tk.abc");
   EXPECT_EQ(found.hit->expires_in, 2599);  // whole seconds left
@@ -141,29 +144,48 @@ TEST_F(CacheTest, HitShowsRemainingLifeAndOriginalExpiry) {
             toucan::ResponseToJson(reply)["expiresAt"]);
 }
 
+// A hit prints the line the mint printed, byte for byte, but for the life left: numbers as the
+// server wrote them, fields in its order, the key already starred.
+TEST_F(CacheTest, HitPrintsWhatTheMintPrinted) {
+  const TokenResponse minted = toucan::ParseTokenResponse(
+      R"({"token":"tk.abc","expiresIn":"1h","price":2.50,"big":1E5,"neg":-0.0,"n":[1.10,{"k":true}],)"
+      R"("s":"caf\u00e9 \u0085","z":0.1000000000000000000001,"huge":123456789012345678901234567,)"
+      R"("inf":[1e400,-1E+999]})",
+      now_);
+  ASSERT_TRUE(cache_->Store(name_, minted).stored);
+  now_ += seconds(100);
+  const CacheLookup found = cache_->Lookup(name_, redactor_);
+  ASSERT_TRUE(found.hit) << found.reason;
+  std::string expected = toucan::ResponseJsonLine(minted);
+  expected.replace(expected.find("\"expiresIn\":3600"), 16, "\"expiresIn\":3500");
+  EXPECT_EQ(toucan::ResponseJsonLine(*found.hit), expected);
+}
+
 TEST_F(CacheTest, Misses) {
-  EXPECT_EQ(cache_->Lookup(name_).reason, "no entry");
+  EXPECT_EQ(cache_->Lookup(name_, redactor_).reason, "no entry");
   ASSERT_TRUE(cache_->Store(name_, Reply(3600)).stored);
   const auto stored_at = now_;
 
   now_ = stored_at + seconds(3600 - 360);  // 10 % of expiresIn left: still a hit
-  EXPECT_TRUE(cache_->Lookup(name_).hit);
+  EXPECT_TRUE(cache_->Lookup(name_, redactor_).hit);
   now_ += seconds(1);
-  EXPECT_EQ(cache_->Lookup(name_).reason, "expires within min-ttl (359 s left, min-ttl 360 s)");
-  EXPECT_TRUE(cache_->Lookup(name_, seconds(300)).hit);
-  EXPECT_FALSE(cache_->Lookup(name_, seconds(3000)).hit);
+  EXPECT_EQ(cache_->Lookup(name_, redactor_).reason,
+            "expires within min-ttl (359 s left, min-ttl 360 s)");
+  EXPECT_TRUE(cache_->Lookup(name_, redactor_, seconds(300)).hit);
+  EXPECT_FALSE(cache_->Lookup(name_, redactor_, seconds(3000)).hit);
   now_ = stored_at + seconds(3600);
-  EXPECT_EQ(cache_->Lookup(name_, seconds(0)).reason, "expired");
+  EXPECT_EQ(cache_->Lookup(name_, redactor_, seconds(0)).reason, "expired");
   now_ = stored_at - seconds(1);
-  EXPECT_EQ(cache_->Lookup(name_).reason, "from the future");
+  EXPECT_EQ(cache_->Lookup(name_, redactor_).reason, "from the future");
 }
 
 TEST_F(CacheTest, DefaultMarginIsAtLeastAMinute) {
   ASSERT_TRUE(cache_->Store(name_, Reply(300)).stored);
   now_ += seconds(240);
-  EXPECT_TRUE(cache_->Lookup(name_).hit);
+  EXPECT_TRUE(cache_->Lookup(name_, redactor_).hit);
   now_ += seconds(1);
-  EXPECT_EQ(cache_->Lookup(name_).reason, "expires within min-ttl (59 s left, min-ttl 60 s)");
+  EXPECT_EQ(cache_->Lookup(name_, redactor_).reason,
+            "expires within min-ttl (59 s left, min-ttl 60 s)");
 }
 
 TEST_F(CacheTest, NoUsableExpiryIsNeverStored) {
@@ -172,7 +194,7 @@ TEST_F(CacheTest, NoUsableExpiryIsNeverStored) {
   reply.expires_at.reset();
   EXPECT_FALSE(cache_->Store(name_, reply).stored);
   EXPECT_EQ(cache_->Store(name_, Reply(0)).reason, "the token has no usable expiry");
-  EXPECT_EQ(cache_->Lookup(name_).reason, "no entry");
+  EXPECT_EQ(cache_->Lookup(name_, redactor_).reason, "no entry");
 }
 
 TEST_F(CacheTest, CorruptEntriesMissAndAreReplaced) {
@@ -180,23 +202,54 @@ TEST_F(CacheTest, CorruptEntriesMissAndAreReplaced) {
   std::stringstream whole;
   whole << std::ifstream(EntryPath(name_)).rdbuf();
   const std::string good = whole.str();
-  for (const std::string& bad :
-       {good.substr(0, good.size() / 2), std::string("garbage"), std::string(),
-        std::string(R"({"token":"a b","expiresIn":60,"receivedAtMs":1,"extra":{}})"),
-        std::string(R"({"token":"t","expiresIn":-5,"receivedAtMs":1,"extra":{}})"),
-        std::string(R"({"token":"t","expiresIn":60,"receivedAtMs":1,"extra":[]})"),
-        std::string(100000, '[')}) {
+  for (const std::string& bad : {
+           good.substr(0, good.size() / 2),
+           std::string("garbage"),
+           std::string(),
+           std::string(R"({"reply":"{\"token\":\"a b\",\"expiresIn\":60}","receivedAtMs":1})"),
+           std::string(R"({"reply":"{\"token\":\"t\",\"expiresIn\":-5}","receivedAtMs":1})"),
+           std::string(R"({"reply":"{\"token\":\"t\",\"expiresIn\":60}","receivedAtMs":-1})"),
+           std::string(R"({"reply":"{\"token\":\"t\"}","receivedAtMs":1})"),
+           std::string(R"({"reply":{"token":"t","expiresIn":60},"receivedAtMs":1})"),
+           std::string(R"({"reply":"{\"token\":\"t\",\"expiresIn\":60} x","receivedAtMs":1})"),
+           R"({"reply":"{\"token\":\"t\",\"x\":)" + std::string(100, '[') +
+               R"(","receivedAtMs":1})",
+           // The v1 layout: entries of older versions are named apart, and unreadable here.
+           std::string(R"({"token":"t","expiresIn":60,"receivedAtMs":1,"extra":{}})"),
+           std::string(100000, '['),
+       }) {
     std::ofstream(EntryPath(name_), std::ios::trunc) << bad;
-    EXPECT_EQ(cache_->Lookup(name_).reason, "corrupt") << bad.substr(0, 80);
+    const std::string reason = cache_->Lookup(name_, redactor_).reason;
+    EXPECT_EQ(reason.rfind("corrupt", 0), 0u) << bad.substr(0, 80) << " → " << reason;
   }
   std::filesystem::remove(EntryPath(name_));
   std::filesystem::create_directory(EntryPath(name_));
-  EXPECT_EQ(cache_->Lookup(name_).reason, "corrupt");
+  EXPECT_EQ(cache_->Lookup(name_, redactor_).reason, "corrupt");
   std::filesystem::remove(EntryPath(name_));
 
   std::ofstream(EntryPath(name_)) << "garbage";
   ASSERT_TRUE(cache_->Store(name_, Reply(3600, "tk.new")).stored);
-  EXPECT_EQ(cache_->Lookup(name_).hit->token, "tk.new");
+  EXPECT_EQ(cache_->Lookup(name_, redactor_).hit->token, "tk.new");
+}
+
+// An entry is read back with the checks a fresh reply gets and this run's key, so one edited (or
+// stored by hand) to hold the key never shows it: its token is a miss, its fields are starred.
+TEST_F(CacheTest, EntriesGetTheChecksOfAFreshReply) {
+  ASSERT_TRUE(cache_->Store(name_, Reply(3600, std::string("x.") + kKey)).stored);
+  const CacheLookup refused = cache_->Lookup(name_, redactor_);
+  EXPECT_FALSE(refused.hit);
+  EXPECT_EQ(refused.reason.rfind("corrupt (", 0), 0u) << refused.reason;
+  EXPECT_NE(refused.reason.find("holds the API key"), std::string::npos) << refused.reason;
+  EXPECT_EQ(refused.reason.find("Cache8V"), std::string::npos) << refused.reason;
+
+  TokenResponse echo = Reply(3600);
+  echo.extra = Json{{"echo", std::string("for ") + kKey}, {kKey, 1}, {"n", 2}};
+  ASSERT_TRUE(cache_->Store(name_, echo).stored);
+  const CacheLookup starred = cache_->Lookup(name_, redactor_);
+  ASSERT_TRUE(starred.hit) << starred.reason;
+  const std::string line = toucan::ResponseJsonLine(*starred.hit);
+  EXPECT_NE(line.find(R"("echo":"for ***","***":1,"n":2})"), std::string::npos) << line;
+  EXPECT_EQ(line.find("Cache8V"), std::string::npos) << line;
 }
 
 TEST_F(CacheTest, ClearRemovesEveryEntry) {
@@ -205,7 +258,7 @@ TEST_F(CacheTest, ClearRemovesEveryEntry) {
   }
   std::ofstream(cache_->folder() + "/not-an-entry") << "x";
   EXPECT_EQ(cache_->Clear(), 3u);
-  EXPECT_EQ(cache_->Lookup(TokenCache::EntryName("u", "k", "a")).reason, "no entry");
+  EXPECT_EQ(cache_->Lookup(TokenCache::EntryName("u", "k", "a"), redactor_).reason, "no entry");
   EXPECT_TRUE(std::filesystem::exists(cache_->folder() + "/not-an-entry"));
   EXPECT_EQ(cache_->Clear(), 0u);
 }
@@ -227,7 +280,7 @@ TEST_F(CacheTest, ConcurrentProcessesNeverSeeAPartialEntry) {
         TokenResponse reply = Reply(3600, token);
         reply.extra = Json{{"padding", std::string(256 * 1024, 'p') + token}};
         if (!cache_->Store(name_, reply).stored) ++failures;
-        const CacheLookup found = cache_->Lookup(name_);
+        const CacheLookup found = cache_->Lookup(name_, redactor_);
         if (!found.hit ||
             found.hit->extra["padding"] != std::string(256 * 1024, 'p') + found.hit->token) {
           ++failures;
