@@ -248,8 +248,11 @@ CacheLookup TokenCache::Lookup(const std::string& name, const Redactor& redactor
 
 CacheStore TokenCache::Store(const std::string& name, const TokenResponse& response) const {
   if (!IsEntryName(name)) return {false, "not an entry name"};
-  if (!response.expires_in || *response.expires_in <= 0 || *response.expires_in > kLongestLife) {
-    return {false, "the token has no usable expiry"};
+  if (!response.expires_in) return {false, "the token has no usable expiry"};
+  if (*response.expires_in <= 0) return {false, "the token expires at once (expiresIn 0)"};
+  if (*response.expires_in > kLongestLife) {
+    return {false, "the token's life is over 10 years (expiresIn " +
+                       std::to_string(*response.expires_in) + "), taken as a server bug"};
   }
   if (!IsSafeToken(response.token)) return {false, "the token is not printable"};
   const auto received =

@@ -193,7 +193,11 @@ TEST_F(CacheTest, NoUsableExpiryIsNeverStored) {
   reply.expires_in.reset();
   reply.expires_at.reset();
   EXPECT_FALSE(cache_->Store(name_, reply).stored);
-  EXPECT_EQ(cache_->Store(name_, Reply(0)).reason, "the token has no usable expiry");
+  EXPECT_EQ(cache_->Store(name_, reply).reason, "the token has no usable expiry");
+  // A usable expiry, printed as such, but not worth keeping: the reason says which.
+  EXPECT_EQ(cache_->Store(name_, Reply(0)).reason, "the token expires at once (expiresIn 0)");
+  EXPECT_EQ(cache_->Store(name_, Reply(3'155'760'000)).reason,
+            "the token's life is over 10 years (expiresIn 3155760000), taken as a server bug");
   EXPECT_EQ(cache_->Lookup(name_, redactor_).reason, "no entry");
 }
 
