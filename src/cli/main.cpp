@@ -58,7 +58,8 @@ Exit status:
 
 The API key is read from TOUCAN_API_KEY (see --api-key-env, --api-key-file), never from a flag.)HELP";
 
-constexpr const char* kBatchFooter = R"HELP(Each line is {"distinctId": ...} (with role, attributes, permissions), "id", or a bare id.
+constexpr const char* kBatchFooter =
+    R"HELP(Each line is {"distinctId": ...} (with role, attributes, permissions), "id", or a bare id.
 The options of toucan-token --help are every line's defaults (-r, -a, --attributes,
 --permissions, --base-url, --schema, --dry-run, ...), except -u, -o and --cache.
 stdout: one JSON row per non-blank line, in input order; stderr: a summary line.
@@ -438,11 +439,19 @@ void AddProfileOptions(CLI::App& app, Options& o) {
       ->transform(DecimalInteger(0, 31536000))
       ->type_name("SECONDS")
       ->default_str("");  // -1 stands for the computed margin, not a value to show
+  // Their own footers: the main one's examples and exit table are about minting.
   app.add_subcommand("profiles", "List the profiles of config.toml, one JSON object each")
-      ->fallthrough();
+      ->fallthrough()
+      ->footer(
+          "Prints {\"name\", \"active\", \"settings\"} per profile of\n"
+          "$TOUCAN_CONFIG or ~/.config/toucan-token/config.toml; never a key.\n"
+          "Exit status: 0, or 2 when the file cannot be read or is invalid.");
   CLI::App* cache = app.add_subcommand("cache", "The token cache: toucan-token cache clear");
-  cache->require_subcommand(1)->fallthrough();
-  cache->add_subcommand("clear", "Remove every cached token")->fallthrough();
+  cache->require_subcommand(1)->fallthrough()->footer(
+      "Example: toucan-token cache clear   # removes every cached token; says how many on stderr");
+  cache->add_subcommand("clear", "Remove every cached token")
+      ->fallthrough()
+      ->footer("Exit status: 0, or 2 when the cache folder cannot be used.");
 }
 
 std::unique_ptr<CLI::App> BuildApp(Options& o) {
@@ -487,7 +496,17 @@ std::optional<int> ParseCommandLine(int argc, char** argv, Parsed& parsed) {
       }
       return status;
     }
-    throw UsageError(std::string(e.what()) + " (see toucan-token --help)");
+    // Point at the help that lists the option at fault: a subcommand's own where one was given.
+    std::string help = "toucan-token --help";
+    for (const char* name : {"batch", "profiles", "cache"}) {
+      if (app->get_subcommand(name)->parsed())
+        help = std::string("toucan-token ") + name + " --help";
+    }
+    if (app->get_subcommand("cache")->parsed() &&
+        !app->get_subcommand("cache")->get_subcommand("clear")->parsed()) {
+      throw UsageError("cache needs a subcommand: toucan-token cache clear");
+    }
+    throw UsageError(std::string(e.what()) + " (see " + help + ")");
   }
   parsed.batch = app->get_subcommand("batch")->parsed();
   parsed.given_attributes = app->count("--attributes") > 0;

@@ -319,6 +319,22 @@ TEST_F(Cli, VersionAndHelp) {
   }
 }
 
+// Each subcommand's help is about it, and a usage error points at the help that lists the option.
+TEST_F(Cli, SubcommandHelpAndErrorsPointAtTheRightHelp) {
+  const RunResult batch = RunChecked({"batch", "--help"}, {});
+  EXPECT_EQ(batch.exit_code, 0);
+  EXPECT_NE(batch.out.find("every line's defaults"), std::string::npos) << batch.out;
+  const RunResult profiles = RunChecked({"profiles", "--help"}, {});
+  EXPECT_EQ(profiles.exit_code, 0);
+  EXPECT_EQ(profiles.out.find("token printed"), std::string::npos) << profiles.out;
+  const RunResult concurrency = RunChecked({"batch", "--concurrency", "0"}, {});
+  EXPECT_EQ(concurrency.exit_code, 2);
+  ExpectOneErrorLine(concurrency, "(see toucan-token batch --help)");
+  const RunResult cache = RunChecked({"cache", "bogus"}, {});
+  EXPECT_EQ(cache.exit_code, 2);
+  ExpectOneErrorLine(cache, "cache needs a subcommand: toucan-token cache clear");
+}
+
 TEST_F(Cli, UnsafeTokenIsABadResponse) {
   TestServer spaced(Reply(200, R"({"token":"has space","expiresIn":1})"));
   const RunResult result = RunChecked({"-u", "u1"}, KeyAndUrl(spaced.url()));
