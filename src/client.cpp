@@ -206,9 +206,7 @@ Endpoint ResolveEndpoint(std::string_view base_url, std::string_view endpoint_pa
   const std::string host = UrlPart(url.get(), CURLUPART_HOST);
   CheckBaseUrlParts(parts, UrlPart(url.get(), CURLUPART_SCHEME), host,
                     !UrlPart(url.get(), CURLUPART_USER).empty() ||
-                        !UrlPart(url.get(), CURLUPART_PASSWORD).empty(),
-                    !UrlPart(url.get(), CURLUPART_QUERY).empty() ||
-                        !UrlPart(url.get(), CURLUPART_FRAGMENT).empty());
+                        !UrlPart(url.get(), CURLUPART_PASSWORD).empty());
   std::string path = UrlPart(url.get(), CURLUPART_PATH);
   while (!path.empty() && path.back() == '/') path.pop_back();
   path += parts.endpoint;

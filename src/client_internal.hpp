@@ -31,9 +31,10 @@ struct EndpointParts {
 };
 
 EndpointParts SplitBaseUrl(std::string_view base_url, std::string_view endpoint_path);
-// The rules on the parsed URL: https, or http to loopback; a host; no userinfo, query, fragment.
+// The rules on the parsed URL: https, or http to loopback; a host; no userinfo. (A query or a
+// fragment, even an empty one, is refused in the text by SplitBaseUrl.)
 void CheckBaseUrlParts(EndpointParts& parts, const std::string& scheme, const std::string& host,
-                       bool has_userinfo, bool has_query_or_fragment);
+                       bool has_userinfo);
 bool IsLoopbackHost(std::string_view host);
 // The URL with any userinfo shown as ***@, so that no message repeats a password.
 std::string MaskUserinfo(std::string_view url);

@@ -151,7 +151,7 @@ EndpointParts SplitBaseUrl(std::string_view base_url, std::string_view endpoint_
 }
 
 void CheckBaseUrlParts(EndpointParts& parts, const std::string& scheme, const std::string& host,
-                       bool has_userinfo, bool has_query_or_fragment) {
+                       bool has_userinfo) {
   const std::string lower = AsciiLower(scheme);
   if (lower != "https" && lower != "http") throw UsageError(parts.quoted + " must use https://");
   parts.https = lower == "https";
@@ -164,9 +164,6 @@ void CheckBaseUrlParts(EndpointParts& parts, const std::string& scheme, const st
   }
   if (has_userinfo) {
     throw UsageError(parts.quoted + " must not carry a user name or password");
-  }
-  if (has_query_or_fragment) {
-    throw UsageError(parts.quoted + " must not carry a query or a fragment");
   }
 }
 
