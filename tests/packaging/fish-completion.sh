@@ -25,7 +25,17 @@ expect() {
 expect "toucan-token --dis" "--distinct-id"
 expect "toucan-token -o " "json token header env"
 expect "toucan-token b" "batch"
-expect "toucan-token batch --conc" "--concurrency"
+# `complete -C` sorts and filters the candidates as the pager does, so it lists what a user is
+# offered. fish 4 also matches options fuzzily (the letters in order, not only as a prefix):
+# there "--conc" offers --connect-timeout too, while "--concur" is --concurrency alone in both.
+fish_major=$(fish --version | sed -n 's/^fish, version \([0-9]*\).*/\1/p')
+if [ "${fish_major:-0}" -ge 4 ]; then
+  expect "toucan-token batch --conc" "--concurrency --connect-timeout"
+else
+  expect "toucan-token batch --conc" "--concurrency"
+fi
+expect "toucan-token batch --concur" "--concurrency"
+expect "toucan-token batch --dis" ""
 expect "toucan-token batch us" "users.jsonl"
 expect "toucan-token --attributes @at" "@attrs.json"
 expect "toucan-token --cacert at" "attrs.json"
