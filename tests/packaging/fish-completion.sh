@@ -23,8 +23,11 @@ expect() {
   fi
 }
 expect "toucan-token --dis" "--distinct-id"
-expect "toucan-token -o " "json token header env"
+expect "toucan-token -o " "json token header env shell github"
 expect "toucan-token b" "batch"
+expect "toucan-token completion " "bash zsh fish"
+expect "toucan-token completion bash " ""
+expect "toucan-token c" "cache completion"
 expect "toucan-token batch --conc" "--concurrency"
 expect "toucan-token batch us" "users.jsonl"
 expect "toucan-token --attributes @at" "@attrs.json"
