@@ -246,5 +246,22 @@ TEST_F(Output, QuietKeepsErrorsOnly) {
   EXPECT_EQ(rejecting.request_count(), 1u);
 }
 
+// A terminal (script(1) provides one) would get the batch's progress line; -q leaves the summary.
+TEST_F(Output, QuietBatchOnATerminalShowsNoProgress) {
+  TestServer server(TokenReply());
+  const std::string input = Write("users.txt", "u1\nu2\n");
+  const std::string command =
+      std::string(TOUCAN_TOKEN_BINARY) + " batch -q " + input + " > " + dir_ + "/rows";
+  Env env = KeyAndUrl(server.url());
+  env["TERM"] = "dumb";
+  const RunResult result =
+      RunTool({"-qec", command, "/dev/null"}, env, std::nullopt, "/usr/bin/script");
+  ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
+  EXPECT_EQ(result.out.find("done, "), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("toucan-token: 2 minted, 0 failed in "), std::string::npos)
+      << result.out;
+  EXPECT_EQ(Lines(Read(dir_ + "/rows")).size(), 2u);
+}
+
 }  // namespace
 }  // namespace toucan::test
