@@ -476,9 +476,9 @@ std::unique_ptr<CLI::App> BuildApp(Options& o) {
   app->option_defaults()->always_capture_default();
   AddRequestOptions(*app, o);
   AddConnectionOptions(*app, o);
-  app->add_option("-o,--output", o.output,
-                  std::string("Output format: ") + toucan::kOutputFormatList +
-                      " (env TOUCAN_OUTPUT)")
+  app->add_option(
+         "-o,--output", o.output,
+         std::string("Output format: ") + toucan::kOutputFormatList + " (env TOUCAN_OUTPUT)")
       ->check(CLI::IsMember(std::vector<std::string>(toucan::kOutputFormats.begin(),
                                                      toucan::kOutputFormats.end()))
                   .description(""))
@@ -645,8 +645,8 @@ void ResolveOutput(Parsed& parsed, const std::optional<toucan::Profile>& profile
     parsed.output_from = "the profile '" + profile->name + "'";
   }
   if (o.dry_run && o.output != "json") {
-    throw UsageError("--dry-run prints the request as JSON, but the output format is '" +
-                     o.output + "' (from " + parsed.output_from + "); add -o json");
+    throw UsageError("--dry-run prints the request as JSON, but the output format is '" + o.output +
+                     "' (from " + parsed.output_from + "); add -o json");
   }
   if (o.output == "github" && !env("GITHUB_ENV") && !env("GITHUB_OUTPUT")) {
     throw UsageError("the output format 'github' (from " + parsed.output_from +
@@ -735,9 +735,10 @@ std::string FormatResult(const toucan::TokenResponse& response, const std::strin
   if (format == "token") return response.token;
   if (format == "header") return "Authorization: Bearer " + response.token;
   if (!IsShellSafe(response.token)) {
-    throw Error(ErrorKind::kBadResponse, "the token holds characters a shell would interpret, so "
-                                         "it is not printed for -o " + format +
-                                         "; use -o json or -o token");
+    throw Error(ErrorKind::kBadResponse,
+                "the token holds characters a shell would interpret, so "
+                "it is not printed for -o " +
+                    format + "; use -o json or -o token");
   }
   if (format == "github") return "::add-mask::" + response.token;
   const std::string prefix = format == "shell" ? "export " : "";

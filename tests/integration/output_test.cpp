@@ -64,9 +64,10 @@ TEST_F(Output, ShellFormatExportsForChildProcesses) {
   EXPECT_EQ(lines[0], std::string("export TOUCAN_TOKEN=") + kToken);
   ExpectExpiry(lines[1], "export TOUCAN_TOKEN_EXPIRES_AT");
   // The README's recipe: the child shell sees both variables.
-  const std::string recipe = std::string("out=$(") + TOUCAN_TOKEN_BINARY +
-                             " -u u1 -o shell) && eval \"$out\" && "
-                             "sh -c 'printf \"%s|%s\" \"$TOUCAN_TOKEN\" \"$TOUCAN_TOKEN_EXPIRES_AT\"'";
+  const std::string recipe =
+      std::string("out=$(") + TOUCAN_TOKEN_BINARY +
+      " -u u1 -o shell) && eval \"$out\" && "
+      "sh -c 'printf \"%s|%s\" \"$TOUCAN_TOKEN\" \"$TOUCAN_TOKEN_EXPIRES_AT\"'";
   const RunResult child = RunTool({"-c", recipe}, KeyAndUrl(server.url()), std::nullopt, "/bin/sh");
   ASSERT_EQ(child.exit_code, 0) << child.err;
   EXPECT_EQ(child.out.substr(0, child.out.find('|')), kToken);
@@ -156,13 +157,14 @@ TEST_F(Output, DefaultFormatFromEnvironmentThenProfileBelowTheFlag) {
   TestServer server(TokenReply());
   const std::string token_line = std::string(kToken) + "\n";
   EXPECT_EQ(Mint(server.url(), {}, {{"TOUCAN_OUTPUT", "token"}}).out, token_line);
-  EXPECT_EQ(json::parse(Mint(server.url(), {"-o", "json"}, {{"TOUCAN_OUTPUT", "token"}}).out)
-                .at("token"),
-            kToken);
+  EXPECT_EQ(
+      json::parse(Mint(server.url(), {"-o", "json"}, {{"TOUCAN_OUTPUT", "token"}}).out).at("token"),
+      kToken);
   Env profile = ConfigEnv("output = \"token\"\n");
   EXPECT_EQ(Mint(server.url(), {}, profile).out, token_line);
   profile["TOUCAN_OUTPUT"] = "header";
-  EXPECT_EQ(Mint(server.url(), {}, profile).out, std::string("Authorization: Bearer ") + token_line);
+  EXPECT_EQ(Mint(server.url(), {}, profile).out,
+            std::string("Authorization: Bearer ") + token_line);
   const RunResult bad = Mint(server.url(), {}, {{"TOUCAN_OUTPUT", "yaml"}});
   EXPECT_EQ(bad.exit_code, 2);
   ExpectOneErrorLine(bad, "TOUCAN_OUTPUT is 'yaml', not an output format");
@@ -194,8 +196,7 @@ TEST_F(Output, DryRunRefusesTokenFormatsNamingTheirSource) {
   const RunResult flag = RunChecked({"-u", "u1", "-o", "token", "--dry-run"}, {});
   EXPECT_EQ(flag.exit_code, 2);
   ExpectOneErrorLine(flag, "'token' (from -o/--output); add -o json");
-  const RunResult variable =
-      RunChecked({"-u", "u1", "--dry-run"}, {{"TOUCAN_OUTPUT", "env"}});
+  const RunResult variable = RunChecked({"-u", "u1", "--dry-run"}, {{"TOUCAN_OUTPUT", "env"}});
   EXPECT_EQ(variable.exit_code, 2);
   ExpectOneErrorLine(variable, "'env' (from TOUCAN_OUTPUT); add -o json");
   const RunResult profile =
@@ -209,16 +210,15 @@ TEST_F(Output, DryRunRefusesTokenFormatsNamingTheirSource) {
 }
 
 TEST_F(Output, CompletionPrintsTheInstalledScripts) {
-  for (const auto& [shell, file] : {std::pair{"bash", "toucan-token.bash"},
-                                    std::pair{"zsh", "_toucan-token"},
-                                    std::pair{"fish", "toucan-token.fish"}}) {
+  for (const auto& [shell, file] :
+       {std::pair{"bash", "toucan-token.bash"}, std::pair{"zsh", "_toucan-token"},
+        std::pair{"fish", "toucan-token.fish"}}) {
     const RunResult result = RunChecked({"completion", shell}, {});
     ASSERT_EQ(result.exit_code, 0) << result.err;
     EXPECT_EQ(result.out, Read(std::string(TOUCAN_COMPLETIONS) + "/" + file)) << shell;
     // Its shell's syntax check, where that shell is installed.
     const std::string check = std::string("command -v ") + shell + " >/dev/null || exit 0; " +
-                              TOUCAN_TOKEN_BINARY + " completion " + shell + " | " + shell +
-                              " -n";
+                              TOUCAN_TOKEN_BINARY + " completion " + shell + " | " + shell + " -n";
     const RunResult syntax = RunTool({"-c", check}, {}, std::nullopt, "/bin/sh");
     EXPECT_EQ(syntax.exit_code, 0) << shell << ": " << syntax.err;
   }
