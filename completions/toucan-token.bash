@@ -63,7 +63,7 @@ _toucan_token() {
   local command="" i
   for ((i = 1; i < cword; i++)); do
     case ${words[i]} in
-      batch | profiles | cache) command=${words[i]} && break ;;
+      batch | profiles | cache | completion) command=${words[i]} && break ;;
     esac
   done
   local in_batch=false
@@ -71,7 +71,7 @@ _toucan_token() {
 
   case $prev in
     -o | --output)
-      mapfile -t COMPREPLY < <(_toucan_token_words "$cur" "json token header env")
+      mapfile -t COMPREPLY < <(_toucan_token_words "$cur" "json token header env shell github")
       return ;;
     -r | --role)
       mapfile -t COMPREPLY < <(_toucan_token_words "$cur" "explorer")
@@ -121,11 +121,18 @@ _toucan_token() {
         mapfile -t COMPREPLY < <(_toucan_token_words "$cur" "clear")
       fi
       return ;;
+    completion)  # one shell name
+      if [[ $cur == -* ]]; then
+        mapfile -t COMPREPLY < <(_toucan_token_words "$cur" "--help")
+      elif ((cword == i + 1)); then
+        mapfile -t COMPREPLY < <(_toucan_token_words "$cur" "bash zsh fish")
+      fi
+      return ;;
   esac
 
   local options="--role --attribute --attributes --permissions --base-url --endpoint-path
     --api-key-env --api-key-file --timeout --connect-timeout --retries --cacert --dry-run
-    --verbose --help --profile --schema --no-cache --min-ttl"
+    --verbose --quiet --help --profile --schema --no-cache --min-ttl"
   if [[ $in_batch == true ]]; then
     options+=" --concurrency"  # -u, -o and --cache are usage errors in batch mode
   else
@@ -138,7 +145,7 @@ _toucan_token() {
     [[ -z $cur ]] && COMPREPLY+=(-)
     _toucan_token_files "$cur"  # batch FILE
   else
-    mapfile -t COMPREPLY < <(_toucan_token_words "$cur" "batch profiles cache")
+    mapfile -t COMPREPLY < <(_toucan_token_words "$cur" "batch profiles cache completion")
   fi
 }
 

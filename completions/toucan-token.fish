@@ -25,18 +25,20 @@ function __toucan_token_profiles
 end
 
 # single: minting one token; batch: the batch subcommand; mint: either of the two.
-set -l single 'not __fish_seen_subcommand_from batch profiles cache'
+set -l single 'not __fish_seen_subcommand_from batch profiles cache completion'
 set -l batch '__fish_seen_subcommand_from batch'
-set -l mint 'not __fish_seen_subcommand_from profiles cache'
+set -l mint 'not __fish_seen_subcommand_from profiles cache completion'
 
 complete -c toucan-token -f
 complete -c toucan-token -n __fish_use_subcommand -a batch -d 'Mint one token per line of a JSON Lines file'
 complete -c toucan-token -n __fish_use_subcommand -a profiles -d 'List the profiles of config.toml'
 complete -c toucan-token -n __fish_use_subcommand -a cache -d 'The token cache'
+complete -c toucan-token -n __fish_use_subcommand -a completion -d 'Print the completion script for a shell'
+complete -c toucan-token -n '__fish_seen_subcommand_from completion; and not __fish_seen_subcommand_from bash zsh fish' -a 'bash zsh fish'
 complete -c toucan-token -n '__fish_seen_subcommand_from cache; and not __fish_seen_subcommand_from clear' -a clear -d 'Remove every cached token'
 
 complete -c toucan-token -n $single -s u -l distinct-id -x -d "The end user's unique id"
-complete -c toucan-token -n $single -s o -l output -x -a 'json token header env' -d 'Output format'
+complete -c toucan-token -n $single -s o -l output -x -a 'json token header env shell github' -d 'Output format'
 complete -c toucan-token -n $single -l version -d 'Print the version and exit'
 complete -c toucan-token -n $single -l cache -d 'Reuse a cached token for the same request'
 
@@ -57,9 +59,10 @@ complete -c toucan-token -n $mint -l no-cache -d 'Do not use the token cache'
 complete -c toucan-token -n $mint -l min-ttl -x -d 'Life a cached token needs left, in seconds'
 complete -c toucan-token -n $mint -l dry-run -d 'Print the request that would be sent; send nothing'
 complete -c toucan-token -n $mint -s v -l verbose -d 'Progress and diagnostics on stderr'
+complete -c toucan-token -n $mint -s q -l quiet -d 'No warnings or progress on stderr'
 
 # --profile also picks the profile that "profiles" marks active.
-complete -c toucan-token -n 'not __fish_seen_subcommand_from cache' -l profile -x -a '(__toucan_token_profiles)' -d 'Profile of config.toml to use'
+complete -c toucan-token -n 'not __fish_seen_subcommand_from cache completion' -l profile -x -a '(__toucan_token_profiles)' -d 'Profile of config.toml to use'
 complete -c toucan-token -s h -l help -d 'Print help and exit'
 
 complete -c toucan-token -n $batch -l concurrency -x -d 'Requests in flight (1-256)'

@@ -18,6 +18,7 @@
 #include <tuple>
 
 #include "config_internal.hpp"
+#include "toucan/output.hpp"
 
 namespace toucan {
 namespace internal {
@@ -330,7 +331,7 @@ using internal::Where;
 constexpr std::string_view kKnownKeys[] = {
     "base-url",    "endpoint-path", "api-key-env", "api-key-file", "api-key-command", "role",
     "attributes",  "permissions",   "cacert",      "timeout",      "connect-timeout", "retries",
-    "concurrency", "schema",        "cache",       "min-ttl"};
+    "concurrency", "schema",        "cache",       "min-ttl",      "output"};
 
 // Names from the file or the command line, quoted for a message.
 std::string Quote(std::string_view text) { return "'" + internal::Printable(text) + "'"; }
@@ -359,7 +360,7 @@ bool IsInlineKeyName(std::string_view key) {
   message +=
       "; the keys are base-url, endpoint-path, api-key-env, api-key-file, api-key-command, "
       "role, attributes, permissions, cacert, timeout, connect-timeout, retries, "
-      "concurrency, schema, cache, min-ttl";
+      "concurrency, schema, cache, min-ttl, output";
   throw UsageError(message);
 }
 
@@ -458,6 +459,8 @@ bool ApplyTextSetting(Profile& profile, std::string_view key, const toml::node& 
     target = &profile.api_key_env;
   else if (key == "role")
     target = &profile.role;
+  else if (key == "output")
+    target = &profile.output;
   else if (key == "api-key-file")
     target = &profile.api_key_file, path = true;
   else if (key == "cacert")
@@ -469,6 +472,8 @@ bool ApplyTextSetting(Profile& profile, std::string_view key, const toml::node& 
   try {
     if (key == "base-url") ResolveEndpointUrl(text, kDefaultEndpointPath);
     if (key == "endpoint-path") ResolveEndpointUrl(kDefaultBaseUrl, text);
+    if (key == "output" && !IsOutputFormat(text))
+      throw UsageError(Quote(text) + " is not a format; use " + kOutputFormatList);
   } catch (const Error& e) {
     throw UsageError(Where(value.source()) + ": '" + std::string(key) + "': " + e.what());
   }

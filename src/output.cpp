@@ -44,8 +44,7 @@ void LineWriter::Write(std::string_view line) {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       const int error = n < 0 ? errno : EIO;
-      throw Error(ErrorKind::kOutput,
-                  std::string("cannot write to standard output: ") + std::strerror(error));
+      throw Error(ErrorKind::kOutput, "cannot write to " + what_ + ": " + std::strerror(error));
     }
     done += static_cast<std::size_t>(n);
   }

@@ -54,6 +54,7 @@ struct Profile {
   std::optional<Schema> schema_inline;     // `schema = { ... }` / `[profile.NAME.schema]`
   std::optional<bool> cache;
   std::optional<std::int64_t> min_ttl;  // seconds, >= 0
+  std::optional<std::string> output;    // a format of kOutputFormats
 
   // True when the profile names where its key comes from; then TOUCAN_API_KEY is ignored
   // ("the key follows the instance").

@@ -1,24 +1,38 @@
 #pragma once
 // Whole-line output with checked results, shared by single and batch mode.
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace toucan {
 
+// The formats of -o/--output, TOUCAN_OUTPUT and a profile's `output`.
+inline constexpr std::array<std::string_view, 6> kOutputFormats{"json", "token", "header",
+                                                                "env",  "shell", "github"};
+inline constexpr const char* kOutputFormatList = "json, token, header, env, shell or github";
+inline bool IsOutputFormat(std::string_view name) {
+  return std::find(kOutputFormats.begin(), kOutputFormats.end(), name) != kOutputFormats.end();
+}
+
 // Writes each line with one write(2) (looping only over a short write), so that a reader never
 // sees part of a row, with SIGINT/SIGTERM held back meanwhile so that even a forced exit leaves
-// rows whole. A failed write throws Error(kOutput); EPIPE is left to SIGPIPE, as Unix tools do.
+// rows whole. A failed write throws Error(kOutput) naming `what`; EPIPE is left to SIGPIPE, as
+// Unix tools do.
 class LineWriter {
  public:
-  explicit LineWriter(int fd) : fd_(fd) {}
+  explicit LineWriter(int fd, std::string what = "standard output")
+      : fd_(fd), what_(std::move(what)) {}
   // `line` without its newline; the newline is added.
   void Write(std::string_view line);
   std::uint64_t lines_written() const { return lines_; }
 
  private:
   int fd_;
+  std::string what_;
   std::uint64_t lines_ = 0;
 };
 

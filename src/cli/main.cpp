@@ -16,6 +16,7 @@
 
 #include "../client_internal.hpp"  // CheckCaBundle, for dry runs
 #include "../text.hpp"             // Trim, shared with the library
+#include "cli/completions.hpp"     // generated from completions/
 #include "toucan/batch.hpp"
 #include "toucan/cache.hpp"
 #include "toucan/config.hpp"
@@ -41,12 +42,14 @@ constexpr const char* kFooter = R"HELP(Examples:
   toucan-token -u u1 -a year:=2024 -a 'groups:=["a","b"]' -o token
   toucan-token -u u1 --attributes @attrs.json --dry-run
   toucan-token -u u1 --base-url https://bi.example.com/toucan --api-key-file key.txt
-  eval "$(toucan-token -u ci-bot -o env)"   # sets TOUCAN_TOKEN, TOUCAN_TOKEN_EXPIRES_AT
+  out=$(toucan-token -u ci-bot -o shell) && eval "$out"   # exports TOUCAN_TOKEN
+  toucan-token -u ci-bot -o github          # in a GitHub Actions step: masked, then $GITHUB_ENV
   toucan-token batch users.jsonl --concurrency 16 > tokens.jsonl
   toucan-token --profile prod -u u1 --cache  # settings from ~/.config/toucan-token/config.toml
   toucan-token batch --dry-run --schema attributes.toml users.jsonl   # offline check
   toucan-token profiles                     # one JSON object per profile
   toucan-token cache clear
+  toucan-token completion bash > ~/.local/share/bash-completion/completions/toucan-token
 
 Exit status:
   0  token printed (or --dry-run printed)     5  service unavailable (5xx; 429/502/503/504 after
@@ -89,6 +92,7 @@ struct Options {
   std::string cacert;
   bool dry_run = false;
   bool verbose = false;
+  bool quiet = false;
   std::vector<std::string> api_key_command;  // from the profile
   std::string profile;
   std::string schema;
@@ -98,6 +102,7 @@ struct Options {
   // batch
   std::string batch_file;
   int concurrency = 8;
+  std::string completion_shell;  // `toucan-token completion SHELL`
 };
 
 struct Parsed {
@@ -111,6 +116,8 @@ struct Parsed {
   bool given_output = false;
   bool profiles = false;        // `toucan-token profiles`
   bool cache_clear = false;     // `toucan-token cache clear`
+  bool completion = false;      // `toucan-token completion SHELL`
+  std::string output_from;      // where the format came from, when not the default
   std::set<std::string> given;  // options set by a flag or their environment variable
 };
 
@@ -217,6 +224,12 @@ void AddKeysOfCommandLine(int argc, char** argv) {
 void PrintError(const std::string& message) {
   const std::string line = "toucan-token: " + g_keys.Apply(message) + "\n";
   [[maybe_unused]] const auto written = std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+bool g_quiet = false;  // -q: errors only
+
+void Warn(const std::string& message) {
+  if (!g_quiet) PrintError("warning: " + message);
 }
 
 // ---- option values -------------------------------------------------------------------------
@@ -463,12 +476,17 @@ std::unique_ptr<CLI::App> BuildApp(Options& o) {
   app->option_defaults()->always_capture_default();
   AddRequestOptions(*app, o);
   AddConnectionOptions(*app, o);
-  app->add_option("-o,--output", o.output, "Output format: json, token, header or env")
-      ->check(CLI::IsMember({"json", "token", "header", "env"}).description(""))
+  app->add_option(
+         "-o,--output", o.output,
+         std::string("Output format: ") + toucan::kOutputFormatList + " (env TOUCAN_OUTPUT)")
+      ->check(CLI::IsMember(std::vector<std::string>(toucan::kOutputFormats.begin(),
+                                                     toucan::kOutputFormats.end()))
+                  .description(""))
       ->type_name("FORMAT");
   app->add_flag("--dry-run", o.dry_run, "Print the request that would be sent; send nothing");
   AddProfileOptions(*app, o);
   app->add_flag("-v,--verbose", o.verbose, "Progress and diagnostics on stderr");
+  app->add_flag("-q,--quiet", o.quiet, "No warnings or progress on stderr; errors still print");
   CLI::App* batch = app->add_subcommand(
       "batch", "Mint one token per line of FILE (JSON Lines; - or none for stdin)");
   batch->fallthrough();
@@ -478,6 +496,17 @@ std::unique_ptr<CLI::App> BuildApp(Options& o) {
   batch->add_option("--concurrency", o.concurrency, "Requests in flight")
       ->transform(DecimalInteger(1, 256))
       ->type_name("N");
+  CLI::App* completion =
+      app->add_subcommand("completion", "Print the completion script for bash, zsh or fish");
+  completion->add_option("shell", o.completion_shell, "bash, zsh or fish")
+      ->required()
+      ->check(CLI::IsMember({"bash", "zsh", "fish"}).description(""))
+      ->type_name("SHELL");
+  completion->footer(
+      "The script the package installs. Examples:\n"
+      "  toucan-token completion bash > ~/.local/share/bash-completion/completions/toucan-token\n"
+      "  toucan-token completion zsh > ~/.zfunc/_toucan-token     # a folder in $fpath\n"
+      "  toucan-token completion fish > ~/.config/fish/completions/toucan-token.fish");
   return app;
 }
 
@@ -498,7 +527,7 @@ std::optional<int> ParseCommandLine(int argc, char** argv, Parsed& parsed) {
     }
     // Point at the help that lists the option at fault: a subcommand's own where one was given.
     std::string help = "toucan-token --help";
-    for (const char* name : {"batch", "profiles", "cache"}) {
+    for (const char* name : {"batch", "profiles", "cache", "completion"}) {
       if (app->get_subcommand(name)->parsed())
         help = std::string("toucan-token ") + name + " --help";
     }
@@ -524,6 +553,7 @@ std::optional<int> ParseCommandLine(int argc, char** argv, Parsed& parsed) {
     parsed.given.insert("--concurrency");
   parsed.profiles = app->get_subcommand("profiles")->parsed();
   parsed.cache_clear = app->get_subcommand("cache")->parsed();
+  parsed.completion = app->get_subcommand("completion")->parsed();
   return std::nullopt;
 }
 
@@ -541,6 +571,9 @@ void CheckModeFlags(const Parsed& parsed) {
     }
   } else if (!parsed.given_distinct_id) {
     throw UsageError("--distinct-id is required (e.g. toucan-token -u user-42); see --help");
+  }
+  if (parsed.options.quiet && parsed.options.verbose) {
+    throw UsageError("-q/--quiet and -v/--verbose cannot be used together");
   }
   if (parsed.given_cacert && parsed.options.cacert.empty()) {
     throw UsageError(
@@ -588,6 +621,37 @@ void ApplyProfile(Parsed& parsed, const toucan::Profile& profile) {
     if (profile.api_key_env) o.api_key_env = *profile.api_key_env;
     if (profile.api_key_file) o.api_key_file = *profile.api_key_file;
     if (profile.api_key_command) o.api_key_command = *profile.api_key_command;
+  }
+}
+
+// Single mode: below -o come TOUCAN_OUTPUT, then the profile's `output` (batch rows are JSON
+// Lines whatever they say). A dry run prints JSON only: any other format is a script expecting a
+// token, or a $GITHUB_ENV, that the request would land in.
+void ResolveOutput(Parsed& parsed, const std::optional<toucan::Profile>& profile,
+                   const toucan::Environment& env) {
+  if (parsed.batch) return;
+  Options& o = parsed.options;
+  if (parsed.given_output) {
+    parsed.output_from = "-o/--output";
+  } else if (const auto variable = toucan::EnvValue(env, "TOUCAN_OUTPUT")) {
+    if (!toucan::IsOutputFormat(*variable)) {
+      throw UsageError("TOUCAN_OUTPUT is '" + toucan::Excerpt(*variable) +
+                       "', not an output format: use " + toucan::kOutputFormatList);
+    }
+    o.output = *variable;
+    parsed.output_from = "TOUCAN_OUTPUT";
+  } else if (profile && profile->output) {
+    o.output = *profile->output;
+    parsed.output_from = "the profile '" + profile->name + "'";
+  }
+  if (o.dry_run && o.output != "json") {
+    throw UsageError("--dry-run prints the request as JSON, but the output format is '" + o.output +
+                     "' (from " + parsed.output_from + "); add -o json");
+  }
+  if (o.output == "github" && !env("GITHUB_ENV") && !env("GITHUB_OUTPUT")) {
+    throw UsageError("the output format 'github' (from " + parsed.output_from +
+                     ") appends to the files named by GITHUB_ENV and GITHUB_OUTPUT, and neither "
+                     "is set: run it in a GitHub Actions step, or use -o shell or -o env");
   }
 }
 
@@ -649,7 +713,9 @@ toucan::ClientOptions MakeClientOptions(const Options& options, ApiKey key) {
   return client;
 }
 
-// `-o env` output is meant for eval: only characters no shell interprets (no `~`, quotes, `$`).
+// `-o env`, `shell` and `github` output is read by a shell (eval, or a workflow's
+// `${{ env.TOUCAN_TOKEN }}` pasted into a script): only characters no shell interprets (no `~`,
+// quotes, `$`).
 bool IsShellSafe(const std::string& text) {
   for (const char c : text) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && std::strchr("._-+/=:", c) == nullptr) {
@@ -659,19 +725,60 @@ bool IsShellSafe(const std::string& text) {
   return true;
 }
 
+std::string ExpiresAt(const toucan::TokenResponse& response) {
+  return response.expires_at ? toucan::FormatRfc3339(*response.expires_at) : std::string();
+}
+
+// What stdout gets; for github, the mask line that must precede the token anywhere else.
 std::string FormatResult(const toucan::TokenResponse& response, const std::string& format) {
+  if (format == "json") return toucan::ResponseJsonLine(response);
   if (format == "token") return response.token;
   if (format == "header") return "Authorization: Bearer " + response.token;
-  if (format == "env") {
-    if (!IsShellSafe(response.token)) {
-      throw Error(ErrorKind::kBadResponse,
-                  "the token holds characters a shell would interpret, so it is not printed for "
-                  "eval; use -o json or -o token");
-    }
-    return "TOUCAN_TOKEN=" + response.token + "\nTOUCAN_TOKEN_EXPIRES_AT=" +
-           (response.expires_at ? toucan::FormatRfc3339(*response.expires_at) : std::string());
+  if (!IsShellSafe(response.token)) {
+    throw Error(ErrorKind::kBadResponse,
+                "the token holds characters a shell would interpret, so "
+                "it is not printed for -o " +
+                    format + "; use -o json or -o token");
   }
-  return toucan::ResponseJsonLine(response);
+  if (format == "github") return "::add-mask::" + response.token;
+  const std::string prefix = format == "shell" ? "export " : "";
+  return prefix + "TOUCAN_TOKEN=" + response.token + "\n" + prefix +
+         "TOUCAN_TOKEN_EXPIRES_AT=" + ExpiresAt(response);
+}
+
+// -o github: a file the runner reads after the step, and the names of its two lines.
+struct GithubFile {
+  toucan::LineWriter writer;
+  const char* token_name;
+  const char* expires_name;
+};
+
+// Opened before the request, so that a file that cannot be opened costs no token. O_APPEND: the
+// runner's files may be appended to by others too, and each line is one write.
+std::vector<GithubFile> OpenGithubFiles(const toucan::Environment& env) {
+  std::vector<GithubFile> files;
+  for (const auto& [variable, token, expires] :
+       {std::tuple{"GITHUB_ENV", "TOUCAN_TOKEN", "TOUCAN_TOKEN_EXPIRES_AT"},
+        std::tuple{"GITHUB_OUTPUT", "token", "expires-at"}}) {
+    const auto path = env(variable);
+    if (!path) continue;
+    const std::string what = std::string("$") + variable + " ('" + *path + "')";
+    const int fd = open(path->c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      throw Error(ErrorKind::kOutput, "cannot open " + what + ": " + std::strerror(errno));
+    }
+    files.push_back({toucan::LineWriter(fd, what), token, expires});
+  }
+  return files;
+}
+
+void PrintResult(const toucan::TokenResponse& response, const std::string& format,
+                 std::vector<GithubFile>& github) {
+  toucan::LineWriter(STDOUT_FILENO).Write(FormatResult(response, format));
+  for (auto& file : github) {
+    file.writer.Write(std::string(file.token_name) + "=" + response.token);
+    file.writer.Write(std::string(file.expires_name) + "=" + ExpiresAt(response));
+  }
 }
 
 // The cache entry for this request, when the cache is on and usable (a warning otherwise).
@@ -685,7 +792,7 @@ CacheUse OpenCache(const Options& o, const Json& body, const ApiKey& key) {
   if (!o.cache || o.no_cache || o.dry_run) return use;
   auto opened = toucan::TokenCache::Open(toucan::ProcessEnvironment());
   if (!opened.cache) {
-    PrintError("warning: " + opened.warning);
+    Warn(opened.warning);
     return use;
   }
   use.cache = std::move(opened.cache);
@@ -696,14 +803,16 @@ CacheUse OpenCache(const Options& o, const Json& body, const ApiKey& key) {
 
 int RunSingle(const Parsed& parsed, const Json& body, ApiKey key) {
   const Options& o = parsed.options;
-  toucan::LineWriter out(STDOUT_FILENO);
   if (o.dry_run) {
     const std::string url = toucan::ResolveEndpointUrl(o.base_url, o.endpoint_path);
     const std::string request = toucan::DryRunRequest(url, body).dump();
     // The user's own input may hold the key (an attribute set from the wrong variable).
-    out.Write(g_keys.Apply(key.key.empty() ? request : toucan::Redactor(key.key).Apply(request)));
+    toucan::LineWriter(STDOUT_FILENO)
+        .Write(g_keys.Apply(key.key.empty() ? request : toucan::Redactor(key.key).Apply(request)));
     return 0;
   }
+  std::vector<GithubFile> github;
+  if (o.output == "github") github = OpenGithubFiles(toucan::ProcessEnvironment());
   const CacheUse cached = OpenCache(o, body, key);
   if (cached.cache) {
     const auto min_ttl =
@@ -713,21 +822,21 @@ int RunSingle(const Parsed& parsed, const Json& body, ApiKey key) {
     if (o.verbose)
       PrintError(found.hit ? "cache hit (" + found.reason + ")" : "cache miss: " + found.reason);
     if (found.hit) {
-      out.Write(FormatResult(*found.hit, o.output));
+      PrintResult(*found.hit, o.output, github);
       return 0;
     }
   }
   toucan::Client client(MakeClientOptions(o, std::move(key)));
   const toucan::TokenResponse response = client.Mint(body);
-  const std::string result = FormatResult(response, o.output);
+  FormatResult(response, o.output);  // an unusable token is refused before it is cached
   if (!response.expires_in) {
-    PrintError("warning: the reply has no usable expiresIn, so the expiry is unknown (null)");
+    Warn("the reply has no usable expiresIn, so the expiry is unknown (null)");
   }
   if (cached.cache) {
     const toucan::CacheStore stored = cached.cache->Store(cached.entry, response);
     if (o.verbose && !stored.stored) PrintError("not cached: " + stored.reason);
   }
-  out.Write(result);
+  PrintResult(response, o.output, github);
   return 0;
 }
 
@@ -738,6 +847,15 @@ int RunProfiles(const toucan::Config& config, const std::optional<toucan::Profil
     // A command such as ["echo", KEY] is where the key comes from, and shows it.
     out.Write(g_keys.Apply(row.dump(-1, ' ', false, Json::error_handler_t::replace)));
   }
+  return 0;
+}
+
+int RunCompletion(const std::string& shell) {
+  std::string_view script = shell == "bash"  ? toucan::cli::kBashCompletion
+                            : shell == "zsh" ? toucan::cli::kZshCompletion
+                                             : toucan::cli::kFishCompletion;
+  if (!script.empty() && script.back() == '\n') script.remove_suffix(1);  // Write adds it
+  toucan::LineWriter(STDOUT_FILENO).Write(script);
   return 0;
 }
 
@@ -763,7 +881,7 @@ int RunBatchMode(const Parsed& parsed, const toucan::TokenRequest& defaults, Api
   }
   batch.redact = [](std::string row) { return g_keys.Apply(std::move(row)); };
   batch.concurrency = o.concurrency;
-  batch.progress = isatty(STDERR_FILENO) == 1;
+  batch.progress = !o.quiet && isatty(STDERR_FILENO) == 1;
   batch.interrupted = [] { return g_signal != 0; };
   // Before the input is opened: opening a FIFO can block, and a signal then must wind down.
   InstallSignalHandlers(OnBatchSignal);
@@ -787,6 +905,8 @@ int RunBatchMode(const Parsed& parsed, const toucan::TokenRequest& defaults, Api
 int Run(int argc, char** argv) {
   Parsed parsed;
   if (const auto done = ParseCommandLine(argc, argv, parsed)) return *done;
+  g_quiet = parsed.options.quiet;
+  if (parsed.completion) return RunCompletion(parsed.options.completion_shell);
   if (parsed.cache_clear) return RunCacheClear();
   const toucan::Environment env = toucan::ProcessEnvironment();
   const toucan::Config config = toucan::LoadConfig(env);
@@ -797,6 +917,7 @@ int Run(int argc, char** argv) {
   if (parsed.profiles) return RunProfiles(config, profile);
   if (profile) ApplyProfile(parsed, *profile);
   CheckModeFlags(parsed);
+  ResolveOutput(parsed, profile, env);
   const std::optional<toucan::Schema> schema = LoadSchema(parsed, profile);
   const toucan::TokenRequest request =
       BuildDefaultRequest(parsed, profile, schema ? &*schema : nullptr);

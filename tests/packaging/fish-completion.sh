@@ -23,8 +23,11 @@ expect() {
   fi
 }
 expect "toucan-token --dis" "--distinct-id"
-expect "toucan-token -o " "json token header env"
+expect "toucan-token -o " "json token header env shell github"
 expect "toucan-token b" "batch"
+expect "toucan-token completion " "bash zsh fish"
+expect "toucan-token completion bash " ""
+expect "toucan-token c" "cache completion"
 # `complete -C` sorts and filters the candidates as the pager does, so it lists what a user is
 # offered. fish 4 also matches options fuzzily (the letters in order, not only as a prefix):
 # there "--conc" offers --connect-timeout too, while "--concur" is --concurrency alone in both.

@@ -28,9 +28,11 @@ expect() {
   fi
 }
 expect "toucan-token --dis" "--distinct-id"
-expect "toucan-token -o " "json token header env"
-expect "toucan-token --output=" "json token header env"
+expect "toucan-token -o " "json token header env shell github"
+expect "toucan-token --output=" "json token header env shell github"
 expect "toucan-token b" "batch"
+expect "toucan-token completion " "bash zsh fish"
+expect "toucan-token c" "cache completion"
 expect "toucan-token -r " "explorer"
 expect "toucan-token batch --conc" "--concurrency"
 expect "toucan-token batch --dis" ""

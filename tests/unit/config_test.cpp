@@ -198,6 +198,7 @@ concurrency = 256
 schema = "schema.toml"
 cache = true
 min-ttl = 120
+output = "shell"
 )",
                                     "/etc/t/config.toml", MapEnv({{"HOME", "/home/u"}}));
   ASSERT_EQ(config.profiles.size(), 1u);
@@ -219,6 +220,7 @@ min-ttl = 120
   EXPECT_EQ(p.schema_path, "/etc/t/schema.toml");
   EXPECT_EQ(p.cache, true);
   EXPECT_EQ(p.min_ttl, 120);
+  EXPECT_EQ(p.output, "shell");
   EXPECT_TRUE(p.HasKeySource());
 }
 
@@ -305,6 +307,7 @@ TEST(ParseConfig, WrongValuesNameTheKeyAndPlace) {
        "2:24: dates and times have no JSON form; write the value as a string in quotes"},
       {"permissions = { x = inf }", "inf and nan have no JSON form"},
       {"schema = 3", "'schema' must be a string"},
+      {"output = \"yaml\"", "2:10: 'output': 'yaml' is not a format; use json, token"},
   };
   for (const auto& [line, expected] : cases) {
     const std::string message = ParseError("[profile.dev]\n" + line + "\n");
