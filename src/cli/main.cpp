@@ -648,7 +648,8 @@ void ResolveOutput(Parsed& parsed, const std::optional<toucan::Profile>& profile
     throw UsageError("--dry-run prints the request as JSON, but the output format is '" + o.output +
                      "' (from " + parsed.output_from + "); add -o json");
   }
-  if (o.output == "github" && !env("GITHUB_ENV") && !env("GITHUB_OUTPUT")) {
+  if (o.output == "github" && !toucan::EnvValue(env, "GITHUB_ENV") &&
+      !toucan::EnvValue(env, "GITHUB_OUTPUT")) {
     throw UsageError("the output format 'github' (from " + parsed.output_from +
                      ") appends to the files named by GITHUB_ENV and GITHUB_OUTPUT, and neither "
                      "is set: run it in a GitHub Actions step, or use -o shell or -o env");
@@ -760,7 +761,7 @@ std::vector<GithubFile> OpenGithubFiles(const toucan::Environment& env) {
   for (const auto& [variable, token, expires] :
        {std::tuple{"GITHUB_ENV", "TOUCAN_TOKEN", "TOUCAN_TOKEN_EXPIRES_AT"},
         std::tuple{"GITHUB_OUTPUT", "token", "expires-at"}}) {
-    const auto path = env(variable);
+    const auto path = toucan::EnvValue(env, variable);
     if (!path) continue;
     const std::string what = std::string("$") + variable + " ('" + *path + "')";
     const int fd = open(path->c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);

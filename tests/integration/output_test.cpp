@@ -128,7 +128,7 @@ TEST_F(Output, GithubWritesNoFileWithoutTheMask) {
 TEST_F(Output, GithubFailuresAndTokensNotWasted) {
   TestServer server(TokenReply());
   // Neither variable: a usage error before any request.
-  const RunResult neither = Mint(server.url(), {"-o", "github"});
+  const RunResult neither = Mint(server.url(), {"-o", "github"}, {{"GITHUB_ENV", ""}});
   EXPECT_EQ(neither.exit_code, 2);
   ExpectOneErrorLine(neither, "GITHUB_ENV");
   // A file that cannot be opened: exit 8, before any request.
