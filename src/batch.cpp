@@ -425,7 +425,8 @@ BatchLine ParseCsvRow(const CsvRecord& record, const CsvColumns& columns,
         request.permissions = ParseJsonObject(cell, "the permissions cell");
       } else {
         const std::string& name = columns.names[i];
-        members.emplace_back(name, options.cell_value ? options.cell_value(name, cell) : cell);
+        members.emplace_back(name,
+                             options.cell_value ? options.cell_value(name, cell) : Json(cell));
       }
     }
     MergeAttributes(request.attributes, attributes);
