@@ -578,7 +578,7 @@ class BatchRun {
 
   void Stopped(std::uint64_t line, const Error& failure) {
     stopped_ = "stopped at line " + std::to_string(line) +
-               ", the lines after it not sent: " + failure.what() +
+               ", lines not yet sent skipped: " + failure.what() +
                "; --keep-going sends every line anyway";
   }
 
