@@ -342,8 +342,8 @@ CsvColumns ReadCsvHeader(BatchInput& input) {
   std::string unused;
   const auto got = input.Next(unused);
   if (got == BatchInput::Got::kEnd) {
-    throw UsageError("the CSV input is empty: its first row must name the columns, " +
-                     std::string("as in distinctId,region"));
+    throw UsageError(
+        "the CSV input is empty: its first row must name the columns (distinctId,...)");
   }
   const std::string where = "the CSV header (line " + std::to_string(input.number()) + ")";
   if (got == BatchInput::Got::kOversized) throw UsageError(where + " is longer than 1 MiB");
@@ -354,18 +354,19 @@ CsvColumns ReadCsvHeader(BatchInput& input) {
   std::optional<std::size_t> id;
   for (const std::string& cell : record.cells()) {
     const std::string name(Trim(cell));
-    const std::string column = "column " + std::to_string(columns.names.size() + 1);
-    if (!IsValidUtf8(name)) throw UsageError(where + " is not valid UTF-8");
-    if (name.empty()) throw UsageError(where + ": " + column + " has no name");
-    if (const auto [at, added] = seen.emplace(name, columns.names.size()); !added) {
-      throw UsageError(where + " names '" + Excerpt(name, 100) + "' twice (columns " +
-                       std::to_string(at->second + 1) + " and " + column.substr(7) + ")");
-    }
     const std::size_t index = columns.names.size();
+    if (!IsValidUtf8(name)) throw UsageError(where + " is not valid UTF-8");
+    if (name.empty())
+      throw UsageError(where + ": column " + std::to_string(index + 1) + " has no name");
+    if (const auto [at, added] = seen.emplace(name, index); !added) {
+      throw UsageError(where + " names '" + Excerpt(name, 100) + "' twice (columns " +
+                       std::to_string(at->second + 1) + " and " + std::to_string(index + 1) + ")");
+    }
     if (name == "distinctId" || name == "distinct_id" || name == "id") {
-      if (id)
+      if (id) {
         throw UsageError(where + ": '" + columns.names[*id] + "' and '" + name +
                          "' both name the distinct id");
+      }
       id = index;
     }
     if (name == "role") columns.role = index;
