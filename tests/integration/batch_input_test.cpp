@@ -261,6 +261,25 @@ TEST_F(BatchInput, KeepGoingSendsEveryLine) {
   EXPECT_EQ(result.err.find("stopped"), std::string::npos) << result.err;
 }
 
+// A certificate that fails verification fails for every line: one attempt, then the rest wait.
+TEST_F(BatchInput, CertificateFailureStopsTheBatch) {
+  TestServer server(Minted(),
+                    TestServer::Tls{Certs("wrong-host.pem"), Certs("wrong-host.key"), ""});
+  const RunResult result = RunChecked({"batch", "--concurrency", "1", "--cacert", Certs("ca.pem")},
+                                      KeyAndUrl(server.url()), Users(50));
+  EXPECT_EQ(result.exit_code, 6);
+  const auto rows = Rows(result.out);
+  ASSERT_EQ(rows.size(), 50u);
+  EXPECT_NE(rows[0]["error"]["message"].get<std::string>().find("does not name 127.0.0.1"),
+            std::string::npos);
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    const std::string message = rows[i]["error"]["message"];
+    EXPECT_EQ(message.rfind("not sent: TLS with 127.0.0.1:", 0), 0u) << message;
+    EXPECT_EQ(message.substr(message.size() - 9), " (line 1)") << message;
+    EXPECT_EQ(rows[i]["error"]["exit"], 6);
+  }
+}
+
 // A 500 may be one request's bad luck: the batch goes on.
 TEST_F(BatchInput, OtherFailuresDoNotStopTheBatch) {
   TestServer server(Reply(500, "oops", "text/plain"));
