@@ -134,7 +134,7 @@ _toucan_token() {
     --api-key-env --api-key-file --timeout --connect-timeout --retries --cacert --dry-run
     --verbose --quiet --help --profile --schema --no-cache --min-ttl"
   if [[ $in_batch == true ]]; then
-    options+=" --concurrency"  # -u, -o and --cache are usage errors in batch mode
+    options+=" --concurrency --csv --keep-going"  # -u, -o and --cache are usage errors here
   else
     options+=" --distinct-id --output --version --cache"
   fi

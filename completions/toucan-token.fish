@@ -30,7 +30,7 @@ set -l batch '__fish_seen_subcommand_from batch'
 set -l mint 'not __fish_seen_subcommand_from profiles cache completion'
 
 complete -c toucan-token -f
-complete -c toucan-token -n __fish_use_subcommand -a batch -d 'Mint one token per line of a JSON Lines file'
+complete -c toucan-token -n __fish_use_subcommand -a batch -d 'Mint one token per line of a JSON Lines or CSV file'
 complete -c toucan-token -n __fish_use_subcommand -a profiles -d 'List the profiles of config.toml'
 complete -c toucan-token -n __fish_use_subcommand -a cache -d 'The token cache'
 complete -c toucan-token -n __fish_use_subcommand -a completion -d 'Print the completion script for a shell'
@@ -66,4 +66,6 @@ complete -c toucan-token -n 'not __fish_seen_subcommand_from cache completion' -
 complete -c toucan-token -s h -l help -d 'Print help and exit'
 
 complete -c toucan-token -n $batch -l concurrency -x -d 'Requests in flight (1-256)'
-complete -c toucan-token -n $batch -F -d 'JSON Lines file'
+complete -c toucan-token -n $batch -l csv -d 'Read CSV with a header row'
+complete -c toucan-token -n $batch -l keep-going -d 'Send every line even after a failure every line would meet'
+complete -c toucan-token -n $batch -F -d 'JSON Lines or CSV file'

@@ -1,11 +1,13 @@
 // Batch lines and the rows they become: an error row, or a minted row for a reply (the same
 // input read as a reply). Every row must serialise as JSON (valid UTF-8) and keep its own
-// `line` and `distinctId`.
+// `line` and `distinctId`. The same bytes are read as CSV records too.
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
 
+#include "../src/csv.hpp"
 #include "../src/json_input.hpp"  // ParseBoundedJson: a row may hold 1e400 as written
 #include "toucan/batch.hpp"
 #include "toucan/token.hpp"
@@ -38,6 +40,24 @@ void CheckMintedRow(std::string_view reply, const std::optional<std::string>& di
   }
 }
 
+// The same bytes as CSV lines: every record ends, and a record's cells stay within its limit
+// (none are kept once it is over).
+void CheckCsv(std::string_view input) {
+  constexpr std::size_t kLimit = 256;
+  toucan::CsvRecord record(kLimit);
+  for (std::size_t start = 0; start <= input.size();) {
+    const std::size_t end = std::min(input.find('\n', start), input.size());
+    const bool complete = record.Feed(input.substr(start, end - start));
+    std::size_t held = 0;
+    for (const auto& cell : record.cells()) held += cell.size();
+    if (held > kLimit || (record.oversized() && !record.cells().empty())) std::abort();
+    if (complete) record.Clear();
+    start = end + 1;
+  }
+  record.EndOfInput();
+  if (!record.oversized() && record.cells().empty()) std::abort();
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -53,5 +73,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)ErrorRow(line).dump();
   }
   CheckMintedRow(input, line.distinct_id);
+  CheckCsv(input);
   return 0;
 }

@@ -1,4 +1,4 @@
-// Batch minting: JSON Lines in, JSON Lines out in input order, requests run concurrently.
+// Batch minting: JSON Lines or CSV in, JSON Lines out in input order, requests run concurrently.
 #include "toucan/batch.hpp"
 
 #include <fcntl.h>
@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "client_internal.hpp"
+#include "csv.hpp"
 #include "text.hpp"
 #include "toucan/output.hpp"
 
@@ -98,12 +99,14 @@ class OrderedRows {
     std::fflush(err_);
   }
 
-  void Summary() {
+  // `stopped`: why the batch ended before its last line, if it did.
+  void Summary(const std::string& stopped) {
     ShowProgress(true);
     const double seconds = std::chrono::duration<double>(Clock::now() - started_).count();
-    std::fprintf(err_, "toucan-token: %llu minted, %llu failed in %.3f s\n",
+    std::fprintf(err_, "toucan-token: %llu minted, %llu failed in %.3f s%s\n",
                  static_cast<unsigned long long>(tally_.minted),
-                 static_cast<unsigned long long>(tally_.failed), seconds);
+                 static_cast<unsigned long long>(tally_.failed), seconds,
+                 stopped.empty() ? "" : ("; " + stopped).c_str());
   }
 
  private:
@@ -140,15 +143,53 @@ class OrderedRows {
   Clock::time_point last_progress_{};
 };
 
-// Numbered, bounded, non-blank input lines.
+// Numbered, bounded, non-blank input: JSON Lines, or CSV records.
 class BatchInput {
  public:
-  BatchInput(int fd, const std::function<bool()>& interrupted)
-      : reader_(fd, kMaxBatchLineBytes, interrupted), interrupted_(interrupted) {}
+  BatchInput(int fd, const std::function<bool()>& interrupted, bool csv)
+      : reader_(fd, kMaxBatchLineBytes, interrupted), interrupted_(interrupted), csv_(csv) {}
 
   enum class Got { kLine, kOversized, kEnd };
-  // The next non-blank line; kEnd at the end, on a read error, or when interrupted.
+  // The next non-blank line in `line`, or CSV record in record(); number() is its (first) line.
+  // kEnd at the end, on a read error, or when interrupted.
   Got Next(std::string& line) {
+    if (csv_) return NextRecord(line);
+    while (true) {
+      const Got got = NextLine(line);
+      first_ = number_;
+      if (got != Got::kLine || !Trim(line).empty()) return got;
+    }
+  }
+
+  // After an interrupt: the users left, read to the end for a regular file, or what a pipe
+  // already holds (never waiting for more); empty when that cannot be known.
+  std::optional<std::uint64_t> CountRest(int fd) {
+    struct stat info {};
+    if (fstat(fd, &info) != 0 || !(S_ISREG(info.st_mode) || S_ISFIFO(info.st_mode))) {
+      return std::nullopt;
+    }
+    const int flags = fcntl(fd, F_GETFL);
+    if (S_ISFIFO(info.st_mode)) fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    reader_.ClearStop();
+    interrupted_ = nullptr;
+    const bool failed = failed_;
+    std::uint64_t count = 0;
+    std::string line;
+    // Bounded, so that a writer that keeps writing cannot keep the program here.
+    while (count < 10'000'000 && Next(line) != Got::kEnd) ++count;
+    failed_ = failed;  // a pipe with nothing more to read now is no read error
+    fcntl(fd, F_SETFL, flags);
+    return count;
+  }
+
+  std::uint64_t number() const { return first_; }
+  const CsvRecord& record() const { return record_; }
+  bool failed() const { return failed_; }
+  int error() const { return reader_.error(); }
+
+ private:
+  // The next line, blank or not.
+  Got NextLine(std::string& line) {
     while (true) {
       if (interrupted_ && interrupted_()) return Got::kEnd;
       const auto status = reader_.Next(line);
@@ -163,50 +204,46 @@ class BatchInput {
         return Got::kEnd;
       }
       ++number_;
-      if (status == LineReader::Status::kOversized) return Got::kOversized;
-      if (!Trim(line).empty()) return Got::kLine;
-      ++blank_;
+      return status == LineReader::Status::kOversized ? Got::kOversized : Got::kLine;
     }
   }
 
-  // After an interrupt: the non-blank lines left, read to the end for a regular file, or what
-  // a pipe already holds (never waiting for more); empty when that cannot be known.
-  std::optional<std::uint64_t> CountRest(int fd) {
-    struct stat info {};
-    if (fstat(fd, &info) != 0 || !(S_ISREG(info.st_mode) || S_ISFIFO(info.st_mode))) {
-      return std::nullopt;
+  Got NextRecord(std::string& line) {
+    record_.Clear();
+    first_ = 0;
+    while (true) {
+      const Got got = NextLine(line);
+      if (got == Got::kEnd) {
+        // A record cut short by a signal or a read error is not the user's mistake: no row.
+        if (first_ == 0 || failed_ || (interrupted_ && interrupted_())) return Got::kEnd;
+        record_.EndOfInput();
+        break;
+      }
+      if (first_ == 0) {
+        if (got == Got::kLine && Trim(line).empty()) continue;
+        first_ = number_;
+      }
+      if (got == Got::kOversized) {
+        record_.FeedLostLine();
+        break;
+      }
+      if (record_.Feed(line)) break;
     }
-    const int flags = fcntl(fd, F_GETFL);
-    if (S_ISFIFO(info.st_mode)) fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-    reader_.ClearStop();
-    std::uint64_t count = 0;
-    std::string line;
-    // Bounded, so that a writer that keeps writing cannot keep the program here.
-    for (std::uint64_t seen = 0; seen < 10'000'000; ++seen) {
-      const auto status = reader_.Next(line);
-      if (status != LineReader::Status::kLine && status != LineReader::Status::kOversized) break;
-      if (!Trim(line).empty() || status == LineReader::Status::kOversized) ++count;
-    }
-    fcntl(fd, F_SETFL, flags);
-    return count;
+    return record_.oversized() ? Got::kOversized : Got::kLine;
   }
 
-  std::uint64_t number() const { return number_; }
-  std::uint64_t blank() const { return blank_; }
-  bool failed() const { return failed_; }
-  int error() const { return reader_.error(); }
-
- private:
   LineReader reader_;
   std::function<bool()> interrupted_;
-  std::uint64_t number_ = 0;
-  std::uint64_t blank_ = 0;
+  bool csv_;
+  CsvRecord record_{kMaxBatchLineBytes};
+  std::uint64_t number_ = 0;  // lines read
+  std::uint64_t first_ = 0;   // the line the last user began on
   bool failed_ = false;
 };
 
-std::string TooLong() {
-  return "the line is longer than " + std::to_string(kMaxBatchLineBytes / 1024 / 1024) +
-         " MiB; it was skipped";
+std::string TooLong(bool csv) {
+  return std::string(csv ? "the row" : "the line") + " is longer than " +
+         std::to_string(kMaxBatchLineBytes / 1024 / 1024) + " MiB; it was skipped";
 }
 
 // "1 row", "2 rows".
@@ -217,8 +254,8 @@ std::string Count(std::uint64_t n, const char* noun) {
 // The exit status and the last words of a batch run.
 int FinishRun(OrderedRows& rows, const BatchInput& input,
               std::optional<std::uint64_t> not_attempted, bool interrupted,
-              const BatchOptions& options, std::FILE* err) {
-  rows.Summary();
+              const BatchOptions& options, std::FILE* err, const std::string& stopped = {}) {
+  rows.Summary(stopped);
   const Tally& tally = rows.tally();
   if (rows.write_error()) {
     std::fprintf(err, "toucan-token: %s; %s written, %s minted\n", rows.write_error()->what(),
@@ -243,26 +280,6 @@ int FinishRun(OrderedRows& rows, const BatchInput& input,
 bool IsRegularFile(int fd) {
   struct stat info {};
   return fstat(fd, &info) == 0 && S_ISREG(info.st_mode);
-}
-
-// The next non-blank line, read and parsed; a line that cannot become a request gets its error
-// row here (`request` is then empty). Empty at the end of the input.
-std::optional<BatchLine> NextValidLine(BatchInput& input, OrderedRows& rows, std::string& line,
-                                       const BatchOptions& options) {
-  const auto got = input.Next(line);
-  if (got == BatchInput::Got::kEnd) return std::nullopt;
-  const std::uint64_t number = input.number();
-  rows.Expect(number);
-  BatchLine parsed;
-  if (got == BatchInput::Got::kOversized) {
-    parsed.error = TooLong();
-  } else {
-    parsed = ParseBatchLine(line, options.defaults, options.check_line);
-  }
-  if (!parsed.request) {
-    rows.Complete(number, ErrorRow(number, parsed.distinct_id, 2, std::nullopt, parsed.error), 2);
-  }
-  return parsed;
 }
 
 // A `{...}` line: its fields over the defaults. Unknown fields are errors, so that a typo such
@@ -303,19 +320,160 @@ void CheckBareId(std::string_view line) {
                    "); a distinct id that holds one must be written as a JSON string");
 }
 
+// A spreadsheet export piped in without --csv must not mint users named "distinct_id,region".
+void CheckNotCsv(std::string_view line) {
+  const auto at = line.find_first_of(",;\t");
+  if (at == std::string_view::npos) return;
+  const char* what = line[at] == ',' ? "a comma" : line[at] == ';' ? "a semicolon" : "a tab";
+  throw UsageError(std::string("the line holds ") + what +
+                   ": for CSV input use --csv (or a file named *.csv); a distinct id that holds " +
+                   "one must be written as a JSON string");
+}
+
+// The columns of a CSV batch, named by its header.
+struct CsvColumns {
+  std::vector<std::string> names;
+  std::size_t id = 0;
+  std::optional<std::size_t> role, permissions;
+};
+
+// The header of a CSV batch, checked before anything is sent. Throws Error(kUsage).
+CsvColumns ReadCsvHeader(BatchInput& input) {
+  std::string unused;
+  const auto got = input.Next(unused);
+  if (got == BatchInput::Got::kEnd) {
+    throw UsageError(
+        "the CSV input is empty: its first row must name the columns (distinctId,...)");
+  }
+  const std::string where = "the CSV header (line " + std::to_string(input.number()) + ")";
+  if (got == BatchInput::Got::kOversized) throw UsageError(where + " is longer than 1 MiB");
+  const CsvRecord& record = input.record();
+  if (!record.error().empty()) throw UsageError(where + ": " + record.error());
+  CsvColumns columns;
+  std::unordered_map<std::string, std::size_t> seen;
+  std::optional<std::size_t> id;
+  for (const std::string& cell : record.cells()) {
+    const std::string name(Trim(cell));
+    const std::size_t index = columns.names.size();
+    if (!IsValidUtf8(name)) throw UsageError(where + " is not valid UTF-8");
+    if (name.empty())
+      throw UsageError(where + ": column " + std::to_string(index + 1) + " has no name");
+    if (const auto [at, added] = seen.emplace(name, index); !added) {
+      throw UsageError(where + " names '" + Excerpt(name, 100) + "' twice (columns " +
+                       std::to_string(at->second + 1) + " and " + std::to_string(index + 1) + ")");
+    }
+    if (name == "distinctId" || name == "distinct_id" || name == "id") {
+      if (id) {
+        throw UsageError(where + ": '" + columns.names[*id] + "' and '" + name +
+                         "' both name the distinct id");
+      }
+      id = index;
+    }
+    if (name == "role") columns.role = index;
+    if (name == "permissions") columns.permissions = index;
+    columns.names.push_back(name);
+  }
+  if (!id) {
+    const std::string& first = columns.names.front();
+    throw UsageError(where + " has no distinctId column (distinct_id or id also do); its first " +
+                     "column is '" + Excerpt(first, 100) + "'" +
+                     (first.find_first_of(";\t") != std::string::npos
+                          ? ": the file seems to separate cells with ';' or tabs, CSV uses commas"
+                          : ": add a header row such as distinctId,region"));
+  }
+  columns.id = *id;
+  return columns;
+}
+
+// The line's request checked as a single request is, then by `check` (the schema).
+void CompleteRequest(TokenRequest request, const std::function<void(const TokenRequest&)>& check,
+                     BatchLine& result) {
+  result.body = BuildRequestBody(request);
+  if (check) check(request);
+  result.request = std::move(request);
+}
+
+// One CSV record over the defaults: the id, role and permissions cells, the others attributes;
+// an empty cell leaves its attribute out.
+BatchLine ParseCsvRow(const CsvRecord& record, const CsvColumns& columns,
+                      const BatchOptions& options) {
+  BatchLine result;
+  const auto& cells = record.cells();
+  try {
+    if (!record.error().empty()) throw UsageError(record.error());
+    if (cells.size() != columns.names.size()) {
+      throw UsageError("the row has " + Count(cells.size(), "cell") + ", the header " +
+                       Count(columns.names.size(), "column"));
+    }
+    if (!std::all_of(cells.begin(), cells.end(), [](const auto& c) { return IsValidUtf8(c); })) {
+      throw UsageError("the row is not valid UTF-8");
+    }
+    const std::string_view id = Trim(cells[columns.id]);
+    if (id.empty()) throw UsageError("the " + columns.names[columns.id] + " cell is empty");
+    result.distinct_id = std::string(id);
+    CheckBareId(id);
+    TokenRequest request = options.defaults;
+    request.distinct_id = *result.distinct_id;
+    Json attributes = Json::object();
+    // Header names are unique: appended as they are, in linear time.
+    auto& members = static_cast<Json::object_t::Container&>(attributes.get_ref<Json::object_t&>());
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+      const std::string& cell = cells[i];
+      if (i == columns.id || cell.empty()) continue;
+      if (i == columns.role) {
+        request.role = cell;
+      } else if (i == columns.permissions) {
+        request.permissions = ParseJsonObject(cell, "the permissions cell");
+      } else {
+        const std::string& name = columns.names[i];
+        members.emplace_back(name,
+                             options.cell_value ? options.cell_value(name, cell) : Json(cell));
+      }
+    }
+    MergeAttributes(request.attributes, attributes);
+    CompleteRequest(std::move(request), options.check_line, result);
+  } catch (const Error& e) {
+    result.error = e.what();
+  }
+  return result;
+}
+
+// The next non-blank line or CSV record, read and parsed; one that cannot become a request gets
+// its error row here (`request` is then empty). Empty at the end of the input.
+std::optional<BatchLine> NextValidLine(BatchInput& input, OrderedRows& rows, std::string& line,
+                                       const BatchOptions& options, const CsvColumns* csv) {
+  const auto got = input.Next(line);
+  if (got == BatchInput::Got::kEnd) return std::nullopt;
+  const std::uint64_t number = input.number();
+  rows.Expect(number);
+  BatchLine parsed;
+  if (got == BatchInput::Got::kOversized) {
+    parsed.error = TooLong(csv != nullptr);
+  } else if (csv) {
+    parsed = ParseCsvRow(input.record(), *csv, options);
+  } else {
+    parsed = ParseBatchLine(line, options.defaults, options.check_line);
+  }
+  if (!parsed.request) {
+    rows.Complete(number, ErrorRow(number, parsed.distinct_id, 2, std::nullopt, parsed.error), 2);
+  }
+  return parsed;
+}
+
 }  // namespace
 
-std::optional<std::uint64_t> CountBatchLines(const std::string& path) {
+std::optional<std::uint64_t> CountBatchLines(const std::string& path, bool csv) {
   // Only a regular file: a pipe or FIFO read here would be consumed before the batch reads it.
   const int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return std::nullopt;
   std::optional<std::uint64_t> count;
   if (IsRegularFile(fd)) {
-    BatchInput input(fd, nullptr);
+    BatchInput input(fd, nullptr, csv);
     std::string line;
-    while (input.Next(line) != BatchInput::Got::kEnd) {
-    }
-    if (!input.failed()) count = input.number() - input.blank();
+    std::uint64_t users = 0;
+    while (input.Next(line) != BatchInput::Got::kEnd) ++users;
+    if (csv && users > 0) --users;  // the header
+    if (!input.failed()) count = users;
   }
   close(fd);
   return count;
@@ -342,13 +500,12 @@ BatchLine ParseBatchLine(std::string_view raw, const TokenRequest& defaults,
       if (!id.is_string()) throw UsageError("the line must hold a JSON string");
       result.distinct_id = id.get<std::string>();
     } else {
+      CheckNotCsv(line);
       CheckBareId(line);
       result.distinct_id = std::string(line);
     }
     request.distinct_id = *result.distinct_id;
-    result.body = BuildRequestBody(request);  // the same checks as a single request
-    if (check) check(request);
-    result.request = std::move(request);
+    CompleteRequest(std::move(request), check, result);
   } catch (const Error& e) {
     result.error = e.what();
   }
@@ -363,10 +520,12 @@ class BatchRun {
   BatchRun(int input_fd, const BatchOptions& options, int out_fd, std::FILE* err)
       : options_(options),
         rows_(out_fd, options, err),
-        input_(input_fd, options.interrupted),
+        input_(input_fd, options.interrupted, options.csv),
         // Enough lines in hand to keep every connection busy while one slow line holds up the
         // output; bounded so that memory stays flat however long the input is.
-        window_(1024 + 16 * static_cast<std::size_t>(options.concurrency)) {}
+        window_(1024 + 16 * static_cast<std::size_t>(options.concurrency)) {
+    if (options.csv) csv_ = ReadCsvHeader(input_);
+  }
 
   bool Interrupted() {
     if (!interrupted_ && options_.interrupted && options_.interrupted()) interrupted_ = true;
@@ -382,7 +541,8 @@ class BatchRun {
         answer.state = NextJob::State::kNotNow;
         return answer;
       }
-      std::optional<BatchLine> parsed = NextValidLine(input_, rows_, line_, options_);
+      std::optional<BatchLine> parsed =
+          NextValidLine(input_, rows_, line_, options_, csv_ ? &*csv_ : nullptr);
       if (!parsed) return answer;
       const std::uint64_t number = input_.number();
       if (!parsed->request) continue;  // its error row is written
@@ -414,7 +574,13 @@ class BatchRun {
     Interrupted();  // the signal may have arrived while the input was being read
     std::optional<std::uint64_t> not_attempted;
     if (interrupted_) not_attempted = input_.CountRest(input_fd);
-    return FinishRun(rows_, input_, not_attempted, interrupted_, options_, err);
+    return FinishRun(rows_, input_, not_attempted, interrupted_, options_, err, stopped_);
+  }
+
+  void Stopped(std::uint64_t line, const Error& failure) {
+    stopped_ = "stopped at line " + std::to_string(line) +
+               ", lines not yet sent skipped: " + failure.what() +
+               "; --keep-going sends every line anyway";
   }
 
  private:
@@ -423,8 +589,10 @@ class BatchRun {
   BatchInput input_;
   std::size_t window_;
   std::unordered_map<std::uint64_t, std::string> ids_;  // lines in flight → distinct id
+  std::optional<CsvColumns> csv_;
   std::string line_;
   bool interrupted_ = false;
+  std::string stopped_;  // why the batch stopped early, for the summary
 };
 
 }  // namespace
@@ -436,6 +604,8 @@ int RunBatch(Client& client, int input_fd, const BatchOptions& options, int out_
   callbacks.interrupted = [&] { return run.Interrupted(); };
   callbacks.next = [&] { return run.Next(); };
   callbacks.done = [&](std::uint64_t id, const MintOutcome& outcome) { run.Done(id, outcome); };
+  callbacks.keep_going = options.keep_going;
+  callbacks.stopped = [&](std::uint64_t line, const Error& failure) { run.Stopped(line, failure); };
   client.MintMany(callbacks, options.concurrency);
   return run.Finish(input_fd, err);
 }
@@ -445,10 +615,13 @@ int RunBatchDryRun(int input_fd, const BatchOptions& options, const std::string&
   BatchOptions quiet = options;
   quiet.progress = false;
   OrderedRows rows(out_fd, quiet, err);
-  BatchInput input(input_fd, options.interrupted);
+  BatchInput input(input_fd, options.interrupted, options.csv);
+  std::optional<CsvColumns> csv;
+  if (options.csv) csv = ReadCsvHeader(input);
   std::string line;
   while (!rows.write_error()) {
-    const std::optional<BatchLine> parsed = NextValidLine(input, rows, line, options);
+    const std::optional<BatchLine> parsed =
+        NextValidLine(input, rows, line, options, csv ? &*csv : nullptr);
     if (!parsed) break;
     if (parsed->request) rows.Complete(input.number(), DryRunRequest(url, parsed->body), 0);
   }

@@ -152,23 +152,28 @@ std::optional<std::string> LastHeader(CURL* easy, const char* name) {
   return std::string(Trim(header->value));
 }
 
+// Why a run stopped before its end: what the lines not sent and the retries not made are told.
+struct RunStop {
+  ErrorKind kind;
+  std::string reason;
+};
+
 // The rows of a batch stopped by a Retry-After over kMaxRetryAfter name the wait and when it
 // ends, so that the user knows when the lines can be run again.
-std::string AskedToRetry(const RetryAfter& wait) {
-  return "the server asked to retry after " + wait.said + " (at " + wait.until + ")";
+RunStop AskedToRetry(const RetryAfter& wait) {
+  return {ErrorKind::kUnavailable,
+          "the server asked to retry after " + wait.said + " (at " + wait.until + ")"};
 }
 
 // A line never sent: there was no reply, so no status.
-Error NotSent(const RetryAfter& wait) {
-  return Error(ErrorKind::kUnavailable, "not sent: " + AskedToRetry(wait));
-}
+Error NotSent(const RunStop& stop) { return Error(stop.kind, "not sent: " + stop.reason); }
 
 // A request that needed a retry: its last reply's status and what it said are kept (a
 // retryable verdict always carries its error; the fallback only keeps a row from being lost).
-Error RetryNotMade(const RetryAfter& wait, const std::optional<Error>& last) {
-  std::string message = "the retry was not made: " + AskedToRetry(wait);
+Error RetryNotMade(const RunStop& stop, const std::optional<Error>& last) {
+  std::string message = "the retry was not made: " + stop.reason;
   if (last) message += std::string("; the last attempt: ") + last->what();
-  return Error(ErrorKind::kUnavailable, message, last ? last->http_status() : std::nullopt);
+  return Error(stop.kind, message, last ? last->http_status() : std::nullopt);
 }
 
 }  // namespace
@@ -399,7 +404,7 @@ class TransferLoop {
   void Run() {
     while (true) {
       if (Interrupted() && !HandleInterrupt()) return;
-      // A long Retry-After stops new work, but the loop goes on until the requests in flight end.
+      // A stop ends new work, but the loop goes on until the requests in flight end.
       if (stopped_by_) {
         WindDown();
       } else {
@@ -485,16 +490,22 @@ class TransferLoop {
     LogAttempt(*transfer, verdict);
     if (verdict.retryable && verdict.retry_after && verdict.retry_after->too_long) {
       // The first such reply decides what the lines left unsent are told.
-      if (!stopped_by_) stopped_by_ = verdict.retry_after;
+      if (!stopped_by_) stopped_by_ = AskedToRetry(*verdict.retry_after);
       callbacks_.done(transfer->job.id, MintOutcome{std::nullopt, RetryAfterTooLong(verdict)});
       return;
     }
     if (!impl_.policy.ShouldRetry(verdict, transfer->attempts) || interrupted_since_) {
+      if (!stopped_by_ && !callbacks_.keep_going && FailsEveryRequest(verdict)) {
+        const Error& error = *verdict.error;
+        const std::string line = std::to_string(transfer->job.id);
+        stopped_by_ = RunStop{error.kind(), std::string(error.what()) + " (line " + line + ")"};
+        if (callbacks_.stopped) callbacks_.stopped(transfer->job.id, error);
+      }
       callbacks_.done(transfer->job.id,
                       MintOutcome{std::move(verdict.response), std::move(verdict.error)});
       return;
     }
-    // Winding down after a long Retry-After: no retry starts, whatever this request needed.
+    // Winding down after a stop: no retry starts, whatever this request needed.
     if (stopped_by_) {
       callbacks_.done(transfer->job.id,
                       MintOutcome{std::nullopt, RetryNotMade(*stopped_by_, verdict.error)});
@@ -511,9 +522,9 @@ class TransferLoop {
     waiting_.push_back(std::move(transfer));
   }
 
-  // After a Retry-After over kMaxRetryAfter: nothing new starts and no retry is made, but the
-  // requests in flight run to their end (within their timeout), since the server may have minted
-  // their tokens already. Queued retries and the lines still unread fail with the reason.
+  // After a stop: nothing new starts and no retry is made, but the requests in flight run to
+  // their end (within their timeout), since the server may have minted their tokens already.
+  // Queued retries and the lines still unread fail with the reason.
   void WindDown() {
     for (auto& transfer : waiting_) {
       callbacks_.done(transfer->job.id,
@@ -575,7 +586,8 @@ class TransferLoop {
   Clock::time_point paused_until_{};               // shared 429 backoff
   std::optional<Clock::time_point> interrupted_since_;
   bool source_done_ = false;
-  std::optional<RetryAfter> stopped_by_;  // the Retry-After over kMaxRetryAfter that stops the run
+  // Set by a Retry-After over kMaxRetryAfter or a failure every request would meet.
+  std::optional<RunStop> stopped_by_;
 };
 
 }  // namespace

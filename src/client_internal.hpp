@@ -71,6 +71,10 @@ struct RunCallbacks {
   std::function<void(std::uint64_t, MintOutcome)> done;  // each job's outcome, completion order
   // Polled; once true nothing new starts and requests in flight get 2 s to finish.
   std::function<bool()> interrupted;
+  // A failure that every request would meet (FailsEveryRequest) stops the run as a long
+  // Retry-After does, unless `keep_going`; `stopped` is told the job that met it and the failure.
+  bool keep_going = false;
+  std::function<void(std::uint64_t, const Error&)> stopped;
 };
 
 }  // namespace toucan

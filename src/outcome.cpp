@@ -199,12 +199,13 @@ std::optional<Verdict> JudgeProxyRefusal(const RequestContext& context, std::str
   if (at == std::string_view::npos) return std::nullopt;
   const std::string_view code = raw.substr(at + kMarker.size(), 3);
   const bool transient = code == "502" || code == "503" || code == "504";
-  const Verdict verdict =
+  Verdict verdict =
       Failed(ErrorKind::kNetwork,
              "the proxy would not open a tunnel to " + context.host + " (" + detail + ") after " +
                  Attempts(context.attempts) + (transient ? "" : " (not retried)") +
                  ": check HTTPS_PROXY / ALL_PROXY and the proxy's credentials, or "
                  "name the host in NO_PROXY to reach it directly");
+  verdict.proxy_refused = !transient;
   return transient ? Retryable(verdict) : verdict;
 }
 
@@ -246,38 +247,7 @@ std::optional<Verdict> JudgeConnectionFailure(const RequestContext& context, int
   }
 }
 
-}  // namespace
-
-std::string Attempts(int count) {
-  return std::to_string(count) + (count == 1 ? " attempt" : " attempts");
-}
-
-std::string FormatUtc(std::int64_t epoch_seconds) { return FormatWideUtc(epoch_seconds); }
-
-Verdict JudgeReply(const RequestContext& context, const ReplyFacts& reply) {
-  const long status = reply.status;
-  if (status >= 200 && status < 300) return JudgeSuccess(context, reply);
-  if (status >= 300 && status < 400) return JudgeRedirect(context, reply);
-  if (status == 429 || status == 502 || status == 503 || status == 504) {
-    return JudgeTransient(context, reply);
-  }
-  if (status >= 400 && status < 500) return JudgeClientError(context, reply);
-  if (status >= 500 && status < 600) {
-    return Failed(
-        ErrorKind::kUnavailable,
-        "server error (" + ReplyText(context, status, reply.body) + "): the service at " +
-            context.host + " failed after " + Attempts(context.attempts) +
-            (status == 500 ? " (a 500 is not retried)" : " (only 502, 503 and 504 are retried)") +
-            "; try again later",
-        status);
-  }
-  return Failed(
-      ErrorKind::kBadResponse,
-      "unexpected reply (" + ReplyText(context, status, reply.body) + ") from " + context.host,
-      status);
-}
-
-Verdict JudgeTransport(const RequestContext& context, const TransportFacts& facts) {
+Verdict JudgeFailure(const RequestContext& context, const TransportFacts& facts) {
   const std::string detail = RedactedExcerpt(facts.detail, *context.redactor);
   if (facts.headers_too_large) {
     return Failed(ErrorKind::kBadResponse,
@@ -315,6 +285,64 @@ Verdict JudgeTransport(const RequestContext& context, const TransportFacts& fact
       return Failed(ErrorKind::kNetwork, "the request to " + context.host + " failed (" + detail +
                                              ") after " + Attempts(context.attempts));
   }
+}
+
+}  // namespace
+
+std::string Attempts(int count) {
+  return std::to_string(count) + (count == 1 ? " attempt" : " attempts");
+}
+
+std::string FormatUtc(std::int64_t epoch_seconds) { return FormatWideUtc(epoch_seconds); }
+
+Verdict JudgeReply(const RequestContext& context, const ReplyFacts& reply) {
+  const long status = reply.status;
+  if (status >= 200 && status < 300) return JudgeSuccess(context, reply);
+  if (status >= 300 && status < 400) return JudgeRedirect(context, reply);
+  if (status == 429 || status == 502 || status == 503 || status == 504) {
+    return JudgeTransient(context, reply);
+  }
+  if (status >= 400 && status < 500) return JudgeClientError(context, reply);
+  if (status >= 500 && status < 600) {
+    return Failed(
+        ErrorKind::kUnavailable,
+        "server error (" + ReplyText(context, status, reply.body) + "): the service at " +
+            context.host + " failed after " + Attempts(context.attempts) +
+            (status == 500 ? " (a 500 is not retried)" : " (only 502, 503 and 504 are retried)") +
+            "; try again later",
+        status);
+  }
+  return Failed(
+      ErrorKind::kBadResponse,
+      "unexpected reply (" + ReplyText(context, status, reply.body) + ") from " + context.host,
+      status);
+}
+
+bool FailsEveryRequest(const Verdict& verdict) {
+  if (!verdict.error) return false;
+  switch (verdict.status) {
+    case 401:
+    case 403:
+    case 404:
+      return true;
+    default:
+      break;
+  }
+  switch (verdict.curl_code) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_ISSUER_ERROR:
+      return true;
+    default:
+      return verdict.proxy_refused;
+  }
+}
+
+Verdict JudgeTransport(const RequestContext& context, const TransportFacts& facts) {
+  Verdict verdict = JudgeFailure(context, facts);
+  verdict.curl_code = facts.code;
+  return verdict;
 }
 
 bool RetryPolicy::ShouldRetry(const Verdict& verdict, int attempts) const {

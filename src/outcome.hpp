@@ -62,7 +62,9 @@ struct Verdict {
   bool retryable = false;
   bool fresh_connection = false;  // the connection died: a retry must not reuse it
   std::optional<RetryAfter> retry_after;
-  long status = 0;  // 0: no HTTP reply
+  long status = 0;             // 0: no HTTP reply
+  int curl_code = 0;           // without a reply: libcurl's CURLcode
+  bool proxy_refused = false;  // the proxy would not open a tunnel, for good
 };
 
 inline constexpr auto kMaxRetryAfter = std::chrono::seconds(60);
@@ -70,6 +72,12 @@ inline constexpr std::size_t kMaxHeaderBytes = std::size_t{100} * 1024;
 
 Verdict JudgeReply(const RequestContext& context, const ReplyFacts& reply);
 Verdict JudgeTransport(const RequestContext& context, const TransportFacts& facts);
+
+// A final failure that every other request would meet too, whatever its user: the key (401,
+// 403), the URL (404), the certificate, a host or proxy name that does not resolve, a proxy that
+// refuses the tunnel. A batch stops at the first rather than repeat it for every line; a 500, a
+// timeout or a refused connection may be one request's bad luck.
+bool FailsEveryRequest(const Verdict& verdict);
 
 // Retry-After as seconds (digits only) or an HTTP date; empty when it does not parse, so that
 // the normal backoff applies (a garbage value must never mean "retry now").

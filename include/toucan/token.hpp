@@ -206,8 +206,8 @@ class Client {
   TokenResponse Mint(const Json& body);
 
   // For RunBatch: runs jobs with up to `concurrency` requests in flight over shared
-  // connections. A 429 pauses every request; a Retry-After over 60 s fails the running and
-  // remaining jobs at once with kUnavailable.
+  // connections. A 429 pauses every request; a Retry-After over 60 s, or a failure every request
+  // would meet (a rejected key, a wrong URL), stops the run: the jobs not yet sent fail at once.
   void MintMany(const RunCallbacks& callbacks, int concurrency);
 
   const std::string& url() const;

@@ -63,13 +63,17 @@ The API key is read from TOUCAN_API_KEY (see --api-key-env, --api-key-file), nev
 
 constexpr const char* kBatchFooter =
     R"HELP(Each line is {"distinctId": ...} (with role, attributes, permissions), "id", or a bare id.
+CSV (--csv, or a FILE named *.csv): a header row naming a distinctId (or distinct_id, id)
+column, optional role and permissions columns, and attribute columns; an empty cell is left out.
 The options of toucan-token --help are every line's defaults (-r, -a, --attributes,
 --permissions, --base-url, --schema, --dry-run, ...), except -u, -o and --cache.
 stdout: one JSON row per non-blank line, in input order; stderr: a summary line.
+A 401/403, a 404, a certificate failure, an unknown host or a refused proxy tunnel stops the
+batch: the lines not sent get rows that say why (--keep-going sends them anyway).
 
 Examples:
   toucan-token batch users.jsonl --concurrency 16 > tokens.jsonl
-  cut -d, -f1 users.csv | toucan-token batch -a region=EU
+  toucan-token batch users.csv -a region=EU       # distinctId,year,... header
   toucan-token batch --dry-run --schema attributes.toml users.jsonl   # offline check
 
 Exit status: 0 when every line was minted, else the status of the first failed line
@@ -103,6 +107,8 @@ struct Options {
   std::string batch_file;
   int concurrency = 8;
   std::string completion_shell;  // `toucan-token completion SHELL`
+  bool csv = false;
+  bool keep_going = false;
 };
 
 struct Parsed {
@@ -488,10 +494,10 @@ std::unique_ptr<CLI::App> BuildApp(Options& o) {
   app->add_flag("-v,--verbose", o.verbose, "Progress and diagnostics on stderr");
   app->add_flag("-q,--quiet", o.quiet, "No warnings or progress on stderr; errors still print");
   CLI::App* batch = app->add_subcommand(
-      "batch", "Mint one token per line of FILE (JSON Lines; - or none for stdin)");
+      "batch", "Mint one token per line of FILE (JSON Lines or CSV; - or none for stdin)");
   batch->fallthrough();
   batch->footer(kBatchFooter);
-  batch->add_option("file", o.batch_file, "Input: JSON Lines, one user per line")
+  batch->add_option("file", o.batch_file, "Input: JSON Lines, or CSV (--csv or a .csv name)")
       ->type_name("FILE|-");
   batch->add_option("--concurrency", o.concurrency, "Requests in flight")
       ->transform(DecimalInteger(1, 256))
@@ -507,6 +513,10 @@ std::unique_ptr<CLI::App> BuildApp(Options& o) {
       "  toucan-token completion bash > ~/.local/share/bash-completion/completions/toucan-token\n"
       "  toucan-token completion zsh > ~/.zfunc/_toucan-token     # a folder in $fpath\n"
       "  toucan-token completion fish > ~/.config/fish/completions/toucan-token.fish");
+  batch->add_flag("--csv", o.csv,
+                  "Read CSV: a header row (distinctId, attributes...), a user a row");
+  batch->add_flag("--keep-going", o.keep_going,
+                  "Send every line even after a failure every line would meet (401/403, 404, ...)");
   return app;
 }
 
@@ -882,6 +892,15 @@ int RunBatchMode(const Parsed& parsed, const toucan::TokenRequest& defaults, Api
   }
   batch.redact = [](std::string row) { return g_keys.Apply(std::move(row)); };
   batch.concurrency = o.concurrency;
+  batch.keep_going = o.keep_going;
+  batch.csv = o.csv || (o.batch_file.size() > 4 &&
+                        o.batch_file.compare(o.batch_file.size() - 4, 4, ".csv") == 0);
+  // CSV cells are text, as -a KEY=VALUE is: the schema's type converts them the same way.
+  if (schema) {
+    batch.cell_value = [&schema](const std::string& name, std::string_view text) {
+      return schema->Coerce(name, text);
+    };
+  }
   batch.progress = !o.quiet && isatty(STDERR_FILENO) == 1;
   batch.interrupted = [] { return g_signal != 0; };
   // Before the input is opened: opening a FIFO can block, and a signal then must wind down.
@@ -889,7 +908,7 @@ int RunBatchMode(const Parsed& parsed, const toucan::TokenRequest& defaults, Api
   int input = STDIN_FILENO;
   if (!o.batch_file.empty() && !NamesStandardInput(o.batch_file)) {
     input = OpenInput(o.batch_file, "the batch file");
-    if (batch.progress) batch.total_lines = toucan::CountBatchLines(o.batch_file);
+    if (batch.progress) batch.total_lines = toucan::CountBatchLines(o.batch_file, batch.csv);
   }
   int status = 0;
   if (o.dry_run) {

@@ -120,7 +120,8 @@ TEST(Batch, PerLineErrorsAndTheFirstFailureDecidesTheExit) {
       "\n"
       "caf\xc3\n"
       "ok-5\n";
-  const RunResult result = Batch(server.url(), input, {"--concurrency", "2"});
+  // --keep-going: a 401 would otherwise stop the batch before line 5.
+  const RunResult result = Batch(server.url(), input, {"--concurrency", "2", "--keep-going"});
   EXPECT_EQ(result.exit_code, 3) << result.err;  // line 2 is the first failure
   const auto rows = Rows(result.out);
   ASSERT_EQ(rows.size(), 5u);

@@ -44,7 +44,6 @@ TEST(BatchLine, StringsAndBareIds) {
 TEST(BatchLine, BareIdsWithControlCharactersAreRefused) {
   for (const auto& [line, says] :
        {std::pair<std::string, std::string>{std::string("a\0b", 3), "(\\x00; is the file UTF-16?)"},
-        {"u1\tEU", "(\\t)"},
         {"a\rb", "(\\r)"},
         {"a\x7f", "(\\x7f)"}}) {
     const BatchLine parsed = ParseBatchLine(line, Defaults());
@@ -53,6 +52,20 @@ TEST(BatchLine, BareIdsWithControlCharactersAreRefused) {
   }
   EXPECT_EQ(*ParseBatchLine("{\"distinctId\":\t\"u1\"}", Defaults()).distinct_id, "u1");
   EXPECT_EQ(*ParseBatchLine(R"("a\u0000b")", Defaults()).distinct_id, std::string("a\0b", 3));
+}
+
+// A spreadsheet row piped in as JSON Lines: refused with a hint, unless written as a JSON string.
+TEST(BatchLine, BareIdsThatLookLikeCsvAreRefused) {
+  for (const auto& [line, says] : {std::pair<std::string, std::string>{"id,region", "a comma"},
+                                   {"u1;EU", "a semicolon"},
+                                   {"u1\tEU", "a tab"}}) {
+    const BatchLine parsed = ParseBatchLine(line, Defaults());
+    EXPECT_FALSE(parsed.request) << line;
+    EXPECT_NE(parsed.error.find("the line holds " + says + ": for CSV input use --csv"),
+              std::string::npos)
+        << parsed.error;
+  }
+  EXPECT_EQ(*ParseBatchLine(R"("a,b;c")", Defaults()).distinct_id, "a,b;c");
 }
 
 TEST(BatchLine, InvalidLines) {

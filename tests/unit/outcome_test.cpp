@@ -160,6 +160,27 @@ TEST(JudgeTransport, ProxyRefusingTheTunnelIsNamed) {
   EXPECT_NE(Message(busy).find("the proxy would not open a tunnel"), std::string::npos);
 }
 
+// What stops a batch: failures every other line would meet too, and only those.
+TEST(FailsEveryRequest, TheKeyTheUrlTheCertificateTheNameTheProxy) {
+  for (const long status : {401L, 403L, 404L}) EXPECT_TRUE(FailsEveryRequest(Reply(status)));
+  for (const long status : {200L, 302L, 400L, 409L, 422L, 429L, 500L, 503L}) {
+    EXPECT_FALSE(FailsEveryRequest(Reply(status))) << status;
+  }
+  for (const int code : {CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY,
+                         CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_ISSUER_ERROR}) {
+    EXPECT_TRUE(FailsEveryRequest(Transport(code, "x", 20))) << code;
+  }
+  EXPECT_TRUE(
+      FailsEveryRequest(Transport(CURLE_RECV_ERROR, "CONNECT tunnel failed, response 407")));
+  EXPECT_FALSE(
+      FailsEveryRequest(Transport(CURLE_COULDNT_CONNECT, "CONNECT tunnel failed, response 503")));
+  for (const int code : {CURLE_COULDNT_CONNECT, CURLE_OPERATION_TIMEDOUT, CURLE_RECV_ERROR,
+                         CURLE_SSL_CONNECT_ERROR, CURLE_GOT_NOTHING, CURLE_WEIRD_SERVER_REPLY}) {
+    EXPECT_FALSE(FailsEveryRequest(Transport(code, "Connection reset by peer"))) << code;
+  }
+  EXPECT_FALSE(FailsEveryRequest(Verdict{}));  // a success
+}
+
 TEST(JudgeReply, RedirectWithAnEmptyLocationNamesNoTarget) {
   for (const char* location : {"", "\r", " \t "}) {
     const std::string message = Message(Reply(302, "", std::nullopt, std::string(location)));

@@ -1,0 +1,93 @@
+// RFC 4180 records: quoted cells, "" for a quote, CRLF or LF, line breaks inside quotes.
+#include "csv.hpp"
+
+namespace toucan {
+
+bool CsvRecord::Feed(std::string_view line) {
+  const bool crlf = !line.empty() && line.back() == '\r';
+  if (crlf) line.remove_suffix(1);
+  bytes_ += line.size() + 1;
+  if (bytes_ > max_bytes_) DropCells();
+  const auto keep = [this](char c) {
+    if (!oversized_) current_.push_back(c);
+  };
+  for (const char c : line) {
+    switch (state_) {
+      case State::kCellStart:
+        if (c == '"') {
+          state_ = State::kQuoted;
+        } else if (c == ',') {
+          EndCell();
+        } else {
+          keep(c);
+          state_ = State::kUnquoted;
+        }
+        break;
+      case State::kUnquoted:
+        if (c == ',') {
+          EndCell();
+        } else {
+          if (c == '"') Malformed("a quote inside an unquoted cell (write \"a\"\"b\" for a\"b)");
+          keep(c);
+        }
+        break;
+      case State::kQuoted:
+        if (c == '"') {
+          state_ = State::kQuoteInQuoted;
+        } else {
+          keep(c);
+        }
+        break;
+      case State::kQuoteInQuoted:
+        if (c == '"') {
+          keep(c);
+          state_ = State::kQuoted;
+        } else if (c == ',') {
+          EndCell();
+        } else {
+          Malformed("text after the closing quote of a cell");
+          keep(c);
+          state_ = State::kUnquoted;
+        }
+        break;
+    }
+  }
+  if (state_ == State::kQuoted) {
+    if (crlf) keep('\r');
+    keep('\n');
+    return false;
+  }
+  EndCell();
+  return true;
+}
+
+void CsvRecord::FeedLostLine() {
+  DropCells();
+  state_ = State::kCellStart;
+}
+
+void CsvRecord::DropCells() {
+  oversized_ = true;
+  cells_ = {};
+  current_ = {};
+}
+
+void CsvRecord::EndOfInput() {
+  if (state_ == State::kQuoted)
+    Malformed("a quoted cell is not closed before the end of the input");
+  EndCell();
+}
+
+void CsvRecord::Clear() { *this = CsvRecord(max_bytes_); }
+
+void CsvRecord::EndCell() {
+  if (!oversized_) cells_.push_back(std::move(current_));
+  current_.clear();
+  state_ = State::kCellStart;
+}
+
+void CsvRecord::Malformed(const std::string& why) {
+  if (error_.empty()) error_ = why;
+}
+
+}  // namespace toucan
