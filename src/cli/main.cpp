@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -259,6 +260,20 @@ CLI::Validator PositiveSeconds() {
       "");
 }
 
+// One of `words`, with a suggestion for a near miss (CLI11's IsMember quotes its own set syntax).
+CLI::Validator OneOf(std::vector<std::string> words) {
+  return CLI::Validator(
+      [words](std::string& text) -> std::string {
+        if (std::find(words.begin(), words.end(), text) != words.end()) return {};
+        std::string list;
+        for (const auto& word : words) list += (list.empty() ? "" : ", ") + word;
+        const auto close = toucan::SuggestName(text, words);
+        return "'" + toucan::Excerpt(text, 100) + "' is not one of " + list +
+               (close ? " (did you mean " + *close + "?)" : "");
+      },
+      "");
+}
+
 std::chrono::milliseconds ToMilliseconds(double seconds) {
   return std::chrono::milliseconds(std::max<long long>(1, std::llround(seconds * 1000.0)));
 }
@@ -329,7 +344,19 @@ Json ReadJsonObjectInput(const std::string& input, const std::string& flag) {
                                    flag + " file '" + path + "'");
   }
   if (input.size() > kMaxJsonInputBytes) throw UsageError(flag + " is larger than 1 MiB");
-  return toucan::ParseJsonObject(input, flag);
+  try {
+    return toucan::ParseJsonObject(input, flag);
+  } catch (const Error& e) {
+    struct stat file {};
+    if (stat(input.c_str(), &file) == 0 && S_ISREG(file.st_mode)) {
+      throw UsageError(std::string(e.what()) + "; did you mean @" + input + "?");
+    }
+    const auto eq = input.find('=');
+    if (eq != std::string::npos && eq > 0 && input.front() != '{') {
+      throw UsageError(std::string(e.what()) + "; for one attribute use -a KEY=VALUE");
+    }
+    throw;
+  }
 }
 
 bool IsEnvName(const std::string& name) {
@@ -464,7 +491,7 @@ std::unique_ptr<CLI::App> BuildApp(Options& o) {
   AddRequestOptions(*app, o);
   AddConnectionOptions(*app, o);
   app->add_option("-o,--output", o.output, "Output format: json, token, header or env")
-      ->check(CLI::IsMember({"json", "token", "header", "env"}).description(""))
+      ->check(OneOf({"json", "token", "header", "env"}))
       ->type_name("FORMAT");
   app->add_flag("--dry-run", o.dry_run, "Print the request that would be sent; send nothing");
   AddProfileOptions(*app, o);
@@ -481,9 +508,103 @@ std::unique_ptr<CLI::App> BuildApp(Options& o) {
   return app;
 }
 
-// Parses argv; returns an exit status when the run ends here (--help, --version).
+// "-u/--distinct-id", as the help writes an option.
+std::string OptionName(const CLI::Option& option) {
+  std::string name;
+  for (const auto& s : option.get_snames()) name += "-" + s + "/";
+  for (const auto& l : option.get_lnames()) name += "--" + l + "/";
+  return name.empty() ? option.get_name() : name.substr(0, name.size() - 1);
+}
+
+// The apps whose options apply: the main one and the subcommands given.
+std::vector<const CLI::App*> AppsInUse(const CLI::App& app) {
+  std::vector<const CLI::App*> apps{&app};
+  for (std::size_t i = 0; i < apps.size(); ++i) {
+    for (const CLI::App* sub : apps[i]->get_subcommands()) apps.push_back(sub);
+  }
+  return apps;
+}
+
+// "did you mean X?" for a word close to one of `names` (edit distance 2, case, '_' for '-').
+std::string DidYouMean(std::string word, const std::vector<std::string>& names) {
+  std::replace(word.begin(), word.end(), '_', '-');
+  if (const auto close = toucan::SuggestName(word, names)) return " (did you mean " + *close + "?)";
+  // An unambiguous abbreviation (`--conc`) is as clear a sign as a typo.
+  std::vector<std::string> longer;
+  for (const auto& name : names) {
+    if (word.size() > 2 && name.rfind(word, 0) == 0) longer.push_back(name);
+  }
+  return longer.size() == 1 ? " (did you mean " + longer.front() + "?)" : "";
+}
+
+std::string UnknownOption(const std::string& arg, const CLI::App& app) {
+  std::vector<std::string> names{"--help"};
+  for (const CLI::App* in_use : AppsInUse(app)) {
+    for (const CLI::Option* option : in_use->get_options()) {
+      for (const auto& l : option->get_lnames()) names.push_back("--" + l);
+    }
+  }
+  const std::string name = arg.substr(0, arg.find('='));
+  return "unknown option '" + toucan::Excerpt(name, 100) + "'" + DidYouMean(name, names);
+}
+
+// A word where a command or a value was expected.
+std::string UnexpectedWord(const std::string& word, const CLI::App& app) {
+  const std::string shown = "'" + toucan::Excerpt(word, 100) + "'";
+  const CLI::App* cache = app.get_subcommand("cache");
+  if (cache->parsed()) {
+    return "unknown cache command " + shown + ": the only one is clear (toucan-token cache clear)";
+  }
+  if (app.get_subcommand("batch")->parsed()) {
+    return "batch reads one FILE; " + shown + " is one too many";
+  }
+  std::vector<std::string> commands;
+  for (const CLI::App* sub : app.get_subcommands({})) commands.push_back(sub->get_name());
+  std::string message = "unknown command " + shown + DidYouMean(word, commands);
+  if (message.back() == ')') return message;
+  std::string list;
+  for (const auto& command : commands) list += (list.empty() ? "" : ", ") + command;
+  return message + ": the commands are " + list + " (a distinct id goes after -u)";
+}
+
+// CLI11's own words never reach the user: each parse error is said again, naming the option.
+std::string ExplainParseError(const CLI::ParseError& e, const CLI::App& app) {
+  if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr) {
+    for (const auto& arg : app.remaining(true)) {
+      if (arg.size() > 1 && arg.front() == '-') return UnknownOption(arg, app);
+    }
+    const auto extras = app.remaining(true);
+    if (!extras.empty()) return UnexpectedWord(extras.front(), app);
+  }
+  if (app.get_subcommand("cache")->parsed() &&
+      !app.get_subcommand("cache")->get_subcommand("clear")->parsed()) {
+    const auto extras = app.remaining(true);
+    if (!extras.empty()) return UnexpectedWord(extras.front(), app);
+    return "cache needs a command: toucan-token cache clear";
+  }
+  const std::string what = e.what();
+  for (const CLI::App* in_use : AppsInUse(app)) {
+    for (const CLI::Option* option : in_use->get_options()) {
+      const bool single = option->get_items_expected_max() == 1 && !option->get_lnames().empty();
+      if (single && option->count() > 1) return OptionName(*option) + " given twice";
+      if (what.rfind(option->get_name() + ": ", 0) != 0) continue;
+      if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) != nullptr) {
+        return OptionName(*option) + " needs a value (" + option->get_type_name() + ")";
+      }
+      return OptionName(*option) + what.substr(option->get_name().size());  // our validators
+    }
+  }
+  return what;
+}
+
+// Parses argv; returns an exit status when the run ends here (--help, --version, no arguments).
 std::optional<int> ParseCommandLine(int argc, char** argv, Parsed& parsed) {
   auto app = BuildApp(parsed.options);
+  if (argc <= 1) {  // as git and gh do: the help, on stderr, and a usage status
+    const std::string help = app->help();
+    [[maybe_unused]] const auto written = std::fwrite(help.data(), 1, help.size(), stderr);
+    return 2;
+  }
   try {
     app->parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -502,11 +623,7 @@ std::optional<int> ParseCommandLine(int argc, char** argv, Parsed& parsed) {
       if (app->get_subcommand(name)->parsed())
         help = std::string("toucan-token ") + name + " --help";
     }
-    if (app->get_subcommand("cache")->parsed() &&
-        !app->get_subcommand("cache")->get_subcommand("clear")->parsed()) {
-      throw UsageError("cache needs a subcommand: toucan-token cache clear");
-    }
-    throw UsageError(std::string(e.what()) + " (see " + help + ")");
+    throw UsageError(ExplainParseError(e, *app) + " (see " + help + ")");
   }
   parsed.batch = app->get_subcommand("batch")->parsed();
   parsed.given_attributes = app->count("--attributes") > 0;
