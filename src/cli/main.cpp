@@ -901,6 +901,16 @@ int RunBatchMode(const Parsed& parsed, const toucan::TokenRequest& defaults, Api
   return status;
 }
 
+// Every problem on a line of its own, so that one run shows all there is to fix.
+void ReportSchemaProblems(const toucan::Schema& schema, const Json& attributes) {
+  const std::vector<std::string> problems = schema.Problems(attributes);
+  if (problems.empty()) return;
+  for (std::size_t i = 0; i + 1 < problems.size(); ++i) {
+    PrintError(UsageError(problems[i]).what());  // escaped as every Error message is
+  }
+  throw UsageError(problems.back());
+}
+
 int Run(int argc, char** argv) {
   Parsed parsed;
   if (const auto done = ParseCommandLine(argc, argv, parsed)) return *done;
@@ -924,7 +934,7 @@ int Run(int argc, char** argv) {
     toucan::CheckRequestDefaults(request);
   } else {
     body = toucan::BuildRequestBody(request);
-    if (schema) schema->Check(request.attributes);
+    if (schema) ReportSchemaProblems(*schema, request.attributes);
   }
   // --dry-run needs no key, but one that is configured is still read and checked; so is the CA
   // bundle, which a real run checks when it builds its client.

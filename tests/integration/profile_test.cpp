@@ -235,6 +235,36 @@ TEST_F(Profiles, SchemaCatchesMistakesInSingleMode) {
             json::parse(R"({"region":"EU","year":2024})"));
 }
 
+// Three mistakes, one run: a line each on stderr, and all of them in a batch row's message.
+TEST_F(Profiles, SchemaReportsEveryProblemInOneRun) {
+  TestServer server(TokenReply());
+  const std::string schema = WriteFile(
+      "every.toml",
+      "region = { type = \"string\", enum = [\"EU\", \"US\"] }\nyear = \"integer\"\n"
+      "active = \"boolean\"\n");
+  const Env env = HomeEnv({{"TOUCAN_API_KEY", kApiKey}, {"TOUCAN_BASE_URL", server.url()}});
+  RunResult result = RunChecked({"-u", "u1", "--schema", schema, "-a", "regoin=EU", "-a",
+                                 "year=last", "-a", "actve=true", "-a", "region=Eu"},
+                                env);
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_EQ(result.out, "");
+  EXPECT_EQ(result.err,
+            "toucan-token: unknown attribute 'regoin' (did you mean 'region'?)\n"
+            "toucan-token: attribute 'year' has the wrong type: the schema declares integer, the "
+            "value is \"last\" (string)\n"
+            "toucan-token: unknown attribute 'actve' (did you mean 'active'?)\n"
+            "toucan-token: attribute 'region': \"Eu\" is not one of \"EU\", \"US\" (did you mean "
+            "'EU'?)\n");
+  result = RunChecked({"batch", "--schema", schema},
+                      env, std::string(R"({"distinctId":"u1","attributes":{"regoin":"EU","year":"x"}})") + "\n");
+  EXPECT_EQ(result.exit_code, 2);
+  const json row = json::parse(result.out);
+  EXPECT_EQ(row["error"]["message"],
+            "unknown attribute 'regoin' (did you mean 'region'?); attribute 'year' has the wrong "
+            "type: the schema declares integer, the value is \"x\" (string)");
+  EXPECT_EQ(server.request_count(), 0u);
+}
+
 TEST_F(Profiles, BatchDryRunChecksAWholeUserFileOffline) {
   // The profile's schema, relative to the config file's folder; no key, no server.
   WriteConfig("[profile.default]\nbase-url = \"https://bi.example.com\"\nschema = \"s.json\"\n");
