@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -54,6 +55,9 @@ struct Profile {
   std::optional<Schema> schema_inline;     // `schema = { ... }` / `[profile.NAME.schema]`
   std::optional<bool> cache;
   std::optional<std::int64_t> min_ttl;  // seconds, >= 0
+  // Where each setting is written, "PATH:LINE", by key ("base-url"), and each attribute of the
+  // `attributes` table by "attributes.NAME": for `toucan-token config`.
+  std::map<std::string, std::string> lines;
 
   // True when the profile names where its key comes from; then TOUCAN_API_KEY is ignored
   // ("the key follows the instance").

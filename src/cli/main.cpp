@@ -6,11 +6,13 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -112,7 +114,11 @@ struct Parsed {
   bool given_output = false;
   bool profiles = false;        // `toucan-token profiles`
   bool cache_clear = false;     // `toucan-token cache clear`
+  bool config = false;          // `toucan-token config`
   std::set<std::string> given;  // options set by a flag or their environment variable
+  // Where each setting set by other than its default came from, by option ("--base-url"):
+  // "flag", "env TOUCAN_BASE_URL", "profile prod (PATH:LINE)". For `config` and --dry-run -v.
+  std::map<std::string, std::string> origin;
 };
 
 // ---- process set-up ------------------------------------------------------------------------
@@ -430,9 +436,7 @@ void AddRequestOptions(CLI::App& app, Options& o) {
 }
 
 void AddConnectionOptions(CLI::App& app, Options& o) {
-  app.add_option("--base-url", o.base_url, "Instance URL")
-      ->envname("TOUCAN_BASE_URL")
-      ->type_name("URL");
+  app.add_option("--base-url", o.base_url, "Instance URL (env TOUCAN_BASE_URL)")->type_name("URL");
   app.add_option("--endpoint-path", o.endpoint_path, "Path below the base URL")->type_name("PATH");
   app.add_option("--api-key-env", o.api_key_env, "Environment variable that holds the API key")
       ->type_name("NAME");
@@ -448,8 +452,8 @@ void AddConnectionOptions(CLI::App& app, Options& o) {
   app.add_option("--retries", o.retries, "Extra attempts on transient failures")
       ->transform(DecimalInteger(0, 100))
       ->type_name("N");
-  app.add_option("--cacert", o.cacert, "CA bundle to trust instead of the system store")
-      ->envname("TOUCAN_CA_BUNDLE")
+  app.add_option("--cacert", o.cacert,
+                 "CA bundle to trust instead of the system store (env TOUCAN_CA_BUNDLE)")
       ->type_name("FILE");
 }
 
@@ -473,6 +477,14 @@ void AddProfileOptions(CLI::App& app, Options& o) {
           "Prints {\"name\", \"active\", \"settings\"} per profile of\n"
           "$TOUCAN_CONFIG or ~/.config/toucan-token/config.toml; never a key.\n"
           "Exit status: 0, or 2 when the file cannot be read or is invalid.");
+  app.add_subcommand("config", "Show every setting and attribute of a mint and where it came from")
+      ->fallthrough()
+      ->footer(
+          "Takes the options of a mint; sends nothing and needs no key. Prints JSON Lines:\n"
+          "{\"name\", \"value\", \"source\"} per setting (the key only as set or missing),\n"
+          "then {\"attribute\", \"value\", \"source\", \"overrides\"} per attribute.\n"
+          "Example: toucan-token config --profile prod -u u1 -a region=EU\n"
+          "Exit status: 0, or 2 when a setting or input is invalid.");
   CLI::App* cache = app.add_subcommand("cache", "The token cache: toucan-token cache clear");
   cache->require_subcommand(1)->fallthrough()->footer(
       "Example: toucan-token cache clear   # removes every cached token; says how many on stderr");
@@ -619,7 +631,7 @@ std::optional<int> ParseCommandLine(int argc, char** argv, Parsed& parsed) {
     }
     // Point at the help that lists the option at fault: a subcommand's own where one was given.
     std::string help = "toucan-token --help";
-    for (const char* name : {"batch", "profiles", "cache"}) {
+    for (const char* name : {"batch", "profiles", "cache", "config"}) {
       if (app->get_subcommand(name)->parsed())
         help = std::string("toucan-token ") + name + " --help";
     }
@@ -628,7 +640,6 @@ std::optional<int> ParseCommandLine(int argc, char** argv, Parsed& parsed) {
   parsed.batch = app->get_subcommand("batch")->parsed();
   parsed.given_attributes = app->count("--attributes") > 0;
   parsed.given_permissions = app->count("--permissions") > 0;
-  parsed.given_cacert = app->count("--cacert") > 0;
   parsed.given_api_key_file = app->count("--api-key-file") > 0;
   parsed.given_distinct_id = app->count("--distinct-id") > 0;
   parsed.given_output = app->count("--output") > 0;
@@ -639,6 +650,20 @@ std::optional<int> ParseCommandLine(int argc, char** argv, Parsed& parsed) {
   }
   if (app->get_subcommand("batch")->count("--concurrency") > 0)
     parsed.given.insert("--concurrency");
+  for (const auto& name : parsed.given) parsed.origin[name] = "flag";
+  // Below a flag, above a profile; read here rather than by CLI11, so that the source is known.
+  const std::pair<const char*, std::string*> variables[] = {
+      {"TOUCAN_BASE_URL", &parsed.options.base_url}, {"TOUCAN_CA_BUNDLE", &parsed.options.cacert}};
+  for (const auto& [variable, target] : variables) {
+    const std::string flag = target == &parsed.options.base_url ? "--base-url" : "--cacert";
+    const char* value = std::getenv(variable);
+    if (value == nullptr || parsed.given.count(flag) > 0) continue;
+    *target = value;
+    parsed.given.insert(flag);
+    parsed.origin[flag] = std::string("env ") + variable;
+  }
+  parsed.given_cacert = parsed.given.count("--cacert") > 0;
+  parsed.config = app->get_subcommand("config")->parsed();
   parsed.profiles = app->get_subcommand("profiles")->parsed();
   parsed.cache_clear = app->get_subcommand("cache")->parsed();
   return std::nullopt;
@@ -656,7 +681,7 @@ void CheckModeFlags(const Parsed& parsed) {
     if (parsed.given_output) {
       throw UsageError("-o/--output cannot be used with batch: it always writes JSON Lines");
     }
-  } else if (!parsed.given_distinct_id) {
+  } else if (!parsed.given_distinct_id && !parsed.config) {
     throw UsageError("--distinct-id is required (e.g. toucan-token -u user-42); see --help");
   }
   if (parsed.given_cacert && parsed.options.cacert.empty()) {
@@ -686,8 +711,13 @@ void CheckModeFlags(const Parsed& parsed) {
 // Profile settings fill in what no flag (or TOUCAN_BASE_URL / TOUCAN_CA_BUNDLE) set.
 void ApplyProfile(Parsed& parsed, const toucan::Profile& profile) {
   Options& o = parsed.options;
+  const auto from = [&](const char* flag) {
+    const auto line = profile.lines.find(flag + 2);
+    parsed.origin[flag] = "profile " + profile.name + " (" +
+                          (line == profile.lines.end() ? "" : line->second) + ")";
+  };
   const auto fill = [&](const char* flag, auto& target, const auto& value) {
-    if (value && parsed.given.count(flag) == 0) target = *value;
+    if (value && parsed.given.count(flag) == 0) target = *value, from(flag);
   };
   fill("--base-url", o.base_url, profile.base_url);
   fill("--endpoint-path", o.endpoint_path, profile.endpoint_path);
@@ -698,13 +728,17 @@ void ApplyProfile(Parsed& parsed, const toucan::Profile& profile) {
   fill("--retries", o.retries, profile.retries);
   fill("--concurrency", o.concurrency, profile.concurrency);
   fill("--min-ttl", o.min_ttl, profile.min_ttl);
-  if (profile.cache && parsed.given.count("--cache") == 0) o.cache = *profile.cache;
+  if (profile.cache && parsed.given.count("--cache") == 0) o.cache = *profile.cache, from("--cache");
+  if ((profile.schema_path || profile.schema_inline) && parsed.given.count("--schema") == 0) {
+    from("--schema");
+  }
   // The key follows the instance: a profile's key source replaces TOUCAN_API_KEY, so a dev key
   // left in the environment never goes to prod. Only the key flags override it.
   if (parsed.given.count("--api-key-env") == 0 && parsed.given.count("--api-key-file") == 0) {
-    if (profile.api_key_env) o.api_key_env = *profile.api_key_env;
-    if (profile.api_key_file) o.api_key_file = *profile.api_key_file;
+    if (profile.api_key_env) o.api_key_env = *profile.api_key_env, from("--api-key-env");
+    if (profile.api_key_file) o.api_key_file = *profile.api_key_file, from("--api-key-file");
     if (profile.api_key_command) o.api_key_command = *profile.api_key_command;
+    if (profile.api_key_command) from("--api-key-command");
   }
 }
 
@@ -719,37 +753,173 @@ std::optional<toucan::Schema> LoadSchema(const Parsed& parsed,
   return std::nullopt;
 }
 
-// With a schema, `-a year=2024` means the declared type, so `:=` is not needed.
-void ApplyAttribute(Json& attributes, const std::string& argument, const toucan::Schema* schema) {
+// With a schema, `-a year=2024` means the declared type, so `:=` is not needed. Returns the key.
+std::string ApplyAttribute(Json& attributes, const std::string& argument,
+                           const toucan::Schema* schema) {
   toucan::ApplyAttributeArgument(attributes, argument);
   const auto eq = argument.find('=');
-  if (schema == nullptr || eq == 0 || argument[eq - 1] == ':') return;
-  const std::string key = argument.substr(0, eq);
-  attributes[key] = schema->Coerce(key, attributes[key].get<std::string>());
+  const bool typed = argument[eq - 1] == ':';
+  const std::string key = argument.substr(0, typed ? eq - 1 : eq);
+  if (schema != nullptr && !typed) {
+    attributes[key] = schema->Coerce(key, attributes[key].get<std::string>());
+  }
+  return key;
 }
+
+// Each attribute's values, lowest layer first, with the source of each: for `config`.
+using AttributeLayers = std::map<std::string, std::vector<std::pair<Json, std::string>>>;
 
 // The request from the profile, -r, --attributes, -a and --permissions (for batch: every line's
 // defaults). Attributes layer: the profile's, then --attributes key by key, then each -a.
 toucan::TokenRequest BuildDefaultRequest(const Parsed& parsed,
                                          const std::optional<toucan::Profile>& profile,
-                                         const toucan::Schema* schema) {
+                                         const toucan::Schema* schema,
+                                         AttributeLayers* layers = nullptr) {
   const Options& o = parsed.options;
   toucan::TokenRequest request;
   request.distinct_id = o.distinct_id;
   request.role = o.role;
-  if (profile && profile->attributes) request.attributes = *profile->attributes;
+  const auto note = [&](const std::string& key, const Json& value, const std::string& source) {
+    if (layers) (*layers)[key].emplace_back(value, source);
+  };
+  if (profile && profile->attributes) {
+    request.attributes = *profile->attributes;
+    for (const auto& [key, value] : request.attributes.items()) {
+      const auto line = profile->lines.find("attributes." + key);
+      note(key, value,
+           "profile " + profile->name + " (" +
+               (line == profile->lines.end() ? std::string() : line->second) + ")");
+    }
+  }
   if (parsed.given_attributes) {
     const Json over = ReadJsonObjectInput(o.attributes_input, "--attributes");
     for (const auto& [key, value] : over.items()) request.attributes[key] = value;
+    const std::string source =
+        o.attributes_input.front() == '@' || o.attributes_input == "-"
+            ? "--attributes " + o.attributes_input
+            : "--attributes";
+    for (const auto& [key, value] : over.items()) note(key, value, source);
   }
-  for (const auto& argument : o.attribute_args)
-    ApplyAttribute(request.attributes, argument, schema);
+  for (const auto& argument : o.attribute_args) {
+    const std::string key = ApplyAttribute(request.attributes, argument, schema);
+    if (layers) note(key, request.attributes[key], "flag");
+  }
   if (parsed.given_permissions) {
     request.permissions = ReadJsonObjectInput(o.permissions_input, "--permissions");
   } else if (profile && profile->permissions) {
     request.permissions = *profile->permissions;
   }
   return request;
+}
+
+// ---- where every setting came from ---------------------------------------------------------
+
+std::string Origin(const Parsed& parsed, const char* flag) {
+  const auto found = parsed.origin.find(flag);
+  return found == parsed.origin.end() ? "default" : found->second;
+}
+
+Json Row(const char* name, Json value, std::string source) {
+  return Json{{"name", name}, {"value", std::move(value)}, {"source", std::move(source)}};
+}
+
+Json OrNull(const std::string& text) { return text.empty() ? Json() : Json(text); }
+
+// 30, not 30.0, for whole seconds.
+Json Seconds(double value) {
+  return value == std::floor(value) ? Json(static_cast<long long>(value)) : Json(value);
+}
+
+// Where the key would be read and whether it is there; never the key (a command is not run).
+Json ApiKeyRow(const Parsed& parsed) {
+  const Options& o = parsed.options;
+  if (!o.api_key_command.empty()) {
+    std::string command;
+    for (const auto& word : o.api_key_command) command += (command.empty() ? "" : " ") + word;
+    return Row("api-key", "set",
+               "command " + command + " (" + Origin(parsed, "--api-key-command") + ")");
+  }
+  if (!o.api_key_file.empty()) {
+    const bool there =
+        NamesStandardInput(o.api_key_file) || access(o.api_key_file.c_str(), R_OK) == 0;
+    return Row("api-key", there ? "set" : "missing",
+               "file " + o.api_key_file + " (" + Origin(parsed, "--api-key-file") + ")");
+  }
+  const char* value = IsEnvName(o.api_key_env) ? std::getenv(o.api_key_env.c_str()) : nullptr;
+  return Row("api-key", value && !toucan::Trim(value).empty() ? "set" : "missing",
+             "env " + o.api_key_env + " (" + Origin(parsed, "--api-key-env") + ")");
+}
+
+std::vector<Json> SettingRows(const Parsed& parsed, const toucan::Config& config,
+                              const std::optional<toucan::Profile>& profile) {
+  const Options& o = parsed.options;
+  const std::string url = toucan::ResolveEndpointUrl(o.base_url, o.endpoint_path);  // checks it
+  Json schema = parsed.given.count("--schema") > 0 ? Json(o.schema) : Json();
+  if (profile && parsed.given.count("--schema") == 0) {
+    if (profile->schema_path) schema = *profile->schema_path;
+    if (profile->schema_inline) schema = "(inline table)";
+  }
+  return {
+      Row("config", OrNull(config.path), std::getenv("TOUCAN_CONFIG") ? "env TOUCAN_CONFIG" : "default"),
+      Row("profile", profile ? Json(profile->name) : Json(),
+          parsed.given.count("--profile") > 0  ? "flag"
+          : std::getenv("TOUCAN_PROFILE")      ? "env TOUCAN_PROFILE"
+                                               : "default"),
+      Row("base-url", o.base_url, Origin(parsed, "--base-url")),
+      Row("endpoint-path", o.endpoint_path, Origin(parsed, "--endpoint-path")),
+      Row("url", url, "base-url + endpoint-path"),
+      Row("role", o.role, Origin(parsed, "--role")),
+      Row("output", o.output, Origin(parsed, "--output")),
+      Row("timeout", Seconds(o.timeout), Origin(parsed, "--timeout")),
+      Row("connect-timeout", Seconds(o.connect_timeout), Origin(parsed, "--connect-timeout")),
+      Row("retries", o.retries, Origin(parsed, "--retries")),
+      Row("cacert", OrNull(o.cacert), Origin(parsed, "--cacert")),
+      Row("schema", schema, Origin(parsed, "--schema")),
+      Row("cache", o.cache && !o.no_cache, o.no_cache ? "flag" : Origin(parsed, "--cache")),
+      Row("min-ttl", o.min_ttl < 0 ? Json() : Json(o.min_ttl), Origin(parsed, "--min-ttl")),
+      ApiKeyRow(parsed)};
+}
+
+// One row per attribute sent: its value, the layer it came from and the values it replaced.
+std::vector<Json> AttributeRows(const Json& attributes, const AttributeLayers& layers) {
+  std::vector<Json> rows;
+  for (const auto& [key, value] : attributes.items()) {
+    const auto found = layers.find(key);
+    if (found == layers.end() || found->second.empty()) continue;
+    const auto& history = found->second;
+    Json overrides = Json::array();
+    for (auto layer = history.rbegin() + 1; layer != history.rend(); ++layer) {
+      overrides.push_back(Json{{"value", layer->first}, {"source", layer->second}});
+    }
+    rows.push_back(Json{{"attribute", key},
+                        {"value", value},
+                        {"source", history.back().second},
+                        {"overrides", std::move(overrides)}});
+  }
+  return rows;
+}
+
+// `--dry-run --verbose`: the same rows on stderr, `NAME = VALUE (SOURCE)`.
+void PrintOrigins(const std::vector<Json>& rows) {
+  const auto shown = [](const Json& value) {
+    return value.is_string() ? toucan::Excerpt(value.get<std::string>())
+                             : value.dump(-1, ' ', true, Json::error_handler_t::replace);
+  };
+  for (const Json& row : rows) {
+    if (row.contains("name")) {
+      PrintError(row["name"].get<std::string>() + " = " + shown(row["value"]) + " (" +
+                 toucan::Excerpt(row["source"].get<std::string>()) + ")");
+      continue;
+    }
+    std::string line = "attribute " + toucan::Excerpt(row["attribute"].get<std::string>()) + " = " +
+                       row["value"].dump(-1, ' ', true, Json::error_handler_t::replace) + " (" +
+                       toucan::Excerpt(row["source"].get<std::string>());
+    for (const Json& over : row["overrides"]) {
+      line += "; overrides " + over["value"].dump(-1, ' ', true, Json::error_handler_t::replace) +
+              " from " + toucan::Excerpt(over["source"].get<std::string>());
+    }
+    PrintError(line + ")");
+  }
 }
 
 toucan::ClientOptions MakeClientOptions(const Options& options, ApiKey key) {
@@ -925,8 +1095,23 @@ int Run(int argc, char** argv) {
   if (profile) ApplyProfile(parsed, *profile);
   CheckModeFlags(parsed);
   const std::optional<toucan::Schema> schema = LoadSchema(parsed, profile);
-  const toucan::TokenRequest request =
-      BuildDefaultRequest(parsed, profile, schema ? &*schema : nullptr);
+  AttributeLayers layers;
+  const bool show_origins = parsed.config || (parsed.options.dry_run && parsed.options.verbose);
+  const toucan::TokenRequest request = BuildDefaultRequest(
+      parsed, profile, schema ? &*schema : nullptr, show_origins ? &layers : nullptr);
+  if (show_origins) {
+    std::vector<Json> rows = SettingRows(parsed, config, profile);
+    for (Json& row : AttributeRows(request.attributes, layers)) rows.push_back(std::move(row));
+    if (!parsed.config) {
+      PrintOrigins(rows);
+    } else {
+      toucan::LineWriter out(STDOUT_FILENO);
+      for (const Json& row : rows) {
+        out.Write(g_keys.Apply(row.dump(-1, ' ', false, Json::error_handler_t::replace)));
+      }
+      return 0;
+    }
+  }
   // Input errors come before key errors. For batch the role and attributes are every line's
   // defaults, checked on their own; a single request is checked by building its body, once.
   Json body;
