@@ -63,7 +63,7 @@ _toucan_token() {
   local command="" i
   for ((i = 1; i < cword; i++)); do
     case ${words[i]} in
-      batch | profiles | cache | completion) command=${words[i]} && break ;;
+      batch | profiles | cache | completion | config) command=${words[i]} && break ;;
     esac
   done
   local in_batch=false
@@ -144,8 +144,8 @@ _toucan_token() {
   elif [[ $in_batch == true ]]; then
     [[ -z $cur ]] && COMPREPLY+=(-)
     _toucan_token_files "$cur"  # batch FILE
-  else
-    mapfile -t COMPREPLY < <(_toucan_token_words "$cur" "batch profiles cache completion")
+  elif [[ -z $command ]]; then
+    mapfile -t COMPREPLY < <(_toucan_token_words "$cur" "batch profiles config cache completion")
   fi
 }
 

@@ -32,6 +32,7 @@ set -l mint 'not __fish_seen_subcommand_from profiles cache completion'
 complete -c toucan-token -f
 complete -c toucan-token -n __fish_use_subcommand -a batch -d 'Mint one token per line of a JSON Lines or CSV file'
 complete -c toucan-token -n __fish_use_subcommand -a profiles -d 'List the profiles of config.toml'
+complete -c toucan-token -n __fish_use_subcommand -a config -d 'Show every setting and attribute of a mint and where it came from'
 complete -c toucan-token -n __fish_use_subcommand -a cache -d 'The token cache'
 complete -c toucan-token -n __fish_use_subcommand -a completion -d 'Print the completion script for a shell'
 complete -c toucan-token -n '__fish_seen_subcommand_from completion; and not __fish_seen_subcommand_from bash zsh fish' -a 'bash zsh fish'

@@ -533,8 +533,18 @@ Profile ParseProfile(const toml::key& name, const toml::node& node, const Contex
   Profile profile;
   profile.name = std::string(name.str());
   std::vector<std::string> sources;
+  const auto line = [](const toml::source_region& region) {
+    const std::string where = Where(region);
+    return where.substr(0, where.rfind(':'));
+  };
   for (const auto& [key, value] : internal::InFileOrder(*table)) {
     ApplySetting(profile, *key, *value, context);
+    profile.lines[std::string(key->str())] = line(key->source());
+    if (key->str() == "attributes") {
+      for (const auto& [attribute, unused] : *value->as_table()) {
+        profile.lines["attributes." + std::string(attribute.str())] = line(attribute.source());
+      }
+    }
     if (key->str().rfind("api-key-", 0) == 0) sources.emplace_back(key->str());
   }
   // Two sources would leave a reader guessing which key goes to this instance.

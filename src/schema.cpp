@@ -211,36 +211,58 @@ std::optional<std::string> SuggestName(std::string_view word,
   return best;
 }
 
+namespace {
+
+// `enum = [...]`: a non-empty array of values of the declared type.
+std::vector<Json> ParseEnum(const std::string& name, AttributeType type, const Json& values) {
+  if (!values.is_array() || values.empty()) {
+    throw UsageError("attribute " + Named(name) + ": \"enum\" must be a non-empty array");
+  }
+  for (const Json& value : values) {
+    if (!Matches(type, value)) {
+      throw UsageError("attribute " + Named(name) + ": \"enum\" value " + Shown(value) +
+                       " is not a " + std::string(AttributeTypeName(type)));
+    }
+  }
+  return {values.begin(), values.end()};
+}
+
+AttributeDeclaration ParseLongForm(const std::string& name, const Json& declaration) {
+  if (!declaration.contains("type")) {
+    throw UsageError("attribute " + Named(name) + " needs a \"type\"");
+  }
+  AttributeDeclaration entry{name, ParseType(name, declaration["type"]), false, {}};
+  for (const auto& [key, value] : declaration.items()) {
+    if (key == "required" && value.is_boolean()) {
+      entry.required = value.get<bool>();
+    } else if (key == "required") {
+      throw UsageError("attribute " + Named(name) + ": \"required\" must be true or false");
+    } else if (key == "enum") {
+      entry.allowed = ParseEnum(name, entry.type, value);
+    } else if (key != "type" && key != "description") {
+      std::string message = "attribute " + Named(name) + ": unknown field " + Named(key);
+      if (const auto close = SuggestName(key, {"type", "required", "enum", "description"})) {
+        message += " (did you mean '" + *close + "'?)";
+      }
+      throw UsageError(message);
+    }
+  }
+  return entry;
+}
+
+}  // namespace
+
 void Schema::Declare(const std::string& name, const Json& declaration) {
   if (name.empty()) throw UsageError("an attribute name must not be empty");
   if (Find(name) != nullptr) throw UsageError("attribute " + Named(name) + " is declared twice");
-  AttributeDeclaration entry{name, AttributeType::kString, false};
   if (declaration.is_string()) {
-    entry.type = ParseType(name, declaration);
+    declarations_.push_back({name, ParseType(name, declaration), false, {}});
   } else if (declaration.is_object()) {
-    if (!declaration.contains("type")) {
-      throw UsageError("attribute " + Named(name) + " needs a \"type\"");
-    }
-    for (const auto& [key, value] : declaration.items()) {
-      if (key == "type") {
-        entry.type = ParseType(name, value);
-      } else if (key == "required" && value.is_boolean()) {
-        entry.required = value.get<bool>();
-      } else if (key == "required") {
-        throw UsageError("attribute " + Named(name) + ": \"required\" must be true or false");
-      } else if (key != "description") {
-        std::string message = "attribute " + Named(name) + ": unknown field " + Named(key);
-        if (const auto close = SuggestName(key, {"type", "required", "description"})) {
-          message += " (did you mean '" + *close + "'?)";
-        }
-        throw UsageError(message);
-      }
-    }
+    declarations_.push_back(ParseLongForm(name, declaration));
   } else {
     throw UsageError("attribute " + Named(name) + " must be declared as a type name (\"string\") " +
                      "or as {\"type\": ..., \"required\": ...}, not " + Shown(declaration));
   }
-  declarations_.push_back(std::move(entry));
 }
 
 const AttributeDeclaration* Schema::Find(std::string_view name) const {
@@ -254,6 +276,15 @@ Schema Schema::FromJson(const Json& document, std::string_view source) {
   if (!document.is_object()) {
     throw UsageError(std::string(source) +
                      ": a schema must be an object of attribute declarations");
+  }
+  // The most likely wrong file: a JSON Schema for the same attributes. Said plainly, with the
+  // format that is meant, rather than as a complaint about an attribute named "properties".
+  if (document.contains("$schema") ||
+      (document.contains("properties") && document.value("type", Json()) == "object")) {
+    throw UsageError(std::string(source) +
+                     ": this is a JSON Schema document; a toucan-token schema maps each attribute "
+                     "to its type: {\"region\": {\"type\": \"string\", \"enum\": [\"EU\", "
+                     "\"US\"]}, \"year\": \"integer\"}");
   }
   Schema schema;
   for (const auto& [name, declaration] : document.items()) {
@@ -324,32 +355,73 @@ Json Schema::Coerce(std::string_view name, std::string_view text) const {
   return std::string(text);
 }
 
-void Schema::Check(const Json& attributes) const {
+namespace {
+
+// `suggested` collects the names offered, whose absence then needs no line of its own.
+std::string UnknownAttribute(const std::string& key, const std::vector<std::string>& names,
+                             std::vector<std::string>& suggested) {
+  const std::string message = "unknown attribute " + Named(key);
+  if (const auto close = SuggestName(key, names)) {
+    suggested.push_back(*close);
+    return message + " (did you mean " + Named(*close) + "?)";
+  }
+  std::string list;
+  for (std::size_t i = 0; i < names.size() && i < 10; ++i) list += (i ? ", " : "") + Named(names[i]);
+  if (names.size() > 10) list += ", ...";
+  return message + ": the schema declares " + (list.empty() ? "none" : list);
+}
+
+std::string OutsideEnum(const AttributeDeclaration& declaration, const Json& value) {
+  std::string list;
+  std::vector<std::string> words;
+  for (const Json& allowed : declaration.allowed) {
+    list += (list.empty() ? "" : ", ") + Shown(allowed);
+    if (allowed.is_string()) words.push_back(allowed.get<std::string>());
+  }
+  std::string message = "attribute " + Named(declaration.name) + ": " + Shown(value) +
+                        " is not one of " + list;
+  if (value.is_string()) {
+    if (const auto close = SuggestName(value.get<std::string>(), words)) {
+      message += " (did you mean " + Named(*close) + "?)";
+    }
+  }
+  return message;
+}
+
+}  // namespace
+
+std::vector<std::string> Schema::Problems(const Json& attributes) const {
   std::vector<std::string> names;
   for (const auto& declaration : declarations_) names.push_back(declaration.name);
+  std::vector<std::string> problems;
+  std::vector<std::string> suggested;
   for (const auto& [key, value] : attributes.items()) {
     const AttributeDeclaration* declaration = Find(key);
     if (declaration == nullptr) {
-      std::string message = "unknown attribute " + Named(key);
-      if (const auto close = SuggestName(key, names)) {
-        throw UsageError(message + " (did you mean " + Named(*close) + "?)");
-      }
-      std::string list;
-      for (std::size_t i = 0; i < names.size() && i < 10; ++i) list += (i ? ", " : "") + names[i];
-      if (names.size() > 10) list += ", ...";
-      throw UsageError(message + ": the schema declares " + (list.empty() ? "none" : list));
-    }
-    if (!Matches(declaration->type, value)) {
-      throw UsageError("attribute " + Named(key) + " has the wrong type: the schema declares " +
-                       std::string(AttributeTypeName(declaration->type)) + ", the value is " +
-                       Shown(value) + " (" + value.type_name() + ")");
+      problems.push_back(UnknownAttribute(key, names, suggested));
+    } else if (!Matches(declaration->type, value)) {
+      problems.push_back("attribute " + Named(key) + " has the wrong type: the schema declares " +
+                         std::string(AttributeTypeName(declaration->type)) + ", the value is " +
+                         Shown(value) + " (" + value.type_name() + ")");
+    } else if (!declaration->allowed.empty() &&
+               std::find(declaration->allowed.begin(), declaration->allowed.end(), value) ==
+                   declaration->allowed.end()) {
+      problems.push_back(OutsideEnum(*declaration, value));
     }
   }
   for (const auto& declaration : declarations_) {
-    if (declaration.required && !attributes.contains(declaration.name)) {
-      throw UsageError("required attribute " + Named(declaration.name) + " is missing");
+    if (declaration.required && !attributes.contains(declaration.name) &&
+        std::find(suggested.begin(), suggested.end(), declaration.name) == suggested.end()) {
+      problems.push_back("required attribute " + Named(declaration.name) + " is missing");
     }
   }
+  return problems;
+}
+
+void Schema::Check(const Json& attributes) const {
+  std::string joined;
+  for (const auto& problem : Problems(attributes)) joined += (joined.empty() ? "" : "; ") + problem;
+  if (!joined.empty()) throw UsageError(joined);
 }
 
 }  // namespace toucan

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -55,6 +56,9 @@ struct Profile {
   std::optional<bool> cache;
   std::optional<std::int64_t> min_ttl;  // seconds, >= 0
   std::optional<std::string> output;    // a format of kOutputFormats
+  // Where each setting is written, "PATH:LINE", by key ("base-url"), and each attribute of the
+  // `attributes` table by "attributes.NAME": for `toucan-token config`.
+  std::map<std::string, std::string> lines;
 
   // True when the profile names where its key comes from; then TOUCAN_API_KEY is ignored
   // ("the key follows the instance").

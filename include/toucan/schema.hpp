@@ -18,6 +18,7 @@ struct AttributeDeclaration {
   std::string name;
   AttributeType type = AttributeType::kString;
   bool required = false;
+  std::vector<Json> allowed;  // `enum`: the only values accepted; empty when any value is
 };
 
 // The attributes Toucan has registered, so that a misspelt or mistyped attribute — which Toucan
@@ -49,9 +50,12 @@ class Schema {
   // that cannot be held exactly (an integer beyond 64 bits).
   Json Coerce(std::string_view name, std::string_view text) const;
 
-  // Refuses an attribute that is not declared (with a suggestion), a value of the wrong type
-  // (naming attribute, declared type and value) and a missing required attribute. Throws
-  // Error(kUsage) for the first problem found.
+  // Every problem of `attributes`, one message each, in attribute order: an attribute that is
+  // not declared (with a suggestion), a value of the wrong type (naming attribute, declared type
+  // and value), a value outside the declared `enum`, then each missing required attribute.
+  std::vector<std::string> Problems(const Json& attributes) const;
+
+  // Throws Error(kUsage) holding every problem, joined by "; ", when there is one.
   void Check(const Json& attributes) const;
 
  private:

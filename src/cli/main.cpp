@@ -4,12 +4,15 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -124,7 +127,11 @@ struct Parsed {
   bool cache_clear = false;     // `toucan-token cache clear`
   bool completion = false;      // `toucan-token completion SHELL`
   std::string output_from;      // where the format came from, when not the default
+  bool config = false;          // `toucan-token config`
   std::set<std::string> given;  // options set by a flag or their environment variable
+  // Where each setting set by other than its default came from, by option ("--base-url"):
+  // "flag", "env TOUCAN_BASE_URL", "profile prod (PATH:LINE)". For `config` and --dry-run -v.
+  std::map<std::string, std::string> origin;
 };
 
 // ---- process set-up ------------------------------------------------------------------------
@@ -278,6 +285,20 @@ CLI::Validator PositiveSeconds() {
       "");
 }
 
+// One of `words`, with a suggestion for a near miss (CLI11's IsMember quotes its own set syntax).
+CLI::Validator OneOf(std::vector<std::string> words) {
+  return CLI::Validator(
+      [words](std::string& text) -> std::string {
+        if (std::find(words.begin(), words.end(), text) != words.end()) return {};
+        std::string list;
+        for (const auto& word : words) list += (list.empty() ? "" : ", ") + word;
+        const auto close = toucan::SuggestName(text, words);
+        return "'" + toucan::Excerpt(text, 100) + "' is not one of " + list +
+               (close ? " (did you mean " + *close + "?)" : "");
+      },
+      "");
+}
+
 std::chrono::milliseconds ToMilliseconds(double seconds) {
   return std::chrono::milliseconds(std::max<long long>(1, std::llround(seconds * 1000.0)));
 }
@@ -348,7 +369,19 @@ Json ReadJsonObjectInput(const std::string& input, const std::string& flag) {
                                    flag + " file '" + path + "'");
   }
   if (input.size() > kMaxJsonInputBytes) throw UsageError(flag + " is larger than 1 MiB");
-  return toucan::ParseJsonObject(input, flag);
+  try {
+    return toucan::ParseJsonObject(input, flag);
+  } catch (const Error& e) {
+    struct stat file {};
+    if (stat(input.c_str(), &file) == 0 && S_ISREG(file.st_mode)) {
+      throw UsageError(std::string(e.what()) + "; did you mean @" + input + "?");
+    }
+    const auto eq = input.find('=');
+    if (eq != std::string::npos && eq > 0 && input.front() != '{') {
+      throw UsageError(std::string(e.what()) + "; for one attribute use -a KEY=VALUE");
+    }
+    throw;
+  }
 }
 
 bool IsEnvName(const std::string& name) {
@@ -422,9 +455,7 @@ void AddRequestOptions(CLI::App& app, Options& o) {
 }
 
 void AddConnectionOptions(CLI::App& app, Options& o) {
-  app.add_option("--base-url", o.base_url, "Instance URL")
-      ->envname("TOUCAN_BASE_URL")
-      ->type_name("URL");
+  app.add_option("--base-url", o.base_url, "Instance URL (env TOUCAN_BASE_URL)")->type_name("URL");
   app.add_option("--endpoint-path", o.endpoint_path, "Path below the base URL")->type_name("PATH");
   app.add_option("--api-key-env", o.api_key_env, "Environment variable that holds the API key")
       ->type_name("NAME");
@@ -440,8 +471,8 @@ void AddConnectionOptions(CLI::App& app, Options& o) {
   app.add_option("--retries", o.retries, "Extra attempts on transient failures")
       ->transform(DecimalInteger(0, 100))
       ->type_name("N");
-  app.add_option("--cacert", o.cacert, "CA bundle to trust instead of the system store")
-      ->envname("TOUCAN_CA_BUNDLE")
+  app.add_option("--cacert", o.cacert,
+                 "CA bundle to trust instead of the system store (env TOUCAN_CA_BUNDLE)")
       ->type_name("FILE");
 }
 
@@ -465,6 +496,14 @@ void AddProfileOptions(CLI::App& app, Options& o) {
           "Prints {\"name\", \"active\", \"settings\"} per profile of\n"
           "$TOUCAN_CONFIG or ~/.config/toucan-token/config.toml; never a key.\n"
           "Exit status: 0, or 2 when the file cannot be read or is invalid.");
+  app.add_subcommand("config", "Show every setting and attribute of a mint and where it came from")
+      ->fallthrough()
+      ->footer(
+          "Takes the options of a mint; sends nothing and needs no key. Prints JSON Lines:\n"
+          "{\"name\", \"value\", \"source\"} per setting (the key only as set or missing),\n"
+          "then {\"attribute\", \"value\", \"source\", \"overrides\"} per attribute.\n"
+          "Example: toucan-token config --profile prod -u u1 -a region=EU\n"
+          "Exit status: 0, or 2 when a setting or input is invalid.");
   CLI::App* cache = app.add_subcommand("cache", "The token cache: toucan-token cache clear");
   cache->require_subcommand(1)->fallthrough()->footer(
       "Example: toucan-token cache clear   # removes every cached token; says how many on stderr");
@@ -485,9 +524,8 @@ std::unique_ptr<CLI::App> BuildApp(Options& o) {
   app->add_option(
          "-o,--output", o.output,
          std::string("Output format: ") + toucan::kOutputFormatList + " (env TOUCAN_OUTPUT)")
-      ->check(CLI::IsMember(std::vector<std::string>(toucan::kOutputFormats.begin(),
-                                                     toucan::kOutputFormats.end()))
-                  .description(""))
+      ->check(OneOf(std::vector<std::string>(toucan::kOutputFormats.begin(),
+                                             toucan::kOutputFormats.end())))
       ->type_name("FORMAT");
   app->add_flag("--dry-run", o.dry_run, "Print the request that would be sent; send nothing");
   AddProfileOptions(*app, o);
@@ -520,9 +558,103 @@ std::unique_ptr<CLI::App> BuildApp(Options& o) {
   return app;
 }
 
-// Parses argv; returns an exit status when the run ends here (--help, --version).
+// "-u/--distinct-id", as the help writes an option.
+std::string OptionName(const CLI::Option& option) {
+  std::string name;
+  for (const auto& s : option.get_snames()) name += "-" + s + "/";
+  for (const auto& l : option.get_lnames()) name += "--" + l + "/";
+  return name.empty() ? option.get_name() : name.substr(0, name.size() - 1);
+}
+
+// The apps whose options apply: the main one and the subcommands given.
+std::vector<const CLI::App*> AppsInUse(const CLI::App& app) {
+  std::vector<const CLI::App*> apps{&app};
+  for (std::size_t i = 0; i < apps.size(); ++i) {
+    for (const CLI::App* sub : apps[i]->get_subcommands()) apps.push_back(sub);
+  }
+  return apps;
+}
+
+// "did you mean X?" for a word close to one of `names` (edit distance 2, case, '_' for '-').
+std::string DidYouMean(std::string word, const std::vector<std::string>& names) {
+  std::replace(word.begin(), word.end(), '_', '-');
+  if (const auto close = toucan::SuggestName(word, names)) return " (did you mean " + *close + "?)";
+  // An unambiguous abbreviation (`--conc`) is as clear a sign as a typo.
+  std::vector<std::string> longer;
+  for (const auto& name : names) {
+    if (word.size() > 2 && name.rfind(word, 0) == 0) longer.push_back(name);
+  }
+  return longer.size() == 1 ? " (did you mean " + longer.front() + "?)" : "";
+}
+
+std::string UnknownOption(const std::string& arg, const CLI::App& app) {
+  std::vector<std::string> names{"--help"};
+  for (const CLI::App* in_use : AppsInUse(app)) {
+    for (const CLI::Option* option : in_use->get_options()) {
+      for (const auto& l : option->get_lnames()) names.push_back("--" + l);
+    }
+  }
+  const std::string name = arg.substr(0, arg.find('='));
+  return "unknown option '" + toucan::Excerpt(name, 100) + "'" + DidYouMean(name, names);
+}
+
+// A word where a command or a value was expected.
+std::string UnexpectedWord(const std::string& word, const CLI::App& app) {
+  const std::string shown = "'" + toucan::Excerpt(word, 100) + "'";
+  const CLI::App* cache = app.get_subcommand("cache");
+  if (cache->parsed()) {
+    return "unknown cache command " + shown + ": the only one is clear (toucan-token cache clear)";
+  }
+  if (app.get_subcommand("batch")->parsed()) {
+    return "batch reads one FILE; " + shown + " is one too many";
+  }
+  std::vector<std::string> commands;
+  for (const CLI::App* sub : app.get_subcommands({})) commands.push_back(sub->get_name());
+  std::string message = "unknown command " + shown + DidYouMean(word, commands);
+  if (message.back() == ')') return message;
+  std::string list;
+  for (const auto& command : commands) list += (list.empty() ? "" : ", ") + command;
+  return message + ": the commands are " + list + " (a distinct id goes after -u)";
+}
+
+// CLI11's own words never reach the user: each parse error is said again, naming the option.
+std::string ExplainParseError(const CLI::ParseError& e, const CLI::App& app) {
+  if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr) {
+    for (const auto& arg : app.remaining(true)) {
+      if (arg.size() > 1 && arg.front() == '-') return UnknownOption(arg, app);
+    }
+    const auto extras = app.remaining(true);
+    if (!extras.empty()) return UnexpectedWord(extras.front(), app);
+  }
+  if (app.get_subcommand("cache")->parsed() &&
+      !app.get_subcommand("cache")->get_subcommand("clear")->parsed()) {
+    const auto extras = app.remaining(true);
+    if (!extras.empty()) return UnexpectedWord(extras.front(), app);
+    return "cache needs a command: toucan-token cache clear";
+  }
+  const std::string what = e.what();
+  for (const CLI::App* in_use : AppsInUse(app)) {
+    for (const CLI::Option* option : in_use->get_options()) {
+      const bool single = option->get_items_expected_max() == 1 && !option->get_lnames().empty();
+      if (single && option->count() > 1) return OptionName(*option) + " given twice";
+      if (what.rfind(option->get_name() + ": ", 0) != 0) continue;
+      if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) != nullptr) {
+        return OptionName(*option) + " needs a value (" + option->get_type_name() + ")";
+      }
+      return OptionName(*option) + what.substr(option->get_name().size());  // our validators
+    }
+  }
+  return what;
+}
+
+// Parses argv; returns an exit status when the run ends here (--help, --version, no arguments).
 std::optional<int> ParseCommandLine(int argc, char** argv, Parsed& parsed) {
   auto app = BuildApp(parsed.options);
+  if (argc <= 1) {  // as git and gh do: the help, on stderr, and a usage status
+    const std::string help = app->help();
+    [[maybe_unused]] const auto written = std::fwrite(help.data(), 1, help.size(), stderr);
+    return 2;
+  }
   try {
     app->parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -537,20 +669,15 @@ std::optional<int> ParseCommandLine(int argc, char** argv, Parsed& parsed) {
     }
     // Point at the help that lists the option at fault: a subcommand's own where one was given.
     std::string help = "toucan-token --help";
-    for (const char* name : {"batch", "profiles", "cache", "completion"}) {
+    for (const char* name : {"batch", "profiles", "cache", "completion", "config"}) {
       if (app->get_subcommand(name)->parsed())
         help = std::string("toucan-token ") + name + " --help";
     }
-    if (app->get_subcommand("cache")->parsed() &&
-        !app->get_subcommand("cache")->get_subcommand("clear")->parsed()) {
-      throw UsageError("cache needs a subcommand: toucan-token cache clear");
-    }
-    throw UsageError(std::string(e.what()) + " (see " + help + ")");
+    throw UsageError(ExplainParseError(e, *app) + " (see " + help + ")");
   }
   parsed.batch = app->get_subcommand("batch")->parsed();
   parsed.given_attributes = app->count("--attributes") > 0;
   parsed.given_permissions = app->count("--permissions") > 0;
-  parsed.given_cacert = app->count("--cacert") > 0;
   parsed.given_api_key_file = app->count("--api-key-file") > 0;
   parsed.given_distinct_id = app->count("--distinct-id") > 0;
   parsed.given_output = app->count("--output") > 0;
@@ -561,6 +688,20 @@ std::optional<int> ParseCommandLine(int argc, char** argv, Parsed& parsed) {
   }
   if (app->get_subcommand("batch")->count("--concurrency") > 0)
     parsed.given.insert("--concurrency");
+  for (const auto& name : parsed.given) parsed.origin[name] = "flag";
+  // Below a flag, above a profile; read here rather than by CLI11, so that the source is known.
+  const std::pair<const char*, std::string*> variables[] = {
+      {"TOUCAN_BASE_URL", &parsed.options.base_url}, {"TOUCAN_CA_BUNDLE", &parsed.options.cacert}};
+  for (const auto& [variable, target] : variables) {
+    const std::string flag = target == &parsed.options.base_url ? "--base-url" : "--cacert";
+    const char* value = std::getenv(variable);
+    if (value == nullptr || parsed.given.count(flag) > 0) continue;
+    *target = value;
+    parsed.given.insert(flag);
+    parsed.origin[flag] = std::string("env ") + variable;
+  }
+  parsed.given_cacert = parsed.given.count("--cacert") > 0;
+  parsed.config = app->get_subcommand("config")->parsed();
   parsed.profiles = app->get_subcommand("profiles")->parsed();
   parsed.cache_clear = app->get_subcommand("cache")->parsed();
   parsed.completion = app->get_subcommand("completion")->parsed();
@@ -579,7 +720,7 @@ void CheckModeFlags(const Parsed& parsed) {
     if (parsed.given_output) {
       throw UsageError("-o/--output cannot be used with batch: it always writes JSON Lines");
     }
-  } else if (!parsed.given_distinct_id) {
+  } else if (!parsed.given_distinct_id && !parsed.config) {
     throw UsageError("--distinct-id is required (e.g. toucan-token -u user-42); see --help");
   }
   if (parsed.options.quiet && parsed.options.verbose) {
@@ -612,8 +753,13 @@ void CheckModeFlags(const Parsed& parsed) {
 // Profile settings fill in what no flag (or TOUCAN_BASE_URL / TOUCAN_CA_BUNDLE) set.
 void ApplyProfile(Parsed& parsed, const toucan::Profile& profile) {
   Options& o = parsed.options;
+  const auto from = [&](const char* flag) {
+    const auto line = profile.lines.find(flag + 2);
+    parsed.origin[flag] = "profile " + profile.name + " (" +
+                          (line == profile.lines.end() ? "" : line->second) + ")";
+  };
   const auto fill = [&](const char* flag, auto& target, const auto& value) {
-    if (value && parsed.given.count(flag) == 0) target = *value;
+    if (value && parsed.given.count(flag) == 0) target = *value, from(flag);
   };
   fill("--base-url", o.base_url, profile.base_url);
   fill("--endpoint-path", o.endpoint_path, profile.endpoint_path);
@@ -624,13 +770,17 @@ void ApplyProfile(Parsed& parsed, const toucan::Profile& profile) {
   fill("--retries", o.retries, profile.retries);
   fill("--concurrency", o.concurrency, profile.concurrency);
   fill("--min-ttl", o.min_ttl, profile.min_ttl);
-  if (profile.cache && parsed.given.count("--cache") == 0) o.cache = *profile.cache;
+  if (profile.cache && parsed.given.count("--cache") == 0) o.cache = *profile.cache, from("--cache");
+  if ((profile.schema_path || profile.schema_inline) && parsed.given.count("--schema") == 0) {
+    from("--schema");
+  }
   // The key follows the instance: a profile's key source replaces TOUCAN_API_KEY, so a dev key
   // left in the environment never goes to prod. Only the key flags override it.
   if (parsed.given.count("--api-key-env") == 0 && parsed.given.count("--api-key-file") == 0) {
-    if (profile.api_key_env) o.api_key_env = *profile.api_key_env;
-    if (profile.api_key_file) o.api_key_file = *profile.api_key_file;
+    if (profile.api_key_env) o.api_key_env = *profile.api_key_env, from("--api-key-env");
+    if (profile.api_key_file) o.api_key_file = *profile.api_key_file, from("--api-key-file");
     if (profile.api_key_command) o.api_key_command = *profile.api_key_command;
+    if (profile.api_key_command) from("--api-key-command");
   }
 }
 
@@ -643,6 +793,7 @@ void ResolveOutput(Parsed& parsed, const std::optional<toucan::Profile>& profile
   Options& o = parsed.options;
   if (parsed.given_output) {
     parsed.output_from = "-o/--output";
+    parsed.origin["--output"] = "flag";
   } else if (const auto variable = toucan::EnvValue(env, "TOUCAN_OUTPUT")) {
     if (!toucan::IsOutputFormat(*variable)) {
       throw UsageError("TOUCAN_OUTPUT is '" + toucan::Excerpt(*variable) +
@@ -650,10 +801,15 @@ void ResolveOutput(Parsed& parsed, const std::optional<toucan::Profile>& profile
     }
     o.output = *variable;
     parsed.output_from = "TOUCAN_OUTPUT";
+    parsed.origin["--output"] = "env TOUCAN_OUTPUT";
   } else if (profile && profile->output) {
     o.output = *profile->output;
     parsed.output_from = "the profile '" + profile->name + "'";
+    const auto line = profile->lines.find("output");
+    parsed.origin["--output"] = "profile " + profile->name + " (" +
+                                (line == profile->lines.end() ? "" : line->second) + ")";
   }
+  if (parsed.config) return;  // it only shows the format
   if (o.dry_run && o.output != "json") {
     throw UsageError("--dry-run prints the request as JSON, but the output format is '" + o.output +
                      "' (from " + parsed.output_from + "); add -o json");
@@ -677,37 +833,173 @@ std::optional<toucan::Schema> LoadSchema(const Parsed& parsed,
   return std::nullopt;
 }
 
-// With a schema, `-a year=2024` means the declared type, so `:=` is not needed.
-void ApplyAttribute(Json& attributes, const std::string& argument, const toucan::Schema* schema) {
+// With a schema, `-a year=2024` means the declared type, so `:=` is not needed. Returns the key.
+std::string ApplyAttribute(Json& attributes, const std::string& argument,
+                           const toucan::Schema* schema) {
   toucan::ApplyAttributeArgument(attributes, argument);
   const auto eq = argument.find('=');
-  if (schema == nullptr || eq == 0 || argument[eq - 1] == ':') return;
-  const std::string key = argument.substr(0, eq);
-  attributes[key] = schema->Coerce(key, attributes[key].get<std::string>());
+  const bool typed = argument[eq - 1] == ':';
+  const std::string key = argument.substr(0, typed ? eq - 1 : eq);
+  if (schema != nullptr && !typed) {
+    attributes[key] = schema->Coerce(key, attributes[key].get<std::string>());
+  }
+  return key;
 }
+
+// Each attribute's values, lowest layer first, with the source of each: for `config`.
+using AttributeLayers = std::map<std::string, std::vector<std::pair<Json, std::string>>>;
 
 // The request from the profile, -r, --attributes, -a and --permissions (for batch: every line's
 // defaults). Attributes layer: the profile's, then --attributes key by key, then each -a.
 toucan::TokenRequest BuildDefaultRequest(const Parsed& parsed,
                                          const std::optional<toucan::Profile>& profile,
-                                         const toucan::Schema* schema) {
+                                         const toucan::Schema* schema,
+                                         AttributeLayers* layers = nullptr) {
   const Options& o = parsed.options;
   toucan::TokenRequest request;
   request.distinct_id = o.distinct_id;
   request.role = o.role;
-  if (profile && profile->attributes) request.attributes = *profile->attributes;
+  const auto note = [&](const std::string& key, const Json& value, const std::string& source) {
+    if (layers) (*layers)[key].emplace_back(value, source);
+  };
+  if (profile && profile->attributes) {
+    request.attributes = *profile->attributes;
+    for (const auto& [key, value] : request.attributes.items()) {
+      const auto line = profile->lines.find("attributes." + key);
+      note(key, value,
+           "profile " + profile->name + " (" +
+               (line == profile->lines.end() ? std::string() : line->second) + ")");
+    }
+  }
   if (parsed.given_attributes) {
     const Json over = ReadJsonObjectInput(o.attributes_input, "--attributes");
     for (const auto& [key, value] : over.items()) request.attributes[key] = value;
+    const std::string source =
+        o.attributes_input.front() == '@' || o.attributes_input == "-"
+            ? "--attributes " + o.attributes_input
+            : "--attributes";
+    for (const auto& [key, value] : over.items()) note(key, value, source);
   }
-  for (const auto& argument : o.attribute_args)
-    ApplyAttribute(request.attributes, argument, schema);
+  for (const auto& argument : o.attribute_args) {
+    const std::string key = ApplyAttribute(request.attributes, argument, schema);
+    if (layers) note(key, request.attributes[key], "flag");
+  }
   if (parsed.given_permissions) {
     request.permissions = ReadJsonObjectInput(o.permissions_input, "--permissions");
   } else if (profile && profile->permissions) {
     request.permissions = *profile->permissions;
   }
   return request;
+}
+
+// ---- where every setting came from ---------------------------------------------------------
+
+std::string Origin(const Parsed& parsed, const char* flag) {
+  const auto found = parsed.origin.find(flag);
+  return found == parsed.origin.end() ? "default" : found->second;
+}
+
+Json Row(const char* name, Json value, std::string source) {
+  return Json{{"name", name}, {"value", std::move(value)}, {"source", std::move(source)}};
+}
+
+Json OrNull(const std::string& text) { return text.empty() ? Json() : Json(text); }
+
+// 30, not 30.0, for whole seconds.
+Json Seconds(double value) {
+  return value == std::floor(value) ? Json(static_cast<long long>(value)) : Json(value);
+}
+
+// Where the key would be read and whether it is there; never the key (a command is not run).
+Json ApiKeyRow(const Parsed& parsed) {
+  const Options& o = parsed.options;
+  if (!o.api_key_command.empty()) {
+    std::string command;
+    for (const auto& word : o.api_key_command) command += (command.empty() ? "" : " ") + word;
+    return Row("api-key", "set",
+               "command " + command + " (" + Origin(parsed, "--api-key-command") + ")");
+  }
+  if (!o.api_key_file.empty()) {
+    const bool there =
+        NamesStandardInput(o.api_key_file) || access(o.api_key_file.c_str(), R_OK) == 0;
+    return Row("api-key", there ? "set" : "missing",
+               "file " + o.api_key_file + " (" + Origin(parsed, "--api-key-file") + ")");
+  }
+  const char* value = IsEnvName(o.api_key_env) ? std::getenv(o.api_key_env.c_str()) : nullptr;
+  return Row("api-key", value && !toucan::Trim(value).empty() ? "set" : "missing",
+             "env " + o.api_key_env + " (" + Origin(parsed, "--api-key-env") + ")");
+}
+
+std::vector<Json> SettingRows(const Parsed& parsed, const toucan::Config& config,
+                              const std::optional<toucan::Profile>& profile) {
+  const Options& o = parsed.options;
+  const std::string url = toucan::ResolveEndpointUrl(o.base_url, o.endpoint_path);  // checks it
+  Json schema = parsed.given.count("--schema") > 0 ? Json(o.schema) : Json();
+  if (profile && parsed.given.count("--schema") == 0) {
+    if (profile->schema_path) schema = *profile->schema_path;
+    if (profile->schema_inline) schema = "(inline table)";
+  }
+  return {
+      Row("config", OrNull(config.path), std::getenv("TOUCAN_CONFIG") ? "env TOUCAN_CONFIG" : "default"),
+      Row("profile", profile ? Json(profile->name) : Json(),
+          parsed.given.count("--profile") > 0  ? "flag"
+          : std::getenv("TOUCAN_PROFILE")      ? "env TOUCAN_PROFILE"
+                                               : "default"),
+      Row("base-url", o.base_url, Origin(parsed, "--base-url")),
+      Row("endpoint-path", o.endpoint_path, Origin(parsed, "--endpoint-path")),
+      Row("url", url, "base-url + endpoint-path"),
+      Row("role", o.role, Origin(parsed, "--role")),
+      Row("output", o.output, Origin(parsed, "--output")),
+      Row("timeout", Seconds(o.timeout), Origin(parsed, "--timeout")),
+      Row("connect-timeout", Seconds(o.connect_timeout), Origin(parsed, "--connect-timeout")),
+      Row("retries", o.retries, Origin(parsed, "--retries")),
+      Row("cacert", OrNull(o.cacert), Origin(parsed, "--cacert")),
+      Row("schema", schema, Origin(parsed, "--schema")),
+      Row("cache", o.cache && !o.no_cache, o.no_cache ? "flag" : Origin(parsed, "--cache")),
+      Row("min-ttl", o.min_ttl < 0 ? Json() : Json(o.min_ttl), Origin(parsed, "--min-ttl")),
+      ApiKeyRow(parsed)};
+}
+
+// One row per attribute sent: its value, the layer it came from and the values it replaced.
+std::vector<Json> AttributeRows(const Json& attributes, const AttributeLayers& layers) {
+  std::vector<Json> rows;
+  for (const auto& [key, value] : attributes.items()) {
+    const auto found = layers.find(key);
+    if (found == layers.end() || found->second.empty()) continue;
+    const auto& history = found->second;
+    Json overrides = Json::array();
+    for (auto layer = history.rbegin() + 1; layer != history.rend(); ++layer) {
+      overrides.push_back(Json{{"value", layer->first}, {"source", layer->second}});
+    }
+    rows.push_back(Json{{"attribute", key},
+                        {"value", value},
+                        {"source", history.back().second},
+                        {"overrides", std::move(overrides)}});
+  }
+  return rows;
+}
+
+// `--dry-run --verbose`: the same rows on stderr, `NAME = VALUE (SOURCE)`.
+void PrintOrigins(const std::vector<Json>& rows) {
+  const auto shown = [](const Json& value) {
+    return value.is_string() ? toucan::Excerpt(value.get<std::string>())
+                             : value.dump(-1, ' ', true, Json::error_handler_t::replace);
+  };
+  for (const Json& row : rows) {
+    if (row.contains("name")) {
+      PrintError(row["name"].get<std::string>() + " = " + shown(row["value"]) + " (" +
+                 toucan::Excerpt(row["source"].get<std::string>()) + ")");
+      continue;
+    }
+    std::string line = "attribute " + toucan::Excerpt(row["attribute"].get<std::string>()) + " = " +
+                       row["value"].dump(-1, ' ', true, Json::error_handler_t::replace) + " (" +
+                       toucan::Excerpt(row["source"].get<std::string>());
+    for (const Json& over : row["overrides"]) {
+      line += "; overrides " + over["value"].dump(-1, ' ', true, Json::error_handler_t::replace) +
+              " from " + toucan::Excerpt(over["source"].get<std::string>());
+    }
+    PrintError(line + ")");
+  }
 }
 
 toucan::ClientOptions MakeClientOptions(const Options& options, ApiKey key) {
@@ -922,6 +1214,16 @@ int RunBatchMode(const Parsed& parsed, const toucan::TokenRequest& defaults, Api
   return status;
 }
 
+// Every problem on a line of its own, so that one run shows all there is to fix.
+void ReportSchemaProblems(const toucan::Schema& schema, const Json& attributes) {
+  const std::vector<std::string> problems = schema.Problems(attributes);
+  if (problems.empty()) return;
+  for (std::size_t i = 0; i + 1 < problems.size(); ++i) {
+    PrintError(UsageError(problems[i]).what());  // escaped as every Error message is
+  }
+  throw UsageError(problems.back());
+}
+
 int Run(int argc, char** argv) {
   Parsed parsed;
   if (const auto done = ParseCommandLine(argc, argv, parsed)) return *done;
@@ -939,8 +1241,23 @@ int Run(int argc, char** argv) {
   CheckModeFlags(parsed);
   ResolveOutput(parsed, profile, env);
   const std::optional<toucan::Schema> schema = LoadSchema(parsed, profile);
-  const toucan::TokenRequest request =
-      BuildDefaultRequest(parsed, profile, schema ? &*schema : nullptr);
+  AttributeLayers layers;
+  const bool show_origins = parsed.config || (parsed.options.dry_run && parsed.options.verbose);
+  const toucan::TokenRequest request = BuildDefaultRequest(
+      parsed, profile, schema ? &*schema : nullptr, show_origins ? &layers : nullptr);
+  if (show_origins) {
+    std::vector<Json> rows = SettingRows(parsed, config, profile);
+    for (Json& row : AttributeRows(request.attributes, layers)) rows.push_back(std::move(row));
+    if (!parsed.config) {
+      PrintOrigins(rows);
+    } else {
+      toucan::LineWriter out(STDOUT_FILENO);
+      for (const Json& row : rows) {
+        out.Write(g_keys.Apply(row.dump(-1, ' ', false, Json::error_handler_t::replace)));
+      }
+      return 0;
+    }
+  }
   // Input errors come before key errors. For batch the role and attributes are every line's
   // defaults, checked on their own; a single request is checked by building its body, once.
   Json body;
@@ -948,7 +1265,7 @@ int Run(int argc, char** argv) {
     toucan::CheckRequestDefaults(request);
   } else {
     body = toucan::BuildRequestBody(request);
-    if (schema) schema->Check(request.attributes);
+    if (schema) ReportSchemaProblems(*schema, request.attributes);
   }
   // --dry-run needs no key, but one that is configured is still read and checked; so is the CA
   // bundle, which a real run checks when it builds its client.

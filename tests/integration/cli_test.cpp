@@ -332,7 +332,7 @@ TEST_F(Cli, SubcommandHelpAndErrorsPointAtTheRightHelp) {
   ExpectOneErrorLine(concurrency, "(see toucan-token batch --help)");
   const RunResult cache = RunChecked({"cache", "bogus"}, {});
   EXPECT_EQ(cache.exit_code, 2);
-  ExpectOneErrorLine(cache, "cache needs a subcommand: toucan-token cache clear");
+  ExpectOneErrorLine(cache, "unknown cache command 'bogus': the only one is clear");
 }
 
 TEST_F(Cli, UnsafeTokenIsABadResponse) {

@@ -235,6 +235,36 @@ TEST_F(Profiles, SchemaCatchesMistakesInSingleMode) {
             json::parse(R"({"region":"EU","year":2024})"));
 }
 
+// Three mistakes, one run: a line each on stderr, and all of them in a batch row's message.
+TEST_F(Profiles, SchemaReportsEveryProblemInOneRun) {
+  TestServer server(TokenReply());
+  const std::string schema = WriteFile(
+      "every.toml",
+      "region = { type = \"string\", enum = [\"EU\", \"US\"] }\nyear = \"integer\"\n"
+      "active = \"boolean\"\n");
+  const Env env = HomeEnv({{"TOUCAN_API_KEY", kApiKey}, {"TOUCAN_BASE_URL", server.url()}});
+  RunResult result = RunChecked({"-u", "u1", "--schema", schema, "-a", "regoin=EU", "-a",
+                                 "year=last", "-a", "actve=true", "-a", "region=Eu"},
+                                env);
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_EQ(result.out, "");
+  EXPECT_EQ(result.err,
+            "toucan-token: unknown attribute 'regoin' (did you mean 'region'?)\n"
+            "toucan-token: attribute 'year' has the wrong type: the schema declares integer, the "
+            "value is \"last\" (string)\n"
+            "toucan-token: unknown attribute 'actve' (did you mean 'active'?)\n"
+            "toucan-token: attribute 'region': \"Eu\" is not one of \"EU\", \"US\" (did you mean "
+            "'EU'?)\n");
+  result = RunChecked({"batch", "--schema", schema},
+                      env, std::string(R"({"distinctId":"u1","attributes":{"regoin":"EU","year":"x"}})") + "\n");
+  EXPECT_EQ(result.exit_code, 2);
+  const json row = json::parse(result.out);
+  EXPECT_EQ(row["error"]["message"],
+            "unknown attribute 'regoin' (did you mean 'region'?); attribute 'year' has the wrong "
+            "type: the schema declares integer, the value is \"x\" (string)");
+  EXPECT_EQ(server.request_count(), 0u);
+}
+
 TEST_F(Profiles, BatchDryRunChecksAWholeUserFileOffline) {
   // The profile's schema, relative to the config file's folder; no key, no server.
   WriteConfig("[profile.default]\nbase-url = \"https://bi.example.com\"\nschema = \"s.json\"\n");
@@ -640,6 +670,72 @@ TEST_F(Cache, TwentyConcurrentProcesses) {
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(home_ + "/.cache/toucan-token"),
                           std::filesystem::directory_iterator()),
             1);
+}
+
+// `config`: each setting and attribute with its source; sends nothing, needs no key, shows none.
+TEST_F(Profiles, ConfigSaysWhereEverySettingAndAttributeCameFrom) {
+  TestServer server(TokenReply());
+  const std::string config = WriteConfig(
+      "[profile.prod]\nbase-url = \"" + server.url() +
+      "\"\napi-key-env = \"PROD_KEY\"\nrole = \"viewer\"\n"
+      "attributes = { region = \"US\", tier = \"gold\" }\n");
+  const std::string attrs = WriteFile("attrs.json", R"({"region": "FR", "year": 2020})");
+  const RunResult result =
+      RunChecked({"config", "--profile", "prod", "-u", "u1", "--attributes", "@" + attrs, "-a",
+                  "region=EU", "--timeout", "2.5"},
+                 HomeEnv({{"PROD_KEY", kApiKey}, {"TOUCAN_CA_BUNDLE", "/etc/ssl/ca.pem"}}));
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  std::map<std::string, json> rows;
+  std::istringstream lines(result.out);
+  for (std::string line; std::getline(lines, line);) {
+    const json row = json::parse(line);
+    rows[row.contains("name") ? row["name"].get<std::string>()
+                              : "attribute " + row["attribute"].get<std::string>()] = row;
+  }
+  const std::string in_profile = "profile prod (" + config + ":";
+  EXPECT_EQ(rows["config"]["value"], config);
+  EXPECT_EQ(rows["profile"]["source"], "flag");
+  EXPECT_EQ(rows["base-url"]["source"], in_profile + "2)");
+  EXPECT_EQ(rows["url"]["value"], server.url() + "/embed/generate-token");
+  EXPECT_EQ(rows["role"]["value"], "viewer");
+  EXPECT_EQ(rows["role"]["source"], in_profile + "4)");
+  EXPECT_EQ(rows["timeout"]["value"], 2.5);
+  EXPECT_EQ(rows["timeout"]["source"], "flag");
+  EXPECT_EQ(rows["retries"]["value"], 2);
+  EXPECT_EQ(rows["retries"]["source"], "default");
+  EXPECT_EQ(rows["cacert"]["source"], "env TOUCAN_CA_BUNDLE");
+  EXPECT_EQ(rows["api-key"]["value"], "set");
+  EXPECT_EQ(rows["api-key"]["source"], "env PROD_KEY (" + in_profile + "3))");
+  EXPECT_EQ(rows["attribute region"]["value"], "EU");
+  EXPECT_EQ(rows["attribute region"]["source"], "flag");
+  EXPECT_EQ(rows["attribute region"]["overrides"],
+            json::array({{{"value", "FR"}, {"source", "--attributes @" + attrs}},
+                         {{"value", "US"}, {"source", in_profile + "5)"}}}));
+  EXPECT_EQ(rows["attribute tier"]["source"], in_profile + "5)");
+  EXPECT_EQ(rows["attribute year"]["source"], "--attributes @" + attrs);
+  EXPECT_EQ(rows.size(), 18u) << result.out;
+  EXPECT_EQ(server.request_count(), 0u);
+
+  // No key anywhere: still works, and says the key is missing.
+  const RunResult keyless = RunChecked({"config", "--profile", "prod"}, HomeEnv());
+  ASSERT_EQ(keyless.exit_code, 0) << keyless.err;
+  EXPECT_NE(keyless.out.find(R"({"name":"api-key","value":"missing")"), std::string::npos);
+}
+
+TEST_F(Profiles, DryRunVerboseSaysWhereEverySettingCameFrom) {
+  WriteConfig("[profile.default]\nattributes = { region = \"US\" }\n");
+  const RunResult result =
+      RunChecked({"-u", "u1", "-a", "region=EU", "--dry-run", "-v"},
+                 HomeEnv({{"TOUCAN_BASE_URL", "https://bi.example.com"}}));
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  for (const char* says :
+       {"toucan-token: base-url = https://bi.example.com (env TOUCAN_BASE_URL)\n",
+        "toucan-token: profile = default (default)\n", "toucan-token: retries = 2 (default)\n",
+        "toucan-token: api-key = missing (env TOUCAN_API_KEY (default))\n",
+        "toucan-token: attribute region = \"EU\" (flag; overrides \"US\" from profile default ("}) {
+    EXPECT_NE(result.err.find(says), std::string::npos) << says << "\n" << result.err;
+  }
+  EXPECT_EQ(json::parse(result.out)["body"]["user"]["attributes"], json::parse(R"({"region":"EU"})"));
 }
 
 }  // namespace

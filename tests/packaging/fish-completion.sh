@@ -27,7 +27,8 @@ expect "toucan-token -o " "json token header env shell github"
 expect "toucan-token b" "batch"
 expect "toucan-token completion " "bash zsh fish"
 expect "toucan-token completion bash " ""
-expect "toucan-token c" "cache completion"
+expect "toucan-token c" "cache completion config"
+expect "toucan-token config --dis" "--distinct-id"
 # `complete -C` sorts and filters the candidates as the pager does, so it lists what a user is
 # offered. fish 4 also matches options fuzzily (the letters in order, not only as a prefix):
 # there "--conc" offers --connect-timeout too, while "--concur" is --concurrency alone in both.

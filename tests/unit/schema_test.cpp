@@ -130,8 +130,8 @@ TEST(SchemaCheck, UnknownAttributeSuggestsTheClosest) {
   EXPECT_EQ(UsageMessage([&] {
               schema.Check(Json{{"region", "EU"}, {"country", "FR"}});
             }),
-            "unknown attribute 'country': the schema declares region, year, ratio, active, "
-            "groups, extra");
+            "unknown attribute 'country': the schema declares 'region', 'year', 'ratio', "
+            "'active', 'groups', 'extra'");
   EXPECT_EQ(UsageMessage([&] {
               schema.Check(Json{{"region", "EU"}, {"a\nb", 1}});
             }).find('\n'),
@@ -249,3 +249,61 @@ TEST(SuggestName, DistanceTwoOrCase) {
 }
 
 }  // namespace
+
+namespace toucan {
+namespace {
+
+TEST(SchemaCheck, ReportsEveryProblemAtOnce) {
+  const Schema schema = Schema::Parse(
+      R"({"region": {"type": "string", "required": true}, "year": "integer", "active": "boolean",
+          "tier": {"type": "string", "required": true}})",
+      "s.json", true);
+  EXPECT_EQ(schema.Problems(Json{{"regoin", "EU"}, {"year", "last"}, {"actve", true}}),
+            (std::vector<std::string>{
+                "unknown attribute 'regoin' (did you mean 'region'?)",
+                "attribute 'year' has the wrong type: the schema declares integer, the value is "
+                "\"last\" (string)",
+                "unknown attribute 'actve' (did you mean 'active'?)",
+                "required attribute 'tier' is missing"}));
+  EXPECT_EQ(UsageMessage([&] { schema.Check(Json{{"region", "EU"}}); }),
+            "required attribute 'tier' is missing");
+  EXPECT_TRUE(schema.Problems(Json{{"region", "EU"}, {"tier", "gold"}}).empty());
+}
+
+TEST(SchemaCheck, EnumNamesTheAllowedValuesAndSuggestsOne) {
+  const Schema schema = Schema::Parse(
+      "region = { type = \"string\", enum = [\"EU\", \"US\"] }\n"
+      "level = { type = \"integer\", enum = [1, 2, 3] }\n",
+      "s.toml", false);
+  EXPECT_TRUE(schema.Problems(Json{{"region", "EU"}, {"level", 2}}).empty());
+  EXPECT_EQ(UsageMessage([&] { schema.Check(Json{{"region", "Eu"}}); }),
+            "attribute 'region': \"Eu\" is not one of \"EU\", \"US\" (did you mean 'EU'?)");
+  EXPECT_EQ(UsageMessage([&] { schema.Check(Json{{"level", 7}}); }),
+            "attribute 'level': 7 is not one of 1, 2, 3");
+  // A schema never changes a value: "Eu" is refused, not corrected.
+  EXPECT_EQ(schema.Coerce("region", "Eu"), Json("Eu"));
+}
+
+TEST(SchemaLoad, EnumMustBeANonEmptyArrayOfTheDeclaredType) {
+  EXPECT_NE(UsageMessage([] {
+              Schema::Parse(R"({"r": {"type": "string", "enum": []}})", "s.json", true);
+            }).find("\"enum\" must be a non-empty array"),
+            std::string::npos);
+  EXPECT_NE(UsageMessage([] {
+              Schema::Parse(R"({"r": {"type": "integer", "enum": ["EU"]}})", "s.json", true);
+            }).find("\"enum\" value \"EU\" is not a integer"),
+            std::string::npos);
+}
+
+TEST(SchemaLoad, AJsonSchemaDocumentIsRefusedWithTheFormatMeant) {
+  for (const char* document :
+       {R"({"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object"})",
+        R"({"type": "object", "properties": {"region": {"type": "string"}}})"}) {
+    const std::string message = UsageMessage([&] { Schema::Parse(document, "s.json", true); });
+    EXPECT_NE(message.find("s.json: this is a JSON Schema document"), std::string::npos) << message;
+    EXPECT_NE(message.find("{\"region\": {\"type\": \"string\""), std::string::npos) << message;
+  }
+}
+
+}  // namespace
+}  // namespace toucan
