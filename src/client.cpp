@@ -363,9 +363,14 @@ Verdict Client::Impl::Judge(Transfer& transfer, CURLcode code) {
   // A reply cut at the size cap (by the write callback or by a Content-Length over it) still
   // has a status worth judging: an oversized 2xx is a bad reply, an oversized 4xx still a 4xx.
   if (code == CURLE_FILESIZE_EXCEEDED) transfer.reply_too_large = true;
-  // libcurl refuses a single header line over 100 KiB as "out of memory" before our callback
-  // sees it; after a status line, that is the server's doing, not ours.
-  if (code == CURLE_OUT_OF_MEMORY && transfer.header_bytes > 0) transfer.headers_too_large = true;
+  // libcurl refuses a single header line over 100 KiB before our callback sees it, as "out of
+  // memory" (CURLE_TOO_LARGE since 8.6); after a status line, that is the server's doing.
+#if LIBCURL_VERSION_NUM >= 0x080600
+  const bool header_refused = code == CURLE_OUT_OF_MEMORY || code == CURLE_TOO_LARGE;
+#else
+  const bool header_refused = code == CURLE_OUT_OF_MEMORY;
+#endif
+  if (header_refused && transfer.header_bytes > 0) transfer.headers_too_large = true;
   if (status > 0 && !transfer.headers_too_large && (code == CURLE_OK || transfer.reply_too_large)) {
     ReplyFacts reply;
     reply.status = status;
