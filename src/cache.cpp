@@ -99,12 +99,6 @@ std::optional<std::size_t> RemoveOwnFiles(
   return removed;
 }
 
-std::string OctalMode(mode_t mode) {
-  char text[8];
-  std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
-  return text;
-}
-
 // mkdir -p, each folder it creates 0700.
 int MakeFolders(const std::string& path) {
   for (std::size_t slash = path.find('/', 1);; slash = path.find('/', slash + 1)) {
@@ -251,8 +245,8 @@ CacheOpen TokenCache::Open(const Environment& env, Clock clock) {
   if (info.st_uid != ::geteuid()) {
     problem = "belongs to another user";
   } else if ((info.st_mode & 077) != 0) {
-    problem = "is open to group or others (mode " + OctalMode(info.st_mode) + "; run chmod 700 " +
-              folder + ")";
+    problem = "is open to group or others (mode " + internal::OctalMode(info.st_mode) +
+              "; run chmod 700 " + folder + ")";
   }
   if (!problem.empty()) {
     ::close(fd);

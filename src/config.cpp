@@ -25,12 +25,6 @@ namespace {
 
 std::string ErrnoText(int error) { return std::strerror(error); }
 
-std::string OctalMode(mode_t mode) {
-  char text[8];
-  std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
-  return text;
-}
-
 bool IsKeyRunChar(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-' || c == ' ' ||
          c == '\t';
@@ -202,6 +196,12 @@ const toml::node* FindTooDeep(const toml::node& node, int depth) {
 }
 
 }  // namespace
+
+std::string OctalMode(mode_t mode) {
+  char text[8];
+  std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
+  return text;
+}
 
 std::string Printable(std::string_view text) {
   const std::string quoted =
@@ -798,10 +798,8 @@ KeyOutput ReadFirstLine(int fd, pid_t pid, std::chrono::steady_clock::time_point
 }
 
 // The command and, when it leads a process group of its own, whatever it started.
-void KillCommand(pid_t pid) {
-  if (::getpgid(pid) == pid) ::kill(-pid, SIGKILL);
-  ::kill(pid, SIGKILL);
-}
+// Async-signal-safe.
+void KillCommand(pid_t pid) { ::kill(g_command_has_group ? -pid : pid, SIGKILL); }
 
 // The exit status, or empty when the deadline passed first (the child is then killed).
 std::optional<int> WaitUntil(pid_t pid, std::chrono::steady_clock::time_point deadline) {
@@ -869,7 +867,7 @@ std::string RunKeyCommand(const std::vector<std::string>& argv, std::chrono::mil
 
 void StopKeyCommand() noexcept {
   g_command_stopped = 1;
-  if (const pid_t pid = g_command_pid; pid > 0) ::kill(g_command_has_group ? -pid : pid, SIGKILL);
+  if (const pid_t pid = g_command_pid; pid > 0) KillCommand(pid);
 }
 
 }  // namespace toucan
