@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -26,7 +27,12 @@ using std::chrono::system_clock;
 // Longer lives than this are not believed (and would overflow the millisecond arithmetic).
 constexpr std::int64_t kLongestLife = std::int64_t{10} * 365 * 86400;
 // A temporary file this old belongs to a process that died before its rename.
-constexpr auto kStaleTemporary = std::chrono::minutes(10);
+constexpr auto kStaleTemporary = std::chrono::minutes(1);
+
+// The temporary file being written, for RemoveUnfinishedCacheEntry in a signal handler: plain
+// storage, set before the file exists and cleared after its rename.
+std::atomic<int> g_unfinished_folder{-1};
+char g_unfinished_name[64];
 
 struct DigestDeleter {
   void operator()(EVP_MD_CTX* context) const { EVP_MD_CTX_free(context); }
@@ -66,10 +72,31 @@ bool IsEntryName(std::string_view name) {
   return name.size() == 64 && name.find_first_not_of("0123456789abcdef") == std::string_view::npos;
 }
 
-std::string OctalMode(mode_t mode) {
-  char text[8];
-  std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
-  return text;
+bool IsTemporaryName(std::string_view name) { return name.rfind(".tmp-", 0) == 0; }
+
+// Removes the files of the folder that the tool wrote (regular, 0600, owned by this user: not a
+// directory, a link or someone else's file that happens to match) and that `wanted` accepts.
+// Empty when the folder cannot be listed.
+std::optional<std::size_t> RemoveOwnFiles(
+    int folder_fd, const std::function<bool(std::string_view, const struct stat&)>& wanted) {
+  const int listing_fd = ::dup(folder_fd);
+  DIR* listing = listing_fd < 0 ? nullptr : ::fdopendir(listing_fd);
+  if (listing == nullptr) {
+    if (listing_fd >= 0) ::close(listing_fd);
+    return std::nullopt;
+  }
+  ::rewinddir(listing);  // the offset is shared with folder_fd and earlier listings
+  std::size_t removed = 0;
+  while (const dirent* item = ::readdir(listing)) {
+    struct stat info {};
+    if (::fstatat(folder_fd, item->d_name, &info, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISREG(info.st_mode) && (info.st_mode & 07777) == 0600 && info.st_uid == ::geteuid() &&
+        wanted(item->d_name, info) && ::unlinkat(folder_fd, item->d_name, 0) == 0) {
+      ++removed;
+    }
+  }
+  ::closedir(listing);
+  return removed;
 }
 
 // mkdir -p, each folder it creates 0700.
@@ -121,6 +148,33 @@ std::optional<std::string> ReadEntry(int fd) {
   if (used != static_cast<std::size_t>(info.st_size)) return std::nullopt;  // changed under us
   buffer.resize(used);
   return buffer;
+}
+
+// A reader sees the old entry or the new one, never part of one: the new one is complete and on
+// disk before the rename makes it visible. The folder is not synced: a crash that loses the
+// rename loses only the entry, which is then a miss, and a second fsync would double what storing
+// costs a mint. Returns 0 or the errno of the failure.
+int WriteAtomically(int folder_fd, const std::string& name, std::string_view text) {
+  const std::string temporary = ".tmp-" + std::to_string(::getpid()) + "-" + RandomSuffix();
+  std::snprintf(g_unfinished_name, sizeof g_unfinished_name, "%s", temporary.c_str());
+  g_unfinished_folder = folder_fd;
+  const int fd = ::openat(folder_fd, temporary.c_str(),
+                          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  const bool written = fd >= 0 && WriteAll(fd, text) && ::fsync(fd) == 0;
+  const int error = errno;
+  if (fd >= 0) ::close(fd);
+  const auto rename = [&] {
+    return ::renameat(folder_fd, temporary.c_str(), folder_fd, name.c_str()) == 0;
+  };
+  // An empty directory in the entry's place is replaced; one with files in it is not ours to
+  // empty, so the caller tells the user.
+  const bool renamed =
+      written && (rename() || (errno == EISDIR &&
+                               ::unlinkat(folder_fd, name.c_str(), AT_REMOVEDIR) == 0 && rename()));
+  const int failure = renamed ? 0 : written ? errno : error;
+  if (!renamed && fd >= 0) ::unlinkat(folder_fd, temporary.c_str(), 0);
+  g_unfinished_folder = -1;
+  return failure;
 }
 
 // What a mint printed (`-o json`), so that a hit prints the same bytes: extra fields as the server
@@ -191,8 +245,8 @@ CacheOpen TokenCache::Open(const Environment& env, Clock clock) {
   if (info.st_uid != ::geteuid()) {
     problem = "belongs to another user";
   } else if ((info.st_mode & 077) != 0) {
-    problem = "is open to group or others (mode " + OctalMode(info.st_mode) + "; run chmod 700 " +
-              folder + ")";
+    problem = "is open to group or others (mode " + internal::OctalMode(info.st_mode) +
+              "; run chmod 700 " + folder + ")";
   }
   if (!problem.empty()) {
     ::close(fd);
@@ -265,50 +319,34 @@ CacheStore TokenCache::Store(const std::string& name, const TokenResponse& respo
   const std::string text = entry.dump(-1, ' ', false, Json::error_handler_t::replace);
   if (text.size() > kMaxCacheEntryBytes) return {false, "the reply is too large"};
 
-  // A reader sees the old entry or the new one, never part of one: the new one is complete and
-  // on disk before the rename makes it visible.
-  const std::string temporary = ".tmp-" + std::to_string(::getpid()) + "-" + RandomSuffix();
-  const int fd = ::openat(folder_fd_, temporary.c_str(),
-                          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) return {false, std::string("cannot write to the cache: ") + std::strerror(errno)};
-  const bool written = WriteAll(fd, text) && ::fsync(fd) == 0;
-  const int error = errno;
-  ::close(fd);
-  if (!written || ::renameat(folder_fd_, temporary.c_str(), folder_fd_, name.c_str()) != 0) {
-    const int failure = written ? errno : error;
-    ::unlinkat(folder_fd_, temporary.c_str(), 0);
-    return {false, std::string("cannot write to the cache: ") + std::strerror(failure)};
+  // Leftovers of writers that were killed hold live tokens: a minute is far longer than a write.
+  const auto now = system_clock::now();
+  RemoveOwnFiles(folder_fd_, [now](std::string_view file, const struct stat& info) {
+    return IsTemporaryName(file) &&
+           system_clock::from_time_t(info.st_mtime) + kStaleTemporary < now;
+  });
+  const int failure = WriteAtomically(folder_fd_, name, text);
+  if (failure == ENOTEMPTY || failure == EEXIST || failure == EISDIR) {
+    return {false, "the cache entry " + folder_ + "/" + name + " is a directory; remove it", true};
   }
-  // The folder is not synced: a crash that loses the rename loses only the entry, which is then a
-  // miss, and the second fsync would double what storing costs a mint.
+  if (failure != 0)
+    return {false, std::string("cannot write to the cache: ") + std::strerror(failure)};
   return {true, ""};
 }
 
 std::size_t TokenCache::Clear() const {
-  const int listing_fd = ::dup(folder_fd_);
-  DIR* listing = listing_fd < 0 ? nullptr : ::fdopendir(listing_fd);
-  if (listing == nullptr) {
-    if (listing_fd >= 0) ::close(listing_fd);
+  // Temporary files too, a writer's in progress included: no token survives a clear.
+  const auto removed = RemoveOwnFiles(folder_fd_, [](std::string_view name, const struct stat&) {
+    return IsEntryName(name) || IsTemporaryName(name);
+  });
+  if (!removed) {
     throw UsageError("cannot list the cache folder " + folder_ + ": " + std::strerror(errno));
   }
-  ::rewinddir(listing);  // the offset is shared with folder_fd_ and earlier listings
-  std::size_t removed = 0;
-  const auto now = system_clock::now();
-  while (const dirent* item = ::readdir(listing)) {
-    const std::string_view name = item->d_name;
-    if (IsEntryName(name)) {
-      if (::unlinkat(folder_fd_, item->d_name, 0) == 0) ++removed;
-    } else if (name.rfind(".tmp-", 0) == 0) {
-      // Another process may be writing it right now; only leftovers of a crash go.
-      struct stat info {};
-      if (::fstatat(folder_fd_, item->d_name, &info, AT_SYMLINK_NOFOLLOW) == 0 &&
-          system_clock::from_time_t(info.st_mtime) + kStaleTemporary < now) {
-        ::unlinkat(folder_fd_, item->d_name, 0);
-      }
-    }
-  }
-  ::closedir(listing);
-  return removed;
+  return *removed;
+}
+
+void RemoveUnfinishedCacheEntry() noexcept {
+  if (const int folder = g_unfinished_folder; folder >= 0) ::unlinkat(folder, g_unfinished_name, 0);
 }
 
 }  // namespace toucan

@@ -234,8 +234,14 @@ std::string ResolveEndpointUrl(std::string_view base_url, std::string_view endpo
   return ResolveEndpoint(base_url, endpoint_path).url;
 }
 
+// Where libcurl takes a proxy from, in its order for an https URL; the http ones are listed for
+// their passwords only.
+constexpr const char* kProxyVariables[] = {"https_proxy", "HTTPS_PROXY", "all_proxy",
+                                           "ALL_PROXY",   "http_proxy",  "HTTP_PROXY"};
+
 struct Client::Impl {
   ClientOptions options;
+  std::vector<Redactor> proxy_secrets;  // the userinfo of each proxy variable
   Endpoint endpoint;
   RequestContext context;
   RetryPolicy policy;
@@ -384,6 +390,7 @@ Verdict Client::Impl::Judge(Transfer& transfer, CURLcode code) {
   TransportFacts facts;
   facts.code = code;
   facts.detail = transfer.error_buffer[0] ? transfer.error_buffer : curl_easy_strerror(code);
+  for (const Redactor& secret : proxy_secrets) facts.detail = secret.Apply(facts.detail);
   curl_easy_getinfo(easy, CURLINFO_SSL_VERIFYRESULT, &facts.tls_verify_result);
   facts.headers_too_large = transfer.headers_too_large;
   facts.client_certificate_requested = transfer.tls_notes->client_certificate_requested;
@@ -617,6 +624,20 @@ Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>()) {
   impl.context.connect_timeout = o.connect_timeout;
   impl.context.ca_bundle = o.ca_bundle;
   impl.context.redactor = std::make_shared<const Redactor>(o.api_key);
+  // libcurl quotes a proxy URL it cannot use whole, password included: shown as ***@.
+  for (std::size_t i = 0; i < std::size(kProxyVariables); ++i) {
+    const char* value = std::getenv(kProxyVariables[i]);
+    if (value == nullptr || *value == '\0') continue;
+    if (impl.context.proxy_variable.empty() && i < 4 && impl.endpoint.https &&
+        !impl.endpoint.loopback) {
+      impl.context.proxy_variable = kProxyVariables[i];
+    }
+    const std::string text(value);
+    const std::string masked = MaskUserinfo(text);
+    if (masked == text) continue;
+    const std::size_t start = masked.find("***");
+    impl.proxy_secrets.emplace_back(text.substr(start, text.size() + 3 - masked.size()));
+  }
   impl.AddHeaders();
   impl.multi.reset(curl_multi_init());
   if (!impl.multi) throw Error(ErrorKind::kInternal, "out of memory");

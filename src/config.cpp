@@ -26,12 +26,6 @@ namespace {
 
 std::string ErrnoText(int error) { return std::strerror(error); }
 
-std::string OctalMode(mode_t mode) {
-  char text[8];
-  std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
-  return text;
-}
-
 bool IsKeyRunChar(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-' || c == ' ' ||
          c == '\t';
@@ -203,6 +197,12 @@ const toml::node* FindTooDeep(const toml::node& node, int depth) {
 }
 
 }  // namespace
+
+std::string OctalMode(mode_t mode) {
+  char text[8];
+  std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
+  return text;
+}
 
 std::string Printable(std::string_view text) {
   const std::string quoted =
@@ -710,6 +710,11 @@ std::string CommandText(const std::vector<std::string>& argv) {
   return "api-key-command " + Quote(text);
 }
 
+// The command running, for StopKeyCommand in a signal handler; plain storage, no locks.
+volatile sig_atomic_t g_command_pid = 0;
+volatile sig_atomic_t g_command_has_group = 0;
+volatile sig_atomic_t g_command_stopped = 0;
+
 // Without a controlling terminal (CI, cron, a service) the command gets a process group of its
 // own, so that past the limit everything it started is stopped with it: a process left behind
 // would hold the job's output pipes open. With one, it stays in ours: a program that prompts on
@@ -724,10 +729,19 @@ bool HasControllingTerminal() {
 pid_t SpawnWithStdout(const std::vector<std::string>& argv, int stdout_fd) {
   posix_spawnattr_t attributes;
   posix_spawnattr_init(&attributes);
-  if (!HasControllingTerminal()) {
-    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
-    posix_spawnattr_setpgroup(&attributes, 0);
-  }
+  g_command_has_group = !HasControllingTerminal();
+  if (g_command_has_group) posix_spawnattr_setpgroup(&attributes, 0);
+  // Until its pid is stored, a signal handler could not stop the command: SIGINT and SIGTERM wait
+  // till then. The command starts with the mask as it was.
+  sigset_t held, previous;
+  sigemptyset(&held);
+  sigaddset(&held, SIGINT);
+  sigaddset(&held, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &held, &previous);
+  posix_spawnattr_setsigmask(&attributes, &previous);
+  posix_spawnattr_setflags(&attributes,
+                           static_cast<short>(POSIX_SPAWN_SETSIGMASK |
+                                              (g_command_has_group ? POSIX_SPAWN_SETPGROUP : 0)));
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, stdout_fd, STDOUT_FILENO);
@@ -740,6 +754,8 @@ pid_t SpawnWithStdout(const std::vector<std::string>& argv, int stdout_fd) {
   args.push_back(nullptr);
   pid_t pid = -1;
   const int error = posix_spawnp(&pid, args[0], &actions, &attributes, args.data(), environ);
+  if (error == 0) g_command_pid = pid;
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);
   if (error != 0) {
@@ -797,10 +813,8 @@ KeyOutput ReadFirstLine(int fd, pid_t pid, std::chrono::steady_clock::time_point
 }
 
 // The command and, when it leads a process group of its own, whatever it started.
-void KillCommand(pid_t pid) {
-  if (::getpgid(pid) == pid) ::kill(-pid, SIGKILL);
-  ::kill(pid, SIGKILL);
-}
+// Async-signal-safe.
+void KillCommand(pid_t pid) { ::kill(g_command_has_group ? -pid : pid, SIGKILL); }
 
 // The exit status, or empty when the deadline passed first (the child is then killed).
 std::optional<int> WaitUntil(pid_t pid, std::chrono::steady_clock::time_point deadline) {
@@ -836,6 +850,7 @@ std::string RunKeyCommand(const std::vector<std::string>& argv, std::chrono::mil
     }
   }();
   ::close(fds[1]);
+  if (g_command_stopped) KillCommand(pid);  // a signal came before it was started
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   const KeyOutput out = ReadFirstLine(fds[0], pid, deadline);
   // Past the limit the command is stopped before its output pipe closes, so that it is reported
@@ -845,7 +860,9 @@ std::string RunKeyCommand(const std::vector<std::string>& argv, std::chrono::mil
   const auto status =
       out.status ? out.status
                  : WaitUntil(pid, out.timed_out ? std::chrono::steady_clock::now() : deadline);
+  g_command_pid = 0;
   const std::string name = CommandText(argv);
+  if (g_command_stopped) throw Error(ErrorKind::kInterrupted, "interrupted while " + name + " ran");
   if (!status || out.timed_out) {
     char limit[32];
     std::snprintf(limit, sizeof limit, "%g", static_cast<double>(timeout.count()) / 1000.0);
@@ -861,6 +878,11 @@ std::string RunKeyCommand(const std::vector<std::string>& argv, std::chrono::mil
   std::string key(Trim(out.first_line));
   if (key.empty()) throw UsageError(name + " printed no key on its standard output");
   return key;
+}
+
+void StopKeyCommand() noexcept {
+  g_command_stopped = 1;
+  if (const pid_t pid = g_command_pid; pid > 0) KillCommand(pid);
 }
 
 }  // namespace toucan

@@ -34,6 +34,9 @@ std::optional<FileText> ReadRegularFile(const std::string& path, std::string_vie
 std::optional<std::string> XdgFolder(const Environment& env, const std::string& variable,
                                      std::string_view fallback);
 
+// "0644": a file mode for a message.
+std::string OctalMode(mode_t mode);
+
 // Text from a file or a parser made fit for a message: control characters escaped, invalid
 // UTF-8 replaced.
 std::string Printable(std::string_view text);

@@ -266,6 +266,15 @@ Verdict JudgeFailure(const RequestContext& context, const TransportFacts& facts)
             " (not retried); an embed-token endpoint authenticates with the API key only");
   }
   if (auto verdict = JudgeProxyRefusal(context, facts.detail, detail)) return *verdict;
+  // libcurl's "Unsupported proxy syntax in '…'" shares CURLE_COULDNT_RESOLVE_PROXY with a real
+  // DNS failure, and "Unsupported proxy scheme" is a CURLE_COULDNT_CONNECT: only the text tells
+  // a setting no retry can mend from the network.
+  if (facts.detail.rfind("Unsupported proxy", 0) == 0) {
+    const std::string variable =
+        context.proxy_variable.empty() ? std::string("the proxy setting") : context.proxy_variable;
+    return Failed(ErrorKind::kUsage, variable + " is not a usable proxy URL (" + detail +
+                                         "): write it as http://host:port, or unset " + variable);
+  }
   if (auto verdict = JudgeConnectionFailure(context, facts.code, detail)) return *verdict;
   switch (facts.code) {
     case CURLE_PEER_FAILED_VERIFICATION:

@@ -19,8 +19,9 @@ struct RequestContext {
   std::string key_source;  // named in "credentials rejected" hints, never the key
   std::chrono::milliseconds timeout{30'000};
   std::chrono::milliseconds connect_timeout{10'000};
-  std::string ca_bundle;  // empty: the system store
-  int attempts = 1;       // attempts made so far, this one included
+  std::string ca_bundle;       // empty: the system store
+  std::string proxy_variable;  // where libcurl takes the proxy from (HTTPS_PROXY, …), if anywhere
+  int attempts = 1;            // attempts made so far, this one included
   // Removes every form of the API key from server text; applied before anything is quoted.
   std::shared_ptr<const Redactor> redactor = std::make_shared<const Redactor>("");
 };

@@ -28,6 +28,7 @@ struct CacheLookup {
 struct CacheStore {
   bool stored = false;
   std::string reason;  // why not, for --verbose
+  bool warn = false;   // the user must act (a directory stands in the entry's place)
 };
 
 struct CacheOpen;
@@ -59,7 +60,7 @@ class TokenCache {
   // never stored.
   CacheStore Store(const std::string& name, const TokenResponse& response) const;
 
-  // Removes every entry; returns how many.
+  // Removes every entry and temporary file the tool wrote; returns how many.
   std::size_t Clear() const;
 
   const std::string& folder() const { return folder_; }
@@ -77,6 +78,10 @@ class TokenCache {
   std::string folder_;
   Clock clock_;
 };
+
+// Removes the temporary file of a Store in progress, if any. Async-signal-safe: for a signal
+// handler, so that an interrupted write leaves no token behind.
+void RemoveUnfinishedCacheEntry() noexcept;
 
 struct CacheOpen {
   std::optional<TokenCache> cache;

@@ -107,4 +107,9 @@ std::vector<Json> ProfileRows(const Config& config, const std::optional<std::str
 std::string RunKeyCommand(const std::vector<std::string>& argv,
                           std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
+// Kills the api-key-command running, with its process group, and makes RunKeyCommand throw
+// Error(kInterrupted). Async-signal-safe: for SIGINT/SIGTERM handlers, so that nothing the
+// command started outlives the program.
+void StopKeyCommand() noexcept;
+
 }  // namespace toucan

@@ -139,7 +139,9 @@ struct Parsed {
 volatile std::sig_atomic_t g_signal = 0;
 
 // Batch: the first signal asks the loop to wind down; a second one ends the program at once.
+// Either way an api-key-command still running is stopped, with all it started.
 void OnBatchSignal(int signal) {
+  toucan::StopKeyCommand();
   if (g_signal != 0) {
     std::signal(signal, SIG_DFL);
     std::raise(signal);
@@ -148,8 +150,13 @@ void OnBatchSignal(int signal) {
   g_signal = signal;
 }
 
-// Single mode: nothing is half done that is worth waiting for; end with 128 + signal.
-void OnSingleSignal(int signal) { _exit(128 + signal); }
+// Single mode: nothing is half done that is worth waiting for; end with 128 + signal, leaving
+// no api-key-command and no token in a half-written cache file behind.
+void OnSingleSignal(int signal) {
+  toucan::StopKeyCommand();
+  toucan::RemoveUnfinishedCacheEntry();
+  _exit(128 + signal);
+}
 
 void InstallSignalHandlers(void (*handler)(int)) {
   struct sigaction action {};
@@ -455,6 +462,7 @@ void AddRequestOptions(CLI::App& app, Options& o) {
 }
 
 void AddConnectionOptions(CLI::App& app, Options& o) {
+  // TOUCAN_BASE_URL is read by ApplyBaseUrlVariable, which must tell it from the flag.
   app.add_option("--base-url", o.base_url, "Instance URL (env TOUCAN_BASE_URL)")->type_name("URL");
   app.add_option("--endpoint-path", o.endpoint_path, "Path below the base URL")->type_name("PATH");
   app.add_option("--api-key-env", o.api_key_env, "Environment variable that holds the API key")
@@ -689,16 +697,13 @@ std::optional<int> ParseCommandLine(int argc, char** argv, Parsed& parsed) {
   if (app->get_subcommand("batch")->count("--concurrency") > 0)
     parsed.given.insert("--concurrency");
   for (const auto& name : parsed.given) parsed.origin[name] = "flag";
-  // Below a flag, above a profile; read here rather than by CLI11, so that the source is known.
-  const std::pair<const char*, std::string*> variables[] = {
-      {"TOUCAN_BASE_URL", &parsed.options.base_url}, {"TOUCAN_CA_BUNDLE", &parsed.options.cacert}};
-  for (const auto& [variable, target] : variables) {
-    const std::string flag = target == &parsed.options.base_url ? "--base-url" : "--cacert";
-    const char* value = std::getenv(variable);
-    if (value == nullptr || parsed.given.count(flag) > 0) continue;
-    *target = value;
-    parsed.given.insert(flag);
-    parsed.origin[flag] = std::string("env ") + variable;
+  // Below a flag, above a profile; read here rather than by CLI11, so that the source is known
+  // (TOUCAN_BASE_URL: ApplyBaseUrlVariable, which needs the profile).
+  if (const char* bundle = std::getenv("TOUCAN_CA_BUNDLE");
+      bundle != nullptr && parsed.given.count("--cacert") == 0) {
+    parsed.options.cacert = bundle;
+    parsed.given.insert("--cacert");
+    parsed.origin["--cacert"] = "env TOUCAN_CA_BUNDLE";
   }
   parsed.given_cacert = parsed.given.count("--cacert") > 0;
   parsed.config = app->get_subcommand("config")->parsed();
@@ -748,6 +753,33 @@ void CheckModeFlags(const Parsed& parsed) {
     throw UsageError("standard input is named by both " + readers[0] + " and " + readers[1] +
                      "; only one input may read it");
   }
+}
+
+// TOUCAN_BASE_URL ranks below --base-url and above a profile's base-url, but never sends the
+// profile's own key elsewhere: a variable left over from dev work would carry the prod key there.
+void ApplyBaseUrlVariable(Parsed& parsed, const std::optional<toucan::Profile>& profile) {
+  const auto value = toucan::EnvValue(toucan::ProcessEnvironment(), "TOUCAN_BASE_URL");
+  if (!value || parsed.given.count("--base-url") > 0) return;
+  const auto without_slash = [](std::string url) {
+    while (!url.empty() && url.back() == '/') url.pop_back();
+    return url;
+  };
+  const std::string own =
+      profile && profile->base_url ? *profile->base_url : std::string(toucan::kDefaultBaseUrl);
+  const bool key_flag =
+      parsed.given.count("--api-key-env") + parsed.given.count("--api-key-file") > 0;
+  if (profile && profile->HasKeySource() && !key_flag &&
+      without_slash(*value) != without_slash(own)) {
+    const auto quote = [](const std::string& url) { return "'" + toucan::MaskUserinfo(url) + "'"; };
+    throw UsageError("TOUCAN_BASE_URL " + quote(*value) + " is not the instance of profile '" +
+                     profile->name + "' (" + quote(own) +
+                     (profile->base_url ? "" : ", the default") +
+                     "), whose own key would be sent there; pass --base-url to choose the "
+                     "instance, or unset TOUCAN_BASE_URL");
+  }
+  parsed.options.base_url = *value;
+  parsed.given.insert("--base-url");
+  parsed.origin["--base-url"] = "env TOUCAN_BASE_URL";
 }
 
 // Profile settings fill in what no flag (or TOUCAN_BASE_URL / TOUCAN_CA_BUNDLE) set.
@@ -1137,7 +1169,9 @@ int RunSingle(const Parsed& parsed, const Json& body, ApiKey key) {
   }
   if (cached.cache) {
     const toucan::CacheStore stored = cached.cache->Store(cached.entry, response);
-    if (o.verbose && !stored.stored) PrintError("not cached: " + stored.reason);
+    if ((o.verbose || stored.warn) && !stored.stored) {
+      PrintError((stored.warn ? "warning: not cached: " : "not cached: ") + stored.reason);
+    }
   }
   PrintResult(response, o.output, github);
   return 0;
@@ -1195,15 +1229,13 @@ int RunBatchMode(const Parsed& parsed, const toucan::TokenRequest& defaults, Api
   }
   batch.progress = !o.quiet && isatty(STDERR_FILENO) == 1;
   batch.interrupted = [] { return g_signal != 0; };
-  // Before the input is opened: opening a FIFO can block, and a signal then must wind down.
-  InstallSignalHandlers(OnBatchSignal);
   int input = STDIN_FILENO;
   if (!o.batch_file.empty() && !NamesStandardInput(o.batch_file)) {
     input = OpenInput(o.batch_file, "the batch file");
     if (batch.progress) batch.total_lines = toucan::CountBatchLines(o.batch_file, batch.csv);
   }
   int status = 0;
-  if (o.dry_run) {
+  if (o.dry_run || g_signal != 0) {  // interrupted before the key was read: reads no line
     const std::string url = toucan::ResolveEndpointUrl(o.base_url, o.endpoint_path);
     status = toucan::RunBatchDryRun(input, batch, url, STDOUT_FILENO, stderr);
   } else {
@@ -1237,6 +1269,7 @@ int Run(int argc, char** argv) {
   const std::optional<toucan::Profile> profile = toucan::SelectProfile(config, profile_flag, env);
   if (profile && profile->api_key_env) g_keys.AddFromEnvironment(*profile->api_key_env);
   if (parsed.profiles) return RunProfiles(config, profile);
+  ApplyBaseUrlVariable(parsed, profile);
   if (profile) ApplyProfile(parsed, *profile);
   CheckModeFlags(parsed);
   ResolveOutput(parsed, profile, env);
@@ -1269,11 +1302,20 @@ int Run(int argc, char** argv) {
   }
   // --dry-run needs no key, but one that is configured is still read and checked; so is the CA
   // bundle, which a real run checks when it builds its client.
-  ApiKey key = ReadApiKey(parsed.options);
+  // Before the key is read (an api-key-command may take a while) and the input is opened
+  // (opening a FIFO can block): a signal then must still wind the batch down.
+  if (parsed.batch) InstallSignalHandlers(OnBatchSignal);
+  ApiKey key;
+  try {
+    key = ReadApiKey(parsed.options);
+  } catch (const Error& e) {
+    // The batch still says what it did not do: every line not attempted.
+    if (!parsed.batch || e.kind() != ErrorKind::kInterrupted) throw;
+  }
   if (parsed.options.dry_run && !parsed.options.cacert.empty()) {
     toucan::CheckCaBundle(parsed.options.cacert);
   }
-  if (key.key.empty() && !parsed.options.dry_run) {
+  if (key.key.empty() && !parsed.options.dry_run && g_signal == 0) {
     throw UsageError("no API key: set " + parsed.options.api_key_env +
                      " (or use --api-key-file); it is never taken from the command line");
   }

@@ -268,6 +268,42 @@ TEST(Failure, ProxiesComeFromTheEnvironment) {
   EXPECT_NE(remote.err.find("could not connect"), std::string::npos) << remote.err;
 }
 
+// A proxy setting libcurl cannot use is the user's to fix, at once (exit 2, not retried, not
+// blamed on --base-url), and its password is shown in no message and no batch row.
+TEST(Failure, MalformedProxySettingIsAUsageErrorWithoutItsPassword) {
+  ClosedPortHolder dead;
+  const std::string port = std::to_string(dead.port());
+  for (const auto& [variable, proxy] : std::vector<std::pair<std::string, std::string>>{
+           {"HTTPS_PROXY", "http://puser:PASS@127.0.0.1:99999"},
+           {"https_proxy", "gopher://u:PASS@127.0.0.1:" + port},
+           {"ALL_PROXY", "http://puser:PASS@127.0.0.1:99999"}}) {
+    const Env env{{"TOUCAN_API_KEY", kApiKey}, {variable, proxy}};
+    const std::vector<std::string> url{"--base-url", "https://bi.example.com", "--verbose"};
+    std::vector<std::string> single{"-u", "u1"};
+    single.insert(single.end(), url.begin(), url.end());
+    std::vector<std::string> batch{"batch"};
+    batch.insert(batch.end(), url.begin(), url.end());
+    for (const auto& [args, input] :
+         std::vector<std::pair<std::vector<std::string>, std::optional<std::string>>>{
+             {single, std::nullopt}, {batch, std::string("u1\nu2\n")}}) {
+      const RunResult result = RunChecked(args, env, input);
+      EXPECT_EQ(result.exit_code, 2) << variable << ": " << result.err;
+      EXPECT_EQ(result.out.find("PASS"), std::string::npos) << result.out;
+      EXPECT_EQ(result.err.find("PASS"), std::string::npos) << result.err;
+      EXPECT_NE(result.err.find(variable + " is not a usable proxy URL"), std::string::npos)
+          << result.err;
+      EXPECT_NE(result.err.find("://***@127.0.0.1"), std::string::npos) << result.err;
+      EXPECT_EQ(result.err.find("--base-url"), std::string::npos) << result.err;
+      EXPECT_EQ(result.err.find("retrying"), std::string::npos) << result.err;
+      if (input) {
+        EXPECT_EQ(std::count(result.out.begin(), result.out.end(), '\n'), 2) << result.out;
+        EXPECT_NE(result.out.find(variable + " is not a usable proxy URL"), std::string::npos)
+            << result.out;
+      }
+    }
+  }
+}
+
 TEST(Failure, LoopbackIsNeverReachedThroughAProxy) {
   // A plain-http proxy would carry the key across the network in clear.
   TestServer server(TokenReply());

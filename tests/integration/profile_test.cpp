@@ -1,5 +1,6 @@
 // Profiles, the attribute schema and the token cache, through the real binary with HOME in a
 // temporary folder (never the real home).
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -73,6 +74,47 @@ TEST_F(Profiles, FlagsAndEnvironmentWinOverTheProfile) {
   EXPECT_EQ(json::parse(server.requests().at(0).body)["user"]["role"], "explorer");
 }
 
+// The key and the instance come from the same place: a TOUCAN_BASE_URL left over from dev work
+// must not carry the prod profile's key to the dev server.
+TEST_F(Profiles, ToucanBaseUrlNeverTakesTheProfilesKeyElsewhere) {
+  TestServer prod(TokenReply());
+  TestServer dev(TokenReply());
+  WriteConfig("[profile.prod]\nbase-url = \"" + prod.url() +
+              "\"\napi-key-env = \"PROD_KEY\"\n[profile.nourl]\napi-key-file = \"" +
+              WriteFile("key.txt", std::string(kApiKey) + "\n") + "\"\n");
+  const std::string dev_url = "http://dev:s3cr3t@127.0.0.1:" + std::to_string(dev.port());
+  const Env env = HomeEnv({{"PROD_KEY", kApiKey}, {"TOUCAN_BASE_URL", dev_url}});
+  for (const std::string profile : {"prod", "nourl"}) {
+    const RunResult refused = RunChecked({"--profile", profile, "-u", "u1"}, env);
+    EXPECT_EQ(refused.exit_code, 2) << refused.err;
+    ExpectOneErrorLine(refused, "TOUCAN_BASE_URL 'http://***@127.0.0.1:");
+    EXPECT_NE(refused.err.find(profile == "prod" ? prod.url() : "https://toucanai.cloud"),
+              std::string::npos)
+        << refused.err;
+    EXPECT_NE(refused.err.find("--base-url"), std::string::npos) << refused.err;
+    EXPECT_NE(refused.err.find("unset TOUCAN_BASE_URL"), std::string::npos) << refused.err;
+    EXPECT_EQ(refused.err.find("s3cr3t"), std::string::npos) << refused.err;
+  }
+  EXPECT_EQ(dev.request_count(), 0u);
+  // The same URL as the profile's (a trailing slash aside) is no conflict; --base-url is explicit
+  // and wins; a key given on the command line is not the profile's.
+  for (const auto& [args, extra] : std::vector<std::pair<std::vector<std::string>, Env>>{
+           {{"--profile", "prod"}, {{"TOUCAN_BASE_URL", prod.url() + "/"}}},
+           {{"--profile", "prod", "--base-url", prod.url()}, {}},
+           {{"--profile", "nourl", "--base-url", prod.url()}, {}},
+           {{"--profile", "prod", "--api-key-env", "PROD_KEY"},
+            {{"TOUCAN_BASE_URL", dev.url()}}}}) {
+    Env full = HomeEnv({{"PROD_KEY", kApiKey}, {"TOUCAN_BASE_URL", dev.url()}});
+    for (const auto& [name, value] : extra) full[name] = value;
+    std::vector<std::string> all = args;
+    all.insert(all.end(), {"-u", "u1"});
+    const RunResult ok = RunChecked(all, full);
+    EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  }
+  EXPECT_EQ(prod.request_count(), 3u);
+  EXPECT_EQ(dev.request_count(), 1u);
+}
+
 TEST_F(Profiles, WithoutAKeySourceToucanApiKeyApplies) {
   TestServer server(TokenReply());
   WriteConfig("[profile.dev]\nbase-url = \"" + server.url() + "\"\n");
@@ -102,6 +144,77 @@ TEST_F(Profiles, ApiKeyCommand) {
             std::string::npos)
       << failed.err;
   EXPECT_EQ(server.request_count(), 1u);
+}
+
+// Live processes (not zombies) of process group `group`.
+std::vector<std::string> LiveProcessesOfGroup(pid_t group) {
+  std::vector<std::string> live;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream file(entry.path() / "stat");
+    std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    const auto close = text.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream fields(text.substr(close + 2));
+    char state = 0;
+    long parent = 0, pgrp = 0;
+    fields >> state >> parent >> pgrp;
+    if (pgrp == group && state != 'Z') live.push_back(text);
+  }
+  return live;
+}
+
+// Without a terminal (CI) the command has a process group of its own. SIGTERM or SIGINT to the
+// program stops it and all it started before the program exits, so the job's stderr pipe closes
+// at once, not when `sleep 25` ends; a batch still prints its summary.
+TEST_F(Profiles, SignalStopsTheApiKeyCommandAndAllItStarted) {
+  TestServer server(TokenReply());
+  const std::string ready = home_ + "/ready";
+  WriteConfig("[profile.slow]\nbase-url = \"" + server.url() +
+              "\"\napi-key-command = [\"sh\", \"-c\", \"echo $$ > " + ready + ".new; mv " + ready +
+              ".new " + ready + "; sleep 25; echo KEY\"]\n");
+  for (const int signal : {SIGTERM, SIGINT}) {
+    for (const bool batch : {false, true}) {
+      std::filesystem::remove(ready);
+      pid_t group = 0;
+      std::thread signaller;
+      std::vector<std::string> args{TOUCAN_TOKEN_BINARY, "--profile", "slow"};
+      if (batch)
+        args.insert(args.end(), {"batch", "-"});
+      else
+        args.insert(args.end(), {"-u", "u1"});
+      // setsid: no controlling terminal, as in CI.
+      const RunResult result = RunTool(
+          args, HomeEnv(), batch ? std::optional<std::string>("u1\nu2\n") : std::nullopt,
+          "/usr/bin/setsid", [&](pid_t pid, const std::string&) {
+            if (signaller.joinable()) return;
+            signaller = std::thread([&, pid] {
+              const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+              while (!std::filesystem::exists(ready) &&
+                     std::chrono::steady_clock::now() < deadline) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+              }
+              std::ifstream(ready) >> group;
+              ::kill(pid, signal);
+            });
+          });
+      signaller.join();
+      SCOPED_TRACE(std::string(batch ? "batch, " : "single, ") + ::strsignal(signal));
+      ASSERT_GT(group, 0) << result.err;
+      EXPECT_EQ(result.exit_code, 128 + signal) << result.err;
+      EXPECT_LT(result.seconds, 10.0) << "the command kept stderr open";
+      EXPECT_EQ(result.out, "");
+      EXPECT_EQ(LiveProcessesOfGroup(group), std::vector<std::string>());
+      if (batch) {
+        EXPECT_NE(result.err.find("toucan-token: interrupted: 0 minted, 0 failed, "),
+                  std::string::npos)
+            << result.err;
+      }
+      ::kill(-group, SIGKILL);  // whatever the assertions above found
+    }
+  }
+  EXPECT_EQ(server.request_count(), 0u);
 }
 
 TEST_F(Profiles, ApiKeyCommandNeverReadsTheBatchInput) {
@@ -523,6 +636,110 @@ TEST_F(Cache, SecondCallIsServedFromTheCache) {
 
 // A hit prints the line the mint printed, byte for byte but for expiresIn: numbers as the server
 // wrote them (2.50, 1e400), in its order.
+// A writer killed between creating its temporary file and the rename leaves the whole token line
+// behind, 0600, named .tmp-PID-RANDOM: `cache clear` removes and counts it, and a later writer
+// removes one older than a minute (a younger one may be another writer's, in progress).
+TEST_F(Cache, LeftoversOfAKilledWriterAreRemoved) {
+  TestServer server(TokenReply());
+  const std::string folder = home_ + "/.cache/toucan-token";
+  ASSERT_EQ(Mint({"--cache"}, server.url()).exit_code, 0);
+  const auto leftover = [&](const std::string& name, int age_seconds) {
+    const std::string path = folder + "/" + name;
+    std::ofstream(path) << R"({"receivedAtMs":1,"reply":"{\"token\":\"live\"}"})";
+    ::chmod(path.c_str(), 0600);
+    const timespec times[2] = {{::time(nullptr) - age_seconds, 0},
+                               {::time(nullptr) - age_seconds, 0}};
+    ::utimensat(AT_FDCWD, path.c_str(), times, 0);
+    return path;
+  };
+  const std::string stale = leftover(".tmp-4242-00112233aabbccdd", 120);
+  const std::string young = leftover(".tmp-4243-00112233aabbccdd", 0);
+  ASSERT_EQ(Mint({"--cache", "-a", "year=2024"}, server.url()).exit_code, 0);
+  EXPECT_FALSE(std::filesystem::exists(stale));
+  EXPECT_TRUE(std::filesystem::exists(young));
+  const RunResult cleared = RunChecked({"cache", "clear"}, HomeEnv());
+  ASSERT_EQ(cleared.exit_code, 0) << cleared.err;
+  EXPECT_EQ(cleared.err, "toucan-token: removed 3 cached tokens from " + folder + "\n");
+  EXPECT_TRUE(std::filesystem::is_empty(folder));
+}
+
+// A signal while the entry is written (delivered by strace as the program enters fsync, so the
+// window is hit every time) removes the temporary file before the program exits.
+TEST_F(Cache, SignalDuringTheWriteLeavesNoTemporaryFile) {
+  if (::access("/usr/bin/strace", X_OK) != 0 ||
+      RunTool({"-o", "/dev/null", "true"}, {}, std::nullopt, "/usr/bin/strace").exit_code != 0) {
+    GTEST_SKIP() << "strace is not installed or may not trace here";
+  }
+  TestServer server(TokenReply());
+  const std::string folder = home_ + "/.cache/toucan-token";
+  for (const char* signal : {"SIGTERM", "SIGINT"}) {
+    const RunResult result =
+        RunTool({"-f", "-qq", "-o", "/dev/null", "-e", std::string("inject=fsync:signal=") + signal,
+                 TOUCAN_TOKEN_BINARY, "-u", "u1", "--cache"},
+                HomeEnv({{"TOUCAN_API_KEY", kApiKey}, {"TOUCAN_BASE_URL", server.url()}}),
+                std::nullopt, "/usr/bin/strace");
+    EXPECT_EQ(result.exit_code, std::string(signal) == "SIGTERM" ? 143 : 130) << result.err;
+    EXPECT_EQ(result.out, "");
+    for (const auto& entry : std::filesystem::directory_iterator(folder)) {
+      ADD_FAILURE() << "left in the cache: " << entry.path();
+    }
+  }
+  EXPECT_EQ(server.request_count(), 2u);
+}
+
+// `cache clear` removes what the tool wrote (regular files, 0600, owned by the user), nothing
+// else that happens to bear an entry's name.
+TEST_F(Cache, ClearRemovesOnlyWhatTheToolWrote) {
+  const std::string folder = home_ + "/.cache/toucan-token";
+  std::filesystem::create_directories(folder);
+  ::chmod(folder.c_str(), 0700);
+  const std::string hex(64, 'a');
+  std::ofstream(folder + "/" + hex) << "{}";
+  ::chmod((folder + "/" + hex).c_str(), 0600);
+  const std::string readable = folder + "/" + std::string(64, 'b');
+  std::ofstream(readable) << "not ours";
+  ::chmod(readable.c_str(), 0644);
+  const std::string directory = folder + "/" + std::string(64, 'c');
+  std::filesystem::create_directory(directory);
+  const std::string link = folder + "/" + std::string(64, 'd');
+  std::filesystem::create_symlink(readable, link);
+  const RunResult cleared = RunChecked({"cache", "clear"}, HomeEnv());
+  ASSERT_EQ(cleared.exit_code, 0) << cleared.err;
+  EXPECT_EQ(cleared.err, "toucan-token: removed 1 cached token from " + folder + "\n");
+  EXPECT_FALSE(std::filesystem::exists(folder + "/" + hex));
+  EXPECT_TRUE(std::filesystem::exists(readable));
+  EXPECT_TRUE(std::filesystem::is_directory(directory));
+  EXPECT_TRUE(std::filesystem::is_symlink(link));
+}
+
+// A directory in an entry's place: an empty one is replaced by the entry; one with files in it
+// is left alone, and the run says so once (not "Is a directory" in --verbose only).
+TEST_F(Cache, DirectoryInTheEntrysPlace) {
+  TestServer server(TokenReply());
+  const std::string folder = home_ + "/.cache/toucan-token";
+  ASSERT_EQ(Mint({"--cache"}, server.url()).exit_code, 0);
+  const std::string entry = std::filesystem::directory_iterator(folder)->path();
+  std::filesystem::remove(entry);
+  std::filesystem::create_directory(entry);
+  RunResult result =
+      RunChecked({"-u", "u1", "-a", "region=EU", "--cache"},
+                 HomeEnv({{"TOUCAN_API_KEY", kApiKey}, {"TOUCAN_BASE_URL", server.url()}}));
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.err, "");
+  EXPECT_TRUE(std::filesystem::is_regular_file(entry));
+  EXPECT_NE(Mint({"--cache"}, server.url()).err.find("cache hit"), std::string::npos);
+  EXPECT_EQ(server.request_count(), 2u);
+
+  std::filesystem::remove(entry);
+  std::filesystem::create_directories(entry + "/kept");
+  result = RunChecked({"-u", "u1", "-a", "region=EU", "--cache"},
+                      HomeEnv({{"TOUCAN_API_KEY", kApiKey}, {"TOUCAN_BASE_URL", server.url()}}));
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.err, "toucan-token: warning: not cached: the cache entry " + entry +
+                            " is a directory; remove it\n");
+  EXPECT_TRUE(std::filesystem::is_directory(entry + "/kept"));
+}
+
 TEST_F(Cache, HitPrintsWhatTheMintPrinted) {
   TestServer server(
       TokenReply(R"("expiresIn":3600,"price":2.50,"big":1e400,"n":[1.10,-0.0,1E5],"s":"\u0085")"));

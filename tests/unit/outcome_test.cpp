@@ -3,6 +3,9 @@
 #include <curl/curl.h>
 #include <gtest/gtest.h>
 
+#include <utility>
+#include <vector>
+
 namespace toucan {
 namespace {
 
@@ -179,6 +182,23 @@ TEST(FailsEveryRequest, TheKeyTheUrlTheCertificateTheNameTheProxy) {
     EXPECT_FALSE(FailsEveryRequest(Transport(code, "Connection reset by peer"))) << code;
   }
   EXPECT_FALSE(FailsEveryRequest(Verdict{}));  // a success
+}
+
+// The same CURLcode for a proxy URL that does not parse and a proxy host that does not resolve:
+// the first is the user's setting (exit 2, final), the second the network (retried).
+TEST(JudgeTransport, ProxySettingLibcurlCannotUseIsAUsageError) {
+  for (const auto& [code, detail] : std::vector<std::pair<int, std::string>>{
+           {CURLE_COULDNT_RESOLVE_PROXY, "Unsupported proxy syntax in 'http://***@h:99999'"},
+           {CURLE_COULDNT_CONNECT, "Unsupported proxy scheme for 'gopher://***@h'"}}) {
+    const Verdict verdict = Transport(code, detail);
+    EXPECT_EQ(Exit(verdict), 2) << detail;
+    EXPECT_FALSE(verdict.retryable);
+    EXPECT_NE(Message(verdict).find("is not a usable proxy URL"), std::string::npos);
+    EXPECT_EQ(Message(verdict).find("--base-url"), std::string::npos) << Message(verdict);
+  }
+  const Verdict dns = Transport(CURLE_COULDNT_RESOLVE_PROXY, "Could not resolve proxy: p.invalid");
+  EXPECT_EQ(Exit(dns), 6);
+  EXPECT_TRUE(dns.retryable);
 }
 
 TEST(JudgeReply, RedirectWithAnEmptyLocationNamesNoTarget) {
