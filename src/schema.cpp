@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cstdint>
 #include <limits>
+#include <unordered_set>
 
 #include "config_internal.hpp"
 #include "json_input.hpp"
@@ -170,6 +171,22 @@ std::optional<Integer> WholeNumber(std::string_view text) {
   return value;
 }
 
+// Names the closest declared name, or else the first few; a name may be 100 KiB long, so the
+// list is cut as server text is.
+[[noreturn]] void ThrowUnknown(std::string_view key,
+                               const std::vector<AttributeDeclaration>& declarations) {
+  std::vector<std::string> names;
+  for (const auto& declaration : declarations) names.push_back(declaration.name);
+  const std::string message = "unknown attribute " + Named(key);
+  if (const auto close = SuggestName(key, names)) {
+    throw UsageError(message + " (did you mean " + Named(*close) + "?)");
+  }
+  std::string list;
+  for (std::size_t i = 0; i < names.size() && i < 10; ++i) list += (i ? ", " : "") + names[i];
+  if (names.size() > 10) list += ", ...";
+  throw UsageError(message + ": the schema declares " + (list.empty() ? "none" : Excerpt(list)));
+}
+
 }  // namespace
 
 std::string_view AttributeTypeName(AttributeType type) {
@@ -213,7 +230,7 @@ std::optional<std::string> SuggestName(std::string_view word,
 
 void Schema::Declare(const std::string& name, const Json& declaration) {
   if (name.empty()) throw UsageError("an attribute name must not be empty");
-  if (Find(name) != nullptr) throw UsageError("attribute " + Named(name) + " is declared twice");
+  if (index_.contains(name)) throw UsageError("attribute " + Named(name) + " is declared twice");
   AttributeDeclaration entry{name, AttributeType::kString, false};
   if (declaration.is_string()) {
     entry.type = ParseType(name, declaration);
@@ -240,14 +257,14 @@ void Schema::Declare(const std::string& name, const Json& declaration) {
     throw UsageError("attribute " + Named(name) + " must be declared as a type name (\"string\") " +
                      "or as {\"type\": ..., \"required\": ...}, not " + Shown(declaration));
   }
+  index_.emplace(name, declarations_.size());
+  if (entry.required) ++required_;
   declarations_.push_back(std::move(entry));
 }
 
 const AttributeDeclaration* Schema::Find(std::string_view name) const {
-  for (const auto& declaration : declarations_) {
-    if (declaration.name == name) return &declaration;
-  }
-  return nullptr;
+  const auto found = index_.find(std::string(name));
+  return found == index_.end() ? nullptr : &declarations_[found->second];
 }
 
 Schema Schema::FromJson(const Json& document, std::string_view source) {
@@ -325,28 +342,22 @@ Json Schema::Coerce(std::string_view name, std::string_view text) const {
 }
 
 void Schema::Check(const Json& attributes) const {
-  std::vector<std::string> names;
-  for (const auto& declaration : declarations_) names.push_back(declaration.name);
+  std::size_t required_given = 0;
   for (const auto& [key, value] : attributes.items()) {
     const AttributeDeclaration* declaration = Find(key);
-    if (declaration == nullptr) {
-      std::string message = "unknown attribute " + Named(key);
-      if (const auto close = SuggestName(key, names)) {
-        throw UsageError(message + " (did you mean " + Named(*close) + "?)");
-      }
-      std::string list;
-      for (std::size_t i = 0; i < names.size() && i < 10; ++i) list += (i ? ", " : "") + names[i];
-      if (names.size() > 10) list += ", ...";
-      throw UsageError(message + ": the schema declares " + (list.empty() ? "none" : list));
-    }
+    if (declaration == nullptr) ThrowUnknown(key, declarations_);
     if (!Matches(declaration->type, value)) {
       throw UsageError("attribute " + Named(key) + " has the wrong type: the schema declares " +
                        std::string(AttributeTypeName(declaration->type)) + ", the value is " +
                        Shown(value) + " (" + value.type_name() + ")");
     }
+    if (declaration->required) ++required_given;
   }
+  if (required_given == required_) return;
+  std::unordered_set<std::string> given;  // Json's contains would scan the object for each name
+  for (const auto& [key, value] : attributes.items()) given.insert(key);
   for (const auto& declaration : declarations_) {
-    if (declaration.required && !attributes.contains(declaration.name)) {
+    if (declaration.required && !given.contains(declaration.name)) {
       throw UsageError("required attribute " + Named(declaration.name) + " is missing");
     }
   }

@@ -621,12 +621,14 @@ toucan::TokenRequest BuildDefaultRequest(const Parsed& parsed,
   request.distinct_id = o.distinct_id;
   request.role = o.role;
   if (profile && profile->attributes) request.attributes = *profile->attributes;
+  std::vector<Json> layers;  // merged in one pass: a key at a time would be quadratic
   if (parsed.given_attributes) {
-    const Json over = ReadJsonObjectInput(o.attributes_input, "--attributes");
-    for (const auto& [key, value] : over.items()) request.attributes[key] = value;
+    layers.push_back(ReadJsonObjectInput(o.attributes_input, "--attributes"));
   }
-  for (const auto& argument : o.attribute_args)
-    ApplyAttribute(request.attributes, argument, schema);
+  for (const auto& argument : o.attribute_args) {
+    ApplyAttribute(layers.emplace_back(Json::object()), argument, schema);
+  }
+  toucan::MergeAttributes(request.attributes, std::span<const Json>(layers));
   if (parsed.given_permissions) {
     request.permissions = ReadJsonObjectInput(o.permissions_input, "--permissions");
   } else if (profile && profile->permissions) {
