@@ -1,10 +1,8 @@
 #include "toucan/schema.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <charconv>
 #include <cstdint>
-#include <limits>
 #include <unordered_set>
 
 #include "config_internal.hpp"
@@ -85,82 +83,13 @@ bool Matches(AttributeType type, const Json& value) {
   return false;
 }
 
-// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? — JSON's number syntax, so `-a` accepts exactly
-// what `:=` would.
-bool IsJsonNumber(std::string_view text, bool integer_only) {
-  std::size_t i = 0;
-  const auto digits = [&] {
-    const std::size_t start = i;
-    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])) != 0) ++i;
-    return i > start;
-  };
-  if (i < text.size() && text[i] == '-') ++i;
-  if (i < text.size() && text[i] == '0') {
-    ++i;
-  } else if (!digits()) {
-    return false;
-  }
-  if (integer_only) return i == text.size();
-  if (i < text.size() && text[i] == '.' && (++i, !digits())) return false;
-  if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
-    ++i;
-    if (i < text.size() && (text[i] == '+' || text[i] == '-')) ++i;
-    if (!digits()) return false;
-  }
-  return i == text.size();
-}
-
-// A decimal as (sign, significant digits, exponent), so that "2.50" and "2.5e0" compare equal.
-struct Decimal {
-  bool negative = false;
-  std::string digits;
-  long long exponent = 0;
-  bool operator==(const Decimal&) const = default;
-};
-
-std::optional<Decimal> Normalise(std::string_view text) {
-  Decimal result;
-  std::size_t i = 0;
-  if (i < text.size() && text[i] == '-') result.negative = true, ++i;
-  long long point = -1;
-  for (; i < text.size() &&
-         (std::isdigit(static_cast<unsigned char>(text[i])) != 0 || text[i] == '.');
-       ++i) {
-    if (text[i] == '.')
-      point = static_cast<long long>(result.digits.size());
-    else
-      result.digits += text[i];
-  }
-  if (point < 0) point = static_cast<long long>(result.digits.size());
-  long long exponent = 0;
-  if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
-    ++i;
-    if (i < text.size() && text[i] == '+') ++i;
-    const auto [end, error] = std::from_chars(text.data() + i, text.data() + text.size(), exponent);
-    if (error != std::errc() || end != text.data() + text.size() || std::abs(exponent) > 100000) {
-      return std::nullopt;
-    }
-  }
-  const auto lead = std::min(result.digits.find_first_not_of('0'), result.digits.size());
-  result.digits.erase(0, lead);
-  result.digits.erase(result.digits.find_last_not_of('0') + 1);
-  if (result.digits.empty()) return Decimal{};  // zero, whatever its sign
-  result.exponent = point - static_cast<long long>(lead) + exponent;
-  return result;
-}
-
-// The double a decimal text stands for, when it stands for one exactly (its shortest form is
-// the same decimal); numbers are passed through exactly, never rounded.
+// The double a decimal text stands for, when it stands for one exactly; numbers are passed
+// through exactly, never rounded.
 std::optional<double> ExactDouble(std::string_view text) {
   double value = 0;
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  char shortest[64];
-  const auto written = std::to_chars(std::begin(shortest), std::end(shortest), value);
-  const auto original = Normalise(text);
-  if (!original || original != Normalise(std::string_view(shortest, written.ptr)))
-    return std::nullopt;
-  return value;
+  return IsExactDouble(value, text) ? std::optional(value) : std::nullopt;
 }
 
 template <typename Integer>
@@ -321,7 +250,9 @@ Json Schema::Coerce(std::string_view name, std::string_view text) const {
   const AttributeDeclaration* declaration = Find(name);
   if (declaration == nullptr) return std::string(text);
   const AttributeType type = declaration->type;
-  const bool integer_text = IsJsonNumber(text, true);
+  // JSON's number syntax, so `-a` accepts exactly what `:=` would.
+  const bool number_text = IsJsonNumber(text);
+  const bool integer_text = number_text && text.find_first_of(".eE") == std::string_view::npos;
   if ((type == AttributeType::kInteger || type == AttributeType::kNumber) && integer_text) {
     // As `:=` takes them: a signed 64-bit integer, or an unsigned one up to 2^64 - 1.
     if (const auto value = WholeNumber<std::int64_t>(text)) return *value;
@@ -329,7 +260,7 @@ Json Schema::Coerce(std::string_view name, std::string_view text) const {
     throw UsageError("attribute " + Named(name) + ": " + Shown(Json(std::string(text))) +
                      " does not fit a 64-bit integer");
   }
-  if (type == AttributeType::kNumber && IsJsonNumber(text, false)) {
+  if (type == AttributeType::kNumber && number_text) {
     const auto value = ExactDouble(text);
     if (!value) {
       throw UsageError("attribute " + Named(name) + ": " + Shown(Json(std::string(text))) +
