@@ -144,8 +144,8 @@ TEST(SchemaCheck, UnknownAttributeSuggestsTheClosest) {
   EXPECT_LT(UsageMessage([&] { long_names.Check(Json{{"y", 1}}); }).size(), 400u);
 }
 
-// Declared and checked by name in constant time: a scan per name made 40,000 names take seconds
-// (here about 15 s of CPU; 0.2 s without the scans).
+// Declared and checked by name in constant time: a scan per name makes this over 10 s of CPU;
+// without, 0.05 s (about 1.5 s under the sanitizers).
 TEST(SchemaCheck, ManyNamesInLinearTime) {
   Json document = Json::object();
   Json attributes = Json::object();
@@ -165,7 +165,7 @@ TEST(SchemaCheck, ManyNamesInLinearTime) {
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &end);
   EXPECT_LT(static_cast<double>(end.tv_sec - start.tv_sec) +
                 static_cast<double>(end.tv_nsec - start.tv_nsec) / 1e9,
-            3.0);
+            5.0);
 }
 
 TEST(SchemaCheck, WrongTypeNamesAttributeTypeAndValue) {
