@@ -309,14 +309,15 @@ void ApplyUserObject(const Json& object, TokenRequest& request, BatchLine& resul
 }
 
 // No user is named with a NUL, a tab or a bare CR: such a line comes from a UTF-16 file, a
-// table pasted as is, or old Mac line endings, and would mint for a garbage id.
+// table pasted as is, or old Mac line endings, and would mint for a garbage id. A C1 control
+// (U+009B is CSI to some terminals) is no more a name.
 void CheckBareId(std::string_view line) {
-  const auto control = std::find_if(line.begin(), line.end(), [](char c) {
-    return static_cast<unsigned char>(c) < 0x20 || c == 0x7F;
-  });
-  if (control == line.end()) return;
-  throw UsageError("the line holds a control character (" + std::string(1, *control) +
-                   (*control == '\0' ? "; is the file UTF-16?" : "") +
+  const std::size_t control = FindControl(line);
+  if (control == std::string_view::npos) return;
+  const bool c1 = static_cast<unsigned char>(line[control]) >= 0x80;
+  throw UsageError("the line holds a control character (" +
+                   std::string(line.substr(control, c1 ? 2 : 1)) +
+                   (line[control] == '\0' ? "; is the file UTF-16?" : "") +
                    "); a distinct id that holds one must be written as a JSON string");
 }
 

@@ -298,9 +298,12 @@ std::vector<std::pair<const toml::key*, const toml::node*>> InFileOrder(const to
 
 Json TomlToJson(const toml::node& node) {
   if (const auto* table = node.as_table()) {
+    // Appended, not set through operator[], which scans the object for each key; a TOML table's
+    // keys are unique already.
     Json object = Json::object();
+    auto& members = static_cast<Json::object_t::Container&>(object.get_ref<Json::object_t&>());
     for (const auto& [key, value] : InFileOrder(*table)) {
-      object[std::string(key->str())] = TomlToJson(*value);
+      members.emplace_back(std::string(key->str()), TomlToJson(*value));
     }
     return object;
   }
@@ -489,13 +492,12 @@ void ApplySetting(Profile& profile, const toml::key& key, const toml::node& valu
     profile.api_key_command = Command(value);
   } else if (name == "attributes") {
     profile.attributes = Table(name, value);
-    // Checked here, where the line and column are known (an empty key would otherwise be
+    // Checked here, where the line and column are known (a bad key would otherwise be
     // reported at the first mint, without them).
-    for (const auto& [attribute, unused] : profile.attributes->items()) {
-      if (attribute.empty()) {
-        throw UsageError(Where(value.source()) +
-                         ": 'attributes': attribute keys must not be empty");
-      }
+    try {
+      CheckAttributeKeys(*profile.attributes);
+    } catch (const Error& e) {
+      throw UsageError(Where(value.source()) + ": 'attributes': " + e.what());
     }
   } else if (name == "permissions") {
     profile.permissions = Table(name, value);

@@ -15,18 +15,21 @@
 namespace toucan {
 namespace {
 
-// An encoded slash or backslash would let a server that decodes it see segments we never
-// checked, `..` among them.
-bool HasEncodedSeparator(std::string_view path) {
-  const std::string lower = AsciiLower(path);
-  return lower.find("%2f") != std::string::npos || lower.find("%5c") != std::string::npos ||
-         lower.find("%00") != std::string::npos;
-}
-
-bool IsDotSegment(std::string_view segment) {
-  const std::string lower = AsciiLower(segment);
-  return lower == "." || lower == ".." || lower == "%2e" || lower == "%2e%2e" || lower == ".%2e" ||
-         lower == "%2e.";
+// A segment as servers may read it: percent-decoded once or twice, with `;parameters` dropped
+// (Tomcat, Jetty, Spring), an overlong UTF-8 dot (%c0%ae) taken for '.'. Any of these that reads
+// as `.` or `..`, or holds a '/', '\\', a control character or broken UTF-8, could climb out of
+// the base URL's path prefix or reach segments never checked.
+bool IsHostileSegment(std::string_view segment) {
+  std::string text(segment);
+  for (int decodings = 0; decodings <= 2; ++decodings) {
+    const std::string_view name = std::string_view(text).substr(0, text.find(';'));
+    if (name == "." || name == ".." || !IsValidUtf8(text) ||
+        text.find_first_of("/\\") != std::string::npos || FindControl(text) != std::string::npos) {
+      return true;
+    }
+    text = PercentDecode(text);
+  }
+  return false;
 }
 
 // Non-ASCII is percent-encoded here, as libcurl would on the wire, so that --dry-run shows the
@@ -65,18 +68,16 @@ std::string CheckedEndpointPath(std::string_view path) {
       throw UsageError(quoted + " must not hold '?' or '#': it is a path, not a query");
     }
   }
-  if (HasEncodedSeparator(path)) {
-    throw UsageError(quoted +
-                     " holds an encoded '/', '\\' or NUL (%2F, %5C, %00); write the segments out");
-  }
   std::string endpoint = EncodeNonAscii(path);
   if (endpoint.empty() || endpoint.front() != '/') endpoint.insert(0, "/");
   std::size_t start = 1;
   while (start <= endpoint.size()) {
     auto end = endpoint.find('/', start);
     if (end == std::string::npos) end = endpoint.size();
-    if (IsDotSegment(std::string_view(endpoint).substr(start, end - start))) {
-      throw UsageError(quoted + " holds a '.' or '..' segment; name the path below the base URL");
+    if (IsHostileSegment(std::string_view(endpoint).substr(start, end - start))) {
+      throw UsageError(quoted +
+                       " holds a segment a server may read as '.', '..' or a separator ('..;', "
+                       "'%2e%2e', '%2F', '%00', '%c0%ae'); name the path below the base URL");
     }
     start = end + 1;
   }

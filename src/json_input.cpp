@@ -70,35 +70,6 @@ Decimal ToDecimal(std::string_view text) {
 
 constexpr bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
-// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, the JSON number grammar, and nothing more.
-bool IsJsonNumber(std::string_view text) {
-  std::size_t pos = 0;
-  const auto at = [&](std::string_view chars) {
-    return pos < text.size() && chars.find(text[pos]) != std::string_view::npos;
-  };
-  const auto digits = [&] {
-    const std::size_t start = pos;
-    while (pos < text.size() && IsDigit(text[pos])) ++pos;
-    return pos > start;
-  };
-  if (at("-")) ++pos;
-  if (at("0")) {
-    ++pos;
-  } else if (!digits()) {
-    return false;
-  }
-  if (at(".")) {
-    ++pos;
-    if (!digits()) return false;
-  }
-  if (at("eE")) {
-    ++pos;
-    if (at("+-")) ++pos;
-    if (!digits()) return false;
-  }
-  return pos == text.size();
-}
-
 // Whether a JSON number literal reads as ±infinity. Its order of magnitude comes from counting
 // digits, so only a literal between 1e308 and 1e309, where DBL_MAX lies, is converted.
 bool BeyondDouble(std::string_view literal) {
@@ -343,6 +314,34 @@ class Builder final : public nlohmann::json_sax<Json> {
 };
 
 }  // namespace
+
+bool IsJsonNumber(std::string_view text) {
+  std::size_t pos = 0;
+  const auto at = [&](std::string_view chars) {
+    return pos < text.size() && chars.find(text[pos]) != std::string_view::npos;
+  };
+  const auto digits = [&] {
+    const std::size_t start = pos;
+    while (pos < text.size() && IsDigit(text[pos])) ++pos;
+    return pos > start;
+  };
+  if (at("-")) ++pos;
+  if (at("0")) {
+    ++pos;
+  } else if (!digits()) {
+    return false;
+  }
+  if (at(".")) {
+    ++pos;
+    if (!digits()) return false;
+  }
+  if (at("eE")) {
+    ++pos;
+    if (at("+-")) ++pos;
+    if (!digits()) return false;
+  }
+  return pos == text.size();
+}
 
 bool IsExactDouble(double value, std::string_view literal) {
   if (literal.find_first_of(".eE") == std::string_view::npos) return false;

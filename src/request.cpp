@@ -1,4 +1,5 @@
 // Building the request body and reading the user's attribute and permission inputs.
+#include <span>
 #include <string>
 #include <unordered_map>
 
@@ -13,13 +14,16 @@ void CheckUtf8(std::string_view text, std::string_view what) {
   if (!IsValidUtf8(text)) throw UsageError(std::string(what) + " is not valid UTF-8");
 }
 
-void CheckAttributeKeys(const Json& attributes, std::string_view what) {
+}  // namespace
+
+void CheckAttributeKeys(const Json& attributes) {
   for (const auto& [key, value] : attributes.items()) {
-    if (key.empty()) throw UsageError(std::string(what) + ": attribute keys must not be empty");
+    if (key.empty()) throw UsageError("attribute keys must not be empty");
+    if (FindControl(key) != std::string::npos) {
+      throw UsageError("the attribute key '" + Excerpt(key, 100) + "' holds a control character");
+    }
   }
 }
-
-}  // namespace
 
 Json ParseJsonValue(std::string_view text, std::string_view what) {
   CheckUtf8(text, what);
@@ -40,23 +44,33 @@ Json ParseJsonObject(std::string_view text, std::string_view what) {
   return value;
 }
 
-void MergeAttributes(Json& target, const Json& source) {
-  if (!target.is_object() || !source.is_object()) {
-    throw UsageError("attributes must be a JSON object");
+void MergeAttributes(Json& target, std::span<const Json> sources) {
+  std::size_t more = 0;
+  for (const Json& source : sources) {
+    if (!target.is_object() || !source.is_object()) {
+      throw UsageError("attributes must be a JSON object");
+    }
+    more += source.size();
   }
   auto& members = static_cast<Json::object_t::Container&>(target.get_ref<Json::object_t&>());
   // Reserved first: `index` holds views into the keys, which must not move.
-  members.reserve(members.size() + source.size());
+  members.reserve(members.size() + more);
   std::unordered_map<std::string_view, std::size_t> index;
   for (std::size_t i = 0; i < members.size(); ++i) index.emplace(members[i].first, i);
-  for (const auto& [key, value] : source.get_ref<const Json::object_t&>()) {
-    if (const auto found = index.find(key); found != index.end()) {
-      members[found->second].second = value;
-    } else {
-      members.emplace_back(key, value);
-      index.emplace(members.back().first, members.size() - 1);
+  for (const Json& source : sources) {
+    for (const auto& [key, value] : source.get_ref<const Json::object_t&>()) {
+      if (const auto found = index.find(key); found != index.end()) {
+        members[found->second].second = value;
+      } else {
+        members.emplace_back(key, value);
+        index.emplace(members.back().first, members.size() - 1);
+      }
     }
   }
+}
+
+void MergeAttributes(Json& target, const Json& source) {
+  MergeAttributes(target, std::span<const Json>(&source, 1));
 }
 
 void ApplyAttributeArgument(Json& attributes, std::string_view argument) {
@@ -86,7 +100,11 @@ void CheckRequestDefaults(const TokenRequest& request) {
   if (request.role.empty()) throw UsageError("the role must not be empty");
   CheckUtf8(request.role, "the role");
   if (!request.attributes.is_object()) throw UsageError("attributes must be a JSON object");
-  CheckAttributeKeys(request.attributes, "attributes");
+  try {
+    CheckAttributeKeys(request.attributes);
+  } catch (const Error& e) {
+    throw UsageError(std::string("attributes: ") + e.what());
+  }
   if (request.permissions && !request.permissions->is_object()) {
     throw UsageError("permissions must be a JSON object");
   }

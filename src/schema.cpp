@@ -1,10 +1,9 @@
 #include "toucan/schema.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <charconv>
 #include <cstdint>
-#include <limits>
+#include <unordered_set>
 
 #include "config_internal.hpp"
 #include "json_input.hpp"
@@ -84,82 +83,13 @@ bool Matches(AttributeType type, const Json& value) {
   return false;
 }
 
-// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? — JSON's number syntax, so `-a` accepts exactly
-// what `:=` would.
-bool IsJsonNumber(std::string_view text, bool integer_only) {
-  std::size_t i = 0;
-  const auto digits = [&] {
-    const std::size_t start = i;
-    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])) != 0) ++i;
-    return i > start;
-  };
-  if (i < text.size() && text[i] == '-') ++i;
-  if (i < text.size() && text[i] == '0') {
-    ++i;
-  } else if (!digits()) {
-    return false;
-  }
-  if (integer_only) return i == text.size();
-  if (i < text.size() && text[i] == '.' && (++i, !digits())) return false;
-  if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
-    ++i;
-    if (i < text.size() && (text[i] == '+' || text[i] == '-')) ++i;
-    if (!digits()) return false;
-  }
-  return i == text.size();
-}
-
-// A decimal as (sign, significant digits, exponent), so that "2.50" and "2.5e0" compare equal.
-struct Decimal {
-  bool negative = false;
-  std::string digits;
-  long long exponent = 0;
-  bool operator==(const Decimal&) const = default;
-};
-
-std::optional<Decimal> Normalise(std::string_view text) {
-  Decimal result;
-  std::size_t i = 0;
-  if (i < text.size() && text[i] == '-') result.negative = true, ++i;
-  long long point = -1;
-  for (; i < text.size() &&
-         (std::isdigit(static_cast<unsigned char>(text[i])) != 0 || text[i] == '.');
-       ++i) {
-    if (text[i] == '.')
-      point = static_cast<long long>(result.digits.size());
-    else
-      result.digits += text[i];
-  }
-  if (point < 0) point = static_cast<long long>(result.digits.size());
-  long long exponent = 0;
-  if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
-    ++i;
-    if (i < text.size() && text[i] == '+') ++i;
-    const auto [end, error] = std::from_chars(text.data() + i, text.data() + text.size(), exponent);
-    if (error != std::errc() || end != text.data() + text.size() || std::abs(exponent) > 100000) {
-      return std::nullopt;
-    }
-  }
-  const auto lead = std::min(result.digits.find_first_not_of('0'), result.digits.size());
-  result.digits.erase(0, lead);
-  result.digits.erase(result.digits.find_last_not_of('0') + 1);
-  if (result.digits.empty()) return Decimal{};  // zero, whatever its sign
-  result.exponent = point - static_cast<long long>(lead) + exponent;
-  return result;
-}
-
-// The double a decimal text stands for, when it stands for one exactly (its shortest form is
-// the same decimal); numbers are passed through exactly, never rounded.
+// The double a decimal text stands for, when it stands for one exactly; numbers are passed
+// through exactly, never rounded.
 std::optional<double> ExactDouble(std::string_view text) {
   double value = 0;
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  char shortest[64];
-  const auto written = std::to_chars(std::begin(shortest), std::end(shortest), value);
-  const auto original = Normalise(text);
-  if (!original || original != Normalise(std::string_view(shortest, written.ptr)))
-    return std::nullopt;
-  return value;
+  return IsExactDouble(value, text) ? std::optional(value) : std::nullopt;
 }
 
 template <typename Integer>
@@ -169,6 +99,9 @@ std::optional<Integer> WholeNumber(std::string_view text) {
   if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
   return value;
 }
+
+// Names the closest declared name, or else the first few; a name may be 100 KiB long, so the
+// list is cut as server text is.
 
 }  // namespace
 
@@ -254,22 +187,24 @@ AttributeDeclaration ParseLongForm(const std::string& name, const Json& declarat
 
 void Schema::Declare(const std::string& name, const Json& declaration) {
   if (name.empty()) throw UsageError("an attribute name must not be empty");
-  if (Find(name) != nullptr) throw UsageError("attribute " + Named(name) + " is declared twice");
+  if (index_.contains(name)) throw UsageError("attribute " + Named(name) + " is declared twice");
+  AttributeDeclaration entry;
   if (declaration.is_string()) {
-    declarations_.push_back({name, ParseType(name, declaration), false, {}});
+    entry = {name, ParseType(name, declaration), false, {}};
   } else if (declaration.is_object()) {
-    declarations_.push_back(ParseLongForm(name, declaration));
+    entry = ParseLongForm(name, declaration);
   } else {
     throw UsageError("attribute " + Named(name) + " must be declared as a type name (\"string\") " +
                      "or as {\"type\": ..., \"required\": ...}, not " + Shown(declaration));
   }
+  index_.emplace(name, declarations_.size());
+  if (entry.required) ++required_;
+  declarations_.push_back(std::move(entry));
 }
 
 const AttributeDeclaration* Schema::Find(std::string_view name) const {
-  for (const auto& declaration : declarations_) {
-    if (declaration.name == name) return &declaration;
-  }
-  return nullptr;
+  const auto found = index_.find(std::string(name));
+  return found == index_.end() ? nullptr : &declarations_[found->second];
 }
 
 Schema Schema::FromJson(const Json& document, std::string_view source) {
@@ -335,7 +270,9 @@ Json Schema::Coerce(std::string_view name, std::string_view text) const {
   const AttributeDeclaration* declaration = Find(name);
   if (declaration == nullptr) return std::string(text);
   const AttributeType type = declaration->type;
-  const bool integer_text = IsJsonNumber(text, true);
+  // JSON's number syntax, so `-a` accepts exactly what `:=` would.
+  const bool number_text = IsJsonNumber(text);
+  const bool integer_text = number_text && text.find_first_of(".eE") == std::string_view::npos;
   if ((type == AttributeType::kInteger || type == AttributeType::kNumber) && integer_text) {
     // As `:=` takes them: a signed 64-bit integer, or an unsigned one up to 2^64 - 1.
     if (const auto value = WholeNumber<std::int64_t>(text)) return *value;
@@ -343,7 +280,7 @@ Json Schema::Coerce(std::string_view name, std::string_view text) const {
     throw UsageError("attribute " + Named(name) + ": " + Shown(Json(std::string(text))) +
                      " does not fit a 64-bit integer");
   }
-  if (type == AttributeType::kNumber && IsJsonNumber(text, false)) {
+  if (type == AttributeType::kNumber && number_text) {
     const auto value = ExactDouble(text);
     if (!value) {
       throw UsageError("attribute " + Named(name) + ": " + Shown(Json(std::string(text))) +
@@ -357,9 +294,13 @@ Json Schema::Coerce(std::string_view name, std::string_view text) const {
 
 namespace {
 
-// `suggested` collects the names offered, whose absence then needs no line of its own.
-std::string UnknownAttribute(const std::string& key, const std::vector<std::string>& names,
+// `suggested` collects the names offered, whose absence then needs no line of its own. The
+// names are gathered only here, for a line that has an unknown attribute.
+std::string UnknownAttribute(const std::string& key,
+                             const std::vector<AttributeDeclaration>& declarations,
                              std::vector<std::string>& suggested) {
+  std::vector<std::string> names;
+  for (const auto& declaration : declarations) names.push_back(declaration.name);
   const std::string message = "unknown attribute " + Named(key);
   if (const auto close = SuggestName(key, names)) {
     suggested.push_back(*close);
@@ -368,7 +309,7 @@ std::string UnknownAttribute(const std::string& key, const std::vector<std::stri
   std::string list;
   for (std::size_t i = 0; i < names.size() && i < 10; ++i) list += (i ? ", " : "") + Named(names[i]);
   if (names.size() > 10) list += ", ...";
-  return message + ": the schema declares " + (list.empty() ? "none" : list);
+  return message + ": the schema declares " + (list.empty() ? "none" : Excerpt(list));
 }
 
 std::string OutsideEnum(const AttributeDeclaration& declaration, const Json& value) {
@@ -379,7 +320,7 @@ std::string OutsideEnum(const AttributeDeclaration& declaration, const Json& val
     if (allowed.is_string()) words.push_back(allowed.get<std::string>());
   }
   std::string message = "attribute " + Named(declaration.name) + ": " + Shown(value) +
-                        " is not one of " + list;
+                        " is not one of " + Excerpt(list);
   if (value.is_string()) {
     if (const auto close = SuggestName(value.get<std::string>(), words)) {
       message += " (did you mean " + Named(*close) + "?)";
@@ -391,29 +332,48 @@ std::string OutsideEnum(const AttributeDeclaration& declaration, const Json& val
 }  // namespace
 
 std::vector<std::string> Schema::Problems(const Json& attributes) const {
-  std::vector<std::string> names;
-  for (const auto& declaration : declarations_) names.push_back(declaration.name);
+  // A hostile line may hold 100,000 unknown keys: the first few are worth a message each (with a
+  // suggestion, which costs a pass over the names), the rest a count.
+  constexpr std::size_t kShown = 20;
   std::vector<std::string> problems;
   std::vector<std::string> suggested;
+  std::size_t more = 0;
+  const auto add = [&](const auto& make) {
+    if (problems.size() < kShown) problems.push_back(make());
+    else ++more;
+  };
+  std::size_t required_given = 0;
   for (const auto& [key, value] : attributes.items()) {
     const AttributeDeclaration* declaration = Find(key);
     if (declaration == nullptr) {
-      problems.push_back(UnknownAttribute(key, names, suggested));
-    } else if (!Matches(declaration->type, value)) {
-      problems.push_back("attribute " + Named(key) + " has the wrong type: the schema declares " +
-                         std::string(AttributeTypeName(declaration->type)) + ", the value is " +
-                         Shown(value) + " (" + value.type_name() + ")");
+      add([&] { return UnknownAttribute(key, declarations_, suggested); });
+      continue;
+    }
+    if (declaration->required) ++required_given;
+    if (!Matches(declaration->type, value)) {
+      add([&] {
+        return "attribute " + Named(key) + " has the wrong type: the schema declares " +
+               std::string(AttributeTypeName(declaration->type)) + ", the value is " +
+               Shown(value) + " (" + value.type_name() + ")";
+      });
     } else if (!declaration->allowed.empty() &&
                std::find(declaration->allowed.begin(), declaration->allowed.end(), value) ==
                    declaration->allowed.end()) {
-      problems.push_back(OutsideEnum(*declaration, value));
+      add([&] { return OutsideEnum(*declaration, value); });
     }
   }
-  for (const auto& declaration : declarations_) {
-    if (declaration.required && !attributes.contains(declaration.name) &&
-        std::find(suggested.begin(), suggested.end(), declaration.name) == suggested.end()) {
-      problems.push_back("required attribute " + Named(declaration.name) + " is missing");
+  if (required_given < required_) {
+    std::unordered_set<std::string> given;  // Json's contains would scan the object each time
+    for (const auto& [key, value] : attributes.items()) given.insert(key);
+    for (const auto& declaration : declarations_) {
+      if (declaration.required && !given.contains(declaration.name) &&
+          std::find(suggested.begin(), suggested.end(), declaration.name) == suggested.end()) {
+        add([&] { return "required attribute " + Named(declaration.name) + " is missing"; });
+      }
     }
+  }
+  if (more > 0) {
+    problems.push_back("and " + std::to_string(more) + (more == 1 ? " more problem" : " more problems"));
   }
   return problems;
 }

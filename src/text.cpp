@@ -192,6 +192,15 @@ std::string JsonQuote(std::string_view text) {
   return out;
 }
 
+std::size_t FindControl(std::string_view text) {
+  for (std::size_t pos = 0; pos < text.size(); ++pos) {
+    const auto c = static_cast<unsigned char>(text[pos]);
+    const auto next = pos + 1 < text.size() ? static_cast<unsigned char>(text[pos + 1]) : 0;
+    if (c < 0x20 || c == 0x7F || (c == 0xC2 && next >= 0x80 && next <= 0x9F)) return pos;
+  }
+  return std::string_view::npos;
+}
+
 std::string CollapseWhitespace(std::string_view text) {
   std::string out;
   bool space = false;
@@ -321,6 +330,20 @@ Unit Decode(std::string_view text, std::size_t pos, unsigned decoding) {
   if ((decoding & kEntity) != 0 && c == '&') return EntityEscape(text, pos);
   return {static_cast<unsigned char>(c), 1};
 }
+
+}  // namespace
+
+std::string PercentDecode(std::string_view text) {
+  std::string out;
+  for (std::size_t pos = 0; pos < text.size();) {
+    const Unit unit = Decode(text, pos, kPercent);
+    out += static_cast<char>(unit.code);
+    pos += unit.length;
+  }
+  return out;
+}
+
+namespace {
 
 // A key is printable ASCII without spaces: anything else separates, never matches.
 unsigned char KeyChar(std::uint32_t code) {

@@ -46,6 +46,13 @@ std::string Excerpt(std::string_view text, std::size_t max_chars = kMaxExcerptCh
 // C1, bidirectional formatting) as `\uXXXX` so that the line is safe on a terminal too; invalid UTF-8 becomes U+FFFD.
 std::string JsonQuote(std::string_view text);
 
+// Where the first C0 control, DEL or C1 control (U+0080-U+009F, as UTF-8) in `text` starts, or
+// npos.
+std::size_t FindControl(std::string_view text);
+
+// `%XX` escapes decoded into bytes, once; a `%` without two hex digits stays as it is.
+std::string PercentDecode(std::string_view text);
+
 // Runs of whitespace become one space; leading and trailing whitespace is dropped.
 std::string CollapseWhitespace(std::string_view text);
 

@@ -3,6 +3,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "toucan/token.hpp"
@@ -60,6 +61,8 @@ class Schema {
 
  private:
   std::vector<AttributeDeclaration> declarations_;
+  std::unordered_map<std::string, std::size_t> index_;  // name → declaration: Find in O(1)
+  std::size_t required_ = 0;
 };
 
 // The candidate `word` was probably meant to be: one at edit distance at most 2, or differing

@@ -6,6 +6,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,6 +46,10 @@ Json BuildRequestBody(const TokenRequest& request);
 // The checks of BuildRequestBody but the distinct id's: for defaults that lines complete.
 void CheckRequestDefaults(const TokenRequest& request);
 
+// Throws Error(kUsage) unless every key of `attributes` is non-empty and free of control
+// characters (C0, DEL and C1: U+009B is a terminal escape).
+void CheckAttributeKeys(const Json& attributes);
+
 // Applies one `-a` argument to `attributes`: `KEY=VALUE` sets a string, `KEY:=JSON` a typed
 // value. Throws Error(kUsage) naming the argument.
 void ApplyAttributeArgument(Json& attributes, std::string_view argument);
@@ -52,6 +57,8 @@ void ApplyAttributeArgument(Json& attributes, std::string_view argument);
 // Sets every member of the object `source` in the object `target`, later wins, in time linear in
 // both (Json's own operator[] scans the object for each key).
 void MergeAttributes(Json& target, const Json& source);
+// The same for several objects in turn, in one pass.
+void MergeAttributes(Json& target, std::span<const Json> sources);
 
 // Parses user input as JSON in linear time: nesting deeper than kMaxJsonDepth, a number that a
 // double or a 64-bit integer cannot hold exactly (`12345678901234567890123`, `1e400`,

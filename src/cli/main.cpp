@@ -896,26 +896,28 @@ toucan::TokenRequest BuildDefaultRequest(const Parsed& parsed,
   };
   if (profile && profile->attributes) {
     request.attributes = *profile->attributes;
-    for (const auto& [key, value] : request.attributes.items()) {
+    for (const auto& [key, value] : layers ? request.attributes.items() : Json().items()) {
       const auto line = profile->lines.find("attributes." + key);
       note(key, value,
            "profile " + profile->name + " (" +
                (line == profile->lines.end() ? std::string() : line->second) + ")");
     }
   }
+  std::vector<Json> over;  // merged in one pass: a key at a time would be quadratic
   if (parsed.given_attributes) {
-    const Json over = ReadJsonObjectInput(o.attributes_input, "--attributes");
-    for (const auto& [key, value] : over.items()) request.attributes[key] = value;
-    const std::string source =
-        o.attributes_input.front() == '@' || o.attributes_input == "-"
-            ? "--attributes " + o.attributes_input
-            : "--attributes";
-    for (const auto& [key, value] : over.items()) note(key, value, source);
+    over.push_back(ReadJsonObjectInput(o.attributes_input, "--attributes"));
+    const bool named = o.attributes_input.front() == '@' || o.attributes_input == "-";
+    const std::string source = named ? "--attributes " + o.attributes_input : "--attributes";
+    for (const auto& [key, value] : layers ? over.back().items() : Json().items()) {
+      note(key, value, source);
+    }
   }
   for (const auto& argument : o.attribute_args) {
-    const std::string key = ApplyAttribute(request.attributes, argument, schema);
-    if (layers) note(key, request.attributes[key], "flag");
+    Json& one = over.emplace_back(Json::object());
+    const std::string key = ApplyAttribute(one, argument, schema);
+    note(key, one.begin().value(), "flag");
   }
+  toucan::MergeAttributes(request.attributes, std::span<const Json>(over));
   if (parsed.given_permissions) {
     request.permissions = ReadJsonObjectInput(o.permissions_input, "--permissions");
   } else if (profile && profile->permissions) {

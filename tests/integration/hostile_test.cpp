@@ -395,7 +395,12 @@ TEST(Hostile, EndpointPathCannotClimbOrCarryOddCharacters) {
   TestServer server(TokenReply());
   for (const char* path :
        {"/../x", "/a/./b", "..", "/%2e%2e/x", "/sp ace", "/tab\tx", "/x?y=1", "/x#f", "/nl\nx",
-        "/a%2f..%2fb", "/a/%2E%2e%2F", "/a%5c..%5cb", "/a\\..\\b", "/a%00b"}) {
+        "/a%2f..%2fb", "/a/%2E%2e%2F", "/a%5c..%5cb", "/a\\..\\b", "/a%00b",
+        // Read as `..` by servlet containers (`;parameters` dropped), after a second decoding,
+        // or as an overlong UTF-8 dot.
+        "/..;/admin", "/..;jsessionid=x/admin", "/.;/x", "/..%3b/x", "/%252e%252e/x",
+        "/%25%32%65%25%32%65/x", "/..%09", "/.%00.", "/%c0%ae%c0%ae/admin", "/%e0%80%ae%e0%80%ae",
+        "/a%252fb"}) {
     for (const bool dry : {true, false}) {
       std::vector<std::string> args{"--endpoint-path", path};
       if (dry) args.emplace_back("--dry-run");
@@ -404,6 +409,10 @@ TEST(Hostile, EndpointPathCannotClimbOrCarryOddCharacters) {
     }
   }
   EXPECT_EQ(server.request_count(), 0u);
+  // A segment that only holds `;` or dots is a name like any other.
+  const RunResult parameter =
+      Mint(server.url(), {"--endpoint-path", "/v1;x/a..b/...", "--dry-run"});
+  EXPECT_EQ(parameter.exit_code, 0) << parameter.err;
   // What the dry run shows is exactly what is sent.
   const RunResult dry = Mint(server.url() + "/s/ok/", {"--endpoint-path", "x/y", "--dry-run"});
   ASSERT_EQ(dry.exit_code, 0) << dry.err;
@@ -465,6 +474,100 @@ TEST(Hostile, EndlessOrOddInputFilesAreRefusedQuickly) {
     EXPECT_LT(result.seconds, 20.0);
   }
   EXPECT_EQ(server.request_count(), 0u);
+}
+
+// About 1 MiB of short keys, wherever they come in, costs about what reading them costs. Set a
+// key at a time, an insertion-ordered object (or a schema) is scanned for each: 25-36 s of CPU
+// for --attributes. The bound is relative to the same object as --permissions in the same build,
+// so a sanitizer build, several times slower throughout, keeps the same margin.
+TEST(Hostile, ManyKeysCostNearLinearTimeWhereverTheyComeIn) {
+  const auto object = [](int keys, const std::string& value) {
+    std::string text = "{";
+    for (int i = 0; i < keys; ++i) text += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":" + value;
+    return text + "}";
+  };
+  std::string folder = (std::filesystem::temp_directory_path() / "toucan-keys-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(folder.data()), nullptr);  // 0700, as a config file's folder must be
+  const auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(folder + "/" + name, std::ios::binary) << text;
+    return folder + "/" + name;
+  };
+  const std::string attributes = write("attributes.json", object(90'000, "1"));
+  const std::string declared_text = object(50'000, "1");
+  const std::string declared = write("declared.json", declared_text);
+  const std::string schema_json = write("schema.json", object(50'000, "\"integer\""));
+  std::string toml;
+  for (int i = 0; i < 50'000; ++i) toml += "k" + std::to_string(i) + " = \"integer\"\n";
+  const std::string schema_toml = write("schema.toml", toml);
+  std::string config = "[profile.default.attributes]\n";
+  for (int i = 0; i < 90'000; ++i) config += "k" + std::to_string(i) + " = 1\n";
+  const Env with_profile{{"TOUCAN_CONFIG", write("config.toml", config)}};
+  std::vector<std::string> each_a{"--dry-run"};  // as many as the argument list holds
+  for (int i = 0; i < 60'000; ++i)
+    each_a.insert(each_a.end(), {"-a", "k" + std::to_string(i) + "=v"});
+  const std::string url = "https://bi.example.com";
+  const RunResult baseline = Mint(url, {"--permissions", "@" + attributes, "--dry-run"});
+  ASSERT_EQ(baseline.exit_code, 0) << baseline.err;
+  const double bound = 2.0 + 5 * baseline.cpu_seconds;
+  const std::vector<std::pair<std::string, RunResult>> runs{
+      {"--attributes", Mint(url, {"--attributes", "@" + attributes, "--dry-run"})},
+      {"-a", Mint(url, each_a)},
+      {"a profile's attributes", Mint(url, {"--dry-run"}, with_profile)},
+      {"a JSON schema",
+       Mint(url, {"--schema", schema_json, "--attributes", "@" + declared, "--dry-run"})},
+      {"a TOML schema", Mint(url, {"--schema", schema_toml, "-a", "k7=7", "--dry-run"})},
+      {"a batch line", RunChecked({"batch", "--dry-run", "--schema", schema_json}, KeyAndUrl(url),
+                                  R"({"distinctId":"u1","attributes":)" + declared_text + "}\n")}};
+  for (const auto& [what, result] : runs) {
+    EXPECT_EQ(result.exit_code, 0) << what << ": " << result.err.substr(0, 300);
+    EXPECT_LT(result.cpu_seconds, bound) << what << " (baseline " << baseline.cpu_seconds << " s)";
+  }
+  std::filesystem::remove_all(folder);
+}
+
+// U+009B is CSI to some terminals, U+0085 a line break to some readers: no name holds one, as no
+// name holds a NUL or a tab.
+TEST(Hostile, C1ControlsAreRefusedInBareIdsAndAttributeKeys) {
+  TestServer server(TokenReply());
+  const RunResult batch =
+      RunChecked({"batch"}, KeyAndUrl(server.url()), "a\xc2\x9bz\nx\xc2\x85\nu1\n");
+  EXPECT_EQ(batch.exit_code, 2);
+  const std::vector<json> rows = Rows(batch.out);
+  ASSERT_EQ(rows.size(), 3u) << batch.out;
+  for (const std::size_t i : {0u, 1u}) {
+    EXPECT_EQ(rows[i]["error"]["exit"], 2) << rows[i];
+    EXPECT_NE(rows[i]["error"]["message"].get<std::string>().find("control character"),
+              std::string::npos);
+  }
+  EXPECT_EQ(rows[2]["token"], kToken);
+  for (const std::string key : {"a\xc2\x9bz", "a\xc2\x85", "a\x01z", "a\x7f"}) {
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"-a", key + "=1"},
+          {"--attributes", json{{key, 1}}.dump()},
+          {"--attributes", json{{key, 1}}.dump(), "--dry-run"}}) {
+      const RunResult result = Mint(server.url(), args);
+      EXPECT_EQ(result.exit_code, 2) << json(key);
+      ExpectOneErrorLine(result, "holds a control character");
+    }
+    const json line{{"distinctId", "u2"}, {"attributes", {{key, 1}}}};
+    const RunResult row = RunChecked({"batch"}, KeyAndUrl(server.url()), line.dump() + "\n");
+    EXPECT_EQ(row.exit_code, 2) << row.out;
+    EXPECT_NE(row.out.find("holds a control character"), std::string::npos) << row.out;
+  }
+  EXPECT_EQ(server.request_count(), 1u);
+}
+
+// A schema's names may be 30 KB each; the list of them is cut as server text is.
+TEST(Hostile, UnknownAttributeMessageIsCut) {
+  json schema = json::object();
+  for (int i = 0; i < 10; ++i)
+    schema["n" + std::to_string(i) + std::string(30'000, 'x')] = "string";
+  const std::string path = TempFile("long-names.json", schema.dump());
+  const RunResult result =
+      Mint("https://bi.example.com", {"--schema", path, "-a", std::string(500, 'y') + "=1"});
+  EXPECT_EQ(result.exit_code, 2);
+  ExpectOneErrorLine(result, "the schema declares 'n0xxx");
+  EXPECT_LT(result.err.size(), 600u) << result.err.substr(0, 1000);
 }
 
 TEST(Hostile, StandardInputUnderAnotherNameStillCountsOnce) {

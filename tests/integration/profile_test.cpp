@@ -284,7 +284,10 @@ TEST_F(Profiles, ConfigErrorsNameFileLineAndColumn) {
                                             "plain http://"},
         {"base-url = \"https://alice:s3cretpw@h.example\"",
          ":2:12: 'base-url': base URL 'https://***@h.example' must not carry"},
-        {"endpoint-path = \"/a/../b\"", ":2:17: 'endpoint-path': "}}) {
+        {"endpoint-path = \"/a/../b\"", ":2:17: 'endpoint-path': "},
+        {"endpoint-path = \"/..;/admin\"", ":2:17: 'endpoint-path': "},
+        {"attributes = { \"a\\u009bb\" = 1 }",
+         ":2:14: 'attributes': the attribute key 'a\\u009bb' holds a control character"}}) {
     WriteConfig("[profile.default]\n" + line + "\n");
     for (const std::vector<std::string>& args :
          {std::vector<std::string>{"-u", "u1", "--dry-run"}, {"profiles"}}) {

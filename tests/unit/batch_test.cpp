@@ -45,7 +45,9 @@ TEST(BatchLine, BareIdsWithControlCharactersAreRefused) {
   for (const auto& [line, says] :
        {std::pair<std::string, std::string>{std::string("a\0b", 3), "(\\x00; is the file UTF-16?)"},
         {"a\rb", "(\\r)"},
-        {"a\x7f", "(\\x7f)"}}) {
+        {"a\x7f", "(\\x7f)"},
+        {"a\xc2\x9bz", "(\\u009b)"},
+        {"a\xc2\x85", "(\\u0085)"}}) {
     const BatchLine parsed = ParseBatchLine(line, Defaults());
     EXPECT_FALSE(parsed.request) << line;
     EXPECT_NE(parsed.error.find("control character " + says), std::string::npos) << parsed.error;
@@ -81,6 +83,8 @@ TEST(BatchLine, InvalidLines) {
         Case{R"({"distinctId":""})", true, "must not be empty"},
         Case{R"({"distinctId":"u","attributes":[1]})", true, "must be a JSON object"},
         Case{R"({"distinctId":"u","attributes":{"":1}})", true, "keys must not be empty"},
+        Case{R"({"distinctId":"u","attributes":{"a\u009bb":1}})", true, "control character"},
+        Case{R"({"distinctId":"u","attributes":{"a\u0001b":1}})", true, "control character"},
         Case{R"({"distinctId":"u","role":""})", true, "role must not be empty"},
         Case{R"({"distinctId":"u")", false, "not valid JSON"},
         Case{R"("unterminated)", false, "not valid JSON"}, Case{"caf\xc3", false, "UTF-8"},

@@ -53,6 +53,16 @@ TEST(EndpointUrl, MalformedOrUnsafeUrls) {
   }
 }
 
+// Servlet containers drop `;parameters`; lenient servers decode twice, or read %c0%ae as '.'.
+TEST(EndpointUrl, SegmentsAServerMayReadAsDotDot) {
+  for (const char* path : {"/..;/admin", "/.;x", "/..%3B/x", "/%252E%252e", "/..%09", "/%c0%ae.",
+                           "/%e0%80%ae%e0%80%ae", "/a%2500", "/a%255cb"}) {
+    EXPECT_TRUE(Refused("https://h.example/toucan", path)) << path;
+  }
+  EXPECT_EQ(Url("https://h.example/toucan", "/v1;x/a..b/.../%c3%a9"),
+            "https://h.example/toucan/v1;x/a..b/.../%c3%a9");
+}
+
 TEST(Client, RefusesBadKeyAndCaBundle) {
   ClientOptions options;
   options.api_key = "bad key";

@@ -256,6 +256,9 @@ TEST(ParseConfig, UnknownKeySuggestsTheClosest) {
 TEST(ParseConfig, EmptyAttributeKeyIsReportedWhereItIsWritten) {
   EXPECT_EQ(ParseError("[profile.a]\nattributes = { \"\" = 1 }\n"),
             "/etc/t/config.toml:2:14: 'attributes': attribute keys must not be empty");
+  EXPECT_EQ(ParseError("[profile.a]\nattributes = { \"a\\u0085\" = 1 }\n"),
+            "/etc/t/config.toml:2:14: 'attributes': the attribute key 'a\\u0085' holds a control "
+            "character");
 }
 
 TEST(ParseConfig, InlineKeyIsRefusedWithAdvice) {

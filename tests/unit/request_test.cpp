@@ -209,6 +209,10 @@ TEST(JsonInput, MergeLaterWinsInPlace) {
   MergeAttributes(target, Json::parse(R"({"tier":"pro","x":1})"));
   EXPECT_EQ(target.dump(), R"({"region":"EU","tier":"pro","x":1})");
   EXPECT_EQ(KindOf([&] { MergeAttributes(target, Json::array()); }), ErrorKind::kUsage);
+  // Several layers (--attributes, then each -a) in one pass.
+  const std::vector<Json> layers{Json{{"x", 2}}, Json{{"y", 3}, {"region", "US"}}};
+  MergeAttributes(target, std::span<const Json>(layers));
+  EXPECT_EQ(target.dump(), R"({"region":"US","tier":"pro","x":2,"y":3})");
 }
 
 }  // namespace

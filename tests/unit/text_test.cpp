@@ -94,6 +94,20 @@ TEST(Text, TrimAndCollapse) {
   EXPECT_EQ(CollapseWhitespace("  a \n\t b  "), "a b");
 }
 
+TEST(Text, FindControlSeesC0DelAndC1) {
+  EXPECT_EQ(FindControl("plain é \xE2\x80\xAE"), std::string_view::npos);  // U+202E: not C0/C1
+  EXPECT_EQ(FindControl(std::string("ab\0", 3)), 2u);
+  EXPECT_EQ(FindControl("a\x7f"), 1u);
+  EXPECT_EQ(FindControl("ab\xC2\x9B["), 2u);  // U+009B, CSI
+  EXPECT_EQ(FindControl("a\xC2\x80"), 1u);
+  EXPECT_EQ(FindControl("a\xC2\xA0\xC2"), std::string_view::npos);  // U+00A0 is no control
+}
+
+TEST(Text, PercentDecodeOnce) {
+  EXPECT_EQ(PercentDecode("%2e%2E.%252e%c0%ae"), "...%2e\xC0\xAE");
+  EXPECT_EQ(PercentDecode("%%zz%4"), "%%zz%4");
+}
+
 // ---- Redactor ---------------------------------------------------------------------------------
 
 TEST(Redactor, EveryFormOfTheKey) {
