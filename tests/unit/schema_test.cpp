@@ -1,5 +1,6 @@
 #include "toucan/schema.hpp"
 
+#include <chrono>
 #include <gtest/gtest.h>
 #include <time.h>
 #include <unistd.h>
@@ -7,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "json_input.hpp"
 #include "text.hpp"
 
 namespace {
@@ -332,6 +334,28 @@ TEST(SchemaLoad, AJsonSchemaDocumentIsRefusedWithTheFormatMeant) {
     EXPECT_NE(message.find("s.json: this is a JSON Schema document"), std::string::npos) << message;
     EXPECT_NE(message.find("{\"region\": {\"type\": \"string\""), std::string::npos) << message;
   }
+}
+
+}  // namespace
+}  // namespace toucan
+
+namespace toucan {
+namespace {
+
+// 100,000 unknown keys: twenty messages and a count, in time linear in the line.
+TEST(SchemaCheck, ManyProblemsAreCountedNotEachSpelledOut) {
+  Json document = Json::object();
+  for (int i = 0; i < 20000; ++i) document["name" + std::to_string(i)] = "string";
+  const Schema schema = Schema::FromJson(document);
+  std::string text = "{";
+  for (int i = 0; i < 100000; ++i) text += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":1";
+  // Parsed by the tool's own linear parser: Json's emplace would scan the object for each key.
+  const Json attributes = ParseBoundedJson(text + "}", JsonNumbers::kExact).value;
+  const auto started = std::chrono::steady_clock::now();
+  const std::vector<std::string> problems = schema.Problems(attributes);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), 5.0);
+  ASSERT_EQ(problems.size(), 21u);
+  EXPECT_EQ(problems.back(), "and 99980 more problems");
 }
 
 }  // namespace
