@@ -36,20 +36,7 @@ std::map<std::string, json> BodiesById(const TestServer& server) {
   return bodies;
 }
 
-class BatchInput : public ::testing::Test {
- protected:
-  std::string TempFile(const std::string& name, const std::string& content) {
-    const std::string path =
-        ::testing::TempDir() + "toucan-" + std::to_string(getpid()) + "-" + name;
-    std::ofstream(path, std::ios::binary) << content;
-    files_.push_back(path);
-    return path;
-  }
-  void TearDown() override {
-    for (const auto& path : files_) std::remove(path.c_str());
-  }
-  std::vector<std::string> files_;
-};
+class BatchInput : public WithTempFiles {};
 
 TEST_F(BatchInput, CsvWithQuotesCrlfAndLineBreaks) {
   TestServer server(Minted());

@@ -9,20 +9,7 @@ namespace {
 using nlohmann::json;
 using ordered = nlohmann::ordered_json;
 
-class Cli : public ::testing::Test {
- protected:
-  std::string TempFile(const std::string& name, const std::string& content) {
-    const std::string path =
-        ::testing::TempDir() + "toucan-" + std::to_string(getpid()) + "-" + name;
-    std::ofstream(path, std::ios::binary) << content;
-    files_.push_back(path);
-    return path;
-  }
-  void TearDown() override {
-    for (const auto& path : files_) std::remove(path.c_str());
-  }
-  std::vector<std::string> files_;
-};
+class Cli : public WithTempFiles {};
 
 TEST_F(Cli, MintsATokenAndSendsTheExactRequest) {
   TestServer server(TokenReply(R"("expiresIn":3600,"scope":{"a":1})"));

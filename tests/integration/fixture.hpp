@@ -1,4 +1,5 @@
 #pragma once
+#include <fstream>
 // Shared by the integration tests: a distinctive API key that every run checks for in all
 // output, and helpers around the recording server.
 
@@ -78,6 +79,22 @@ inline RunResult Mint(const std::string& url, const std::vector<std::string>& ex
 inline Handler TokenReply(const std::string& extra = R"("expiresIn":3600)") {
   return Reply(200, std::string(R"({"token":")") + kToken + "\"," + extra + "}");
 }
+
+// Files a test writes, removed after it.
+class WithTempFiles : public ::testing::Test {
+ protected:
+  std::string TempFile(const std::string& name, const std::string& content) {
+    const std::string path =
+        ::testing::TempDir() + "toucan-" + std::to_string(getpid()) + "-" + name;
+    std::ofstream(path, std::ios::binary) << content;
+    files_.push_back(path);
+    return path;
+  }
+  void TearDown() override {
+    for (const auto& path : files_) std::remove(path.c_str());
+  }
+  std::vector<std::string> files_;
+};
 
 // One line, newline-terminated, prefixed: the shape of every error the tool reports.
 inline void ExpectOneErrorLine(const RunResult& result, const std::string& says) {
