@@ -343,7 +343,9 @@ std::vector<std::string> Schema::Problems(const Json& attributes) const {
     else ++more;
   };
   std::size_t required_given = 0;
-  for (const auto& [key, value] : attributes.items()) {
+  for (const auto& item : attributes.items()) {  // not a structured binding: lambdas use it
+    const std::string& key = item.key();
+    const Json& value = item.value();
     const AttributeDeclaration* declaration = Find(key);
     if (declaration == nullptr) {
       add([&] { return UnknownAttribute(key, declarations_, suggested); });
