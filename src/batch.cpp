@@ -321,14 +321,24 @@ void CheckBareId(std::string_view line) {
                    "); a distinct id that holds one must be written as a JSON string");
 }
 
-// A spreadsheet export piped in without --csv must not mint users named "distinct_id,region".
+// A spreadsheet export piped in without --csv must not mint users named "distinct_id,region",
+// nor "distinctId" (the header of a one-column export), nor `line"` (the end of a quoted cell
+// that spans lines).
 void CheckNotCsv(std::string_view line) {
-  const auto at = line.find_first_of(",;\t");
-  if (at == std::string_view::npos) return;
-  const char* what = line[at] == ',' ? "a comma" : line[at] == ';' ? "a semicolon" : "a tab";
+  const auto at = line.find_first_of(",;\t\"");
+  const std::string lower = AsciiLower(line);
+  if (at == std::string_view::npos && lower != "distinctid" && lower != "distinct_id" &&
+      lower != "id") {
+    return;
+  }
+  const char* what = at == std::string_view::npos ? "only a CSV header name"
+                     : line[at] == ','            ? "a comma"
+                     : line[at] == ';'            ? "a semicolon"
+                     : line[at] == '"'            ? "a double quote"
+                                                  : "a tab";
   throw UsageError(std::string("the line holds ") + what +
-                   ": for CSV input use --csv (or a file named *.csv); a distinct id that holds " +
-                   "one must be written as a JSON string");
+                   ": for CSV input use --csv (or a file named *.csv); a distinct id like this " +
+                   "must be written as a JSON string");
 }
 
 // The columns of a CSV batch, named by its header.
@@ -497,7 +507,12 @@ BatchLine ParseBatchLine(std::string_view raw, const TokenRequest& defaults,
     if (line.front() == '{') {
       ApplyUserObject(ParseJsonObject(line, "the line"), request, result);
     } else if (line.front() == '"') {
-      const Json id = ParseJsonValue(line, "the line");
+      Json id;
+      try {
+        id = ParseJsonValue(line, "the line");
+      } catch (const Error& e) {  // `"Smith, Jo",EU`: a CSV row with a quoted first cell
+        throw UsageError(std::string(e.what()) + "; for CSV input use --csv");
+      }
       if (!id.is_string()) throw UsageError("the line must hold a JSON string");
       result.distinct_id = id.get<std::string>();
     } else {

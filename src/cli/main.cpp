@@ -45,7 +45,7 @@ constexpr const char* kFooter = R"HELP(Examples:
   toucan-token -u u1 -a year:=2024 -a 'groups:=["a","b"]' -o token
   toucan-token -u u1 --attributes @attrs.json --dry-run
   toucan-token -u u1 --base-url https://bi.example.com/toucan --api-key-file key.txt
-  out=$(toucan-token -u ci-bot -o shell) && eval "$out"   # exports TOUCAN_TOKEN
+  out=$(toucan-token -u ci-bot -o shell) || exit; eval "$out"   # exports TOUCAN_TOKEN
   toucan-token -u ci-bot -o github          # in a GitHub Actions step: masked, then $GITHUB_ENV
   toucan-token batch users.jsonl --concurrency 16 > tokens.jsonl
   toucan-token --profile prod -u u1 --cache  # settings from ~/.config/toucan-token/config.toml

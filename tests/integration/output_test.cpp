@@ -66,7 +66,7 @@ TEST_F(Output, ShellFormatExportsForChildProcesses) {
   // The README's recipe: the child shell sees both variables.
   const std::string recipe =
       std::string("out=$(") + TOUCAN_TOKEN_BINARY +
-      " -u u1 -o shell) && eval \"$out\" && "
+      " -u u1 -o shell) || exit\neval \"$out\"\n"
       "sh -c 'printf \"%s|%s\" \"$TOUCAN_TOKEN\" \"$TOUCAN_TOKEN_EXPIRES_AT\"'";
   const RunResult child = RunTool({"-c", recipe}, KeyAndUrl(server.url()), std::nullopt, "/bin/sh");
   ASSERT_EQ(child.exit_code, 0) << child.err;
@@ -75,7 +75,7 @@ TEST_F(Output, ShellFormatExportsForChildProcesses) {
   // A failure stops the recipe with the tool's status: nothing is evaluated or run.
   TestServer rejecting(Reply(401, R"({"message":"Invalid API key"})"));
   const RunResult failed =
-      RunTool({"-c", recipe + " && echo ran"}, KeyAndUrl(rejecting.url()), std::nullopt, "/bin/sh");
+      RunTool({"-c", recipe + "\necho ran"}, KeyAndUrl(rejecting.url()), std::nullopt, "/bin/sh");
   EXPECT_EQ(failed.exit_code, 3);
   EXPECT_EQ(failed.out, "");
 }

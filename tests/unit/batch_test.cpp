@@ -60,7 +60,10 @@ TEST(BatchLine, BareIdsWithControlCharactersAreRefused) {
 TEST(BatchLine, BareIdsThatLookLikeCsvAreRefused) {
   for (const auto& [line, says] : {std::pair<std::string, std::string>{"id,region", "a comma"},
                                    {"u1;EU", "a semicolon"},
-                                   {"u1\tEU", "a tab"}}) {
+                                   {"u1\tEU", "a tab"},
+                                   {"line\"", "a double quote"},
+                                   {"distinctId", "only a CSV header name"},
+                                   {"Distinct_ID", "only a CSV header name"}}) {
     const BatchLine parsed = ParseBatchLine(line, Defaults());
     EXPECT_FALSE(parsed.request) << line;
     EXPECT_NE(parsed.error.find("the line holds " + says + ": for CSV input use --csv"),
@@ -68,6 +71,11 @@ TEST(BatchLine, BareIdsThatLookLikeCsvAreRefused) {
         << parsed.error;
   }
   EXPECT_EQ(*ParseBatchLine(R"("a,b;c")", Defaults()).distinct_id, "a,b;c");
+  EXPECT_EQ(*ParseBatchLine(R"("id")", Defaults()).distinct_id, "id");
+  // A CSV row whose first cell is quoted starts like a JSON string.
+  const BatchLine quoted = ParseBatchLine(R"("Smith, Jo",EU,2020)", Defaults());
+  EXPECT_FALSE(quoted.request);
+  EXPECT_NE(quoted.error.find("; for CSV input use --csv"), std::string::npos) << quoted.error;
 }
 
 TEST(BatchLine, InvalidLines) {
