@@ -429,7 +429,9 @@ BatchLine ParseCsvRow(const CsvRecord& record, const CsvColumns& columns,
     // Header names are unique: appended as they are, in linear time.
     auto& members = static_cast<Json::object_t::Container&>(attributes.get_ref<Json::object_t&>());
     for (std::size_t i = 0; i < cells.size(); ++i) {
-      const std::string& cell = cells[i];
+      // Trimmed as the id and the header names are: `ana, EU` must not send " EU", which would
+      // match no row.
+      const std::string cell(Trim(cells[i]));
       if (i == columns.id || cell.empty()) continue;
       if (i == columns.role) {
         request.role = cell;

@@ -73,6 +73,16 @@ TEST_F(BatchInput, CsvWithQuotesCrlfAndLineBreaks) {
   EXPECT_EQ(piped_rows[1]["line"], 4);
 }
 
+// Hand-written CSV puts a space after each comma: cells are trimmed as the header names are.
+TEST_F(BatchInput, CsvCellsAreTrimmedAsHeaderNamesAre) {
+  TestServer server(Minted());
+  const RunResult result = RunChecked({"batch", "--csv"}, KeyAndUrl(server.url()),
+                                      "distinctId, region, role\nana, EU, viewer\n");
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(BodiesById(server)["ana"], json::parse(R"({"user":{"distinctId":"ana",
+      "role":"viewer","attributes":{"region":"EU"}}})"));
+}
+
 TEST_F(BatchInput, CsvCellsTakeTheSchemaTypeJsonValuesNever) {
   TestServer server(Minted());
   const std::string schema =
