@@ -828,8 +828,11 @@ void ResolveOutput(Parsed& parsed, const std::optional<toucan::Profile>& profile
     parsed.origin["--output"] = "flag";
   } else if (const auto variable = toucan::EnvValue(env, "TOUCAN_OUTPUT")) {
     if (!toucan::IsOutputFormat(*variable)) {
+      const std::vector<std::string> formats(toucan::kOutputFormats.begin(),
+                                             toucan::kOutputFormats.end());
       throw UsageError("TOUCAN_OUTPUT is '" + toucan::Excerpt(*variable) +
-                       "', not an output format: use " + toucan::kOutputFormatList);
+                       "', not an output format: use " + toucan::kOutputFormatList +
+                       DidYouMean(*variable, formats));
     }
     o.output = *variable;
     parsed.output_from = "TOUCAN_OUTPUT";
@@ -851,6 +854,13 @@ void ResolveOutput(Parsed& parsed, const std::optional<toucan::Profile>& profile
     throw UsageError("the output format 'github' (from " + parsed.output_from +
                      ") appends to the files named by GITHUB_ENV and GITHUB_OUTPUT, and neither "
                      "is set: run it in a GitHub Actions step, or use -o shell or -o env");
+  }
+  for (const char* name : {"GITHUB_ENV", "GITHUB_OUTPUT"}) {
+    if (o.output == "github" && !toucan::EnvValue(env, name)) {
+      Warn(std::string(name) + " is not set, so " +
+                   (name[7] == 'E' ? "the job's environment" : "the step's outputs") +
+                   " will not have the token");
+    }
   }
 }
 
@@ -1290,6 +1300,7 @@ int Run(int argc, char** argv) {
       for (const Json& row : rows) {
         out.Write(g_keys.Apply(row.dump(-1, ' ', false, Json::error_handler_t::replace)));
       }
+      if (schema) ReportSchemaProblems(*schema, request.attributes);  // the verdict, as a mint's
       return 0;
     }
   }
@@ -1318,8 +1329,12 @@ int Run(int argc, char** argv) {
     toucan::CheckCaBundle(parsed.options.cacert);
   }
   if (key.key.empty() && !parsed.options.dry_run && g_signal == 0) {
+    // A profile's own variable replaces TOUCAN_API_KEY: say so, or the key seems to vanish.
+    const auto origin = parsed.origin.find("--api-key-env");
+    const bool named = origin != parsed.origin.end() && origin->second.rfind("profile ", 0) == 0;
     throw UsageError("no API key: set " + parsed.options.api_key_env +
-                     " (or use --api-key-file); it is never taken from the command line");
+                     (named ? " (named by " + origin->second + "; TOUCAN_API_KEY is not used with it)"
+                              : " (or use --api-key-file); it is never taken from the command line"));
   }
   if (parsed.batch) return RunBatchMode(parsed, request, std::move(key), schema);
   return RunSingle(parsed, body, std::move(key));

@@ -132,8 +132,8 @@ TEST_F(Output, GithubFailuresAndTokensNotWasted) {
   EXPECT_EQ(neither.exit_code, 2);
   ExpectOneErrorLine(neither, "GITHUB_ENV");
   // A file that cannot be opened: exit 8, before any request.
-  const RunResult unopenable =
-      Mint(server.url(), {"-o", "github"}, {{"GITHUB_ENV", dir_ + "/no/such/folder/env"}});
+  const RunResult unopenable = Mint(server.url(), {"-o", "github", "-q"},
+                                    {{"GITHUB_ENV", dir_ + "/no/such/folder/env"}});
   EXPECT_EQ(unopenable.exit_code, 8);
   ExpectOneErrorLine(unopenable, "$GITHUB_ENV");
   EXPECT_EQ(server.request_count(), 0u);
@@ -148,6 +148,11 @@ TEST_F(Output, GithubFailuresAndTokensNotWasted) {
   TestServer hostile(Reply(200, R"J({"token":"$(touch${IFS}x)","expiresIn":1})J"));
   const RunResult refused = Mint(hostile.url(), {"-o", "github"}, {{"GITHUB_OUTPUT", output_file}});
   EXPECT_EQ(refused.exit_code, 7);
+  // Only one of the two files: the other half is missing, and the run says so.
+  EXPECT_NE(refused.err.find("warning: GITHUB_ENV is not set, so the job's environment will not "
+                             "have the token"),
+            std::string::npos)
+      << refused.err;
   EXPECT_EQ(refused.out, "");
   EXPECT_EQ(Read(output_file), "");
   EXPECT_EQ(Mint(hostile.url(), {"-o", "shell"}).exit_code, 7);
@@ -168,7 +173,9 @@ TEST_F(Output, DefaultFormatFromEnvironmentThenProfileBelowTheFlag) {
   const RunResult bad = Mint(server.url(), {}, {{"TOUCAN_OUTPUT", "yaml"}});
   EXPECT_EQ(bad.exit_code, 2);
   ExpectOneErrorLine(bad, "TOUCAN_OUTPUT is 'yaml', not an output format");
-  EXPECT_EQ(server.request_count(), 4u);  // nothing sent for the bad variable
+  const RunResult typo = Mint(server.url(), {}, {{"TOUCAN_OUTPUT", "tokn"}});
+  ExpectOneErrorLine(typo, "(did you mean token?)");
+  EXPECT_EQ(server.request_count(), 4u);  // nothing sent for the bad variables
 }
 
 TEST_F(Output, ProfileOutputIsCheckedWithItsLocation) {

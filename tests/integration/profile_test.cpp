@@ -936,6 +936,19 @@ TEST_F(Profiles, ConfigSaysWhereEverySettingAndAttributeCameFrom) {
   EXPECT_EQ(rows.size(), 18u) << result.out;
   EXPECT_EQ(server.request_count(), 0u);
 
+  // With a schema, the rows are followed by its verdict, as a mint would give it.
+  const std::string schema = WriteFile("s.toml", "region = { type = \"string\", enum = [\"EU\"] }\n");
+  const RunResult checked =
+      RunChecked({"config", "-u", "u1", "--schema", schema, "-a", "region=Eu"}, HomeEnv());
+  EXPECT_EQ(checked.exit_code, 2);
+  EXPECT_NE(checked.out.find(R"({"attribute":"region","value":"Eu")"), std::string::npos);
+  EXPECT_NE(checked.err.find("(did you mean 'EU'?)"), std::string::npos) << checked.err;
+  // The profile's key variable is missing: the message says the profile named it.
+  const RunResult missing = RunChecked({"--profile", "prod", "-u", "u1"},
+                                       HomeEnv({{"TOUCAN_API_KEY", kApiKey}}));
+  EXPECT_EQ(missing.exit_code, 2);
+  ExpectOneErrorLine(missing, "no API key: set PROD_KEY (named by " + in_profile +
+                                  "3); TOUCAN_API_KEY is not used with it)");
   // No key anywhere: still works, and says the key is missing.
   const RunResult keyless = RunChecked({"config", "--profile", "prod"}, HomeEnv());
   ASSERT_EQ(keyless.exit_code, 0) << keyless.err;
