@@ -241,7 +241,7 @@ constexpr const char* kProxyVariables[] = {"https_proxy", "HTTPS_PROXY", "all_pr
 
 struct Client::Impl {
   ClientOptions options;
-  std::vector<Redactor> proxy_secrets;  // the userinfo of each proxy variable
+  std::vector<std::string> proxy_secrets;  // the userinfo of each proxy variable
   Endpoint endpoint;
   RequestContext context;
   RetryPolicy policy;
@@ -390,7 +390,14 @@ Verdict Client::Impl::Judge(Transfer& transfer, CURLcode code) {
   TransportFacts facts;
   facts.code = code;
   facts.detail = transfer.error_buffer[0] ? transfer.error_buffer : curl_easy_strerror(code);
-  for (const Redactor& secret : proxy_secrets) facts.detail = secret.Apply(facts.detail);
+  for (const std::string& secret : proxy_secrets) {  // verbatim first: it may hold a space
+    if (secret.empty()) continue;
+    for (auto at = facts.detail.find(secret); at != std::string::npos;
+         at = facts.detail.find(secret, at + 3)) {
+      facts.detail.replace(at, secret.size(), "***");
+    }
+    facts.detail = Redactor(secret).Apply(facts.detail);
+  }
   curl_easy_getinfo(easy, CURLINFO_SSL_VERIFYRESULT, &facts.tls_verify_result);
   facts.headers_too_large = transfer.headers_too_large;
   facts.client_certificate_requested = transfer.tls_notes->client_certificate_requested;
@@ -634,9 +641,18 @@ Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>()) {
     }
     const std::string text(value);
     const std::string masked = MaskUserinfo(text);
-    if (masked == text) continue;
-    const std::size_t start = masked.find("***");
-    impl.proxy_secrets.emplace_back(text.substr(start, text.size() + 3 - masked.size()));
+    if (masked != text) {
+      const std::size_t start = masked.find("***");
+      impl.proxy_secrets.emplace_back(text.substr(start, text.size() + 3 - masked.size()));
+    }
+    // A password may hold '?', '#' or a space, where a URL's authority would end: all that
+    // stands before the setting's last '@' is secret too.
+    const std::size_t at = text.rfind('@');
+    std::size_t from = text.find("://");
+    from = from == std::string::npos || from > at ? 0 : from + 3;
+    if (at != std::string::npos && at > from) {
+      impl.proxy_secrets.emplace_back(text.substr(from, at - from));
+    }
   }
   impl.AddHeaders();
   impl.multi.reset(curl_multi_init());

@@ -276,7 +276,12 @@ TEST(Failure, MalformedProxySettingIsAUsageErrorWithoutItsPassword) {
   for (const auto& [variable, proxy] : std::vector<std::pair<std::string, std::string>>{
            {"HTTPS_PROXY", "http://puser:PASS@127.0.0.1:99999"},
            {"https_proxy", "gopher://u:PASS@127.0.0.1:" + port},
-           {"ALL_PROXY", "http://puser:PASS@127.0.0.1:99999"}}) {
+           {"ALL_PROXY", "http://puser:PASS@127.0.0.1:99999"},
+           // Characters that end a URL's authority, inside the password.
+           {"HTTPS_PROXY", "http://user:pa?PASS@127.0.0.1:1"},
+           {"HTTPS_PROXY", "http://user:pa#PASS@127.0.0.1:1"},
+           {"HTTPS_PROXY", "http://user:pa PASS@127.0.0.1:1"},
+           {"HTTPS_PROXY", "http://user:pa\tPASS@127.0.0.1:1"}}) {
     const Env env{{"TOUCAN_API_KEY", kApiKey}, {variable, proxy}};
     const std::vector<std::string> url{"--base-url", "https://bi.example.com", "--verbose"};
     std::vector<std::string> single{"-u", "u1"};
