@@ -1190,6 +1190,10 @@ int RunSingle(const Parsed& parsed, const Json& body, ApiKey key) {
 }
 
 int RunProfiles(const toucan::Config& config, const std::optional<toucan::Profile>& active) {
+  // Every profile's key, not only the active one's: a listing shows them all.
+  for (const toucan::Profile& profile : config.profiles) {
+    if (profile.api_key_env) g_keys.AddFromEnvironment(*profile.api_key_env);
+  }
   toucan::LineWriter out(STDOUT_FILENO);
   const auto name = active ? std::optional(active->name) : std::nullopt;
   for (const Json& row : toucan::ProfileRows(config, name)) {

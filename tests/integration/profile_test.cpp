@@ -324,6 +324,12 @@ TEST_F(Profiles, ProfilesCommandHidesAKeyWrittenIntoTheFile) {
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_NE(result.out.find(R"("api-key-command":["echo","***"])"), std::string::npos)
       << result.out;
+  // The key of a profile that is not the active one is known too.
+  WriteConfig("[profile.prod]\napi-key-env = \"PROD_KEY\"\n[profile.ci]\n"
+              "api-key-command = [\"echo\", \"" + std::string(kApiKey) + "\"]\n");
+  const RunResult other = RunChecked({"profiles"}, HomeEnv({{"PROD_KEY", kApiKey}}));
+  ASSERT_EQ(other.exit_code, 0) << other.err;
+  EXPECT_NE(other.out.find(R"("api-key-command":["echo","***"])"), std::string::npos) << other.out;
 }
 
 TEST_F(Profiles, SchemaCatchesMistakesInSingleMode) {
