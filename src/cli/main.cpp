@@ -655,6 +655,25 @@ std::string ExplainParseError(const CLI::ParseError& e, const CLI::App& app) {
   return what;
 }
 
+// `-u --dry-run` would take "--dry-run" for the id and mint for real: a value that names an
+// option of the command line is a value the user forgot.
+void RefuseOptionsTakenAsValues(const CLI::App& app) {
+  const auto apps = AppsInUse(app);
+  for (const CLI::App* in_use : apps) {
+    for (const CLI::Option* option : in_use->get_options()) {
+      for (const std::string& value : option->results()) {
+        if (value.size() < 2 || value.front() != '-') continue;
+        const std::string name = value.substr(0, value.find('='));
+        for (const CLI::App* other : apps) {
+          if (other->get_option_no_throw(name) == nullptr) continue;
+          throw UsageError(OptionName(*option) + " needs a value, but the next word is the option " +
+                           name + " (see toucan-token --help)");
+        }
+      }
+    }
+  }
+}
+
 // Parses argv; returns an exit status when the run ends here (--help, --version, no arguments).
 std::optional<int> ParseCommandLine(int argc, char** argv, Parsed& parsed) {
   auto app = BuildApp(parsed.options);
@@ -683,6 +702,7 @@ std::optional<int> ParseCommandLine(int argc, char** argv, Parsed& parsed) {
     }
     throw UsageError(ExplainParseError(e, *app) + " (see " + help + ")");
   }
+  RefuseOptionsTakenAsValues(*app);
   parsed.batch = app->get_subcommand("batch")->parsed();
   parsed.given_attributes = app->count("--attributes") > 0;
   parsed.given_permissions = app->count("--permissions") > 0;

@@ -52,6 +52,13 @@ INSTANTIATE_TEST_SUITE_P(
                   {"-u", "u1", "--base-url=https://a.example", "--base-url=https://b.example"},
                   "--base-url given twice"},
         MeantCase{"NoValue", {"-u"}, "-u/--distinct-id needs a value (ID)"},
+        // Taken for the value, the option would be lost: a real mint instead of a dry run.
+        MeantCase{"OptionTakenAsValue",
+                  {"-u", "--dry-run"},
+                  "-u/--distinct-id needs a value, but the next word is the option --dry-run"},
+        MeantCase{"OptionTakenAsRole",
+                  {"-r", "--base-url=https://x.example", "-u", "u1"},
+                  "-r/--role needs a value, but the next word is the option --base-url"},
         MeantCase{"FormatTypo", {"-u", "u1", "-o", "tokn"}, "(did you mean token?)"},
         MeantCase{"SecondBatchFile", {"batch", "a", "b"}, "batch reads one FILE; 'b' is one"},
         MeantCase{"AttributesAsOneAttribute",
