@@ -294,34 +294,44 @@ Json Schema::Coerce(std::string_view name, std::string_view text) const {
 
 namespace {
 
-// `suggested` collects the names offered, whose absence then needs no line of its own. The
-// names are gathered only here, for a line that has an unknown attribute.
+// A suggestion costs a pass over the candidates for each problem; past this many (no schema a
+// person writes), a line of a batch would pay too much for it, so none is made.
+constexpr std::size_t kMostCandidates = 1000;
+
+// Up to ten items of a list, and "..." for the rest.
+template <typename Items, typename Show>
+std::string FirstTen(const Items& items, const Show& show) {
+  std::string list;
+  for (std::size_t i = 0; i < items.size() && i < 10; ++i) list += (i ? ", " : "") + show(items[i]);
+  return Excerpt(items.size() > 10 ? list + ", ..." : list);
+}
+
+// `suggested` collects the names offered, whose absence then needs no line of its own.
 std::string UnknownAttribute(const std::string& key,
                              const std::vector<AttributeDeclaration>& declarations,
                              std::vector<std::string>& suggested) {
-  std::vector<std::string> names;
-  for (const auto& declaration : declarations) names.push_back(declaration.name);
   const std::string message = "unknown attribute " + Named(key);
-  if (const auto close = SuggestName(key, names)) {
-    suggested.push_back(*close);
-    return message + " (did you mean " + Named(*close) + "?)";
+  if (declarations.size() <= kMostCandidates) {
+    std::vector<std::string> names;
+    for (const auto& declaration : declarations) names.push_back(declaration.name);
+    if (const auto close = SuggestName(key, names)) {
+      suggested.push_back(*close);
+      return message + " (did you mean " + Named(*close) + "?)";
+    }
   }
-  std::string list;
-  for (std::size_t i = 0; i < names.size() && i < 10; ++i) list += (i ? ", " : "") + Named(names[i]);
-  if (names.size() > 10) list += ", ...";
-  return message + ": the schema declares " + (list.empty() ? "none" : Excerpt(list));
+  if (declarations.empty()) return message + ": the schema declares none";
+  return message + ": the schema declares " +
+         FirstTen(declarations, [](const AttributeDeclaration& d) { return Named(d.name); });
 }
 
 std::string OutsideEnum(const AttributeDeclaration& declaration, const Json& value) {
-  std::string list;
-  std::vector<std::string> words;
-  for (const Json& allowed : declaration.allowed) {
-    list += (list.empty() ? "" : ", ") + Shown(allowed);
-    if (allowed.is_string()) words.push_back(allowed.get<std::string>());
-  }
   std::string message = "attribute " + Named(declaration.name) + ": " + Shown(value) +
-                        " is not one of " + Excerpt(list);
-  if (value.is_string()) {
+                        " is not one of " + FirstTen(declaration.allowed, Shown);
+  if (value.is_string() && declaration.allowed.size() <= kMostCandidates) {
+    std::vector<std::string> words;
+    for (const Json& allowed : declaration.allowed) {
+      if (allowed.is_string()) words.push_back(allowed.get<std::string>());
+    }
     if (const auto close = SuggestName(value.get<std::string>(), words)) {
       message += " (did you mean " + Named(*close) + "?)";
     }
