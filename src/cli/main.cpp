@@ -926,7 +926,8 @@ toucan::TokenRequest BuildDefaultRequest(const Parsed& parsed,
   };
   if (profile && profile->attributes) {
     request.attributes = *profile->attributes;
-    for (const auto& [key, value] : layers ? request.attributes.items() : Json().items()) {
+    for (const auto& [key, value] : request.attributes.items()) {
+      if (!layers) break;
       const auto line = profile->lines.find("attributes." + key);
       note(key, value,
            "profile " + profile->name + " (" +
@@ -938,7 +939,8 @@ toucan::TokenRequest BuildDefaultRequest(const Parsed& parsed,
     over.push_back(ReadJsonObjectInput(o.attributes_input, "--attributes"));
     const bool named = o.attributes_input.front() == '@' || o.attributes_input == "-";
     const std::string source = named ? "--attributes " + o.attributes_input : "--attributes";
-    for (const auto& [key, value] : layers ? over.back().items() : Json().items()) {
+    for (const auto& [key, value] : over.back().items()) {
+      if (!layers) break;
       note(key, value, source);
     }
   }
