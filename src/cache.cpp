@@ -129,11 +129,12 @@ bool WriteAll(int fd, std::string_view data) {
   return true;
 }
 
-// Bounded read of an entry; empty when it is not a regular file of a sane size.
+// Bounded read of an entry; empty when it is not a regular file of a sane size that the tool
+// wrote (0600, this user's): one that `cache clear` would leave behind is not trusted either.
 std::optional<std::string> ReadEntry(int fd) {
   struct stat info {};
-  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode) ||
-      static_cast<std::size_t>(info.st_size) > kMaxCacheEntryBytes) {
+  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode) || (info.st_mode & 07777) != 0600 ||
+      info.st_uid != ::geteuid() || static_cast<std::size_t>(info.st_size) > kMaxCacheEntryBytes) {
     return std::nullopt;
   }
   std::string buffer(static_cast<std::size_t>(info.st_size) + 1, '\0');

@@ -163,8 +163,9 @@ void InstallSignalHandlers(void (*handler)(int)) {
   action.sa_handler = handler;
   sigemptyset(&action.sa_mask);
   action.sa_flags = 0;  // no SA_RESTART: a blocking read of the batch input returns EINTR
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
+  // SIGHUP (a closed terminal or ssh session) and SIGQUIT end the program as SIGTERM does:
+  // an api-key-command and a half-written cache entry are cleaned up all the same.
+  for (const int signal : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaction(signal, &action, nullptr);
 }
 
 // A closed descriptor 0–2 would be taken by the next file or socket opened (libcurl's socketpair
@@ -1132,10 +1133,13 @@ std::vector<GithubFile> OpenGithubFiles(const toucan::Environment& env) {
     const auto path = toucan::EnvValue(env, variable);
     if (!path) continue;
     const std::string what = std::string("$") + variable + " ('" + *path + "')";
-    const int fd = open(path->c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    // O_NONBLOCK: a FIFO nobody reads is an error now, not a hang; writes then block again.
+    const int fd =
+        open(path->c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
     if (fd < 0) {
       throw Error(ErrorKind::kOutput, "cannot open " + what + ": " + std::strerror(errno));
     }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     files.push_back({toucan::LineWriter(fd, what), token, expires});
   }
   return files;
@@ -1299,6 +1303,9 @@ int Run(int argc, char** argv) {
   if (const auto done = ParseCommandLine(argc, argv, parsed)) return *done;
   g_quiet = parsed.options.quiet;
   if (parsed.completion) return RunCompletion(parsed.options.completion_shell);
+  if (parsed.cache_clear && parsed.options.dry_run) {
+    throw UsageError("cache clear has no dry run: it removes every cached token");
+  }
   if (parsed.cache_clear) return RunCacheClear();
   const toucan::Environment env = toucan::ProcessEnvironment();
   const toucan::Config config = toucan::LoadConfig(env);

@@ -137,6 +137,13 @@ TEST_F(Output, GithubFailuresAndTokensNotWasted) {
   EXPECT_EQ(unopenable.exit_code, 8);
   ExpectOneErrorLine(unopenable, "$GITHUB_ENV");
   EXPECT_EQ(server.request_count(), 0u);
+  // A FIFO nobody reads: exit 8 at once, not a hang.
+  const std::string fifo = dir_ + "/fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const RunResult unread = Mint(server.url(), {"-o", "github"}, {{"GITHUB_ENV", fifo}});
+  EXPECT_EQ(unread.exit_code, 8);
+  EXPECT_NE(unread.err.find("cannot open $GITHUB_ENV"), std::string::npos) << unread.err;
+  EXPECT_EQ(server.request_count(), 0u);
   // A file that cannot be written: exit 8, naming it.
   const std::string output_file = Write("output", "");
   const RunResult full = Mint(server.url(), {"-o", "github"},

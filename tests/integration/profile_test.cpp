@@ -174,7 +174,7 @@ TEST_F(Profiles, SignalStopsTheApiKeyCommandAndAllItStarted) {
   WriteConfig("[profile.slow]\nbase-url = \"" + server.url() +
               "\"\napi-key-command = [\"sh\", \"-c\", \"echo $$ > " + ready + ".new; mv " + ready +
               ".new " + ready + "; sleep 25; echo KEY\"]\n");
-  for (const int signal : {SIGTERM, SIGINT}) {
+  for (const int signal : {SIGTERM, SIGINT, SIGHUP}) {
     for (const bool batch : {false, true}) {
       std::filesystem::remove(ready);
       pid_t group = 0;
@@ -698,6 +698,25 @@ TEST_F(Cache, SignalDuringTheWriteLeavesNoTemporaryFile) {
 
 // `cache clear` removes what the tool wrote (regular files, 0600, owned by the user), nothing
 // else that happens to bear an entry's name.
+// An entry the tool would not have written (0644 after a copy) is no hit, and is replaced; and
+// `cache clear` has no dry run that would remove everything anyway.
+TEST_F(Cache, AnEntryNotWrittenByTheToolIsNoHit) {
+  TestServer server(TokenReply());
+  ASSERT_EQ(Mint({"--cache"}, server.url()).exit_code, 0);
+  const std::string entry =
+      std::filesystem::directory_iterator(home_ + "/.cache/toucan-token")->path();
+  ::chmod(entry.c_str(), 0644);
+  EXPECT_NE(Mint({"--cache", "-v"}, server.url()).err.find("cache miss"), std::string::npos);
+  EXPECT_EQ(server.request_count(), 2u);
+  struct stat info {};
+  ASSERT_EQ(::stat(entry.c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 07777, 0600u);
+  const RunResult dry = RunChecked({"cache", "clear", "--dry-run"}, HomeEnv());
+  EXPECT_EQ(dry.exit_code, 2);
+  ExpectOneErrorLine(dry, "cache clear has no dry run");
+  EXPECT_TRUE(std::filesystem::exists(entry));
+}
+
 TEST_F(Cache, ClearRemovesOnlyWhatTheToolWrote) {
   const std::string folder = home_ + "/.cache/toucan-token";
   std::filesystem::create_directories(folder);
