@@ -369,6 +369,13 @@ CsvColumns ReadCsvHeader(BatchInput& input) {
     if (!IsValidUtf8(name)) throw UsageError(where + " is not valid UTF-8");
     if (name.empty())
       throw UsageError(where + ": column " + std::to_string(index + 1) + " has no name");
+    if (FindControl(name) != std::string::npos) {  // a file of CR-only line ends is one "line"
+      throw UsageError(where + ": column " + std::to_string(index + 1) +
+                       "'s name holds a control character" +
+                       (name.find('\r') != std::string::npos
+                            ? " (a carriage return: lines must end in LF or CRLF)"
+                            : ""));
+    }
     if (const auto [at, added] = seen.emplace(name, index); !added) {
       throw UsageError(where + " names '" + Excerpt(name, 100) + "' twice (columns " +
                        std::to_string(at->second + 1) + " and " + std::to_string(index + 1) + ")");

@@ -133,6 +133,7 @@ TEST_F(BatchInput, CsvHeaderErrorsSendNothing) {
            {"distinctId;region\nu1;EU\n", "';' or tabs"},
            {"id,distinctId\nu1,u2\n", "both name the distinct id"},
            {"\"distinctId,region\nu1,EU\n", "not closed"},
+           {"id,region\ru1,EU\ru2,US\r", "carriage return: lines must end in LF or CRLF"},
            {"", "the CSV input is empty"}}) {
     const RunResult result = RunChecked({"batch", "--csv"}, KeyAndUrl(server.url()), csv);
     EXPECT_EQ(result.exit_code, 2) << csv;
