@@ -132,6 +132,7 @@ struct Parsed {
   // Where each setting set by other than its default came from, by option ("--base-url"):
   // "flag", "env TOUCAN_BASE_URL", "profile prod (PATH:LINE)". For `config` and --dry-run -v.
   std::map<std::string, std::string> origin;
+  std::string base_url_conflict;  // for `config`: why a mint would refuse TOUCAN_BASE_URL
 };
 
 // ---- process set-up ------------------------------------------------------------------------
@@ -792,11 +793,16 @@ void ApplyBaseUrlVariable(Parsed& parsed, const std::optional<toucan::Profile>& 
   if (profile && profile->HasKeySource() && !key_flag &&
       without_slash(*value) != without_slash(own)) {
     const auto quote = [](const std::string& url) { return "'" + toucan::MaskUserinfo(url) + "'"; };
-    throw UsageError("TOUCAN_BASE_URL " + quote(*value) + " is not the instance of profile '" +
-                     profile->name + "' (" + quote(own) +
-                     (profile->base_url ? "" : ", the default") +
-                     "), whose own key would be sent there; pass --base-url to choose the "
-                     "instance, or unset TOUCAN_BASE_URL");
+    const std::string conflict = "TOUCAN_BASE_URL " + quote(*value) +
+                                 " is not the instance of profile '" + profile->name + "' (" +
+                                 quote(own) + (profile->base_url ? "" : ", the default") +
+                                 "), whose own key would be sent there";
+    // `config` is where the user looks for why: it shows the profile's URL and says so.
+    if (parsed.config) {
+      parsed.base_url_conflict = conflict;
+      return;
+    }
+    throw UsageError(conflict + "; pass --base-url to choose the instance, or unset TOUCAN_BASE_URL");
   }
   parsed.options.base_url = *value;
   parsed.given.insert("--base-url");
@@ -1012,7 +1018,9 @@ std::vector<Json> SettingRows(const Parsed& parsed, const toucan::Config& config
           parsed.given.count("--profile") > 0  ? "flag"
           : std::getenv("TOUCAN_PROFILE")      ? "env TOUCAN_PROFILE"
                                                : "default"),
-      Row("base-url", o.base_url, Origin(parsed, "--base-url")),
+      Row("base-url", o.base_url,
+          Origin(parsed, "--base-url") +
+              (parsed.base_url_conflict.empty() ? "" : "; a mint refuses " + parsed.base_url_conflict)),
       Row("endpoint-path", o.endpoint_path, Origin(parsed, "--endpoint-path")),
       Row("url", url, "base-url + endpoint-path"),
       Row("role", o.role, Origin(parsed, "--role")),

@@ -84,6 +84,13 @@ TEST_F(Profiles, ToucanBaseUrlNeverTakesTheProfilesKeyElsewhere) {
               WriteFile("key.txt", std::string(kApiKey) + "\n") + "\"\n");
   const std::string dev_url = "http://dev:s3cr3t@127.0.0.1:" + std::to_string(dev.port());
   const Env env = HomeEnv({{"PROD_KEY", kApiKey}, {"TOUCAN_BASE_URL", dev_url}});
+  // `config` shows the conflict instead of stopping at it.
+  const RunResult shown = RunChecked({"config", "--profile", "prod"}, env);
+  EXPECT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_NE(shown.out.find("; a mint refuses TOUCAN_BASE_URL 'http://***@127.0.0.1:"),
+            std::string::npos)
+      << shown.out;
+  EXPECT_EQ(shown.out.find("s3cr3t"), std::string::npos);
   for (const std::string profile : {"prod", "nourl"}) {
     const RunResult refused = RunChecked({"--profile", profile, "-u", "u1"}, env);
     EXPECT_EQ(refused.exit_code, 2) << refused.err;
