@@ -809,13 +809,18 @@ void ApplyBaseUrlVariable(Parsed& parsed, const std::optional<toucan::Profile>& 
   parsed.origin["--base-url"] = "env TOUCAN_BASE_URL";
 }
 
+// "profile prod (PATH:LINE)": where the profile writes `key` ("base-url", "attributes.region").
+std::string ProfileSource(const toucan::Profile& profile, const std::string& key) {
+  const auto line = profile.lines.find(key);
+  return "profile " + profile.name + " (" +
+         (line == profile.lines.end() ? std::string() : line->second) + ")";
+}
+
 // Profile settings fill in what no flag (or TOUCAN_BASE_URL / TOUCAN_CA_BUNDLE) set.
 void ApplyProfile(Parsed& parsed, const toucan::Profile& profile) {
   Options& o = parsed.options;
   const auto from = [&](const char* flag) {
-    const auto line = profile.lines.find(flag + 2);
-    parsed.origin[flag] = "profile " + profile.name + " (" +
-                          (line == profile.lines.end() ? "" : line->second) + ")";
+    parsed.origin[flag] = ProfileSource(profile, flag + 2);
   };
   const auto fill = [&](const char* flag, auto& target, const auto& value) {
     if (value && parsed.given.count(flag) == 0) target = *value, from(flag);
@@ -867,9 +872,7 @@ void ResolveOutput(Parsed& parsed, const std::optional<toucan::Profile>& profile
   } else if (profile && profile->output) {
     o.output = *profile->output;
     parsed.output_from = "the profile '" + profile->name + "'";
-    const auto line = profile->lines.find("output");
-    parsed.origin["--output"] = "profile " + profile->name + " (" +
-                                (line == profile->lines.end() ? "" : line->second) + ")";
+    parsed.origin["--output"] = ProfileSource(*profile, "output");
   }
   if (parsed.config) return;  // it only shows the format
   if (o.dry_run && o.output != "json") {
@@ -935,10 +938,7 @@ toucan::TokenRequest BuildDefaultRequest(const Parsed& parsed,
     request.attributes = *profile->attributes;
     for (const auto& [key, value] : request.attributes.items()) {
       if (!layers) break;
-      const auto line = profile->lines.find("attributes." + key);
-      note(key, value,
-           "profile " + profile->name + " (" +
-               (line == profile->lines.end() ? std::string() : line->second) + ")");
+      note(key, value, ProfileSource(*profile, "attributes." + key));
     }
   }
   std::vector<Json> over;  // merged in one pass: a key at a time would be quadratic
