@@ -799,7 +799,8 @@ KeyOutput ReadFirstLine(int fd, pid_t pid, std::chrono::steady_clock::time_point
     if (ready < 0 && errno == EINTR) continue;
     if (ready == 0) {
       int status = 0;
-      if (::waitpid(pid, &status, WNOHANG) != pid) continue;
+      const pid_t done = ::waitpid(pid, &status, WNOHANG);  // -1: StopKeyCommand reaped it
+      if (done == 0 || (done < 0 && errno == EINTR)) continue;
       out.status = status;
       ::fcntl(fd, F_SETFL, O_NONBLOCK);  // what it wrote before exiting, without waiting
       for (ssize_t got; (got = ::read(fd, buffer, sizeof buffer)) > 0;) {
@@ -884,7 +885,20 @@ std::string RunKeyCommand(const std::vector<std::string>& argv, std::chrono::mil
 
 void StopKeyCommand() noexcept {
   g_command_stopped = 1;
-  if (const pid_t pid = g_command_pid; pid > 0) KillCommand(pid);
+  if (const pid_t pid = g_command_pid; pid > 0) {
+    const int saved = errno;  // a handler must leave errno as the code it interrupted had it
+    KillCommand(pid);
+    // Reaped before the program exits: a command merely sent SIGKILL may still be running when
+    // whoever waits for the program looks (waitpid is async-signal-safe).
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    // What it started is not ours to reap: wait (2 s at most) until the group is gone.
+    const timespec pause{0, 10'000'000};
+    for (int i = 0; g_command_has_group && i < 200 && ::kill(-pid, 0) == 0; ++i) {
+      ::nanosleep(&pause, nullptr);
+    }
+    errno = saved;
+  }
 }
 
 }  // namespace toucan
