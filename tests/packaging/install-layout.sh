@@ -44,10 +44,11 @@ check_exactly() {  # component, expected files...
 check_exactly runtime "${runtime[@]}"
 check_exactly development "${development[@]}"
 
-"$work/runtime/bin/toucan-token" --version | head -n 1 | grep -qx "toucan-token [0-9][0-9.]*" ||
+version=$("$work/runtime/bin/toucan-token" --version) || version=
+grep -qx "toucan-token [0-9][0-9.]*" <<<"${version%%$'\n'*}" ||
   { echo "the installed program does not print its version" >&2; failed=1; }
 if [ "$manpage" = ON ]; then
-  MANPATH="$work/runtime/share/man" man -w toucan-token | grep -q "^$work/runtime" ||
+  [[ $(MANPATH="$work/runtime/share/man" man -w toucan-token) == "$work/runtime"* ]] ||
     { echo "man -w does not find the installed page" >&2; failed=1; }
 fi
 # The exported package must not hand our warning flags to a consumer.
