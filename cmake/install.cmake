@@ -19,9 +19,9 @@ install(FILES LICENSE RENAME copyright
 set(TOUCAN_CMAKE_PACKAGE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/toucan-token)
 install(TARGETS toucan_lib EXPORT toucan-token-targets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT development
-  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT development)
-install(DIRECTORY include/toucan ${CMAKE_CURRENT_BINARY_DIR}/generated/toucan
-  DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT development)
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT development
+  FILE_SET HEADERS COMPONENT development
+  FILE_SET generated COMPONENT development)
 install(EXPORT toucan-token-targets NAMESPACE toucan-token::
   DESTINATION ${TOUCAN_CMAKE_PACKAGE_DIR} COMPONENT development)
 configure_package_config_file(cmake/toucan-token-config.cmake.in

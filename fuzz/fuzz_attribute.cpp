@@ -4,8 +4,8 @@
 #include <string_view>
 
 #include "../src/text.hpp"  // IsValidUtf8
-#include "toucan/batch.hpp"
-#include "toucan/token.hpp"
+#include "batch.hpp"
+#include "toucan/client.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);

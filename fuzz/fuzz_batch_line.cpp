@@ -7,10 +7,10 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "../src/csv.hpp"
+#include "csv.hpp"
 #include "../src/json_input.hpp"  // ParseBoundedJson: a row may hold 1e400 as written
-#include "toucan/batch.hpp"
-#include "toucan/token.hpp"
+#include "batch.hpp"
+#include "toucan/client.hpp"
 
 namespace {
 

@@ -7,7 +7,7 @@
 #include <string_view>
 
 #include "../src/text.hpp"  // IsValidUtf8
-#include "toucan/config.hpp"
+#include "config.hpp"
 
 namespace {
 

@@ -3,7 +3,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "toucan/token.hpp"
+#include "toucan/client.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string input(reinterpret_cast<const char*>(data), size);

@@ -8,8 +8,8 @@
 #include <string>
 #include <string_view>
 
-#include "key_forms.hpp"
-#include "toucan/token.hpp"
+#include "../tests/support/key_forms.hpp"
+#include "toucan/client.hpp"
 
 namespace {
 

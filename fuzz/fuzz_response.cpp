@@ -5,7 +5,7 @@
 
 #include "../src/json_input.hpp"  // ParseBoundedJson: the line may hold 1e400 as written
 #include "../src/text.hpp"        // IsValidUtf8
-#include "toucan/token.hpp"
+#include "toucan/client.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view body(reinterpret_cast<const char*>(data), size);

@@ -6,7 +6,7 @@
 #include <string_view>
 
 #include "../src/text.hpp"  // IsValidUtf8
-#include "toucan/schema.hpp"
+#include "schema.hpp"
 
 namespace {
 

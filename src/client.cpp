@@ -18,7 +18,7 @@
 #include "client_internal.hpp"
 #include "outcome.hpp"
 #include "text.hpp"
-#include "toucan/token.hpp"
+#include "toucan/client.hpp"
 
 namespace toucan {
 namespace {
@@ -239,7 +239,7 @@ std::string ResolveEndpointUrl(std::string_view base_url, std::string_view endpo
 constexpr const char* kProxyVariables[] = {"https_proxy", "HTTPS_PROXY", "all_proxy",
                                            "ALL_PROXY",   "http_proxy",  "HTTP_PROXY"};
 
-struct Client::Impl {
+struct ClientState {
   ClientOptions options;
   std::vector<std::string> proxy_secrets;  // the userinfo of each proxy variable
   Endpoint endpoint;
@@ -266,7 +266,7 @@ struct Client::Impl {
   }
 };
 
-void Client::Impl::AddHeaders() {
+void ClientState::AddHeaders() {
   for (const auto& [name, value] : RequestHeaders(options.api_key)) {
     curl_slist* list = curl_slist_append(headers.get(), (name + ": " + value).c_str());
     if (!list) throw Error(ErrorKind::kInternal, "out of memory");
@@ -281,7 +281,7 @@ void Client::Impl::AddHeaders() {
   headers.reset(list);
 }
 
-void Client::Impl::Configure(Transfer& transfer) {
+void ClientState::Configure(Transfer& transfer) {
   CURL* easy = transfer.easy.get();
   Check(curl_easy_setopt(easy, CURLOPT_URL, endpoint.url.c_str()), "the URL");
   Check(curl_easy_setopt(easy, CURLOPT_PRIVATE, &transfer), "CURLOPT_PRIVATE");
@@ -331,7 +331,7 @@ void Client::Impl::Configure(Transfer& transfer) {
   }
 }
 
-void Client::Impl::Start(Transfer& transfer) {
+void ClientState::Start(Transfer& transfer) {
   if (!idle.empty()) {
     transfer.easy = std::move(idle.back());
     idle.pop_back();
@@ -354,13 +354,13 @@ void Client::Impl::Start(Transfer& transfer) {
   }
 }
 
-void Client::Impl::Release(Transfer& transfer) {
+void ClientState::Release(Transfer& transfer) {
   if (!transfer.easy) return;
   curl_multi_remove_handle(multi.get(), transfer.easy.get());
   idle.push_back(std::move(transfer.easy));
 }
 
-Verdict Client::Impl::Judge(Transfer& transfer, CURLcode code) {
+Verdict ClientState::Judge(Transfer& transfer, CURLcode code) {
   CURL* easy = transfer.easy.get();
   RequestContext attempt = context;
   attempt.attempts = transfer.attempts;
@@ -409,11 +409,11 @@ Verdict Client::Impl::Judge(Transfer& transfer, CURLcode code) {
 
 namespace {
 
-// Runs jobs through one Client::Impl: starts them while there is room, judges finished ones,
+// Runs jobs through one ClientState: starts them while there is room, judges finished ones,
 // queues retries, and sleeps until a socket or a timer needs it.
 class TransferLoop {
  public:
-  TransferLoop(Client::Impl& impl, const RunCallbacks& callbacks, int concurrency)
+  TransferLoop(ClientState& impl, const RunCallbacks& callbacks, int concurrency)
       : impl_(impl), callbacks_(callbacks), concurrency_(std::clamp(concurrency, 1, 256)) {
     curl_multi_setopt(impl_.multi.get(), CURLMOPT_MAX_HOST_CONNECTIONS,
                       static_cast<long>(concurrency_));
@@ -597,7 +597,7 @@ class TransferLoop {
     }
   }
 
-  Client::Impl& impl_;
+  ClientState& impl_;
   const RunCallbacks& callbacks_;
   int concurrency_;
   std::map<CURL*, std::unique_ptr<Transfer>> active_;
@@ -611,9 +611,9 @@ class TransferLoop {
 
 }  // namespace
 
-Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>()) {
+Client::Client(ClientOptions options) : impl_(std::make_unique<ClientState>()) {
   GlobalInit();
-  Impl& impl = *impl_;
+  ClientState& impl = *impl_;
   impl.options = std::move(options);
   const ClientOptions& o = impl.options;
   impl.endpoint = ResolveEndpoint(o.base_url, o.endpoint_path);

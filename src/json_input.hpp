@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "toucan/token.hpp"
+#include "toucan/client.hpp"
 
 namespace toucan {
 

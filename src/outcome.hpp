@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "toucan/token.hpp"
+#include "toucan/client.hpp"
 
 namespace toucan {
 

@@ -5,7 +5,7 @@
 
 #include "json_input.hpp"
 #include "text.hpp"
-#include "toucan/token.hpp"
+#include "toucan/client.hpp"
 
 namespace toucan {
 namespace {

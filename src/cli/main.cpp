@@ -17,15 +17,13 @@
 #include <string>
 #include <vector>
 
-#include "../client_internal.hpp"  // CheckCaBundle, for dry runs
-#include "../text.hpp"             // Trim, shared with the library
 #include "cli/completions.hpp"     // generated from completions/
-#include "toucan/batch.hpp"
-#include "toucan/cache.hpp"
-#include "toucan/config.hpp"
-#include "toucan/output.hpp"
-#include "toucan/schema.hpp"
-#include "toucan/token.hpp"
+#include "batch.hpp"
+#include "cache.hpp"
+#include "config.hpp"
+#include "output.hpp"
+#include "schema.hpp"
+#include "toucan/client.hpp"
 
 extern char** environ;
 

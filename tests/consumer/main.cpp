@@ -2,7 +2,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <toucan/error.hpp>
-#include <toucan/token.hpp>
+#include <toucan/client.hpp>
 #include <toucan/version.hpp>
 
 int main(int argc, char** argv) {

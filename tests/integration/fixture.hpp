@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "../../fuzz/key_forms.hpp"
+#include "key_forms.hpp"
 #include "run_tool.hpp"
 #include "test_server.hpp"
 #include "toucan/version.hpp"

@@ -1,4 +1,4 @@
-#include "toucan/batch.hpp"
+#include "batch.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "toucan/cache.hpp"
+#include "cache.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>

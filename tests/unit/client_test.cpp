@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "toucan/token.hpp"
+#include "toucan/client.hpp"
 
 namespace toucan {
 namespace {

@@ -1,4 +1,4 @@
-#include "toucan/config.hpp"
+#include "config.hpp"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

@@ -7,9 +7,9 @@
 #include <cstdio>
 #include <functional>
 
-#include "../../fuzz/key_forms.hpp"
+#include "key_forms.hpp"
 #include "text.hpp"
-#include "toucan/token.hpp"
+#include "toucan/client.hpp"
 
 namespace toucan {
 namespace {

@@ -1,4 +1,4 @@
-#include "toucan/schema.hpp"
+#include "schema.hpp"
 
 #include <chrono>
 #include <gtest/gtest.h>

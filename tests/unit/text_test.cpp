@@ -10,7 +10,7 @@
 #include <functional>
 #include <random>
 
-#include "../../fuzz/key_forms.hpp"
+#include "key_forms.hpp"
 #include "../../src/json_input.hpp"
 
 namespace toucan {

@@ -76,6 +76,30 @@ void ValidateApiKey(std::string_view key, std::string_view source);
 
 // ---- text.cpp: bytes that become messages ----------------------------------------------------
 
+inline constexpr std::size_t kMaxExcerptChars = 300;
+
+constexpr char AsciiLower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+inline std::string AsciiLower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = AsciiLower(c);
+  return out;
+}
+
+bool IsValidUtf8(std::string_view text);
+
+// Leading and trailing whitespace removed.
+std::string_view Trim(std::string_view text);
+
+// EscapeControls (error.hpp) over at most `max_chars` characters of `text`, with "..." when some
+// were left out. Reads only what it keeps, so a 1 MiB body costs no more than a short one.
+std::string Excerpt(std::string_view text, std::size_t max_chars = kMaxExcerptChars);
+
+// Where the first C0 control, DEL or C1 control (U+0080-U+009F, as UTF-8) in `text` starts, or
+// npos.
+std::size_t FindControl(std::string_view text);
+
 // Replaces every appearance of the API key in text from a server with "***": verbatim, in any
 // mix of case, JSON-escaped (`\"`, `\\`, `\/`, `\u00XX`), percent-encoded (either case), as HTML
 // character references, and any run of 8 or more consecutive characters of the key (the whole
@@ -188,6 +212,12 @@ struct ClientOptions {
 // http to a loopback host, no userinfo, no dot segments. Throws Error(kUsage).
 std::string ResolveEndpointUrl(std::string_view base_url, std::string_view endpoint_path);
 
+// Throws Error(kUsage) unless `path` is a readable regular file holding a PEM certificate.
+void CheckCaBundle(const std::string& path);
+
+// The URL with any userinfo shown as ***@, so that no message repeats a password.
+std::string MaskUserinfo(std::string_view url);
+
 // The headers sent, with the key shown as "***" (for --dry-run and --verbose).
 Json RedactedRequestHeaders();
 
@@ -197,7 +227,36 @@ Json DryRunRequest(const std::string& url, const Json& body);
 // "libcurl 7.88.1\nTLS: OpenSSL/3.0.x\nHTTP/2: yes (nghttp2 …)\n", for --version.
 std::string LibraryVersions();
 
-struct RunCallbacks;  // the batch runner's interface to the transfer loop
+// ---- many requests at once ---------------------------------------------------------------
+
+struct MintJob {
+  std::uint64_t id = 0;
+  std::string body;  // a body built by BuildRequestBody, dumped
+};
+
+struct MintOutcome {
+  std::optional<TokenResponse> response;
+  std::optional<Error> error;
+};
+
+// What the job source answers when asked for the next job.
+struct NextJob {
+  enum class State { kJob, kNotNow, kEnd } state = State::kEnd;
+  MintJob job;
+};
+
+struct RunCallbacks {
+  std::function<NextJob()> next;                         // asked for jobs whenever there is room
+  std::function<void(std::uint64_t, MintOutcome)> done;  // each job's outcome, completion order
+  // Polled; once true nothing new starts and requests in flight get 2 s to finish.
+  std::function<bool()> interrupted;
+  // A failure that every request would meet (a rejected key, a wrong URL) stops the run as a
+  // long Retry-After does, unless `keep_going`; `stopped` is told the job that met it and why.
+  bool keep_going = false;
+  std::function<void(std::uint64_t, const Error&)> stopped;
+};
+
+struct ClientState;  // libcurl handles and settings, defined in client.cpp
 
 class Client {
  public:
@@ -212,17 +271,14 @@ class Client {
   // The same for a body already built by BuildRequestBody.
   TokenResponse Mint(const Json& body);
 
-  // For RunBatch: runs jobs with up to `concurrency` requests in flight over shared
-  // connections. A 429 pauses every request; a Retry-After over 60 s, or a failure every request
+  // Runs jobs with up to `concurrency` requests in flight over shared connections. A 429 pauses every request; a Retry-After over 60 s, or a failure every request
   // would meet (a rejected key, a wrong URL), stops the run: the jobs not yet sent fail at once.
   void MintMany(const RunCallbacks& callbacks, int concurrency);
 
   const std::string& url() const;
 
-  struct Impl;
-
  private:
-  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<ClientState> impl_;
 };
 
 // Calls curl_global_init, once; Client does it, so calling it is optional.

@@ -1,4 +1,4 @@
-#include "toucan/schema.hpp"
+#include "schema.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -7,7 +7,7 @@
 
 #include "config_internal.hpp"
 #include "json_input.hpp"
-#include "toucan/config.hpp"
+#include "config.hpp"
 
 namespace toucan {
 namespace {

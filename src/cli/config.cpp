@@ -1,4 +1,4 @@
-#include "toucan/config.hpp"
+#include "config.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -18,7 +18,7 @@
 #include <tuple>
 
 #include "config_internal.hpp"
-#include "toucan/output.hpp"
+#include "output.hpp"
 
 namespace toucan {
 namespace internal {

@@ -9,8 +9,8 @@
 #include <string_view>
 #include <vector>
 
-#include "toucan/schema.hpp"
-#include "toucan/token.hpp"
+#include "schema.hpp"
+#include "toucan/client.hpp"
 
 namespace toucan {
 

@@ -1,4 +1,4 @@
-#include "toucan/cache.hpp"
+#include "cache.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>

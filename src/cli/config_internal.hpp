@@ -11,9 +11,8 @@
 #include <utility>
 #include <vector>
 
-#include "text.hpp"
-#include "toucan/config.hpp"
-#include "toucan/token.hpp"
+#include "config.hpp"
+#include "toucan/client.hpp"
 
 namespace toucan::internal {
 

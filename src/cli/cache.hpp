@@ -7,8 +7,8 @@
 #include <string>
 #include <string_view>
 
-#include "toucan/config.hpp"
-#include "toucan/token.hpp"
+#include "config.hpp"
+#include "toucan/client.hpp"
 
 namespace toucan {
 

@@ -1,5 +1,5 @@
 // Batch minting: JSON Lines or CSV in, JSON Lines out in input order, requests run concurrently.
-#include "toucan/batch.hpp"
+#include "batch.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -11,10 +11,8 @@
 #include <deque>
 #include <unordered_map>
 
-#include "client_internal.hpp"
 #include "csv.hpp"
-#include "text.hpp"
-#include "toucan/output.hpp"
+#include "output.hpp"
 
 namespace toucan {
 namespace {

@@ -6,7 +6,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "toucan/token.hpp"
+#include "toucan/client.hpp"
 
 namespace toucan {
 

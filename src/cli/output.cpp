@@ -1,5 +1,5 @@
 // Whole-line writes and bounded reads on file descriptors.
-#include "toucan/output.hpp"
+#include "output.hpp"
 
 #include <signal.h>
 #include <unistd.h>
