@@ -10,7 +10,7 @@ namespace toucan {
 // `text` with control characters escaped and invalid UTF-8 replaced by U+FFFD (idempotent).
 std::string EscapeControls(std::string_view text);
 
-// Each kind is one row of the exit-status table (README, manual page); the value is the exit code.
+// Each kind is one row of the exit-status table of the manual page; the value is the exit code.
 enum class ErrorKind : int {
   kInternal = 1,
   kUsage = 2,
