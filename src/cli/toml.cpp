@@ -1,6 +1,7 @@
 // TOML for config and schema files: a lexical scan that keeps toml++ away from input it
 // mishandles, then the parse, and the conversion of values to JSON.
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <tuple>
 
