@@ -93,21 +93,15 @@ void AddKeysOfCommandLine(int argc, char** argv) {
 
 bool g_quiet = false;  // -q: errors only
 
-std::chrono::milliseconds ToMilliseconds(double seconds) {
-  return std::chrono::milliseconds(std::max<long long>(1, std::llround(seconds * 1000.0)));
-}
-
-ClientOptions MakeClientOptions(const Options& options, ApiKey key) {
-  ClientOptions client;
-  client.base_url = options.base_url;
-  client.endpoint_path = options.endpoint_path;
-  client.api_key = std::move(key.key);
-  client.api_key_source = std::move(key.source);
-  client.timeout = ToMilliseconds(options.timeout);
-  client.connect_timeout = ToMilliseconds(options.connect_timeout);
-  client.retries = options.retries;
-  client.ca_bundle = options.cacert;
-  if (options.verbose) client.log = [](const std::string& line) { PrintError(line); };
+ClientOptions MakeClientOptions(const Options& o, ApiKey key) {
+  const auto ms = [](double seconds) {
+    return std::chrono::milliseconds(std::max<long long>(1, std::llround(seconds * 1000.0)));
+  };
+  ClientOptions client{.base_url = o.base_url, .endpoint_path = o.endpoint_path,
+                       .api_key = std::move(key.key), .api_key_source = std::move(key.source),
+                       .timeout = ms(o.timeout), .connect_timeout = ms(o.connect_timeout),
+                       .retries = o.retries, .ca_bundle = o.cacert, .log = {}};
+  if (o.verbose) client.log = [](const std::string& line) { PrintError(line); };
   return client;
 }
 
