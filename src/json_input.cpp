@@ -68,25 +68,15 @@ std::pair<std::string, long long> DecimalValue(const NumberParts& parts) {
               parts.exponent};
 }
 
-// Where the string opened at `open` ends (one past its closing quote).
-std::size_t StringEnd(std::string_view text, std::size_t open) {
-  for (std::size_t pos = open + 1; pos < text.size();) {
-    pos = text.find_first_of("\"\\", pos);
-    if (pos == std::string_view::npos) break;
-    if (text[pos] == '"') return pos + 1;
-    pos += 2;  // an escape: the character after the backslash never ends the string
-  }
-  return text.size();
-}
-
 // `text` with each number literal beyond a double's range replaced by `null` and spaces; empty
 // when it holds none. Only whole literals of the number grammar outside strings are replaced, so
 // text that was not JSON stays not JSON.
 std::optional<std::string> NullForOverflows(std::string_view text) {
   std::optional<std::string> tamed;
   for (std::size_t pos = 0; pos < text.size();) {
-    if (text[pos] == '"') {
-      pos = StringEnd(text, pos);
+    if (text[pos] == '"') {  // skipped whole: an escaped quote does not end it
+      for (++pos; pos < text.size() && text[pos] != '"'; ++pos) pos += text[pos] == '\\';
+      ++pos;
       continue;
     }
     if (text[pos] != '-' && !IsDigit(text[pos])) {
@@ -267,7 +257,6 @@ JsonParseResult ParseServerJson(std::string_view text, const Redactor& redactor,
 std::string DumpJson(const Json& value) {
   const std::string dumped = value.dump(-1, ' ', false, Json::error_handler_t::replace);
   std::string out;
-  out.reserve(dumped.size());
   // nlohmann escapes C0 controls only. Bytes from DEL up occur only inside strings, in runs of
   // whole UTF-8 sequences, which JsonQuote escapes as it does every string of ours.
   for (std::size_t pos = 0; pos < dumped.size();) {

@@ -14,9 +14,8 @@ namespace toucan {
 enum class JsonNumbers {
   kExact,  // user input: a number must survive the trip through int64/uint64/double unchanged,
            // and a key may appear once in an object
-  kAny,    // server text: numbers as a double holds them (beyond its range: null, where
-           // nlohmann refuses the whole document), and a repeated key's last value wins at the
-           // first key's place (as Json::parse does)
+  kAny,    // server text: numbers as doubles (beyond a double's range, which nlohmann refuses:
+           // null), a repeated key's last value at the first key's place (as Json::parse does)
 };
 
 struct JsonParseFailure {
@@ -48,8 +47,7 @@ inline Json::object_t::Container& Members(Json& object) {
 // characters (C0, DEL, C1, bidirectional formatting) escaped, as JsonQuote does.
 std::string DumpJson(const Json& value);
 
-// True when the decimal value of the JSON number `literal` is the value of `value`, judged by
-// comparing the literal with the shortest text that reads back as `value` (`2.50` and 2.5 agree;
+// True when the JSON number `literal` has the decimal value of `value` (`2.50` and 2.5 agree;
 // `0.1000000000000000000001` and 0.1 do not). A literal without fraction or exponent that reached
 // a double was an integer beyond 64 bits: never exact.
 bool IsExactDouble(double value, std::string_view literal);

@@ -2,7 +2,6 @@
 #include <algorithm>
 #include <cmath>
 #include <ctime>
-#include <iterator>
 #include <string>
 
 #include "json_input.hpp"
@@ -65,42 +64,34 @@ std::string PageText(std::string_view html, std::string_view lower) {
       text += ' ';
       continue;
     }
-    const auto* entity = std::end(kEntities);
-    if (html[pos] == '&') {
-      entity = std::find_if(std::begin(kEntities), std::end(kEntities), [&](const auto& known) {
-        return html.substr(pos, known.first.size()) == known.first;
-      });
+    bool decoded = false;
+    for (const auto& [entity, plain] : kEntities) {
+      if (decoded || html[pos] != '&' || html.substr(pos, entity.size()) != entity) continue;
+      text += plain;
+      pos += entity.size();
+      decoded = true;
     }
-    if (entity == std::end(kEntities)) {
-      text += html[pos++];
-    } else {
-      text += entity->second;
-      pos += entity->first.size();
-    }
+    if (!decoded) text += html[pos++];
   }
   return CollapseWhitespace(text);
 }
 
-// An error page's title, or failing that its text.
-std::string HtmlToText(std::string_view html) {
-  const std::string lower = AsciiLower(html);
-  const std::size_t open_end = lower.find('>', lower.find("<title"));
-  const std::size_t close = lower.find("</title", open_end);
-  if (close != std::string::npos) {
-    const std::size_t start = open_end + 1;
-    std::string text = PageText(html.substr(start, close - start),
-                                std::string_view(lower).substr(start, close - start));
-    if (!text.empty()) return text;
-  }
-  return PageText(html, lower);
-}
-
 // The part of a body worth quoting, before escaping and cutting: the `message`, `error`,
 // `detail` or `error_description` field of a JSON object (first found in that order), each a
-// string or an object with a string `message`.
+// string or an object with a string `message`; an HTML page's title, or failing that its text.
 std::string WhatItSays(std::string_view trimmed) {
   const JsonParseResult parsed = ParseBoundedJson(trimmed, JsonNumbers::kAny);
-  if (parsed.failure) return trimmed.front() == '<' ? HtmlToText(trimmed) : std::string(trimmed);
+  if (parsed.failure && trimmed.front() != '<') return std::string(trimmed);
+  if (parsed.failure) {
+    const std::string lower = AsciiLower(trimmed);
+    const std::size_t start = lower.find('>', lower.find("<title")) + 1;  // npos + 1 is 0
+    const std::size_t close = start == 0 ? std::string::npos : lower.find("</title", start);
+    std::string title =
+        close == std::string::npos
+            ? std::string()
+            : PageText(trimmed.substr(start, close - start), lower.substr(start, close - start));
+    return title.empty() ? PageText(trimmed, lower) : title;
+  }
   const Json& body = parsed.value;
   for (const char* field : {"message", "error", "detail", "error_description"}) {
     const auto found = body.is_object() ? body.find(field) : body.end();
@@ -116,29 +107,10 @@ std::string WhatItSays(std::string_view trimmed) {
 
 constexpr std::string_view kOurFields[] = {"token", "expiresIn", "expiresAt"};
 
-bool IsOurs(std::string_view name) {
-  return std::find(std::begin(kOurFields), std::end(kOurFields), name) != std::end(kOurFields);
-}
+bool IsOurs(std::string_view name) { return std::ranges::count(kOurFields, name) > 0; }
 
 [[noreturn]] void BadReply(const std::string& message) {
   throw Error(ErrorKind::kBadResponse, message);
-}
-
-void CheckToken(const Json* token, const Redactor& redactor) {
-  if (token == nullptr || !token->is_string()) {
-    BadReply(token == nullptr ? "the reply has no \"token\" field"
-                              : std::string("the reply's \"token\" is ") +
-                                    (token->is_structured() ? "an " : "a ") + token->type_name() +
-                                    ", not a string");
-  }
-  const auto& text = token->get_ref<const std::string&>();
-  if (!IsSafeToken(text)) {
-    BadReply(text.empty() ? "the reply's token is empty"
-                          : "the reply's token holds characters other than printable "
-                            "ASCII without spaces; refusing to print it");
-  }
-  // A server that echoes the key as the token must not make us print it.
-  if (redactor.Finds(text)) BadReply("the reply's token holds the API key; refusing to print it");
 }
 
 // Our fields out of the reply, the others (in its order) into `extra`.
@@ -149,15 +121,27 @@ TokenResponse FromReply(Json& reply, const Redactor& redactor,
   }
   TokenResponse response;
   const Json* token = nullptr;
-  Json expires_in;
   for (auto& [name, value] : Members(reply)) {
     if (name == "token") token = &value;
-    if (name == "expiresIn") expires_in = value;
+    if (name == "expiresIn") response.expires_in = ExpiryFromValue(value);
     if (!IsOurs(name)) Members(response.extra).emplace_back(name, std::move(value));
   }
-  CheckToken(token, redactor);
+  if (token == nullptr || !token->is_string()) {
+    BadReply(token == nullptr ? "the reply has no \"token\" field"
+                              : std::string("the reply's \"token\" is ") +
+                                    (token->is_structured() ? "an " : "a ") + token->type_name() +
+                                    ", not a string");
+  }
   response.token = token->get<std::string>();
-  response.expires_in = ExpiryFromValue(expires_in);
+  if (!IsSafeToken(response.token)) {
+    BadReply(response.token.empty() ? "the reply's token is empty"
+                                    : "the reply's token holds characters other than printable "
+                                      "ASCII without spaces; refusing to print it");
+  }
+  // A server that echoes the key as the token must not make us print it.
+  if (redactor.Finds(response.token)) {
+    BadReply("the reply's token holds the API key; refusing to print it");
+  }
   if (response.expires_in) {
     response.expires_at = received_at + std::chrono::seconds(*response.expires_in);
   }
@@ -177,11 +161,8 @@ std::optional<std::int64_t> ExpiryFromValue(const Json& value) {
 }
 
 bool IsSafeToken(std::string_view token) {
-  if (token.empty()) return false;
-  for (const char c : token) {
-    if (c <= 0x20 || c >= 0x7F) return false;
-  }
-  return true;
+  const auto printable = [](char c) { return c > 0x20 && c < 0x7F; };  // signed or not
+  return !token.empty() && std::all_of(token.begin(), token.end(), printable);
 }
 
 TokenResponse ParseTokenResponse(std::string_view body,
@@ -236,9 +217,7 @@ std::string ResponseJsonLine(const TokenResponse& response) {
 
 std::string BatchRowJsonLine(std::uint64_t line, const std::optional<std::string>& distinct_id,
                              const TokenResponse& response) {
-  Json row = Json::object();
-  Members(row).emplace_back("line", line);
-  Members(row).emplace_back("distinctId", distinct_id ? Json(*distinct_id) : Json(nullptr));
+  Json row = {{"line", line}, {"distinctId", distinct_id ? Json(*distinct_id) : Json()}};
   // Server fields named like ours would pass for them.
   Json fields = ResponseToJson(response);
   for (auto& [name, value] : Members(fields)) {
@@ -250,11 +229,10 @@ std::string BatchRowJsonLine(std::uint64_t line, const std::optional<std::string
 }
 
 Json ResponseToJson(const TokenResponse& response) {
-  Json out = Json::object();
-  Members(out).emplace_back("token", response.token);
-  Members(out).emplace_back("expiresIn", response.expires_in ? Json(*response.expires_in) : Json());
-  Members(out).emplace_back(
-      "expiresAt", response.expires_at ? Json(FormatRfc3339(*response.expires_at)) : Json());
+  const auto& at = response.expires_at;
+  Json out = {{"token", response.token},
+              {"expiresIn", response.expires_in ? Json(*response.expires_in) : Json()},
+              {"expiresAt", at ? Json(FormatRfc3339(*at)) : Json()}};
   if (!response.extra.is_object()) return out;
   for (const auto& [name, value] : response.extra.get_ref<const Json::object_t&>()) {
     if (!IsOurs(name)) Members(out).emplace_back(name, value);

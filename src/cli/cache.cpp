@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <charconv>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <random>
@@ -46,9 +46,7 @@ std::string Hex(std::string_view bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string text;
   for (const char byte : bytes) {
-    const auto value = static_cast<unsigned char>(byte);
-    text += kDigits[value >> 4];
-    text += kDigits[value & 15];
+    text += {kDigits[static_cast<unsigned char>(byte) >> 4], kDigits[byte & 15]};
   }
   return text;
 }
@@ -174,10 +172,9 @@ int WriteAtomically(int folder_fd, const std::string& name, std::string_view tex
   return failure;
 }
 
-// An entry is this header with the time the reply came (milliseconds since the epoch), a
-// newline, and the reply as a mint prints it (ResponseJsonLine). Lookup reads the reply back
-// through ParseTokenResponse, so an edited entry gets every check a fresh reply gets. Entries of
-// older layouts are named apart (EntryName) and lack the header: a miss.
+// An entry: this header, when the reply came (ms since the epoch), a newline, and the reply as a
+// mint prints it, read back through ParseTokenResponse: an edited entry gets every check a fresh
+// reply gets. Older layouts are named apart (EntryName) and lack the header: a miss.
 constexpr std::string_view kEntryHeader = "toucan-token cache entry v3 ";
 
 struct Entry {
@@ -192,11 +189,8 @@ std::optional<Entry> ParseEntry(std::string_view text) {
   if (newline == std::string_view::npos) return std::nullopt;
   Entry entry{text.substr(newline + 1)};
   const auto [end, error] = std::from_chars(text.data(), text.data() + newline, entry.received_ms);
-  if (error != std::errc() || end != text.data() + newline || entry.received_ms < 0 ||
-      entry.received_ms > (std::int64_t{1} << 50)) {
-    return std::nullopt;
-  }
-  return entry;
+  const bool read = error == std::errc() && end == text.data() + newline;
+  return read && entry.received_ms >= 0 ? std::optional(entry) : std::nullopt;
 }
 
 }  // namespace
@@ -236,13 +230,12 @@ CacheOpen TokenCache::Open(const Environment& env, Clock clock) {
     return {std::nullopt,
             "cannot open the cache folder " + folder + ": " + reason + "; not using it"};
   }
-  std::string problem;
-  if (info.st_uid != ::geteuid()) {
-    problem = "belongs to another user";
-  } else if ((info.st_mode & 077) != 0) {
-    problem = "is open to group or others (mode " + internal::OctalMode(info.st_mode) +
-              "; run chmod 700 " + folder + ")";
-  }
+  const std::string problem =
+      info.st_uid != ::geteuid() ? "belongs to another user"
+      : (info.st_mode & 077) == 0
+          ? ""
+          : "is open to group or others (mode " + internal::OctalMode(info.st_mode) +
+                "; run chmod 700 " + folder + ")";
   if (!problem.empty()) {
     ::close(fd);
     return {std::nullopt, "the cache folder " + folder + " " + problem + "; not using it"};
