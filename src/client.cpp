@@ -38,13 +38,9 @@ struct MultiDeleter {
 struct SlistDeleter {
   void operator()(curl_slist* list) const { curl_slist_free_all(list); }
 };
-struct UrlDeleter {
-  void operator()(CURLU* url) const { curl_url_cleanup(url); }
-};
 using EasyHandle = std::unique_ptr<CURL, EasyDeleter>;
 using MultiHandle = std::unique_ptr<CURLM, MultiDeleter>;
 using HeaderList = std::unique_ptr<curl_slist, SlistDeleter>;
-using UrlHandle = std::unique_ptr<CURLU, UrlDeleter>;
 
 // An option libcurl refuses would silently weaken a safety setting: stop instead.
 void Check(CURLcode rc, const char* what) {
@@ -52,14 +48,6 @@ void Check(CURLcode rc, const char* what) {
     throw Error(ErrorKind::kInternal,
                 std::string("libcurl refused ") + what + ": " + curl_easy_strerror(rc));
   }
-}
-
-std::string UrlPart(CURLU* url, CURLUPart part) {
-  char* value = nullptr;
-  if (curl_url_get(url, part, &value, 0) != CURLUE_OK || value == nullptr) return {};
-  std::string out(value);
-  curl_free(value);
-  return out;
 }
 
 std::string Seconds(Clock::duration duration) {
@@ -152,11 +140,9 @@ std::optional<std::string> LastHeader(CURL* easy, const char* name) {
   return std::string(Trim(header->value));
 }
 
-// Why a run stopped before its end: what the lines not sent and the retries not made are told.
-struct RunStop {
-  ErrorKind kind;
-  std::string reason;
-};
+// Why a run stopped before its end, told to the lines not sent and the retries not made. It
+// keeps what the failure that stopped the run was about, so that they get the same hint.
+using RunStop = Error;
 
 // The rows of a batch stopped by a Retry-After over kMaxRetryAfter name the wait and when it
 // ends, so that the user knows when the lines can be run again.
@@ -166,14 +152,17 @@ RunStop AskedToRetry(const RetryAfter& wait) {
 }
 
 // A line never sent: there was no reply, so no status.
-Error NotSent(const RunStop& stop) { return Error(stop.kind, "not sent: " + stop.reason); }
+Error NotSent(const RunStop& stop) {
+  return Error(stop.kind(), std::string("not sent: ") + stop.what()).About(stop.cause(), stop.facts());
+}
 
 // A request that needed a retry: its last reply's status and what it said are kept (a
 // retryable verdict always carries its error; the fallback only keeps a row from being lost).
 Error RetryNotMade(const RunStop& stop, const std::optional<Error>& last) {
-  std::string message = "the retry was not made: " + stop.reason;
+  std::string message = std::string("the retry was not made: ") + stop.what();
   if (last) message += std::string("; the last attempt: ") + last->what();
-  return Error(stop.kind, message, last ? last->http_status() : std::nullopt);
+  return Error(stop.kind(), message, last ? last->http_status() : std::nullopt)
+      .About(stop.cause(), stop.facts());
 }
 
 }  // namespace
@@ -200,40 +189,6 @@ std::string LibraryVersions() {
   return text;
 }
 
-Endpoint ResolveEndpoint(std::string_view base_url, std::string_view endpoint_path) {
-  EndpointParts parts = SplitBaseUrl(base_url, endpoint_path);
-  UrlHandle url(curl_url());
-  if (!url) throw Error(ErrorKind::kInternal, "out of memory");
-  if (const auto rc = curl_url_set(url.get(), CURLUPART_URL, parts.base.c_str(), 0);
-      rc != CURLUE_OK) {
-    throw UsageError(parts.quoted + " does not parse (" + curl_url_strerror(rc) + ")");
-  }
-  const std::string host = UrlPart(url.get(), CURLUPART_HOST);
-  CheckBaseUrlParts(parts, UrlPart(url.get(), CURLUPART_SCHEME), host,
-                    !UrlPart(url.get(), CURLUPART_USER).empty() ||
-                        !UrlPart(url.get(), CURLUPART_PASSWORD).empty());
-  std::string path = UrlPart(url.get(), CURLUPART_PATH);
-  while (!path.empty() && path.back() == '/') path.pop_back();
-  path += parts.endpoint;
-  if (const auto rc = curl_url_set(url.get(), CURLUPART_PATH, path.c_str(), 0); rc != CURLUE_OK) {
-    throw UsageError("endpoint path '" + parts.endpoint + "' does not parse (" +
-                     curl_url_strerror(rc) + ")");
-  }
-  Endpoint resolved;
-  resolved.url = UrlPart(url.get(), CURLUPART_URL);
-  resolved.host = host;
-  if (const auto port = UrlPart(url.get(), CURLUPART_PORT); !port.empty()) {
-    resolved.host += ":" + port;
-  }
-  resolved.https = parts.https;
-  resolved.loopback = IsLoopbackHost(host);
-  return resolved;
-}
-
-std::string ResolveEndpointUrl(std::string_view base_url, std::string_view endpoint_path) {
-  return ResolveEndpoint(base_url, endpoint_path).url;
-}
-
 // Where libcurl takes a proxy from, in its order for an https URL; the http ones are listed for
 // their passwords only.
 constexpr const char* kProxyVariables[] = {"https_proxy", "HTTPS_PROXY", "all_proxy",
@@ -241,7 +196,8 @@ constexpr const char* kProxyVariables[] = {"https_proxy", "HTTPS_PROXY", "all_pr
 
 struct ClientState {
   ClientOptions options;
-  std::vector<std::string> proxy_secrets;  // the userinfo of each proxy variable
+  // The userinfo of each proxy variable: verbatim (it may hold a space), and in every form.
+  std::vector<std::pair<std::string, Redactor>> proxy_secrets;
   Endpoint endpoint;
   RequestContext context;
   RetryPolicy policy;
@@ -256,6 +212,7 @@ struct ClientState {
     if (options.log) options.log(line);
   }
   void AddHeaders();
+  void ReadProxySettings();
   void Configure(Transfer& transfer);
   void Start(Transfer& transfer);
   void Release(Transfer& transfer);
@@ -267,18 +224,37 @@ struct ClientState {
 };
 
 void ClientState::AddHeaders() {
-  for (const auto& [name, value] : RequestHeaders(options.api_key)) {
-    curl_slist* list = curl_slist_append(headers.get(), (name + ": " + value).c_str());
+  auto lines = RequestHeaders(options.api_key);
+  lines.emplace_back("Expect", "");  // "Expect:" drops it: no 100-continue round trip
+  for (const auto& [name, value] : lines) {
+    const std::string line = name + (value.empty() ? ":" : ": " + value);
+    curl_slist* list = curl_slist_append(headers.get(), line.c_str());
     if (!list) throw Error(ErrorKind::kInternal, "out of memory");
-    // The list head stays the same once it exists; keep ownership in one place.
-    [[maybe_unused]] curl_slist* previous = headers.release();
-    headers.reset(list);
+    if (!headers) headers.reset(list);  // later appends keep the head
   }
-  // No 100-continue round trip.
-  curl_slist* list = curl_slist_append(headers.get(), "Expect:");
-  if (!list) throw Error(ErrorKind::kInternal, "out of memory");
-  [[maybe_unused]] curl_slist* previous = headers.release();
-  headers.reset(list);
+}
+
+// libcurl quotes a proxy URL it cannot use whole, password included: shown as ***@.
+void ClientState::ReadProxySettings() {
+  const auto keep = [this](std::string secret) {
+    if (!secret.empty()) proxy_secrets.emplace_back(secret, Redactor(secret));
+  };
+  for (std::size_t i = 0; i < std::size(kProxyVariables); ++i) {
+    const char* value = std::getenv(kProxyVariables[i]);
+    if (value == nullptr || *value == '\0') continue;
+    if (context.proxy_variable.empty() && i < 4 && endpoint.https && !endpoint.loopback) {
+      context.proxy_variable = kProxyVariables[i];
+    }
+    const std::string text(value);
+    const std::string masked = MaskUserinfo(text);
+    if (masked != text) keep(text.substr(masked.find("***"), text.size() + 3 - masked.size()));
+    // A password may hold '?', '#' or a space, where a URL's authority would end: all that
+    // stands before the setting's last '@' is secret too.
+    const std::size_t at = text.rfind('@');
+    std::size_t from = text.find("://");
+    from = from == std::string::npos || from > at ? 0 : from + 3;
+    if (at != std::string::npos && at > from) keep(text.substr(from, at - from));
+  }
 }
 
 void ClientState::Configure(Transfer& transfer) {
@@ -390,13 +366,12 @@ Verdict ClientState::Judge(Transfer& transfer, CURLcode code) {
   TransportFacts facts;
   facts.code = code;
   facts.detail = transfer.error_buffer[0] ? transfer.error_buffer : curl_easy_strerror(code);
-  for (const std::string& secret : proxy_secrets) {  // verbatim first: it may hold a space
-    if (secret.empty()) continue;
+  for (const auto& [secret, redactor] : proxy_secrets) {
     for (auto at = facts.detail.find(secret); at != std::string::npos;
          at = facts.detail.find(secret, at + 3)) {
       facts.detail.replace(at, secret.size(), "***");
     }
-    facts.detail = Redactor(secret).Apply(facts.detail);
+    facts.detail = redactor.Apply(facts.detail);
   }
   curl_easy_getinfo(easy, CURLINFO_SSL_VERIFYRESULT, &facts.tls_verify_result);
   facts.headers_too_large = transfer.headers_too_large;
@@ -517,7 +492,8 @@ class TransferLoop {
       if (!stopped_by_ && !callbacks_.keep_going && FailsEveryRequest(verdict)) {
         const Error& error = *verdict.error;
         const std::string line = std::to_string(transfer->job.id);
-        stopped_by_ = RunStop{error.kind(), std::string(error.what()) + " (line " + line + ")"};
+        stopped_by_ = RunStop(error.kind(), std::string(error.what()) + " (line " + line + ")")
+                          .About(error.cause(), error.facts());
         if (callbacks_.stopped) callbacks_.stopped(transfer->job.id, error);
       }
       callbacks_.done(transfer->job.id,
@@ -622,7 +598,7 @@ Client::Client(ClientOptions options) : impl_(std::make_unique<ClientState>()) {
   if (o.timeout.count() <= 0 || o.connect_timeout.count() <= 0) {
     throw UsageError("timeouts must be greater than zero");
   }
-  if (o.retries < 0) throw UsageError("--retries must not be negative");
+  if (o.retries < 0) throw UsageError("the retry count must not be negative");
   impl.policy.retries = o.retries;
   impl.context.url = impl.endpoint.url;
   impl.context.host = impl.endpoint.host;
@@ -631,29 +607,7 @@ Client::Client(ClientOptions options) : impl_(std::make_unique<ClientState>()) {
   impl.context.connect_timeout = o.connect_timeout;
   impl.context.ca_bundle = o.ca_bundle;
   impl.context.redactor = std::make_shared<const Redactor>(o.api_key);
-  // libcurl quotes a proxy URL it cannot use whole, password included: shown as ***@.
-  for (std::size_t i = 0; i < std::size(kProxyVariables); ++i) {
-    const char* value = std::getenv(kProxyVariables[i]);
-    if (value == nullptr || *value == '\0') continue;
-    if (impl.context.proxy_variable.empty() && i < 4 && impl.endpoint.https &&
-        !impl.endpoint.loopback) {
-      impl.context.proxy_variable = kProxyVariables[i];
-    }
-    const std::string text(value);
-    const std::string masked = MaskUserinfo(text);
-    if (masked != text) {
-      const std::size_t start = masked.find("***");
-      impl.proxy_secrets.emplace_back(text.substr(start, text.size() + 3 - masked.size()));
-    }
-    // A password may hold '?', '#' or a space, where a URL's authority would end: all that
-    // stands before the setting's last '@' is secret too.
-    const std::size_t at = text.rfind('@');
-    std::size_t from = text.find("://");
-    from = from == std::string::npos || from > at ? 0 : from + 3;
-    if (at != std::string::npos && at > from) {
-      impl.proxy_secrets.emplace_back(text.substr(from, at - from));
-    }
-  }
+  impl.ReadProxySettings();
   impl.AddHeaders();
   impl.multi.reset(curl_multi_init());
   if (!impl.multi) throw Error(ErrorKind::kInternal, "out of memory");

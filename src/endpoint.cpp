@@ -1,6 +1,7 @@
 // Where the request goes and what it carries: URL rules, the header table, the CA bundle check.
-// Decisions only; client.cpp hands the URL to libcurl.
+// libcurl's URL parser reads the URL as the transfer will; client.cpp makes the transfer.
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,6 +15,27 @@
 
 namespace toucan {
 namespace {
+
+struct UrlDeleter {
+  void operator()(CURLU* url) const { curl_url_cleanup(url); }
+};
+using UrlHandle = std::unique_ptr<CURLU, UrlDeleter>;
+
+std::string UrlPart(CURLU* url, CURLUPart part) {
+  char* value = nullptr;
+  if (curl_url_get(url, part, &value, 0) != CURLUE_OK || value == nullptr) return {};
+  std::string out(value);
+  curl_free(value);
+  return out;
+}
+
+// The base URL and endpoint path checked as text, before libcurl parses the URL.
+struct EndpointParts {
+  std::string base;      // trimmed
+  std::string quoted;    // "base URL '…'" for messages, userinfo shown as ***@
+  std::string endpoint;  // starts with '/'
+  bool https = true;
+};
 
 // A segment as servers may read it: percent-decoded once or twice, with `;parameters` dropped
 // (Tomcat, Jetty, Spring), an overlong UTF-8 dot (%c0%ae) taken for '.'. Any of these that reads
@@ -54,7 +76,7 @@ std::string EncodeNonAscii(std::string_view text) {
 // them, so the URL sent would differ from the one shown); whitespace, control characters, `?`
 // and `#` would change the request line or be cut off.
 std::string CheckedEndpointPath(std::string_view path) {
-  const std::string quoted = "--endpoint-path '" + EscapeControls(path) + "'";
+  const std::string quoted = "the endpoint path '" + EscapeControls(path) + "'";
   if (!IsValidUtf8(path)) throw UsageError(quoted + " is not valid UTF-8");
   for (const char ch : path) {
     const auto c = static_cast<unsigned char>(ch);
@@ -110,6 +132,8 @@ std::string MaskUserinfo(std::string_view url) {
   return std::string(url.substr(0, start)) + "***" + std::string(url.substr(at));
 }
 
+namespace {
+
 bool IsLoopbackHost(std::string_view host) {
   if (AsciiLower(host) == "localhost" || host == "[::1]") return true;
   in_addr address{};
@@ -128,8 +152,8 @@ EndpointParts SplitBaseUrl(std::string_view base_url, std::string_view endpoint_
   // rare to be worth telling apart from a mistyped user:password@).
   if (MaskUserinfo(parts.base) != parts.base) {
     throw UsageError(parts.quoted +
-                     " must not carry a user name or password ('@'); the key comes from the "
-                     "environment or --api-key-file");
+                     " must not carry a user name or password ('@'); the API key is sent in a "
+                     "header");
   }
   // Looked for in the text: libcurl drops an empty `?` or `#`, which would then pass unseen.
   if (parts.base.find_first_of("?#") != std::string::npos) {
@@ -166,6 +190,42 @@ void CheckBaseUrlParts(EndpointParts& parts, const std::string& scheme, const st
   if (has_userinfo) {
     throw UsageError(parts.quoted + " must not carry a user name or password");
   }
+}
+
+}  // namespace
+
+Endpoint ResolveEndpoint(std::string_view base_url, std::string_view endpoint_path) {
+  EndpointParts parts = SplitBaseUrl(base_url, endpoint_path);
+  UrlHandle url(curl_url());
+  if (!url) throw Error(ErrorKind::kInternal, "out of memory");
+  if (const auto rc = curl_url_set(url.get(), CURLUPART_URL, parts.base.c_str(), 0);
+      rc != CURLUE_OK) {
+    throw UsageError(parts.quoted + " does not parse (" + curl_url_strerror(rc) + ")");
+  }
+  const std::string host = UrlPart(url.get(), CURLUPART_HOST);
+  CheckBaseUrlParts(parts, UrlPart(url.get(), CURLUPART_SCHEME), host,
+                    !UrlPart(url.get(), CURLUPART_USER).empty() ||
+                        !UrlPart(url.get(), CURLUPART_PASSWORD).empty());
+  std::string path = UrlPart(url.get(), CURLUPART_PATH);
+  while (!path.empty() && path.back() == '/') path.pop_back();
+  path += parts.endpoint;
+  if (const auto rc = curl_url_set(url.get(), CURLUPART_PATH, path.c_str(), 0); rc != CURLUE_OK) {
+    throw UsageError("endpoint path '" + parts.endpoint + "' does not parse (" +
+                     curl_url_strerror(rc) + ")");
+  }
+  Endpoint resolved;
+  resolved.url = UrlPart(url.get(), CURLUPART_URL);
+  resolved.host = host;
+  if (const auto port = UrlPart(url.get(), CURLUPART_PORT); !port.empty()) {
+    resolved.host += ":" + port;
+  }
+  resolved.https = parts.https;
+  resolved.loopback = IsLoopbackHost(host);
+  return resolved;
+}
+
+std::string ResolveEndpointUrl(std::string_view base_url, std::string_view endpoint_path) {
+  return ResolveEndpoint(base_url, endpoint_path).url;
 }
 
 std::vector<std::pair<std::string, std::string>> RequestHeaders(std::string_view api_key) {

@@ -21,6 +21,7 @@
 #include "batch.hpp"
 #include "cache.hpp"
 #include "config.hpp"
+#include "hints.hpp"
 #include "output.hpp"
 #include "schema.hpp"
 #include "toucan/client.hpp"
@@ -1383,7 +1384,7 @@ int RunAndReport(int argc, char** argv) {
   try {
     return Run(argc, argv);
   } catch (const Error& e) {
-    PrintError(e.what());
+    PrintError(WithHint(e));
     if (e.kind() == ErrorKind::kInterrupted && g_signal != 0) return 128 + g_signal;
     return toucan::ExitCode(e.kind());
   } catch (const std::exception& e) {
