@@ -1,14 +1,11 @@
 // The HTTP side: libcurl handles and the transfer loop. The only file that calls libcurl; what a
 // reply means and when to retry is decided in outcome.cpp.
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <openssl/ssl.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
 #include <deque>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <random>
@@ -43,10 +40,13 @@ using MultiHandle = std::unique_ptr<CURLM, MultiDeleter>;
 using HeaderList = std::unique_ptr<curl_slist, SlistDeleter>;
 
 // An option libcurl refuses would silently weaken a safety setting: stop instead.
-void Check(CURLcode rc, const char* what) {
-  if (rc != CURLE_OK) {
-    throw Error(ErrorKind::kInternal,
-                std::string("libcurl refused ") + what + ": " + curl_easy_strerror(rc));
+template <typename Value>
+void Set(CURL* easy, CURLoption option, Value value) {
+  if (const CURLcode rc = curl_easy_setopt(easy, option, value); rc != CURLE_OK) {
+    const curl_easyoption* known = curl_easy_option_by_id(option);
+    throw Error(ErrorKind::kInternal, std::string("libcurl refused CURLOPT_") +
+                                          (known ? known->name : "?") + ": " +
+                                          curl_easy_strerror(rc));
   }
 }
 
@@ -69,12 +69,14 @@ struct Transfer {
   int attempts = 0;
   bool fresh_connection = false;
   EasyHandle easy;
-  std::string reply;
-  bool reply_too_large = false;
-  std::size_t header_bytes = 0;
-  bool headers_too_large = false;
-  std::shared_ptr<TlsNotes> tls_notes = std::make_shared<TlsNotes>();
-  char error_buffer[CURL_ERROR_SIZE] = {};
+  struct Received {  // by the current attempt
+    std::string reply;
+    bool reply_too_large = false;
+    std::size_t header_bytes = 0;
+    bool headers_too_large = false;
+    std::shared_ptr<TlsNotes> tls_notes = std::make_shared<TlsNotes>();
+    char error_buffer[CURL_ERROR_SIZE] = {};
+  } got;
   Clock::time_point started;
   Clock::time_point ready_at;       // for retries waiting their turn
   std::optional<Error> last_error;  // why the retry waiting its turn is needed
@@ -83,20 +85,20 @@ struct Transfer {
 std::size_t CollectReply(char* data, std::size_t size, std::size_t count, void* user) {
   auto* transfer = static_cast<Transfer*>(user);
   const std::size_t bytes = size * count;
-  if (transfer->reply.size() + bytes > kMaxResponseBytes) {
-    transfer->reply_too_large = true;
+  if (transfer->got.reply.size() + bytes > kMaxResponseBytes) {
+    transfer->got.reply_too_large = true;
     return CURL_WRITEFUNC_ERROR;
   }
-  transfer->reply.append(data, bytes);
+  transfer->got.reply.append(data, bytes);
   return bytes;
 }
 
 // Headers are read by libcurl itself (curl_easy_header); this only enforces the size cap.
 std::size_t CountHeaders(char*, std::size_t size, std::size_t count, void* user) {
   auto* transfer = static_cast<Transfer*>(user);
-  transfer->header_bytes += size * count;
-  if (transfer->header_bytes > kMaxHeaderBytes) {
-    transfer->headers_too_large = true;
+  transfer->got.header_bytes += size * count;
+  if (transfer->got.header_bytes > kMaxHeaderBytes) {
+    transfer->got.headers_too_large = true;
     return 0;
   }
   return size * count;
@@ -126,7 +128,8 @@ CURLcode WatchClientCertificateRequests(CURL*, void* ssl_ctx, void* user) {
   auto* ctx = static_cast<SSL_CTX*>(ssl_ctx);
   const auto* transfer = static_cast<const Transfer*>(user);
   delete static_cast<std::shared_ptr<TlsNotes>*>(SSL_CTX_get_ex_data(ctx, TlsNotesIndex()));
-  SSL_CTX_set_ex_data(ctx, TlsNotesIndex(), new std::shared_ptr<TlsNotes>(transfer->tls_notes));
+  SSL_CTX_set_ex_data(ctx, TlsNotesIndex(),
+                      new std::shared_ptr<TlsNotes>(transfer->got.tls_notes));
   SSL_CTX_set_client_cert_cb(ctx, NoteClientCertificateRequest);
   return CURLE_OK;
 }
@@ -140,8 +143,8 @@ std::optional<std::string> LastHeader(CURL* easy, const char* name) {
   return std::string(Trim(header->value));
 }
 
-// Why a run stopped before its end, told to the lines not sent and the retries not made. It
-// keeps what the failure that stopped the run was about, so that they get the same hint.
+// Why a run stopped before its end: what the lines not sent and the retries not made are told.
+// Their rows end with the line that met it; the hint is on that line's row.
 using RunStop = Error;
 
 // The rows of a batch stopped by a Retry-After over kMaxRetryAfter name the wait and when it
@@ -153,7 +156,7 @@ RunStop AskedToRetry(const RetryAfter& wait) {
 
 // A line never sent: there was no reply, so no status.
 Error NotSent(const RunStop& stop) {
-  return Error(stop.kind(), std::string("not sent: ") + stop.what()).About(stop.cause(), stop.facts());
+  return {stop.kind(), std::string("not sent: ") + stop.what()};
 }
 
 // A request that needed a retry: its last reply's status and what it said are kept (a
@@ -161,8 +164,7 @@ Error NotSent(const RunStop& stop) {
 Error RetryNotMade(const RunStop& stop, const std::optional<Error>& last) {
   std::string message = std::string("the retry was not made: ") + stop.what();
   if (last) message += std::string("; the last attempt: ") + last->what();
-  return Error(stop.kind(), message, last ? last->http_status() : std::nullopt)
-      .About(stop.cause(), stop.facts());
+  return {stop.kind(), message, last ? last->http_status() : std::nullopt};
 }
 
 }  // namespace
@@ -259,52 +261,42 @@ void ClientState::ReadProxySettings() {
 
 void ClientState::Configure(Transfer& transfer) {
   CURL* easy = transfer.easy.get();
-  Check(curl_easy_setopt(easy, CURLOPT_URL, endpoint.url.c_str()), "the URL");
-  Check(curl_easy_setopt(easy, CURLOPT_PRIVATE, &transfer), "CURLOPT_PRIVATE");
-  Check(curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L), "CURLOPT_NOSIGNAL");
-  Check(curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers.get()), "the headers");
-  Check(curl_easy_setopt(easy, CURLOPT_POSTFIELDS, transfer.job.body.c_str()), "the body");
-  Check(curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
-                         static_cast<curl_off_t>(transfer.job.body.size())),
-        "the body size");
-  Check(curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, CollectReply), "the write callback");
-  Check(curl_easy_setopt(easy, CURLOPT_WRITEDATA, &transfer), "the write callback");
-  Check(curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, CountHeaders), "the header callback");
-  Check(curl_easy_setopt(easy, CURLOPT_HEADERDATA, &transfer), "the header callback");
-  Check(curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer.error_buffer), "the error buffer");
-  Check(
-      curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(kMaxResponseBytes)),
-      "the size cap");
-  Check(curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(options.timeout.count())),
-        "the timeout");
-  Check(curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
-                         static_cast<long>(options.connect_timeout.count())),
-        "the connect timeout");
+  Set(easy, CURLOPT_URL, endpoint.url.c_str());
+  Set(easy, CURLOPT_PRIVATE, &transfer);
+  Set(easy, CURLOPT_NOSIGNAL, 1L);
+  Set(easy, CURLOPT_HTTPHEADER, headers.get());
+  Set(easy, CURLOPT_POSTFIELDS, transfer.job.body.c_str());
+  Set(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(transfer.job.body.size()));
+  Set(easy, CURLOPT_WRITEFUNCTION, CollectReply);
+  Set(easy, CURLOPT_WRITEDATA, &transfer);
+  Set(easy, CURLOPT_HEADERFUNCTION, CountHeaders);
+  Set(easy, CURLOPT_HEADERDATA, &transfer);
+  Set(easy, CURLOPT_ERRORBUFFER, transfer.got.error_buffer);
+  Set(easy, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(kMaxResponseBytes));
+  Set(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(options.timeout.count()));
+  Set(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options.connect_timeout.count()));
   // Redirects are refused: following one would send the key to whatever host it names.
-  Check(curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L), "no redirects");
-  Check(curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, endpoint.https ? "https" : "http"),
-        "the protocol");
-  Check(curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L), "TLS peer verification");
-  Check(curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L), "TLS host verification");
+  Set(easy, CURLOPT_FOLLOWLOCATION, 0L);
+  Set(easy, CURLOPT_PROTOCOLS_STR, endpoint.https ? "https" : "http");
+  Set(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+  Set(easy, CURLOPT_SSL_VERIFYHOST, 2L);
   if (!options.ca_bundle.empty()) {
     // The bundle replaces the system store: libcurl would otherwise still consult its built-in
     // certificate folder (/etc/ssl/certs on Debian) beside the file.
-    Check(curl_easy_setopt(easy, CURLOPT_CAINFO, options.ca_bundle.c_str()), "the CA bundle");
-    Check(curl_easy_setopt(easy, CURLOPT_CAPATH, nullptr), "no system CA folder");
+    Set(easy, CURLOPT_CAINFO, options.ca_bundle.c_str());
+    Set(easy, CURLOPT_CAPATH, nullptr);
   }
   // A proxy would carry a plain-http key across the network: loopback goes direct.
-  if (endpoint.loopback) Check(curl_easy_setopt(easy, CURLOPT_PROXY, ""), "no proxy");
+  if (endpoint.loopback) Set(easy, CURLOPT_PROXY, "");
   // Only with an OpenSSL build of libcurl; elsewhere the message is a little less precise.
   if (endpoint.https && curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION,
                                          WatchClientCertificateRequests) == CURLE_OK) {
-    Check(curl_easy_setopt(easy, CURLOPT_SSL_CTX_DATA, &transfer), "CURLOPT_SSL_CTX_DATA");
+    Set(easy, CURLOPT_SSL_CTX_DATA, &transfer);
   }
   // Over HTTP/2, wait for the one connection to multiplex on instead of opening more.
-  if (endpoint.https) Check(curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L), "CURLOPT_PIPEWAIT");
+  if (endpoint.https) Set(easy, CURLOPT_PIPEWAIT, 1L);
   // After a connection died, the retry must not go over it (nor over its siblings).
-  if (transfer.fresh_connection) {
-    Check(curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L), "CURLOPT_FRESH_CONNECT");
-  }
+  if (transfer.fresh_connection) Set(easy, CURLOPT_FRESH_CONNECT, 1L);
 }
 
 void ClientState::Start(Transfer& transfer) {
@@ -316,12 +308,7 @@ void ClientState::Start(Transfer& transfer) {
     transfer.easy.reset(curl_easy_init());
     if (!transfer.easy) throw Error(ErrorKind::kInternal, "out of memory");
   }
-  transfer.reply.clear();
-  transfer.reply_too_large = false;
-  transfer.header_bytes = 0;
-  transfer.headers_too_large = false;
-  transfer.tls_notes = std::make_shared<TlsNotes>();
-  transfer.error_buffer[0] = '\0';
+  transfer.got = {};
   Configure(transfer);
   transfer.started = Clock::now();
   ++transfer.attempts;
@@ -338,13 +325,14 @@ void ClientState::Release(Transfer& transfer) {
 
 Verdict ClientState::Judge(Transfer& transfer, CURLcode code) {
   CURL* easy = transfer.easy.get();
+  Transfer::Received& got = transfer.got;
   RequestContext attempt = context;
   attempt.attempts = transfer.attempts;
   long status = 0;
   curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
   // A reply cut at the size cap (by the write callback or by a Content-Length over it) still
   // has a status worth judging: an oversized 2xx is a bad reply, an oversized 4xx still a 4xx.
-  if (code == CURLE_FILESIZE_EXCEEDED) transfer.reply_too_large = true;
+  if (code == CURLE_FILESIZE_EXCEEDED) got.reply_too_large = true;
   // libcurl refuses a single header line over 100 KiB before our callback sees it, as "out of
   // memory" (CURLE_TOO_LARGE since 8.6); after a status line, that is the server's doing.
 #if LIBCURL_VERSION_NUM >= 0x080600
@@ -352,32 +340,29 @@ Verdict ClientState::Judge(Transfer& transfer, CURLcode code) {
 #else
   const bool header_refused = code == CURLE_OUT_OF_MEMORY;
 #endif
-  if (header_refused && transfer.header_bytes > 0) transfer.headers_too_large = true;
-  if (status > 0 && !transfer.headers_too_large && (code == CURLE_OK || transfer.reply_too_large)) {
-    ReplyFacts reply;
-    reply.status = status;
-    reply.body = transfer.reply;
-    reply.body_too_large = transfer.reply_too_large;
-    reply.location = LastHeader(easy, "Location");
-    reply.retry_after = LastHeader(easy, "Retry-After");
-    reply.received_at = std::chrono::system_clock::now();
-    return JudgeReply(attempt, reply);
+  if (header_refused && got.header_bytes > 0) got.headers_too_large = true;
+  if (status > 0 && !got.headers_too_large && (code == CURLE_OK || got.reply_too_large)) {
+    return JudgeReply(attempt, {.status = status,
+                                .body = got.reply,
+                                .body_too_large = got.reply_too_large,
+                                .location = LastHeader(easy, "Location"),
+                                .retry_after = LastHeader(easy, "Retry-After")});
   }
-  TransportFacts facts;
-  facts.code = code;
-  facts.detail = transfer.error_buffer[0] ? transfer.error_buffer : curl_easy_strerror(code);
+  std::string detail = got.error_buffer[0] ? got.error_buffer : curl_easy_strerror(code);
   for (const auto& [secret, redactor] : proxy_secrets) {
-    for (auto at = facts.detail.find(secret); at != std::string::npos;
-         at = facts.detail.find(secret, at + 3)) {
-      facts.detail.replace(at, secret.size(), "***");
-    }
-    facts.detail = redactor.Apply(facts.detail);
+    for (auto at = detail.find(secret); at != std::string::npos; at = detail.find(secret, at + 3))
+      detail.replace(at, secret.size(), "***");
+    detail = redactor.Apply(detail);
   }
-  curl_easy_getinfo(easy, CURLINFO_SSL_VERIFYRESULT, &facts.tls_verify_result);
-  facts.headers_too_large = transfer.headers_too_large;
-  facts.client_certificate_requested = transfer.tls_notes->client_certificate_requested;
-  facts.body_too_large = transfer.reply_too_large;
-  return JudgeTransport(attempt, facts);
+  long verify = 0;
+  curl_easy_getinfo(easy, CURLINFO_SSL_VERIFYRESULT, &verify);
+  return JudgeTransport(attempt, {.code = code,
+                                  .detail = std::move(detail),
+                                  .tls_verify_result = verify,
+                                  .headers_too_large = got.headers_too_large,
+                                  .body_too_large = got.reply_too_large,
+                                  .client_certificate_requested =
+                                      got.tls_notes->client_certificate_requested});
 }
 
 // ---- the transfer loop ---------------------------------------------------------------------
@@ -492,8 +477,7 @@ class TransferLoop {
       if (!stopped_by_ && !callbacks_.keep_going && FailsEveryRequest(verdict)) {
         const Error& error = *verdict.error;
         const std::string line = std::to_string(transfer->job.id);
-        stopped_by_ = RunStop(error.kind(), std::string(error.what()) + " (line " + line + ")")
-                          .About(error.cause(), error.facts());
+        stopped_by_ = RunStop(error.kind(), std::string(error.what()) + " (line " + line + ")");
         if (callbacks_.stopped) callbacks_.stopped(transfer->job.id, error);
       }
       callbacks_.done(transfer->job.id,

@@ -105,23 +105,13 @@ Verdict JudgeClientError(const RequestContext& context, const ReplyFacts& reply)
 
 // X509 verification results (OpenSSL's X509_V_ERR_*) in plain words.
 std::string CertificateProblem(const RequestContext& context, const TransportFacts& facts) {
-  switch (facts.tls_verify_result) {
-    case 9:
-      return "its certificate is not yet valid (check this machine's clock)";
-    case 10:
-      return "its certificate has expired";
-    case 62:
-      return "its certificate does not name " + context.host;
-    case 2:
-    case 18:
-    case 19:
-    case 20:
-    case 21:
-      return "its certificate is signed by an issuer this machine does not trust";
-    default:
-      break;
+  const long verify = facts.tls_verify_result;
+  if (verify == 9) return "its certificate is not yet valid (check this machine's clock)";
+  if (verify == 10) return "its certificate has expired";
+  if (verify == 2 || (verify >= 18 && verify <= 21)) {
+    return "its certificate is signed by an issuer this machine does not trust";
   }
-  if (facts.detail.find("subject name") != std::string::npos ||
+  if (verify == 62 || facts.detail.find("subject name") != std::string::npos ||
       facts.detail.find("does not match") != std::string::npos) {
     return "its certificate does not name " + context.host;
   }
@@ -281,24 +271,11 @@ Verdict JudgeReply(const RequestContext& context, const ReplyFacts& reply) {
 }
 
 bool FailsEveryRequest(const Verdict& verdict) {
-  if (!verdict.error) return false;
-  switch (verdict.status) {
-    case 401:
-    case 403:
-    case 404:
-      return true;
-    default:
-      break;
-  }
-  switch (verdict.curl_code) {
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_ISSUER_ERROR:
-      return true;
-    default:
-      return verdict.proxy_refused;
-  }
+  const int code = verdict.curl_code;
+  return verdict.error && (verdict.status == 401 || verdict.status == 403 ||
+                           verdict.status == 404 || verdict.proxy_refused ||
+                           code == CURLE_COULDNT_RESOLVE_HOST || code == CURLE_COULDNT_RESOLVE_PROXY ||
+                           code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_ISSUER_ERROR);
 }
 
 Verdict JudgeTransport(const RequestContext& context, const TransportFacts& facts) {
