@@ -400,6 +400,18 @@ class TransferLoop {
 
   bool Room() const { return active_.size() < static_cast<std::size_t>(concurrency_); }
 
+  void Fail(std::uint64_t id, Error error) {
+    callbacks_.done(id, MintOutcome{std::nullopt, std::move(error)});
+  }
+
+  // The source's next job, if it has one now.
+  std::optional<MintJob> Pull() {
+    NextJob next = callbacks_.next();
+    if (next.state == NextJob::State::kEnd) source_done_ = true;
+    if (next.state != NextJob::State::kJob) return std::nullopt;
+    return std::move(next.job);
+  }
+
   void Launch(std::unique_ptr<Transfer> transfer) {
     impl_.Start(*transfer);
     if (impl_.options.log) {
@@ -426,11 +438,10 @@ class TransferLoop {
     }
     while (!source_done_ &&
            active_.size() + waiting_.size() < static_cast<std::size_t>(concurrency_)) {
-      NextJob job = callbacks_.next();
-      if (job.state == NextJob::State::kEnd) source_done_ = true;
-      if (job.state != NextJob::State::kJob) break;
+      auto job = Pull();
+      if (!job) break;
       auto transfer = std::make_unique<Transfer>();
-      transfer->job = std::move(job.job);
+      transfer->job = std::move(*job);
       Launch(std::move(transfer));
     }
   }
@@ -470,7 +481,7 @@ class TransferLoop {
     if (verdict.retryable && verdict.retry_after && verdict.retry_after->too_long) {
       // The first such reply decides what the lines left unsent are told.
       if (!stopped_by_) stopped_by_ = AskedToRetry(*verdict.retry_after);
-      callbacks_.done(transfer->job.id, MintOutcome{std::nullopt, RetryAfterTooLong(verdict)});
+      Fail(transfer->job.id, RetryAfterTooLong(verdict));
       return;
     }
     if (!impl_.policy.ShouldRetry(verdict, transfer->attempts) || interrupted_since_) {
@@ -485,11 +496,7 @@ class TransferLoop {
       return;
     }
     // Winding down after a stop: no retry starts, whatever this request needed.
-    if (stopped_by_) {
-      callbacks_.done(transfer->job.id,
-                      MintOutcome{std::nullopt, RetryNotMade(*stopped_by_, verdict.error)});
-      return;
-    }
+    if (stopped_by_) return Fail(transfer->job.id, RetryNotMade(*stopped_by_, verdict.error));
     transfer->last_error = std::move(verdict.error);
     const milliseconds wait = impl_.policy.Delay(verdict, transfer->attempts, impl_.Unit());
     const auto now = Clock::now();
@@ -506,17 +513,15 @@ class TransferLoop {
   // Queued retries and the lines still unread fail with the reason.
   void WindDown() {
     for (auto& transfer : waiting_) {
-      callbacks_.done(transfer->job.id,
-                      MintOutcome{std::nullopt, RetryNotMade(*stopped_by_, transfer->last_error)});
+      Fail(transfer->job.id, RetryNotMade(*stopped_by_, transfer->last_error));
     }
     waiting_.clear();
     // Rows are written in input order, so the source may answer kNotNow while a request in
     // flight holds up its window: the rest is drained on a later turn, memory stays bounded.
     while (!source_done_) {
-      NextJob job = callbacks_.next();
-      if (job.state == NextJob::State::kEnd) source_done_ = true;
-      if (job.state != NextJob::State::kJob) break;
-      callbacks_.done(job.job.id, MintOutcome{std::nullopt, NotSent(*stopped_by_)});
+      const auto job = Pull();
+      if (!job) break;
+      Fail(job->id, NotSent(*stopped_by_));
     }
   }
 
@@ -528,8 +533,7 @@ class TransferLoop {
       interrupted_since_ = now;
       source_done_ = true;
       const Error error(ErrorKind::kInterrupted, "interrupted before a reply arrived");
-      for (auto& transfer : waiting_)
-        callbacks_.done(transfer->job.id, MintOutcome{std::nullopt, error});
+      for (auto& transfer : waiting_) Fail(transfer->job.id, error);
       waiting_.clear();
     }
     if (active_.empty()) return false;
@@ -537,7 +541,7 @@ class TransferLoop {
     const Error error(ErrorKind::kInterrupted, "interrupted before the reply arrived");
     for (auto& [easy, transfer] : active_) {
       impl_.Release(*transfer);
-      callbacks_.done(transfer->job.id, MintOutcome{std::nullopt, error});
+      Fail(transfer->job.id, error);
     }
     active_.clear();
     return false;

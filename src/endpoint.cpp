@@ -29,13 +29,6 @@ std::string UrlPart(CURLU* url, CURLUPart part) {
   return out;
 }
 
-// The base URL and endpoint path checked as text, before libcurl parses the URL.
-struct EndpointParts {
-  std::string base;      // trimmed
-  std::string quoted;    // "base URL '…'" for messages, userinfo shown as ***@
-  std::string endpoint;  // starts with '/'
-  bool https = true;
-};
 
 // A segment as servers may read it: percent-decoded once or twice, with `;parameters` dropped
 // (Tomcat, Jetty, Spring), an overlong UTF-8 dot (%c0%ae) taken for '.'. Any of these that reads
@@ -142,85 +135,70 @@ bool IsLoopbackHost(std::string_view host) {
   return (ntohl(address.s_addr) >> 24) == 127;
 }
 
-EndpointParts SplitBaseUrl(std::string_view base_url, std::string_view endpoint_path) {
-  EndpointParts parts;
-  parts.base = std::string(Trim(base_url));
-  parts.quoted = "base URL '" + EscapeControls(MaskUserinfo(parts.base)) + "'";
-  if (!IsValidUtf8(base_url)) throw UsageError(parts.quoted + " is not valid UTF-8");
+// The base URL checked as text, before libcurl parses it; non-ASCII in its path encoded.
+// `quoted` names it in messages, userinfo shown as ***@.
+std::string CheckedBaseUrl(std::string base, const std::string& quoted) {
+  if (!IsValidUtf8(base)) throw UsageError(quoted + " is not valid UTF-8");
   // Before libcurl sees it: a userinfo must be refused even where libcurl would not keep it, and
   // an '@' before the query is refused wherever it stands (an '@' in a base URL's path is too
   // rare to be worth telling apart from a mistyped user:password@).
-  if (MaskUserinfo(parts.base) != parts.base) {
-    throw UsageError(parts.quoted +
-                     " must not carry a user name or password ('@'); the API key is sent in a "
-                     "header");
+  if (MaskUserinfo(base) != base) {
+    throw UsageError(quoted + " must not carry a user name or password ('@'); the API key is "
+                              "sent in a header");
   }
   // Looked for in the text: libcurl drops an empty `?` or `#`, which would then pass unseen.
-  if (parts.base.find_first_of("?#") != std::string::npos) {
-    throw UsageError(parts.quoted + " must not carry a query or a fragment ('?', '#')");
+  if (base.find_first_of("?#") != std::string::npos) {
+    throw UsageError(quoted + " must not carry a query or a fragment ('?', '#')");
   }
-  if (parts.base.find("://") == std::string::npos) {
-    const auto host = std::min(parts.base.find_first_not_of('/'), parts.base.size());
-    throw UsageError(parts.quoted +
-                     (parts.base.find(':') == std::string::npos && host < parts.base.size()
-                          ? " has no scheme: write it as https://" + parts.base.substr(host)
-                          : " is not of the form https://host[:port][/path]"));
+  if (base.find("://") == std::string::npos) {
+    const auto host = std::min(base.find_first_not_of('/'), base.size());
+    throw UsageError(quoted + (base.find(':') == std::string::npos && host < base.size()
+                                   ? " has no scheme: write it as https://" + base.substr(host)
+                                   : " is not of the form https://host[:port][/path]"));
   }
-  // The base URL's path prefix too (not the host, which libcurl turns into punycode).
-  if (const auto path = parts.base.find('/', parts.base.find("://") + 3);
-      path != std::string::npos) {
-    parts.base = parts.base.substr(0, path) + EncodeNonAscii(parts.base.substr(path));
-  }
-  parts.endpoint = CheckedEndpointPath(endpoint_path);
-  return parts;
-}
-
-void CheckBaseUrlParts(EndpointParts& parts, const std::string& scheme, const std::string& host,
-                       bool has_userinfo) {
-  const std::string lower = AsciiLower(scheme);
-  if (lower != "https" && lower != "http") throw UsageError(parts.quoted + " must use https://");
-  parts.https = lower == "https";
-  if (host.empty()) throw UsageError(parts.quoted + " has no host");
-  if (!parts.https && !IsLoopbackHost(host)) {
-    throw UsageError(parts.quoted +
-                     " uses plain http:// to a host that is not loopback; the API key would "
-                     "cross the network unencrypted: use https:// (http:// is allowed only for "
-                     "localhost, 127.0.0.0/8 and [::1])");
-  }
-  if (has_userinfo) {
-    throw UsageError(parts.quoted + " must not carry a user name or password");
-  }
+  // The path prefix too (not the host, which libcurl turns into punycode).
+  const auto path = base.find('/', base.find("://") + 3);
+  return path == std::string::npos ? base
+                                   : base.substr(0, path) + EncodeNonAscii(base.substr(path));
 }
 
 }  // namespace
 
 Endpoint ResolveEndpoint(std::string_view base_url, std::string_view endpoint_path) {
-  EndpointParts parts = SplitBaseUrl(base_url, endpoint_path);
+  const std::string base(Trim(base_url));
+  const std::string quoted = "base URL '" + EscapeControls(MaskUserinfo(base)) + "'";
+  const std::string checked = CheckedBaseUrl(base, quoted);
+  const std::string endpoint = CheckedEndpointPath(endpoint_path);
   UrlHandle url(curl_url());
   if (!url) throw Error(ErrorKind::kInternal, "out of memory");
-  if (const auto rc = curl_url_set(url.get(), CURLUPART_URL, parts.base.c_str(), 0);
-      rc != CURLUE_OK) {
-    throw UsageError(parts.quoted + " does not parse (" + curl_url_strerror(rc) + ")");
-  }
+  if (const auto rc = curl_url_set(url.get(), CURLUPART_URL, checked.c_str(), 0); rc != CURLUE_OK)
+    throw UsageError(quoted + " does not parse (" + curl_url_strerror(rc) + ")");
+  Endpoint resolved;
+  const std::string scheme = AsciiLower(UrlPart(url.get(), CURLUPART_SCHEME));
+  if (scheme != "https" && scheme != "http") throw UsageError(quoted + " must use https://");
+  resolved.https = scheme == "https";
   const std::string host = UrlPart(url.get(), CURLUPART_HOST);
-  CheckBaseUrlParts(parts, UrlPart(url.get(), CURLUPART_SCHEME), host,
-                    !UrlPart(url.get(), CURLUPART_USER).empty() ||
-                        !UrlPart(url.get(), CURLUPART_PASSWORD).empty());
+  if (host.empty()) throw UsageError(quoted + " has no host");
+  resolved.loopback = IsLoopbackHost(host);
+  if (!resolved.https && !resolved.loopback) {
+    throw UsageError(quoted +
+                     " uses plain http:// to a host that is not loopback; the API key would "
+                     "cross the network unencrypted: use https:// (http:// is allowed only for "
+                     "localhost, 127.0.0.0/8 and [::1])");
+  }
+  if (!UrlPart(url.get(), CURLUPART_USER).empty() ||
+      !UrlPart(url.get(), CURLUPART_PASSWORD).empty())
+    throw UsageError(quoted + " must not carry a user name or password");
   std::string path = UrlPart(url.get(), CURLUPART_PATH);
   while (!path.empty() && path.back() == '/') path.pop_back();
-  path += parts.endpoint;
-  if (const auto rc = curl_url_set(url.get(), CURLUPART_PATH, path.c_str(), 0); rc != CURLUE_OK) {
-    throw UsageError("endpoint path '" + parts.endpoint + "' does not parse (" +
-                     curl_url_strerror(rc) + ")");
+  if (const auto rc = curl_url_set(url.get(), CURLUPART_PATH, (path + endpoint).c_str(), 0);
+      rc != CURLUE_OK) {
+    throw UsageError("endpoint path '" + endpoint + "' does not parse (" + curl_url_strerror(rc) +
+                     ")");
   }
-  Endpoint resolved;
   resolved.url = UrlPart(url.get(), CURLUPART_URL);
-  resolved.host = host;
-  if (const auto port = UrlPart(url.get(), CURLUPART_PORT); !port.empty()) {
-    resolved.host += ":" + port;
-  }
-  resolved.https = parts.https;
-  resolved.loopback = IsLoopbackHost(host);
+  const std::string port = UrlPart(url.get(), CURLUPART_PORT);
+  resolved.host = port.empty() ? host : host + ":" + port;
   return resolved;
 }
 

@@ -272,10 +272,11 @@ Verdict JudgeReply(const RequestContext& context, const ReplyFacts& reply) {
 
 bool FailsEveryRequest(const Verdict& verdict) {
   const int code = verdict.curl_code;
-  return verdict.error && (verdict.status == 401 || verdict.status == 403 ||
-                           verdict.status == 404 || verdict.proxy_refused ||
-                           code == CURLE_COULDNT_RESOLVE_HOST || code == CURLE_COULDNT_RESOLVE_PROXY ||
-                           code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_ISSUER_ERROR);
+  const long status = verdict.status;
+  return verdict.error &&
+         (status == 401 || status == 403 || status == 404 || verdict.proxy_refused ||
+          code == CURLE_COULDNT_RESOLVE_HOST || code == CURLE_COULDNT_RESOLVE_PROXY ||
+          code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_ISSUER_ERROR);
 }
 
 Verdict JudgeTransport(const RequestContext& context, const TransportFacts& facts) {
@@ -379,7 +380,8 @@ bool IsHttpDate(std::string_view text, std::time_t when) {
 std::optional<RetryAfter> ParseRetryAfter(std::string_view value,
                                           std::chrono::system_clock::time_point now) {
   value = Trim(value);
-  const std::int64_t now_seconds = std::chrono::duration_cast<seconds>(now.time_since_epoch()).count();
+  const std::int64_t now_seconds =
+      std::chrono::duration_cast<seconds>(now.time_since_epoch()).count();
   RetryAfter result;
   Moment wait;
   if (!value.empty() && value.find_first_not_of("0123456789") == std::string_view::npos) {

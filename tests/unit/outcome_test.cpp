@@ -297,7 +297,8 @@ TEST(Hints, TheLibraryNamesNoFlagAndTheCliAddsItsHint) {
       {Transport(CURLE_COULDNT_RESOLVE_HOST, "x"), ": check --base-url, DNS and proxy settings"},
       {Transport(CURLE_COULDNT_CONNECT, "x"), ": check --base-url and that the service is up"},
       {Transport(CURLE_WEIRD_SERVER_REPLY, "x"), "is not HTTP (x); check --base-url"},
-      {Transport(CURLE_OPERATION_TIMEDOUT, "x"), "; limits: --connect-timeout 10 s, --timeout 30 s"},
+      {Transport(CURLE_OPERATION_TIMEDOUT, "x"),
+       "; limits: --connect-timeout 10 s, --timeout 30 s"},
       {Transport(CURLE_PEER_FAILED_VERIFICATION, "x", 20),
        "system store). If the server uses a private CA or a TLS-inspecting proxy, pass that CA "
        "with --cacert (or TOUCAN_CA_BUNDLE)"}};
