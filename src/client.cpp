@@ -180,15 +180,12 @@ void GlobalInit() {
 
 std::string LibraryVersions() {
   const curl_version_info_data* info = curl_version_info(CURLVERSION_NOW);
-  std::string text = std::string("libcurl ") + info->version;
-  text += "\nTLS: ";
-  text += info->ssl_version ? info->ssl_version : "none";
-  text += "\nHTTP/2: ";
-  text += (info->features & CURL_VERSION_HTTP2) ? "yes" : "no";
-  if (info->features & CURL_VERSION_HTTP2 && info->nghttp2_version) {
-    text += std::string(" (nghttp2 ") + info->nghttp2_version + ")";
-  }
-  return text;
+  const bool http2 = (info->features & CURL_VERSION_HTTP2) != 0;
+  return std::string("libcurl ") + info->version +
+         "\nTLS: " + (info->ssl_version ? info->ssl_version : "none") +
+         "\nHTTP/2: " + (http2 ? "yes" : "no") +
+         (http2 && info->nghttp2_version ? std::string(" (nghttp2 ") + info->nghttp2_version + ")"
+                                         : "");
 }
 
 // Where libcurl takes a proxy from, in its order for an https URL; the http ones are listed for
@@ -622,13 +619,9 @@ TokenResponse Client::Mint(const Json& request_body) {
   MintOutcome result;
   RunCallbacks callbacks;
   callbacks.next = [&] {
-    NextJob next;
-    if (!given) {
-      given = true;
-      next.state = NextJob::State::kJob;
-      next.job = MintJob{1, body};
-    }
-    return next;
+    if (given) return NextJob{};
+    given = true;
+    return NextJob{NextJob::State::kJob, MintJob{1, body}};
   };
   callbacks.done = [&](std::uint64_t, MintOutcome outcome) { result = std::move(outcome); };
   MintMany(callbacks, 1);

@@ -25,6 +25,10 @@ std::string SecondsSetting(milliseconds value) {
   return text;
 }
 
+std::string Unavailable(long status) {
+  return status == 429 ? "rate limited" : "service unavailable";
+}
+
 std::string ReplyText(const RequestContext& context, long status, std::string_view body) {
   const std::string said = ServerMessageExcerpt(body, *context.redactor);
   return "HTTP " + std::to_string(status) + (said.empty() ? std::string() : ": \"" + said + "\"");
@@ -73,9 +77,8 @@ Verdict JudgeRedirect(const RequestContext& context, const ReplyFacts& reply) {
 Verdict JudgeTransient(const RequestContext& context, const ReplyFacts& reply) {
   Verdict verdict = Failed(
       ErrorKind::kUnavailable,
-      std::string(reply.status == 429 ? "rate limited" : "service unavailable") + " (" +
-          ReplyText(context, reply.status, reply.body) + ") after " +
-          Attempts(context.attempts) + ": try again later",
+      Unavailable(reply.status) + " (" + ReplyText(context, reply.status, reply.body) +
+          ") after " + Attempts(context.attempts) + ": try again later",
       reply.status, Cause::kRetriesSpent);
   verdict.retryable = true;
   if (reply.retry_after)
@@ -314,8 +317,7 @@ std::chrono::steady_clock::time_point RetryPolicy::SharedPause(
 Error RetryAfterTooLong(const Verdict& verdict) {
   const RetryAfter& wait = *verdict.retry_after;
   return Error(ErrorKind::kUnavailable,
-               std::string(verdict.status == 429 ? "rate limited" : "service unavailable") +
-                   " (HTTP " + std::to_string(verdict.status) +
+               Unavailable(verdict.status) + " (HTTP " + std::to_string(verdict.status) +
                    "): the server asks to retry after " + wait.said +
                    ", more than the 60 s this tool waits; try again at " + wait.until,
                verdict.status);
