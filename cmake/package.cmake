@@ -21,29 +21,14 @@ set(CPACK_COMPONENTS_GROUPING ALL_COMPONENTS_IN_ONE)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)  # toucan-token_<version>_<arch>.deb
 set(CPACK_DEBIAN_PACKAGE_SECTION utils)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
-# dpkg-shlibdeps reads the binary's real links (libcurl, libstdc++, libc). libcurl only
+# dpkg-shlibdeps reads the binary's real links (libcurl, libssl, toml++, libstdc++, libc) and
+# names each library's package with the lowest version that has the symbols we call: its own
+# floor for libcurl (7.83, for curl_easy_header) is above every release that lacks an option we
+# set, as no Debian or Ubuntu release ships libcurl 7.83-7.86. libcurl only
 # recommends ca-certificates and slim images skip recommends, but without it no https:// URL
 # verifies: a hard dependency.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS ca-certificates)
-# dpkg-shlibdeps only knows the oldest libcurl that has the functions we call, but the options
-# and return codes we use need 7.87 (find_package(CURL 7.87) above). So the package that ships
-# the libcurl we link (libcurl4, libcurl4t64 on Ubuntu 24.04, …) is named with that minimum.
-find_program(DPKG_QUERY_EXECUTABLE dpkg-query)
-if(DPKG_QUERY_EXECUTABLE AND CURL_LIBRARIES)
-  list(GET CURL_LIBRARIES 0 curl_library)
-  file(REAL_PATH ${curl_library} curl_library)
-  execute_process(COMMAND ${DPKG_QUERY_EXECUTABLE} -S ${curl_library}
-    OUTPUT_VARIABLE curl_owner ERROR_QUIET RESULT_VARIABLE status)
-  # "libcurl4-openssl-dev:amd64: /usr/lib/…/libcurl.so" is the dev package; the runtime one owns
-  # the versioned file the symlink points to.
-  if(status EQUAL 0 AND curl_owner MATCHES "^([^:,]+)[:,]")
-    set(curl_package ${CMAKE_MATCH_1})
-    if(NOT curl_package MATCHES "-dev$")
-      string(APPEND CPACK_DEBIAN_PACKAGE_DEPENDS ", ${curl_package} (>= 7.87)")
-    endif()
-  endif()
-endif()
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS bash-completion)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 

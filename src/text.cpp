@@ -1,121 +1,106 @@
-// UTF-8 checks and repair, escaping for messages, and the redaction of the API key.
+// UTF-8 checks, one escaping engine for messages and JSON, and the redaction of the API key.
 #include "text.hpp"
 
 #include <algorithm>
 #include <array>
 #include <cstdint>
-#include <optional>
 
 namespace toucan {
 namespace {
 
 constexpr char kHex[] = "0123456789abcdef";
 constexpr std::string_view kReplacementChar = "\xEF\xBF\xBD";  // U+FFFD
+constexpr std::string_view kSpace = " \t\r\n\f\v";
 
-bool IsSpace(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
+struct Character {
+  std::size_t length;  // bytes; 0 when the byte at the position starts no well-formed sequence
+  std::uint32_t code;
+};
 
-void AppendByteEscape(std::string& out, unsigned char c) {
-  switch (c) {
-    case '\n':
-      out += "\\n";
-      break;
-    case '\r':
-      out += "\\r";
-      break;
-    case '\t':
-      out += "\\t";
-      break;
-    default:
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 0xF];
-  }
-}
-
-// The code point of a well-formed sequence of `length` bytes at `pos` when it is a C1 control or
-// a bidirectional formatting character (U+061C, U+200E/F, U+202A-E, U+2066-9): these reorder or
-// hide what a terminal shows (a "Trojan Source" line), so messages show them as `\uXXXX`.
-std::optional<std::uint32_t> InvisibleControl(std::string_view text, std::size_t pos,
-                                              std::size_t length) {
-  const auto byte = [&](std::size_t k) {
-    return static_cast<std::uint32_t>(static_cast<unsigned char>(text[pos + k]));
-  };
-  std::uint32_t code = 0;
-  if (length == 2) code = ((byte(0) & 0x1F) << 6) | (byte(1) & 0x3F);
-  if (length == 3) code = ((byte(0) & 0x0F) << 12) | ((byte(1) & 0x3F) << 6) | (byte(2) & 0x3F);
-  const bool invisible = (code >= 0x80 && code <= 0x9F) || code == 0x61C || code == 0x200E ||
-                         code == 0x200F || (code >= 0x202A && code <= 0x202E) ||
-                         (code >= 0x2066 && code <= 0x2069);
-  return invisible ? std::optional(code) : std::nullopt;
-}
-
-void AppendCodeEscape(std::string& out, std::uint32_t code) {
-  out += "\\u";
-  for (int shift = 12; shift >= 0; shift -= 4) out += kHex[(code >> shift) & 0xF];
-}
-
-// Appends the character at `pos` in its printable form and returns how many bytes it used.
-std::size_t AppendPrintable(std::string& out, std::string_view text, std::size_t pos) {
+Character DecodeUtf8(std::string_view text, std::size_t pos) {
   const auto c = static_cast<unsigned char>(text[pos]);
-  if (c < 0x20 || c == 0x7F) {
-    AppendByteEscape(out, c);
-    return 1;
-  }
-  if (c < 0x80) {
-    out += static_cast<char>(c);
-    return 1;
-  }
-  const std::size_t length = Utf8SequenceLength(text, pos);
-  if (length == 0) {
-    out += kReplacementChar;
-    return 1;
-  }
-  if (const auto code = InvisibleControl(text, pos, length)) {
-    AppendCodeEscape(out, *code);
-  } else {
-    out.append(text.substr(pos, length));
-  }
-  return length;
-}
-
-}  // namespace
-
-std::size_t Utf8SequenceLength(std::string_view text, std::size_t pos) {
-  const auto c = static_cast<unsigned char>(text[pos]);
-  if (c < 0x80) return 1;
+  if (c < 0x80) return {1, c};
   std::size_t extra = 0;
   std::uint32_t code = 0;
   if (c >= 0xC2 && c <= 0xDF) {
-    extra = 1;
-    code = c & 0x1Fu;
+    extra = 1, code = c & 0x1Fu;
   } else if (c >= 0xE0 && c <= 0xEF) {
-    extra = 2;
-    code = c & 0x0Fu;
+    extra = 2, code = c & 0x0Fu;
   } else if (c >= 0xF0 && c <= 0xF4) {
-    extra = 3;
-    code = c & 0x07u;
+    extra = 3, code = c & 0x07u;
   } else {
-    return 0;
+    return {0, 0};
   }
-  if (text.size() - pos <= extra) return 0;
+  if (text.size() - pos <= extra) return {0, 0};
   for (std::size_t k = 1; k <= extra; ++k) {
     const auto cc = static_cast<unsigned char>(text[pos + k]);
-    if ((cc & 0xC0u) != 0x80u) return 0;
+    if ((cc & 0xC0u) != 0x80u) return {0, 0};
     code = (code << 6) | (cc & 0x3Fu);
   }
   // Overlong forms, UTF-16 surrogates and code points past U+10FFFF are not UTF-8.
   if ((extra == 2 && code < 0x800) || (extra == 3 && (code < 0x10000 || code > 0x10FFFF)) ||
       (code >= 0xD800 && code <= 0xDFFF)) {
-    return 0;
+    return {0, 0};
   }
-  return extra + 1;
+  return {extra + 1, code};
 }
+
+// C0, DEL and C1 controls (some terminals obey U+009B as CSI), and the bidirectional formatting
+// characters, which reorder or hide what a terminal shows (a "Trojan Source" line).
+bool IsInvisible(std::uint32_t code) {
+  return code < 0x20 || (code >= 0x7F && code <= 0x9F) || code == 0x61C || code == 0x200E ||
+         code == 0x200F || (code >= 0x202A && code <= 0x202E) || (code >= 0x2066 && code <= 0x2069);
+}
+
+enum class Style { kMessage, kJson };
+
+void AppendInvisible(std::string& out, std::uint32_t code, Style style) {
+  if (style == Style::kMessage && code < 0x80) {
+    const char* named = code == '\n' ? "\\n" : code == '\r' ? "\\r" : nullptr;
+    if (code == '\t') named = "\\t";
+    if (named != nullptr) {
+      out += named;
+    } else {
+      out += "\\x";
+      out += kHex[code >> 4];
+      out += kHex[code & 0xF];
+    }
+    return;
+  }
+  out += "\\u";
+  for (int shift = 12; shift >= 0; shift -= 4) out += kHex[(code >> shift) & 0xF];
+}
+
+// The one escaping engine: at most `max_chars` characters of `text` appended to `out`, invalid
+// UTF-8 as U+FFFD and invisible characters escaped, so the result is safe on a terminal and in a
+// JSON row. kJson also escapes `"` and `\`. Returns how many bytes were read: a caller that
+// cuts reads no further than it keeps.
+std::size_t AppendEscaped(std::string& out, std::string_view text, Style style,
+                          std::size_t max_chars = std::string_view::npos) {
+  std::size_t pos = 0;
+  for (std::size_t chars = 0; pos < text.size() && chars < max_chars; ++chars) {
+    const Character ch = DecodeUtf8(text, pos);
+    if (ch.length == 0) {
+      out += kReplacementChar;
+      ++pos;
+      continue;
+    }
+    if (IsInvisible(ch.code)) {
+      AppendInvisible(out, ch.code, style);
+    } else {
+      if (style == Style::kJson && (ch.code == '"' || ch.code == '\\')) out += '\\';
+      out.append(text.substr(pos, ch.length));
+    }
+    pos += ch.length;
+  }
+  return pos;
+}
+
+}  // namespace
 
 bool IsValidUtf8(std::string_view text) {
   for (std::size_t i = 0; i < text.size();) {
-    const std::size_t length = Utf8SequenceLength(text, i);
+    const std::size_t length = DecodeUtf8(text, i).length;
     if (length == 0) return false;
     i += length;
   }
@@ -123,71 +108,33 @@ bool IsValidUtf8(std::string_view text) {
 }
 
 std::string_view Trim(std::string_view text) {
-  constexpr std::string_view kSpace = " \t\r\n\f\v";
   const auto first = text.find_first_not_of(kSpace);
   if (first == std::string_view::npos) return {};
   const auto last = text.find_last_not_of(kSpace);
   return text.substr(first, last - first + 1);
 }
 
-std::string RepairUtf8(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size();) {
-    const std::size_t length = Utf8SequenceLength(text, i);
-    if (length == 0) {
-      out += kReplacementChar;
-      ++i;
-    } else {
-      out.append(text.substr(i, length));
-      i += length;
-    }
-  }
-  return out;
-}
-
 std::string EscapeControls(std::string_view text) {
   std::string out;
   out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size();) i += AppendPrintable(out, text, i);
+  AppendEscaped(out, text, Style::kMessage);
   return out;
 }
 
 std::string Excerpt(std::string_view text, std::size_t max_chars) {
   std::string out;
-  std::size_t i = 0;
-  for (std::size_t chars = 0; i < text.size() && chars < max_chars; ++chars) {
-    i += AppendPrintable(out, text, i);
-  }
-  if (i < text.size()) out += "...";
+  if (AppendEscaped(out, text, Style::kMessage, max_chars) < text.size()) out += "...";
   return out;
+}
+
+std::string Quoted(std::string_view text, std::size_t max_chars) {
+  return "'" + Excerpt(text, max_chars) + "'";
 }
 
 std::string JsonQuote(std::string_view text) {
   std::string out = "\"";
   out.reserve(text.size() + 2);
-  for (std::size_t pos = 0; pos < text.size();) {
-    const auto c = static_cast<unsigned char>(text[pos]);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c == 0x7F) {
-      AppendCodeEscape(out, c);
-    } else if (c < 0x80) {
-      out += static_cast<char>(c);
-    } else if (const std::size_t length = Utf8SequenceLength(text, pos); length == 0) {
-      out += kReplacementChar;
-    } else {
-      if (const auto code = InvisibleControl(text, pos, length)) {
-        AppendCodeEscape(out, *code);
-      } else {
-        out.append(text.substr(pos, length));
-      }
-      pos += length;
-      continue;
-    }
-    ++pos;
-  }
+  AppendEscaped(out, text, Style::kJson);
   out += '"';
   return out;
 }
@@ -205,7 +152,7 @@ std::string CollapseWhitespace(std::string_view text) {
   std::string out;
   bool space = false;
   for (const char c : text) {
-    if (IsSpace(c)) {
+    if (kSpace.find(c) != std::string_view::npos) {
       space = !out.empty();
     } else {
       if (space) out += ' ';
@@ -231,24 +178,16 @@ enum Decoding : unsigned { kAsIs = 0, kJson = 1, kPercent = 2, kEntity = 4 };
 // The decodings that can read `raw` differently from as it is: those whose escape character it
 // holds, and all of them at once when it holds more than one kind (the key may be written in a
 // mixture). Most text needs one pass.
-struct Decodings {
-  std::array<unsigned, 5> list{};
-  std::size_t count = 0;
-  const unsigned* begin() const { return list.data(); }
-  const unsigned* end() const { return list.data() + count; }
-};
-
-Decodings DecodingsFor(std::string_view raw) {
-  Decodings decodings;
-  decodings.list[decodings.count++] = kAsIs;
+std::vector<unsigned> DecodingsFor(std::string_view raw) {
+  std::vector<unsigned> decodings{kAsIs};
   unsigned all = 0;
   for (const auto& [decoding, escape] :
        {std::pair{kJson, '\\'}, std::pair{kPercent, '%'}, std::pair{kEntity, '&'}}) {
     if (raw.find(escape) == std::string_view::npos) continue;
-    decodings.list[decodings.count++] = decoding;
+    decodings.push_back(decoding);
     all |= decoding;
   }
-  if (decodings.count > 2) decodings.list[decodings.count++] = all;
+  if (decodings.size() > 2) decodings.push_back(all);
   return decodings;
 }
 

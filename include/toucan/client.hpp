@@ -96,6 +96,9 @@ std::string_view Trim(std::string_view text);
 // were left out. Reads only what it keeps, so a 1 MiB body costs no more than a short one.
 std::string Excerpt(std::string_view text, std::size_t max_chars = kMaxExcerptChars);
 
+// A name from the user or a file inside a message: `'text'`, an Excerpt of `max_chars`.
+std::string Quoted(std::string_view text, std::size_t max_chars = 100);
+
 // Where the first C0 control, DEL or C1 control (U+0080-U+009F, as UTF-8) in `text` starts, or
 // npos.
 std::size_t FindControl(std::string_view text);

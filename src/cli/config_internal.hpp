@@ -1,6 +1,6 @@
 #pragma once
-// Shared by config.cpp, schema.cpp and cache.cpp; not part of the public API (it names toml++
-// types, which the library links privately).
+// Shared by the CLI's config, profile, TOML, schema and cache code; not part of the public API
+// (it names toml++ types, which the library links privately).
 
 #include <sys/types.h>
 #include <toml++/toml.h>
@@ -16,18 +16,6 @@
 
 namespace toucan::internal {
 
-struct FileText {
-  std::string text;
-  mode_t mode = 0;
-  uid_t owner = 0;
-};
-
-// Reads a regular file of at most `max_bytes`, opened without blocking (a FIFO or a device is
-// refused before any read). Empty when the file does not exist and `missing_ok`. Throws
-// Error(kUsage) naming `what` and the path otherwise.
-std::optional<FileText> ReadRegularFile(const std::string& path, std::string_view what,
-                                        std::size_t max_bytes, bool missing_ok);
-
 // An XDG base folder: `$variable` when it is an absolute path, else `$HOME/fallback`. Empty
 // when neither is usable.
 std::optional<std::string> XdgFolder(const Environment& env, const std::string& variable,
@@ -36,9 +24,8 @@ std::optional<std::string> XdgFolder(const Environment& env, const std::string& 
 // "0644": a file mode for a message.
 std::string OctalMode(mode_t mode);
 
-// Text from a file or a parser made fit for a message: control characters escaped, invalid
-// UTF-8 replaced.
-std::string Printable(std::string_view text);
+// The folder that holds `path`: "." for a bare name.
+std::string Folder(const std::string& path);
 
 // `file:line:column` of a node or key.
 std::string Where(const toml::source_region& region);
@@ -54,5 +41,9 @@ std::vector<std::pair<const toml::key*, const toml::node*>> InFileOrder(const to
 // The JSON value a TOML value stands for: integers stay 64-bit integers, floats doubles.
 // Dates and times have no JSON form and are refused. Throws Error(kUsage) with the location.
 Json TomlToJson(const toml::node& node);
+
+// A schema written as a TOML table (a schema file, or a profile's `schema`). Messages start with
+// the declaration's place, then `label`.
+Schema SchemaFromToml(const toml::table& table, std::string_view label);
 
 }  // namespace toucan::internal

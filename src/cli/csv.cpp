@@ -12,44 +12,19 @@ bool CsvRecord::Feed(std::string_view line) {
     if (!oversized_) current_.push_back(c);
   };
   for (const char c : line) {
-    switch (state_) {
-      case State::kCellStart:
-        if (c == '"') {
-          state_ = State::kQuoted;
-        } else if (c == ',') {
-          EndCell();
-        } else {
-          keep(c);
-          state_ = State::kUnquoted;
-        }
-        break;
-      case State::kUnquoted:
-        if (c == ',') {
-          EndCell();
-        } else {
-          if (c == '"') Malformed("a quote inside an unquoted cell (write \"a\"\"b\" for a\"b)");
-          keep(c);
-        }
-        break;
-      case State::kQuoted:
-        if (c == '"') {
-          state_ = State::kQuoteInQuoted;
-        } else {
-          keep(c);
-        }
-        break;
-      case State::kQuoteInQuoted:
-        if (c == '"') {
-          keep(c);
-          state_ = State::kQuoted;
-        } else if (c == ',') {
-          EndCell();
-        } else {
-          Malformed("text after the closing quote of a cell");
-          keep(c);
-          state_ = State::kUnquoted;
-        }
-        break;
+    if (state_ == State::kQuoted) {
+      if (c == '"') state_ = State::kQuoteInQuoted;
+      else keep(c);
+    } else if (c == ',') {
+      EndCell();
+    } else if (c == '"' && state_ != State::kUnquoted) {
+      if (state_ == State::kQuoteInQuoted) keep(c);  // "" inside quotes
+      state_ = State::kQuoted;
+    } else {
+      if (c == '"') Malformed("a quote inside an unquoted cell (write \"a\"\"b\" for a\"b)");
+      if (state_ == State::kQuoteInQuoted) Malformed("text after the closing quote of a cell");
+      keep(c);
+      state_ = State::kUnquoted;
     }
   }
   if (state_ == State::kQuoted) {

@@ -1,7 +1,9 @@
 // Whole-line writes and bounded reads on file descriptors.
 #include "output.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,28 +12,15 @@
 #include "toucan/error.hpp"
 
 namespace toucan {
-namespace {
+SignalsHeld::SignalsHeld() {
+  sigset_t held;
+  sigemptyset(&held);
+  sigaddset(&held, SIGINT);
+  sigaddset(&held, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &held, &previous_);
+}
 
-// Holds SIGINT/SIGTERM back for its lifetime: a second signal then ends the program only once
-// the row being written is whole.
-class SignalsHeld {
- public:
-  SignalsHeld() {
-    sigset_t held;
-    sigemptyset(&held);
-    sigaddset(&held, SIGINT);
-    sigaddset(&held, SIGTERM);
-    sigprocmask(SIG_BLOCK, &held, &previous_);
-  }
-  ~SignalsHeld() { sigprocmask(SIG_SETMASK, &previous_, nullptr); }
-  SignalsHeld(const SignalsHeld&) = delete;
-  SignalsHeld& operator=(const SignalsHeld&) = delete;
-
- private:
-  sigset_t previous_{};
-};
-
-}  // namespace
+SignalsHeld::~SignalsHeld() { pthread_sigmask(SIG_SETMASK, &previous_, nullptr); }
 
 void LineWriter::Write(std::string_view line) {
   std::string text;
@@ -49,27 +38,6 @@ void LineWriter::Write(std::string_view line) {
     done += static_cast<std::size_t>(n);
   }
   ++lines_;
-}
-
-bool LineReader::Fill() {
-  char chunk[65536];
-  while (true) {
-    const ssize_t n = read(fd_, chunk, sizeof chunk);
-    if (n > 0) {
-      buffer_.append(chunk, static_cast<std::size_t>(n));
-      return true;
-    }
-    if (n == 0) {
-      eof_ = true;
-      return false;
-    }
-    if (errno == EINTR) {
-      interrupted_ = true;
-      return false;
-    }
-    error_ = errno;
-    return false;
-  }
 }
 
 LineReader::Status LineReader::Next(std::string& line) {
@@ -98,11 +66,15 @@ LineReader::Status LineReader::Next(std::string& line) {
       return oversized ? Status::kOversized : Status::kLine;
     }
     if (stop_ && stop_()) return Status::kInterrupted;
-    if (!Fill() && !eof_) {
-      if (interrupted_) {
-        interrupted_ = false;
-        return Status::kInterrupted;
-      }
+    char chunk[65536];
+    const ssize_t n = read(fd_, chunk, sizeof chunk);
+    if (n > 0) {
+      buffer_.append(chunk, static_cast<std::size_t>(n));
+    } else if (n == 0) {
+      eof_ = true;
+    } else {
+      if (errno == EINTR) return Status::kInterrupted;
+      error_ = errno;
       return Status::kError;
     }
   }
@@ -131,6 +103,26 @@ std::string ReadBounded(int fd, std::size_t max_bytes, const std::string& what,
     }
   }
   return text;
+}
+
+std::optional<FileText> ReadRegularFile(const std::string& path, std::string_view what,
+                                        std::size_t max_bytes, bool missing_ok) {
+  const std::string name = std::string(what) + " " + path;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    const int error = errno;
+    if (error == ENOENT && missing_ok) return std::nullopt;
+    throw UsageError(name + ": " + std::strerror(error));
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) throw UsageError(name + ": " + std::strerror(errno));
+  if (S_ISDIR(info.st_mode)) throw UsageError(name + " is a directory");
+  if (!S_ISREG(info.st_mode)) throw UsageError(name + " is not a regular file");
+  return FileText{ReadBounded(fd, max_bytes, name), info.st_mode, info.st_uid};
 }
 
 }  // namespace toucan

@@ -1,9 +1,13 @@
 #pragma once
-// Whole-line output with checked results, shared by single and batch mode.
+// Whole-line output with checked results, and bounded reads of input and files.
+#include <signal.h>
+#include <sys/types.h>
+
 #include <algorithm>
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -17,6 +21,20 @@ inline constexpr const char* kOutputFormatList = "json, token, header, env, shel
 inline bool IsOutputFormat(std::string_view name) {
   return std::find(kOutputFormats.begin(), kOutputFormats.end(), name) != kOutputFormats.end();
 }
+
+// Holds SIGINT/SIGTERM back for its lifetime: a signal then ends the program only once the row
+// being written is whole, or the command being started has its pid stored.
+class SignalsHeld {
+ public:
+  SignalsHeld();
+  ~SignalsHeld();
+  SignalsHeld(const SignalsHeld&) = delete;
+  SignalsHeld& operator=(const SignalsHeld&) = delete;
+  const sigset_t& previous() const { return previous_; }
+
+ private:
+  sigset_t previous_{};
+};
 
 // Writes each line with one write(2) (looping only over a short write), so that a reader never
 // sees part of a row, with SIGINT/SIGTERM held back meanwhile so that even a forced exit leaves
@@ -52,20 +70,31 @@ class LineReader {
   void ClearStop() { stop_ = nullptr; }
 
  private:
-  bool Fill();
   int fd_;
   std::size_t max_bytes_;
   std::function<bool()> stop_;
   std::string buffer_;
   std::size_t start_ = 0;
   bool eof_ = false;
-  bool interrupted_ = false;
   int error_ = 0;
 };
 
-// Reads at most `max_bytes` of a whole input (file descriptor); more is Error(kUsage) naming
-// `what`. `first_line_only` stops at the first newline (an API key file).
+// The one bounded reader: at most `max_bytes` of a whole input (file descriptor), so that a huge
+// file or /dev/zero cannot exhaust memory; more is Error(kUsage) naming `what`.
+// `first_line_only` stops at the first newline (an API key file).
 std::string ReadBounded(int fd, std::size_t max_bytes, const std::string& what,
                         bool first_line_only = false);
+
+struct FileText {
+  std::string text;
+  mode_t mode = 0;
+  uid_t owner = 0;
+};
+
+// ReadBounded on a regular file, opened without blocking (a FIFO or a device is refused before
+// any read). Empty when the file does not exist and `missing_ok`. Throws Error(kUsage) naming
+// `what` and the path otherwise.
+std::optional<FileText> ReadRegularFile(const std::string& path, std::string_view what,
+                                        std::size_t max_bytes, bool missing_ok);
 
 }  // namespace toucan

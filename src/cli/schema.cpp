@@ -1,32 +1,22 @@
 #include "schema.hpp"
 
 #include <algorithm>
-#include <charconv>
-#include <cstdint>
 #include <unordered_set>
 
 #include "config_internal.hpp"
 #include "json_input.hpp"
-#include "config.hpp"
+#include "output.hpp"
 
 namespace toucan {
 namespace {
 
-constexpr AttributeType kTypes[] = {AttributeType::kString, AttributeType::kInteger,
-                                    AttributeType::kNumber, AttributeType::kBoolean,
-                                    AttributeType::kArray,  AttributeType::kObject};
+// In the order of AttributeType.
+constexpr std::string_view kTypeNames[] = {"string", "integer", "number",
+                                           "boolean", "array", "object"};
 
-// Names and values from user input reach messages JSON-escaped and ASCII-only: no control
-// character or broken UTF-8 reaches the terminal, and cutting cannot split a character.
+// A value from user input as JSON, cut short for a message.
 std::string Shown(const Json& value) {
-  std::string text = value.dump(-1, ' ', true, Json::error_handler_t::replace);
-  if (text.size() > 100) text = text.substr(0, 100) + "...";
-  return text;
-}
-
-std::string Named(std::string_view name) {
-  const std::string quoted = Shown(Json(std::string(name)));
-  return "'" + quoted.substr(1, quoted.size() - (quoted.back() == '"' ? 2 : 1)) + "'";
+  return Excerpt(value.dump(-1, ' ', false, Json::error_handler_t::replace), 100);
 }
 
 std::size_t EditDistance(std::string_view a, std::string_view b) {
@@ -48,21 +38,16 @@ bool SameIgnoringCase(std::string_view a, std::string_view b) {
   return a.size() == b.size() && AsciiLower(a) == AsciiLower(b);
 }
 
-std::optional<AttributeType> TypeFromName(std::string_view name) {
-  for (const AttributeType type : kTypes) {
-    if (AttributeTypeName(type) == name) return type;
-  }
-  return std::nullopt;
-}
-
 AttributeType ParseType(const std::string& attribute, const Json& value) {
-  std::vector<std::string> names;
-  for (const AttributeType type : kTypes) names.emplace_back(AttributeTypeName(type));
   const std::string text = value.is_string() ? value.get<std::string>() : std::string();
-  if (const auto type = TypeFromName(text)) return *type;
-  std::string message = "attribute " + Named(attribute) + ": unknown type " + Shown(value);
-  if (const auto close = SuggestName(text, names)) message += " (did you mean '" + *close + "'?)";
-  throw UsageError(message + "; the types are string, integer, number, boolean, array, object");
+  const auto found = std::find(std::begin(kTypeNames), std::end(kTypeNames), text);
+  if (found != std::end(kTypeNames)) {
+    return static_cast<AttributeType>(found - std::begin(kTypeNames));
+  }
+  const std::vector<std::string> names(std::begin(kTypeNames), std::end(kTypeNames));
+  throw UsageError("attribute " + Quoted(attribute) + ": unknown type " + Shown(value) +
+                   DidYouMean(text, names) +
+                   "; the types are string, integer, number, boolean, array, object");
 }
 
 bool Matches(AttributeType type, const Json& value) {
@@ -83,44 +68,10 @@ bool Matches(AttributeType type, const Json& value) {
   return false;
 }
 
-// The double a decimal text stands for, when it stands for one exactly; numbers are passed
-// through exactly, never rounded.
-std::optional<double> ExactDouble(std::string_view text) {
-  double value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return IsExactDouble(value, text) ? std::optional(value) : std::nullopt;
-}
-
-template <typename Integer>
-std::optional<Integer> WholeNumber(std::string_view text) {
-  Integer value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
-
-// Names the closest declared name, or else the first few; a name may be 100 KiB long, so the
-// list is cut as server text is.
-
 }  // namespace
 
 std::string_view AttributeTypeName(AttributeType type) {
-  switch (type) {
-    case AttributeType::kString:
-      return "string";
-    case AttributeType::kInteger:
-      return "integer";
-    case AttributeType::kNumber:
-      return "number";
-    case AttributeType::kBoolean:
-      return "boolean";
-    case AttributeType::kArray:
-      return "array";
-    case AttributeType::kObject:
-      return "object";
-  }
-  return "string";
+  return kTypeNames[static_cast<std::size_t>(type)];
 }
 
 std::optional<std::string> SuggestName(std::string_view word,
@@ -144,16 +95,21 @@ std::optional<std::string> SuggestName(std::string_view word,
   return best;
 }
 
+std::string DidYouMean(std::string_view word, const std::vector<std::string>& candidates) {
+  const auto close = SuggestName(word, candidates);
+  return close ? " (did you mean " + Quoted(*close) + "?)" : std::string();
+}
+
 namespace {
 
 // `enum = [...]`: a non-empty array of values of the declared type.
 std::vector<Json> ParseEnum(const std::string& name, AttributeType type, const Json& values) {
   if (!values.is_array() || values.empty()) {
-    throw UsageError("attribute " + Named(name) + ": \"enum\" must be a non-empty array");
+    throw UsageError("attribute " + Quoted(name) + ": \"enum\" must be a non-empty array");
   }
   for (const Json& value : values) {
     if (!Matches(type, value)) {
-      throw UsageError("attribute " + Named(name) + ": \"enum\" value " + Shown(value) +
+      throw UsageError("attribute " + Quoted(name) + ": \"enum\" value " + Shown(value) +
                        " is not a " + std::string(AttributeTypeName(type)));
     }
   }
@@ -162,22 +118,19 @@ std::vector<Json> ParseEnum(const std::string& name, AttributeType type, const J
 
 AttributeDeclaration ParseLongForm(const std::string& name, const Json& declaration) {
   if (!declaration.contains("type")) {
-    throw UsageError("attribute " + Named(name) + " needs a \"type\"");
+    throw UsageError("attribute " + Quoted(name) + " needs a \"type\"");
   }
   AttributeDeclaration entry{name, ParseType(name, declaration["type"]), false, {}};
   for (const auto& [key, value] : declaration.items()) {
     if (key == "required" && value.is_boolean()) {
       entry.required = value.get<bool>();
     } else if (key == "required") {
-      throw UsageError("attribute " + Named(name) + ": \"required\" must be true or false");
+      throw UsageError("attribute " + Quoted(name) + ": \"required\" must be true or false");
     } else if (key == "enum") {
       entry.allowed = ParseEnum(name, entry.type, value);
     } else if (key != "type" && key != "description") {
-      std::string message = "attribute " + Named(name) + ": unknown field " + Named(key);
-      if (const auto close = SuggestName(key, {"type", "required", "enum", "description"})) {
-        message += " (did you mean '" + *close + "'?)";
-      }
-      throw UsageError(message);
+      throw UsageError("attribute " + Quoted(name) + ": unknown field " + Quoted(key) +
+                       DidYouMean(key, {"type", "required", "enum", "description"}));
     }
   }
   return entry;
@@ -187,14 +140,14 @@ AttributeDeclaration ParseLongForm(const std::string& name, const Json& declarat
 
 void Schema::Declare(const std::string& name, const Json& declaration) {
   if (name.empty()) throw UsageError("an attribute name must not be empty");
-  if (index_.contains(name)) throw UsageError("attribute " + Named(name) + " is declared twice");
+  if (index_.contains(name)) throw UsageError("attribute " + Quoted(name) + " is declared twice");
   AttributeDeclaration entry;
   if (declaration.is_string()) {
     entry = {name, ParseType(name, declaration), false, {}};
   } else if (declaration.is_object()) {
     entry = ParseLongForm(name, declaration);
   } else {
-    throw UsageError("attribute " + Named(name) + " must be declared as a type name (\"string\") " +
+    throw UsageError("attribute " + Quoted(name) + " must be declared as a type name (\"string\") " +
                      "or as {\"type\": ..., \"required\": ...}, not " + Shown(declaration));
   }
   index_.emplace(name, declarations_.size());
@@ -245,23 +198,27 @@ Schema Schema::Parse(std::string_view text, const std::string& source, bool is_j
     const Json& document = parsed.value;
     return FromJson(document, source);
   }
-  const toml::table document = internal::ParseToml(text, source);
+  return internal::SchemaFromToml(internal::ParseToml(text, source), "");
+}
+
+Schema internal::SchemaFromToml(const toml::table& table, std::string_view label) {
   Schema schema;
-  for (const auto& [key, value] : internal::InFileOrder(document)) {
+  for (const auto& [key, value] : InFileOrder(table)) {
     try {
-      schema.Declare(std::string(key->str()), internal::TomlToJson(*value));
+      schema.Declare(std::string(key->str()), TomlToJson(*value));
     } catch (const Error& e) {
       const std::string what = e.what();
       // TomlToJson's own messages already start with the place.
-      throw UsageError(
-          what.rfind(source + ":", 0) == 0 ? what : internal::Where(key->source()) + ": " + what);
+      const std::string place = Where(key->source());
+      const bool placed = what.rfind(place.substr(0, place.find(':') + 1), 0) == 0;
+      throw UsageError(placed ? what : place + ": " + std::string(label) + what);
     }
   }
   return schema;
 }
 
 Schema Schema::Load(const std::string& path) {
-  const auto file = internal::ReadRegularFile(path, "schema file", kMaxConfigBytes, false);
+  const auto file = ReadRegularFile(path, "schema file", kMaxConfigBytes, false);
   const bool is_json = path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0;
   return Parse(file->text, path, is_json);
 }
@@ -273,20 +230,16 @@ Json Schema::Coerce(std::string_view name, std::string_view text) const {
   // JSON's number syntax, so `-a` accepts exactly what `:=` would.
   const bool number_text = IsJsonNumber(text);
   const bool integer_text = number_text && text.find_first_of(".eE") == std::string_view::npos;
-  if ((type == AttributeType::kInteger || type == AttributeType::kNumber) && integer_text) {
-    // As `:=` takes them: a signed 64-bit integer, or an unsigned one up to 2^64 - 1.
-    if (const auto value = WholeNumber<std::int64_t>(text)) return *value;
-    if (const auto value = WholeNumber<std::uint64_t>(text)) return *value;
-    throw UsageError("attribute " + Named(name) + ": " + Shown(Json(std::string(text))) +
-                     " does not fit a 64-bit integer");
-  }
-  if (type == AttributeType::kNumber && number_text) {
-    const auto value = ExactDouble(text);
-    if (!value) {
-      throw UsageError("attribute " + Named(name) + ": " + Shown(Json(std::string(text))) +
-                       " cannot be represented exactly as a number");
+  if ((type == AttributeType::kInteger && integer_text) ||
+      (type == AttributeType::kNumber && number_text)) {
+    // Converted as `:=` converts: a number that would not survive unchanged is refused.
+    try {
+      return ParseJsonValue(text, name);
+    } catch (const Error&) {
+      throw UsageError("attribute " + Quoted(name) + ": " + Shown(Json(std::string(text))) +
+                       (integer_text ? " does not fit a 64-bit integer"
+                                     : " cannot be represented exactly as a number"));
     }
-    return *value;
   }
   if (type == AttributeType::kBoolean && (text == "true" || text == "false")) return text == "true";
   return std::string(text);
@@ -310,31 +263,29 @@ std::string FirstTen(const Items& items, const Show& show) {
 std::string UnknownAttribute(const std::string& key,
                              const std::vector<AttributeDeclaration>& declarations,
                              std::vector<std::string>& suggested) {
-  const std::string message = "unknown attribute " + Named(key);
+  const std::string message = "unknown attribute " + Quoted(key);
   if (declarations.size() <= kMostCandidates) {
     std::vector<std::string> names;
     for (const auto& declaration : declarations) names.push_back(declaration.name);
     if (const auto close = SuggestName(key, names)) {
       suggested.push_back(*close);
-      return message + " (did you mean " + Named(*close) + "?)";
+      return message + " (did you mean " + Quoted(*close) + "?)";
     }
   }
   if (declarations.empty()) return message + ": the schema declares none";
   return message + ": the schema declares " +
-         FirstTen(declarations, [](const AttributeDeclaration& d) { return Named(d.name); });
+         FirstTen(declarations, [](const AttributeDeclaration& d) { return Quoted(d.name); });
 }
 
 std::string OutsideEnum(const AttributeDeclaration& declaration, const Json& value) {
-  std::string message = "attribute " + Named(declaration.name) + ": " + Shown(value) +
+  std::string message = "attribute " + Quoted(declaration.name) + ": " + Shown(value) +
                         " is not one of " + FirstTen(declaration.allowed, Shown);
   if (value.is_string() && declaration.allowed.size() <= kMostCandidates) {
     std::vector<std::string> words;
     for (const Json& allowed : declaration.allowed) {
       if (allowed.is_string()) words.push_back(allowed.get<std::string>());
     }
-    if (const auto close = SuggestName(value.get<std::string>(), words)) {
-      message += " (did you mean " + Named(*close) + "?)";
-    }
+    message += DidYouMean(value.get<std::string>(), words);
   }
   return message;
 }
@@ -364,7 +315,7 @@ std::vector<std::string> Schema::Problems(const Json& attributes) const {
     if (declaration->required) ++required_given;
     if (!Matches(declaration->type, value)) {
       add([&] {
-        return "attribute " + Named(key) + " has the wrong type: the schema declares " +
+        return "attribute " + Quoted(key) + " has the wrong type: the schema declares " +
                std::string(AttributeTypeName(declaration->type)) + ", the value is " +
                Shown(value) + " (" + value.type_name() + ")";
       });
@@ -380,7 +331,7 @@ std::vector<std::string> Schema::Problems(const Json& attributes) const {
     for (const auto& declaration : declarations_) {
       if (declaration.required && !given.contains(declaration.name) &&
           std::find(suggested.begin(), suggested.end(), declaration.name) == suggested.end()) {
-        add([&] { return "required attribute " + Named(declaration.name) + " is missing"; });
+        add([&] { return "required attribute " + Quoted(declaration.name) + " is missing"; });
       }
     }
   }

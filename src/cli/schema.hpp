@@ -70,4 +70,7 @@ class Schema {
 std::optional<std::string> SuggestName(std::string_view word,
                                        const std::vector<std::string>& candidates);
 
+// " (did you mean 'NAME'?)" for SuggestName's answer; empty when it has none.
+std::string DidYouMean(std::string_view word, const std::vector<std::string>& candidates);
+
 }  // namespace toucan

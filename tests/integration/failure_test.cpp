@@ -119,23 +119,8 @@ TEST(Failure, RateLimitedRetryAfterIsWaitedOut) {
   EXPECT_NE(result.err.find("in 1.000 s (Retry-After)"), std::string::npos) << result.err;
 }
 
-TEST(Failure, RetryAfterAsHttpDate) {
-  TestServer server(Sequence({[](const httplib::Request&, httplib::Response& response, int) {
-                                const std::time_t when = std::time(nullptr) + 2;
-                                std::tm tm{};
-                                gmtime_r(&when, &tm);
-                                char date[64];
-                                std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-                                response.status = 503;
-                                response.set_header("Retry-After", date);
-                              },
-                              TokenReply()}));
-  const RunResult result = Mint(server.url());
-  EXPECT_EQ(result.exit_code, 0) << result.err;
-  EXPECT_EQ(server.request_count(), 2u);
-  EXPECT_GE(result.seconds, 0.9);
-}
-
+// The date form of Retry-After reaches the policy (whose arithmetic the unit tests walk with a
+// fixed clock): a date past the 60 s cap stops at once, so no test waits for a date to come.
 TEST(Failure, RetryAfterBeyondAMinuteAsDate) {
   TestServer server(
       Reply(503, "", "text/plain", {{"Retry-After", "Wed, 21 Oct 2099 07:28:00 GMT"}}));
@@ -492,17 +477,6 @@ TEST(Failure, ReplyThatIsNotHttp) {
   EXPECT_EQ(result.exit_code, 7);
   ExpectOneErrorLine(result, "is not HTTP");
   EXPECT_EQ(server.accepted(), 1);
-}
-
-TEST(Failure, SlowServerWithinTheTimeoutSucceeds) {
-  TestServer server([](const httplib::Request& request, httplib::Response& response, int index) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-    TokenReply()(request, response, index);
-  });
-  const RunResult result = RunChecked({"-u", "u1", "--timeout", "20"}, KeyAndUrl(server.url()));
-  EXPECT_EQ(result.exit_code, 0) << result.err;
-  EXPECT_GE(result.seconds, 1.4);
-  EXPECT_EQ(server.request_count(), 1u);
 }
 
 // A listener whose accept queue is full and never drained: the kernel drops further SYNs, so a

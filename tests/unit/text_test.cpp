@@ -47,14 +47,14 @@ TEST(Utf8, Validation) {
   EXPECT_FALSE(IsValidUtf8("a\x80"));
 }
 
-TEST(Utf8, RepairReplacesEachBadByte) {
-  EXPECT_EQ(RepairUtf8("ok é"), "ok é");
-  EXPECT_EQ(RepairUtf8("a\xff"
-                       "b"),
+TEST(Utf8, EscapingReplacesEachBadByte) {
+  EXPECT_EQ(EscapeControls("ok é"), "ok é");
+  EXPECT_EQ(EscapeControls("a\xff"
+                           "b"),
             "a\xEF\xBF\xBD"
             "b");
-  EXPECT_EQ(RepairUtf8("tru\xc3"), "tru\xEF\xBF\xBD");  // a character cut in half
-  EXPECT_TRUE(IsValidUtf8(RepairUtf8("\xed\xa0\x80\xc0\xaf")));
+  EXPECT_EQ(EscapeControls("tru\xc3"), "tru\xEF\xBF\xBD");  // a character cut in half
+  EXPECT_TRUE(IsValidUtf8(EscapeControls("\xed\xa0\x80\xc0\xaf")));
 }
 
 TEST(Escape, ControlsBecomeVisible) {
@@ -80,6 +80,11 @@ TEST(Escape, ExcerptCutsAtCharacters) {
 TEST(Escape, ExcerptReadsOnlyWhatItKeeps) {
   const std::string huge(64 * 1024 * 1024, '\x01');
   EXPECT_LT(SecondsFor([&] { EXPECT_EQ(Excerpt(huge, 2), "\\x01\\x01..."); }), 0.5);
+}
+
+TEST(Escape, QuotedCutsANameShort) {
+  EXPECT_EQ(Quoted("re\x1bgion"), "'re\\x1bgion'");
+  EXPECT_EQ(Quoted(std::string(500, 'n')), "'" + std::string(100, 'n') + "...'");
 }
 
 TEST(Escape, JsonQuote) {

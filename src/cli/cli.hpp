@@ -1,0 +1,143 @@
+#pragma once
+// The command line's pieces: flags → settings (each with its source) → a mode → exit code.
+#include <cstdlib>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config.hpp"
+#include "output.hpp"
+#include "schema.hpp"
+#include "toucan/client.hpp"
+
+namespace toucan::cli {
+
+struct Options {
+  std::string distinct_id, role{kDefaultRole}, attributes_input, permissions_input;
+  std::vector<std::string> attribute_args;
+  std::string base_url{kDefaultBaseUrl}, endpoint_path{kDefaultEndpointPath};
+  std::string api_key_env{"TOUCAN_API_KEY"}, api_key_file;
+  std::vector<std::string> api_key_command;  // from the profile
+  std::string output{"json"}, cacert, profile, schema;
+  double timeout = 30, connect_timeout = 10;
+  int retries = 2;
+  bool dry_run = false, verbose = false, quiet = false, cache = false, no_cache = false;
+  long min_ttl = -1;  // -1: the default margin
+  std::string batch_file, completion_shell;
+  int concurrency = 8;
+  bool csv = false, keep_going = false;
+};
+
+struct Parsed {
+  Options options;
+  // The subcommand given ("batch", "config", "profiles", "cache", "completion"); empty: a mint.
+  std::string command;
+  bool batch = false;
+  bool config = false;
+  // Where each setting set by other than its default came from, by option ("--base-url"):
+  // "flag", "env TOUCAN_BASE_URL", "profile prod (PATH:LINE)". For `config` and --dry-run -v.
+  std::map<std::string, std::string> origin;
+  std::string base_url_conflict;  // for `config`: why a mint would refuse TOUCAN_BASE_URL
+
+  std::string Source(const std::string& flag) const {
+    const auto found = origin.find(flag);
+    return found == origin.end() ? "default" : found->second;
+  }
+  // Set by a flag or its environment variable: above a profile.
+  bool Given(const std::string& flag) const {
+    const std::string source = Source(flag);
+    return source == "flag" || source.rfind("env ", 0) == 0;
+  }
+};
+
+// Every API key this run knows of: the one it reads, and those the environment offers
+// (TOUCAN_API_KEY, the variable --api-key-env or the profile names). A careless user may pass a
+// key where a name, a path, a URL or an attribute goes, and a message or row quoting that input
+// would repeat it; so everything written to stderr, and every batch or dry-run row, goes
+// through Apply.
+class KnownKeys {
+ public:
+  // Keys of 8 characters and more: a shorter one would blot out the tool's own words ("check"
+  // with a key of "k"); what a server or libcurl says is redacted of the key in use whatever
+  // its length, by the client.
+  void Add(std::string_view key) {
+    key = Trim(key);
+    if (key.size() >= 8 && keys_.emplace(key).second) redactors_.emplace_back(std::string(key));
+  }
+  void AddFromEnvironment(const std::string& name) {
+    if (const char* value = std::getenv(name.c_str())) Add(value);
+  }
+  std::string Apply(std::string text) const {
+    for (const auto& redactor : redactors_) text = redactor.Apply(text);
+    return text;
+  }
+
+ private:
+  std::set<std::string, std::less<>> keys_;
+  std::vector<Redactor> redactors_;
+};
+
+extern KnownKeys g_keys;
+
+// main.cpp: stderr, every line redacted; Warn is silenced by -q.
+void PrintError(const std::string& message);
+void Warn(const std::string& message);
+// A JSON Lines row on stdout, redacted of every known key.
+void WriteRow(LineWriter& out, const Json& row);
+
+// command_line.cpp. Parses argv; returns an exit status when the run ends here (--help,
+// --version, no arguments).
+std::optional<int> ParseCommandLine(int argc, char** argv, Parsed& parsed);
+// " (did you mean X?)" for a word close to one of `names`; empty when none is.
+std::string DidYouMean(std::string word, const std::vector<std::string>& names);
+
+// settings.cpp: what the user names as input.
+bool NamesStandardInput(const std::string& path);
+int OpenInput(const std::string& path, const std::string& what);
+Json ReadJsonObjectInput(const std::string& input, const std::string& flag);
+
+struct ApiKey {
+  std::string key;  // empty when none is configured
+  std::string source;
+  bool read = false;  // a key was read (it may still be empty or malformed)
+};
+ApiKey ReadApiKey(const Options& options);
+
+// The layers below the flags, then the request they make.
+void ApplyEnvironmentAndProfile(Parsed& parsed, const std::optional<Profile>& profile,
+                                const Environment& env);
+std::optional<Schema> LoadSchema(const Parsed& parsed, const std::optional<Profile>& profile);
+// Each attribute's values, lowest layer first, with the source of each: for `config`.
+using AttributeLayers = std::map<std::string, std::vector<std::pair<Json, std::string>>>;
+TokenRequest BuildDefaultRequest(const Parsed& parsed, const std::optional<Profile>& profile,
+                                 const Schema* schema, AttributeLayers* layers);
+
+// Every setting and attribute with its source: `toucan-token config` and --dry-run -v.
+std::vector<Json> OriginRows(const Parsed& parsed, const Config& config,
+                             const std::optional<Profile>& profile, const Json& attributes,
+                             const AttributeLayers& layers);
+void PrintOrigins(const std::vector<Json>& rows);
+
+// formats.cpp: -o json, token, header, env, shell, github.
+class ResultPrinter {
+ public:
+  // -o github opens its files now, so that a file that cannot be opened costs no token.
+  ResultPrinter(std::string format, const Environment& env);
+  // Throws Error(kBadResponse) for a token the format cannot carry, before anything is written.
+  void Check(const TokenResponse& response) const;
+  void Print(const TokenResponse& response);
+
+ private:
+  struct GithubFile {
+    LineWriter writer;
+    const char* token_name;
+    const char* expires_name;
+  };
+  std::string format_;
+  std::vector<GithubFile> github_;
+};
+
+}  // namespace toucan::cli

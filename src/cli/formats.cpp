@@ -1,0 +1,78 @@
+// The formats of a minted token on stdout, and -o github's files.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <tuple>
+
+#include "cli.hpp"
+
+namespace toucan::cli {
+namespace {
+
+// `-o env`, `shell` and `github` output is read by a shell (eval, or a workflow's
+// `${{ env.TOUCAN_TOKEN }}` pasted into a script): only characters no shell interprets (no `~`,
+// quotes, `$`).
+bool IsShellSafe(const std::string& text) {
+  return std::all_of(text.begin(), text.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("._-+/=:", c) != nullptr;
+  });
+}
+
+std::string ExpiresAt(const TokenResponse& response) {
+  return response.expires_at ? FormatRfc3339(*response.expires_at) : std::string();
+}
+
+}  // namespace
+
+ResultPrinter::ResultPrinter(std::string format, const Environment& env)
+    : format_(std::move(format)) {
+  if (format_ != "github") return;
+  for (const auto& [variable, token, expires] :
+       {std::tuple{"GITHUB_ENV", "TOUCAN_TOKEN", "TOUCAN_TOKEN_EXPIRES_AT"},
+        std::tuple{"GITHUB_OUTPUT", "token", "expires-at"}}) {
+    const auto path = EnvValue(env, variable);
+    if (!path) continue;
+    const std::string what = std::string("$") + variable + " ('" + *path + "')";
+    // O_APPEND: the runner's files may be appended to by others too, and each line is one write.
+    // O_NONBLOCK: a FIFO nobody reads is an error now, not a hang; writes then block again.
+    const int fd =
+        open(path->c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
+    if (fd < 0) {
+      throw Error(ErrorKind::kOutput, "cannot open " + what + ": " + std::strerror(errno));
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    github_.push_back({LineWriter(fd, what), token, expires});
+  }
+}
+
+void ResultPrinter::Check(const TokenResponse& response) const {
+  if (format_ == "json" || format_ == "token" || format_ == "header") return;
+  if (!IsShellSafe(response.token)) {
+    throw Error(ErrorKind::kBadResponse,
+                "the token holds characters a shell would interpret, so it is not printed for -o " +
+                    format_ + "; use -o json or -o token");
+  }
+}
+
+void ResultPrinter::Print(const TokenResponse& response) {
+  Check(response);
+  const std::string prefix = format_ == "shell" ? "export " : "";
+  // For github, the mask line that must precede the token anywhere else.
+  LineWriter(STDOUT_FILENO)
+      .Write(format_ == "json"     ? ResponseJsonLine(response)
+             : format_ == "token"  ? response.token
+             : format_ == "header" ? "Authorization: Bearer " + response.token
+             : format_ == "github" ? "::add-mask::" + response.token
+                                   : prefix + "TOUCAN_TOKEN=" + response.token + "\n" + prefix +
+                                         "TOUCAN_TOKEN_EXPIRES_AT=" + ExpiresAt(response));
+  for (auto& file : github_) {
+    file.writer.Write(std::string(file.token_name) + "=" + response.token);
+    file.writer.Write(std::string(file.expires_name) + "=" + ExpiresAt(response));
+  }
+}
+
+}  // namespace toucan::cli

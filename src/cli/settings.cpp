@@ -1,0 +1,475 @@
+// Settings: flags, then the environment and the profile below them, each with its source (for
+// `toucan-token config` and --dry-run -v); the inputs they name; the request they make.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <span>
+
+#include "cli.hpp"
+
+namespace toucan::cli {
+namespace {
+
+// JSON|@FILE|- inputs that read standard input.
+bool ReadsStandardInput(const std::string& input) {
+  return input == "-" || (input.rfind('@', 0) == 0 && NamesStandardInput(input.substr(1)));
+}
+
+bool IsEnvName(const std::string& name) {
+  if (name.empty() || std::isdigit(static_cast<unsigned char>(name.front()))) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
+}
+
+// "profile prod (PATH:LINE)": where the profile writes `key` ("base-url", "attributes.region").
+std::string ProfileSource(const Profile& profile, const std::string& key) {
+  const auto line = profile.lines.find(key);
+  return "profile " + profile.name + " (" +
+         (line == profile.lines.end() ? std::string() : line->second) + ")";
+}
+
+constexpr std::size_t kMaxJsonInputBytes = std::size_t{1024} * 1024;
+constexpr std::size_t kMaxKeyFileBytes = 4096;
+
+std::string ReadInput(const std::string& path, const std::string& what, std::size_t max_bytes,
+                      bool first_line_only = false) {
+  if (path == "-") return ReadBounded(0, max_bytes, what, first_line_only);
+  const int fd = OpenInput(path, what);
+  try {
+    std::string text = ReadBounded(fd, max_bytes, what + " '" + path + "'", first_line_only);
+    close(fd);
+    return text;
+  } catch (...) {
+    close(fd);
+    throw;
+  }
+}
+
+// Inline JSON that does not parse: a hint when it looks like a file name or one attribute.
+Json ParseInlineJson(const std::string& input, const std::string& flag) {
+  if (input.size() > kMaxJsonInputBytes) throw UsageError(flag + " is larger than 1 MiB");
+  try {
+    return ParseJsonObject(input, flag);
+  } catch (const Error& e) {
+    struct stat file {};
+    if (stat(input.c_str(), &file) == 0 && S_ISREG(file.st_mode)) {
+      throw UsageError(std::string(e.what()) + "; did you mean @" + input + "?");
+    }
+    const auto eq = input.find('=');
+    if (eq != std::string::npos && eq > 0 && input.front() != '{') {
+      throw UsageError(std::string(e.what()) + "; for one attribute use -a KEY=VALUE");
+    }
+    throw;
+  }
+}
+
+// The key and where it comes from; an empty key when none is configured (or, in a dry run, the
+// profile's api-key-command, which is not run).
+ApiKey FindApiKey(const Options& options) {
+  if (!options.api_key_command.empty()) {
+    ApiKey key{"", "the profile's api-key-command", false};
+    if (options.dry_run) return key;  // offline: the command may prompt (pass, gpg)
+    return {RunKeyCommand(options.api_key_command), key.source, true};
+  }
+  if (!options.api_key_file.empty()) {
+    const bool stdin_key = NamesStandardInput(options.api_key_file);
+    const std::string text = ReadInput(stdin_key ? "-" : options.api_key_file,
+                                       "the API key file", kMaxKeyFileBytes, true);
+    return {std::string(Trim(text)),
+            stdin_key ? "standard input" : "--api-key-file '" + options.api_key_file + "'", true};
+  }
+  if (!IsEnvName(options.api_key_env)) {
+    throw UsageError("--api-key-env '" + options.api_key_env +
+                     "' is not an environment variable name");
+  }
+  const char* value = std::getenv(options.api_key_env.c_str());
+  if (value == nullptr) return {"", options.api_key_env, false};
+  return {std::string(Trim(value)), options.api_key_env, true};
+}
+
+void CheckModeFlags(const Parsed& parsed) {
+  const Options& o = parsed.options;
+  if (parsed.batch) {
+    if (parsed.Given("--cache")) {
+      throw UsageError("--cache is for single tokens; batch always mints");
+    }
+    if (parsed.Given("--distinct-id")) {
+      throw UsageError(
+          "-u/--distinct-id cannot be used with batch: each input line names its user");
+    }
+    if (parsed.Given("--output")) {
+      throw UsageError("-o/--output cannot be used with batch: it always writes JSON Lines");
+    }
+  } else if (!parsed.Given("--distinct-id") && !parsed.config) {
+    throw UsageError("--distinct-id is required (e.g. toucan-token -u user-42); see --help");
+  }
+  if (o.quiet && o.verbose) throw UsageError("-q/--quiet and -v/--verbose cannot be used together");
+  if (parsed.Given("--cacert") && o.cacert.empty()) {
+    throw UsageError(
+        "--cacert is empty: give a CA bundle file, or leave it out for the system store");
+  }
+  // An unset variable in `--api-key-file "$KEY_FILE"` must not fall back to TOUCAN_API_KEY.
+  if (parsed.Given("--api-key-file") && o.api_key_file.empty()) {
+    throw UsageError("--api-key-file is empty: give the key file, or - for standard input");
+  }
+  std::vector<std::string> readers;
+  if (ReadsStandardInput(o.attributes_input)) readers.emplace_back("--attributes");
+  if (ReadsStandardInput(o.permissions_input)) readers.emplace_back("--permissions");
+  if (!o.api_key_file.empty() && NamesStandardInput(o.api_key_file)) {
+    readers.emplace_back("--api-key-file");
+  }
+  if (parsed.batch && (o.batch_file.empty() || NamesStandardInput(o.batch_file))) {
+    readers.emplace_back("the batch input");
+  }
+  if (readers.size() > 1) {
+    throw UsageError("standard input is named by both " + readers[0] + " and " + readers[1] +
+                     "; only one input may read it");
+  }
+}
+
+// TOUCAN_BASE_URL ranks below --base-url and above a profile's base-url, but never sends the
+// profile's own key elsewhere: a variable left over from dev work would carry the prod key there.
+void ApplyBaseUrlVariable(Parsed& parsed, const std::optional<Profile>& profile,
+                          const Environment& env) {
+  const auto value = EnvValue(env, "TOUCAN_BASE_URL");
+  if (!value || parsed.Given("--base-url")) return;
+  const auto without_slash = [](std::string url) {
+    while (!url.empty() && url.back() == '/') url.pop_back();
+    return url;
+  };
+  const std::string own = profile && profile->base_url ? *profile->base_url
+                                                       : std::string(kDefaultBaseUrl);
+  const bool key_flag = parsed.Given("--api-key-env") || parsed.Given("--api-key-file");
+  if (profile && profile->HasKeySource() && !key_flag &&
+      without_slash(*value) != without_slash(own)) {
+    const auto quote = [](const std::string& url) { return "'" + MaskUserinfo(url) + "'"; };
+    const std::string conflict = "TOUCAN_BASE_URL " + quote(*value) +
+                                 " is not the instance of profile '" + profile->name + "' (" +
+                                 quote(own) + (profile->base_url ? "" : ", the default") +
+                                 "), whose own key would be sent there";
+    // `config` is where the user looks for why: it shows the profile's URL and says so.
+    if (parsed.config) {
+      parsed.base_url_conflict = conflict;
+      return;
+    }
+    throw UsageError(conflict + "; pass --base-url to choose the instance, or unset TOUCAN_BASE_URL");
+  }
+  parsed.options.base_url = *value;
+  parsed.origin["--base-url"] = "env TOUCAN_BASE_URL";
+}
+
+// Profile settings fill in what no flag (or TOUCAN_BASE_URL / TOUCAN_CA_BUNDLE) set.
+void ApplyProfile(Parsed& parsed, const Profile& profile) {
+  Options& o = parsed.options;
+  const auto from = [&](const char* flag) {
+    parsed.origin[flag] = ProfileSource(profile, flag + 2);
+  };
+  const auto fill = [&](const char* flag, auto& target, const auto& value) {
+    if (value && !parsed.Given(flag)) target = *value, from(flag);
+  };
+  fill("--base-url", o.base_url, profile.base_url);
+  fill("--endpoint-path", o.endpoint_path, profile.endpoint_path);
+  fill("--role", o.role, profile.role);
+  fill("--cacert", o.cacert, profile.cacert);
+  fill("--timeout", o.timeout, profile.timeout);
+  fill("--connect-timeout", o.connect_timeout, profile.connect_timeout);
+  fill("--retries", o.retries, profile.retries);
+  fill("--concurrency", o.concurrency, profile.concurrency);
+  fill("--min-ttl", o.min_ttl, profile.min_ttl);
+  fill("--cache", o.cache, profile.cache);
+  if ((profile.schema_path || profile.schema_inline) && !parsed.Given("--schema")) from("--schema");
+  // The key follows the instance: a profile's key source replaces TOUCAN_API_KEY, so a dev key
+  // left in the environment never goes to prod. Only the key flags override it.
+  if (!parsed.Given("--api-key-env") && !parsed.Given("--api-key-file")) {
+    fill("--api-key-env", o.api_key_env, profile.api_key_env);
+    fill("--api-key-file", o.api_key_file, profile.api_key_file);
+    fill("--api-key-command", o.api_key_command, profile.api_key_command);
+  }
+}
+
+// Single mode: below -o come TOUCAN_OUTPUT, then the profile's `output` (batch rows are JSON
+// Lines whatever they say). A dry run prints JSON only: any other format is a script expecting a
+// token, or a $GITHUB_ENV, that the request would land in.
+void ResolveOutput(Parsed& parsed, const std::optional<Profile>& profile, const Environment& env) {
+  if (parsed.batch) return;
+  Options& o = parsed.options;
+  if (parsed.Given("--output")) {
+  } else if (const auto variable = EnvValue(env, "TOUCAN_OUTPUT")) {
+    if (!IsOutputFormat(*variable)) {
+      throw UsageError("TOUCAN_OUTPUT is '" + Excerpt(*variable) + "', not an output format: use " +
+                       kOutputFormatList +
+                       DidYouMean(*variable, {kOutputFormats.begin(), kOutputFormats.end()}));
+    }
+    o.output = *variable;
+    parsed.origin["--output"] = "env TOUCAN_OUTPUT";
+  } else if (profile && profile->output) {
+    o.output = *profile->output;
+    parsed.origin["--output"] = ProfileSource(*profile, "output");
+  }
+  if (parsed.config) return;  // it only shows the format
+  const std::string source = parsed.Source("--output");
+  const std::string from = source == "flag"               ? "-o/--output"
+                           : source.rfind("env ", 0) == 0 ? source.substr(4)
+                           : profile                      ? "the profile '" + profile->name + "'"
+                                                          : source;
+  if (o.dry_run && o.output != "json") {
+    throw UsageError("--dry-run prints the request as JSON, but the output format is '" + o.output +
+                     "' (from " + from + "); add -o json");
+  }
+  if (o.output != "github") return;
+  if (!EnvValue(env, "GITHUB_ENV") && !EnvValue(env, "GITHUB_OUTPUT")) {
+    throw UsageError("the output format 'github' (from " + from +
+                     ") appends to the files named by GITHUB_ENV and GITHUB_OUTPUT, and neither "
+                     "is set: run it in a GitHub Actions step, or use -o shell or -o env");
+  }
+  if (!EnvValue(env, "GITHUB_ENV")) {
+    Warn("GITHUB_ENV is not set, so the job's environment will not have the token");
+  }
+  if (!EnvValue(env, "GITHUB_OUTPUT")) {
+    Warn("GITHUB_OUTPUT is not set, so the step's outputs will not have the token");
+  }
+}
+
+// With a schema, `-a year=2024` means the declared type, so `:=` is not needed.
+Json ParseAttributeArgument(const std::string& argument, const Schema* schema) {
+  Json one = Json::object();
+  ApplyAttributeArgument(one, argument);
+  const std::string key = one.begin().key();
+  if (schema != nullptr && argument[argument.find('=') - 1] != ':') {
+    one[key] = schema->Coerce(key, one[key].get<std::string>());
+  }
+  return one;
+}
+
+Json Row(const char* name, Json value, std::string source) {
+  return Json{{"name", name}, {"value", std::move(value)}, {"source", std::move(source)}};
+}
+
+Json OrNull(const std::string& text) { return text.empty() ? Json() : Json(text); }
+
+// 30, not 30.0, for whole seconds.
+Json Seconds(double value) {
+  return value == std::floor(value) ? Json(static_cast<long long>(value)) : Json(value);
+}
+
+// Where the key would be read and whether it is there; never the key (a command is not run).
+Json ApiKeyRow(const Parsed& parsed) {
+  const Options& o = parsed.options;
+  if (!o.api_key_command.empty()) {
+    std::string command;
+    for (const auto& word : o.api_key_command) command += (command.empty() ? "" : " ") + word;
+    return Row("api-key", "set",
+               "command " + command + " (" + parsed.Source("--api-key-command") + ")");
+  }
+  if (!o.api_key_file.empty()) {
+    const bool there =
+        NamesStandardInput(o.api_key_file) || access(o.api_key_file.c_str(), R_OK) == 0;
+    return Row("api-key", there ? "set" : "missing",
+               "file " + o.api_key_file + " (" + parsed.Source("--api-key-file") + ")");
+  }
+  const char* value = IsEnvName(o.api_key_env) ? std::getenv(o.api_key_env.c_str()) : nullptr;
+  return Row("api-key", value && !Trim(value).empty() ? "set" : "missing",
+             "env " + o.api_key_env + " (" + parsed.Source("--api-key-env") + ")");
+}
+
+std::vector<Json> SettingRows(const Parsed& parsed, const Config& config,
+                              const std::optional<Profile>& profile) {
+  const Options& o = parsed.options;
+  const std::string url = ResolveEndpointUrl(o.base_url, o.endpoint_path);  // checks it
+  Json schema = parsed.Given("--schema") ? Json(o.schema) : Json();
+  if (profile && !parsed.Given("--schema")) {
+    if (profile->schema_path) schema = *profile->schema_path;
+    if (profile->schema_inline) schema = "(inline table)";
+  }
+  const auto row = [&parsed](const char* name, Json value) {
+    return Row(name, std::move(value), parsed.Source(std::string("--") + name));
+  };
+  return {
+      Row("config", OrNull(config.path), std::getenv("TOUCAN_CONFIG") ? "env TOUCAN_CONFIG" : "default"),
+      Row("profile", profile ? Json(profile->name) : Json(),
+          parsed.Given("--profile")        ? "flag"
+          : std::getenv("TOUCAN_PROFILE") ? "env TOUCAN_PROFILE"
+                                          : "default"),
+      Row("base-url", o.base_url,
+          parsed.Source("--base-url") +
+              (parsed.base_url_conflict.empty() ? "" : "; a mint refuses " + parsed.base_url_conflict)),
+      row("endpoint-path", o.endpoint_path),
+      Row("url", url, "base-url + endpoint-path"),
+      row("role", o.role),
+      row("output", o.output),
+      row("timeout", Seconds(o.timeout)),
+      row("connect-timeout", Seconds(o.connect_timeout)),
+      row("retries", o.retries),
+      row("cacert", OrNull(o.cacert)),
+      row("schema", schema),
+      Row("cache", o.cache && !o.no_cache, o.no_cache ? "flag" : parsed.Source("--cache")),
+      row("min-ttl", o.min_ttl < 0 ? Json() : Json(o.min_ttl)),
+      ApiKeyRow(parsed)};
+}
+
+std::string Dumped(const Json& value) {
+  return value.dump(-1, ' ', true, Json::error_handler_t::replace);
+}
+
+}  // namespace
+
+// "-", the usual names of standard input, or any other path to the pipe, FIFO, socket or
+// terminal that standard input is (`/dev/./stdin`, a symbolic link): reading it would consume
+// stdin. A regular file or /dev/null is not counted: read by its path, it gives the same bytes.
+bool NamesStandardInput(const std::string& path) {
+  if (path == "-" || path == "/dev/stdin" || path == "/dev/fd/0" || path == "/proc/self/fd/0") {
+    return true;
+  }
+  struct stat named {};
+  struct stat input {};
+  if (path.empty() || fstat(STDIN_FILENO, &input) != 0) return false;
+  const bool consumed =
+      S_ISFIFO(input.st_mode) || S_ISSOCK(input.st_mode) || isatty(STDIN_FILENO) == 1;
+  return consumed && stat(path.c_str(), &named) == 0 && named.st_dev == input.st_dev &&
+         named.st_ino == input.st_ino;
+}
+
+// A directory or an unreadable file is a usage error.
+int OpenInput(const std::string& path, const std::string& what) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    throw UsageError("cannot read " + what + " '" + path + "': " + std::strerror(errno));
+  }
+  struct stat info {};
+  if (fstat(fd, &info) == 0 && S_ISDIR(info.st_mode)) {
+    close(fd);
+    throw UsageError("cannot read " + what + " '" + path + "': it is a directory");
+  }
+  return fd;
+}
+
+Json ReadJsonObjectInput(const std::string& input, const std::string& flag) {
+  if (input.empty()) throw UsageError(flag + " is empty: give a JSON object, @FILE or -");
+  if (input != "-" && input.front() != '@') return ParseInlineJson(input, flag);
+  const std::string path = input == "-" ? input : input.substr(1);
+  if (path.empty()) throw UsageError(flag + " @FILE needs a file name");
+  const std::string what = input == "-" ? flag + " (standard input)" : flag + " file";
+  return ParseJsonObject(ReadInput(path, what, kMaxJsonInputBytes),
+                         input == "-" ? what : what + " '" + path + "'");
+}
+
+// Checked here, where it is read, and not only by the Client: a dry run and a cache hit never
+// build one, and a key that is set but empty or malformed must still be reported.
+ApiKey ReadApiKey(const Options& options) {
+  ApiKey key = FindApiKey(options);
+  g_keys.Add(key.key);
+  if (key.read) ValidateApiKey(key.key, key.source);
+  return key;
+}
+
+void ApplyEnvironmentAndProfile(Parsed& parsed, const std::optional<Profile>& profile,
+                                const Environment& env) {
+  // Below a flag, above a profile.
+  if (const char* bundle = std::getenv("TOUCAN_CA_BUNDLE"); bundle && !parsed.Given("--cacert")) {
+    parsed.options.cacert = bundle;
+    parsed.origin["--cacert"] = "env TOUCAN_CA_BUNDLE";
+  }
+  ApplyBaseUrlVariable(parsed, profile, env);
+  if (profile) ApplyProfile(parsed, *profile);
+  CheckModeFlags(parsed);
+  ResolveOutput(parsed, profile, env);
+}
+
+std::optional<Schema> LoadSchema(const Parsed& parsed, const std::optional<Profile>& profile) {
+  if (parsed.Given("--schema")) {
+    if (parsed.options.schema.empty()) throw UsageError("--schema is empty: give a schema file");
+    return Schema::Load(parsed.options.schema);
+  }
+  if (profile && profile->schema_path) return Schema::Load(*profile->schema_path);
+  if (profile && profile->schema_inline) return profile->schema_inline;
+  return std::nullopt;
+}
+
+// The request from the profile, -r, --attributes, -a and --permissions (for batch: every line's
+// defaults). Attributes layer: the profile's, then --attributes key by key, then each -a.
+TokenRequest BuildDefaultRequest(const Parsed& parsed, const std::optional<Profile>& profile,
+                                 const Schema* schema, AttributeLayers* layers) {
+  const Options& o = parsed.options;
+  TokenRequest request{o.distinct_id, o.role, Json::object(), std::nullopt};
+  const auto note = [layers](const Json& object,
+                             const std::function<std::string(const std::string&)>& source) {
+    if (layers == nullptr) return;
+    for (const auto& item : object.items()) {
+      (*layers)[item.key()].emplace_back(item.value(), source(item.key()));
+    }
+  };
+  if (profile && profile->attributes) {
+    request.attributes = *profile->attributes;
+    note(request.attributes,
+         [&](const std::string& key) { return ProfileSource(*profile, "attributes." + key); });
+  }
+  std::vector<Json> over;  // merged in one pass: a key at a time would be quadratic
+  if (parsed.Given("--attributes")) {
+    over.push_back(ReadJsonObjectInput(o.attributes_input, "--attributes"));
+    const bool named = o.attributes_input.front() == '@' || o.attributes_input == "-";
+    const std::string source = named ? "--attributes " + o.attributes_input : "--attributes";
+    note(over.back(), [&](const std::string&) { return source; });
+  }
+  for (const auto& argument : o.attribute_args) {
+    over.push_back(ParseAttributeArgument(argument, schema));
+    note(over.back(), [](const std::string&) { return std::string("flag"); });
+  }
+  MergeAttributes(request.attributes, std::span<const Json>(over));
+  if (parsed.Given("--permissions")) {
+    request.permissions = ReadJsonObjectInput(o.permissions_input, "--permissions");
+  } else if (profile && profile->permissions) {
+    request.permissions = *profile->permissions;
+  }
+  return request;
+}
+
+// The setting rows, then one row per attribute sent: its value, the layer it came from and the
+// values it replaced.
+std::vector<Json> OriginRows(const Parsed& parsed, const Config& config,
+                             const std::optional<Profile>& profile, const Json& attributes,
+                             const AttributeLayers& layers) {
+  std::vector<Json> rows = SettingRows(parsed, config, profile);
+  for (const auto& item : attributes.items()) {
+    const auto found = layers.find(item.key());
+    if (found == layers.end() || found->second.empty()) continue;
+    const auto& history = found->second;
+    Json overrides = Json::array();
+    for (auto layer = history.rbegin() + 1; layer != history.rend(); ++layer) {
+      overrides.push_back(Json{{"value", layer->first}, {"source", layer->second}});
+    }
+    rows.push_back(Json{{"attribute", item.key()},
+                        {"value", item.value()},
+                        {"source", history.back().second},
+                        {"overrides", std::move(overrides)}});
+  }
+  return rows;
+}
+
+// `--dry-run --verbose`: the same rows on stderr, `NAME = VALUE (SOURCE)`.
+void PrintOrigins(const std::vector<Json>& rows) {
+  const auto text = [](const Json& value) { return Excerpt(value.get<std::string>()); };
+  for (const Json& row : rows) {
+    if (row.contains("name")) {
+      const Json& value = row["value"];
+      PrintError(text(row["name"]) + " = " + (value.is_string() ? text(value) : Dumped(value)) +
+                 " (" + text(row["source"]) + ")");
+      continue;
+    }
+    std::string line = "attribute " + text(row["attribute"]) + " = " + Dumped(row["value"]) +
+                       " (" + text(row["source"]);
+    for (const Json& over : row["overrides"]) {
+      line += "; overrides " + Dumped(over["value"]) + " from " + text(over["source"]);
+    }
+    PrintError(line + ")");
+  }
+}
+
+}  // namespace toucan::cli
