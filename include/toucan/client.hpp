@@ -193,7 +193,7 @@ struct ClientOptions {
   std::string base_url{kDefaultBaseUrl};
   std::string endpoint_path{kDefaultEndpointPath};
   std::string api_key;
-  std::string api_key_source{"TOUCAN_API_KEY"};  // named in "credentials rejected" hints
+  std::string api_key_source{"ClientOptions::api_key"};  // named in messages, never the key
   std::chrono::milliseconds timeout{30'000};
   std::chrono::milliseconds connect_timeout{10'000};
   int retries = 2;
@@ -265,8 +265,10 @@ class Client {
   // The same for a body already built by BuildRequestBody.
   TokenResponse Mint(const Json& body);
 
-  // Runs jobs with up to `concurrency` requests in flight over shared connections. A 429 pauses every request; a Retry-After over 60 s, or a failure every request
-  // would meet (a rejected key, a wrong URL), stops the run: the jobs not yet sent fail at once.
+  // Runs jobs with up to `concurrency` requests in flight over shared connections. A 429 pauses
+  // every request; a Retry-After over 60 s, or a failure every request would meet (a rejected
+  // key, a wrong URL), stops the run: the jobs not yet sent fail at once. An error's cause()
+  // says what a front end may hint at; its message names none of the options.
   void MintMany(const RunCallbacks& callbacks, int concurrency);
 
   const std::string& url() const;
