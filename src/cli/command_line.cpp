@@ -164,8 +164,7 @@ std::string UnknownOption(const std::string& arg, const CLI::App& app) {
 // A word where a command or a value was expected.
 std::string UnexpectedWord(const std::string& word, const CLI::App& app) {
   const std::string shown = "'" + Excerpt(word, 100) + "'";
-  const CLI::App* cache = app.get_subcommand("cache");
-  if (cache->parsed()) {
+  if (app.get_subcommand("cache")->parsed()) {
     return "unknown cache command " + shown + ": the only one is clear (toucan-token cache clear)";
   }
   if (app.get_subcommand("batch")->parsed()) {
@@ -175,7 +174,8 @@ std::string UnexpectedWord(const std::string& word, const CLI::App& app) {
   for (const CLI::App* sub : app.get_subcommands({})) commands.push_back(sub->get_name());
   std::string message = "unknown command " + shown + DidYouMean(word, commands);
   if (message.back() == ')') return message;
-  return message + ": the commands are " + CLI::detail::join(commands, ", ") + " (a distinct id goes after -u)";
+  return message + ": the commands are " + CLI::detail::join(commands, ", ") +
+         " (a distinct id goes after -u)";
 }
 
 // CLI11's own words never reach the user: each parse error is said again, naming the option.
@@ -269,8 +269,7 @@ std::optional<int> ParseCommandLine(int argc, char** argv, Parsed& parsed) {
     }
     // Point at the help that lists the option at fault: a subcommand's own where one was given.
     const auto commands = app->get_subcommands();
-    const std::string help =
-        commands.empty() ? "" : " " + commands.front()->get_name();
+    const std::string help = commands.empty() ? "" : " " + commands.front()->get_name();
     throw UsageError(ExplainParseError(e, *app) + " (see toucan-token" + help + " --help)");
   }
   RefuseOptionsTakenAsValues(*app);

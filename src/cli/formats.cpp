@@ -38,8 +38,10 @@ ResultPrinter::ResultPrinter(std::string format, const Environment& env)
     const std::string what = std::string("$") + variable + " ('" + *path + "')";
     // O_APPEND: others may append to the runner's files too, and each line is one write.
     // O_NONBLOCK: a FIFO nobody reads is an error now, not a hang; writes then block again.
-    const int fd = open(path->c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
-    if (fd < 0) throw Error(ErrorKind::kOutput, "cannot open " + what + ": " + std::strerror(errno));
+    const int fd =
+        open(path->c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
+    if (fd < 0)
+      throw Error(ErrorKind::kOutput, "cannot open " + what + ": " + std::strerror(errno));
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     github_.push_back({LineWriter(fd, what), token, expires});
   }

@@ -95,25 +95,6 @@ ClientOptions MakeClientOptions(const Options& o, ApiKey key) {
   return client;
 }
 
-struct CacheUse {
-  std::optional<TokenCache> cache;
-  std::string entry;
-};
-
-CacheUse OpenCache(const Options& o, const Json& body, const ApiKey& key) {
-  CacheUse use;
-  if (!o.cache || o.no_cache || o.dry_run) return use;
-  auto opened = TokenCache::Open(ProcessEnvironment());
-  if (!opened.cache) {
-    Warn(opened.warning);
-    return use;
-  }
-  use.cache = std::move(opened.cache);
-  use.entry = TokenCache::EntryName(ResolveEndpointUrl(o.base_url, o.endpoint_path), key.key,
-                                    body.dump());
-  return use;
-}
-
 int RunSingle(const Parsed& parsed, const Json& body, ApiKey key) {
   const Options& o = parsed.options;
   if (o.dry_run) {
@@ -124,13 +105,23 @@ int RunSingle(const Parsed& parsed, const Json& body, ApiKey key) {
     return 0;
   }
   ResultPrinter printer(o.output, ProcessEnvironment());
-  const CacheUse cached = OpenCache(o, body, key);
-  if (cached.cache) {
+  std::optional<TokenCache> cache;
+  if (o.cache && !o.no_cache) {
+    auto opened = TokenCache::Open(ProcessEnvironment());
+    if (!opened.cache) Warn(opened.warning);
+    cache = std::move(opened.cache);
+  }
+  const std::string entry =
+      cache ? TokenCache::EntryName(ResolveEndpointUrl(o.base_url, o.endpoint_path), key.key,
+                                    body.dump())
+            : "";
+  if (cache) {
     const auto min_ttl =
         o.min_ttl < 0 ? std::nullopt : std::optional(std::chrono::seconds(o.min_ttl));
-    const CacheLookup found = cached.cache->Lookup(cached.entry, Redactor(key.key), min_ttl);
-    if (o.verbose)
+    const CacheLookup found = cache->Lookup(entry, Redactor(key.key), min_ttl);
+    if (o.verbose) {
       PrintError(found.hit ? "cache hit (" + found.reason + ")" : "cache miss: " + found.reason);
+    }
     if (found.hit) {
       printer.Print(*found.hit);
       return 0;
@@ -139,9 +130,11 @@ int RunSingle(const Parsed& parsed, const Json& body, ApiKey key) {
   Client client(MakeClientOptions(o, std::move(key)));
   const TokenResponse response = client.Mint(body);
   printer.Check(response);  // an unusable token is refused before it is cached
-  if (!response.expires_in) Warn("the reply has no usable expiresIn, so the expiry is unknown (null)");
-  if (cached.cache) {
-    const CacheStore stored = cached.cache->Store(cached.entry, response);
+  if (!response.expires_in) {
+    Warn("the reply has no usable expiresIn, so the expiry is unknown (null)");
+  }
+  if (cache) {
+    const CacheStore stored = cache->Store(entry, response);
     if ((o.verbose || stored.warn) && !stored.stored) {
       PrintError((stored.warn ? "warning: not cached: " : "not cached: ") + stored.reason);
     }
@@ -174,9 +167,8 @@ int RunCacheClear(bool dry_run) {
   auto opened = TokenCache::Open(ProcessEnvironment());
   if (!opened.cache) throw UsageError(opened.warning);
   const std::size_t removed = opened.cache->Clear();
-  PrintError("removed " + std::to_string(removed) +
-             (removed == 1 ? " cached token" : " cached tokens") + " from " +
-             opened.cache->folder());
+  PrintError("removed " + std::to_string(removed) + " cached token" + (removed == 1 ? "" : "s") +
+             " from " + opened.cache->folder());
   return 0;
 }
 
@@ -217,14 +209,6 @@ void ReportSchemaProblems(const Schema& schema, const Json& attributes) {
   const std::vector<std::string> problems = schema.Problems(attributes);
   for (std::size_t i = 0; i + 1 < problems.size(); ++i) PrintError(UsageError(problems[i]).what());
   if (!problems.empty()) throw UsageError(problems.back());
-}
-
-int RunConfig(const std::vector<Json>& rows, const std::optional<Schema>& schema,
-              const TokenRequest& request) {
-  LineWriter out(STDOUT_FILENO);
-  for (const Json& row : rows) WriteRow(out, row);
-  if (schema) ReportSchemaProblems(*schema, request.attributes);
-  return 0;
 }
 
 // A mint, single or batch, once every setting is known.
@@ -284,8 +268,14 @@ int Run(int argc, char** argv) {
                                                    show_origins ? &layers : nullptr);
   if (show_origins) {
     const std::vector<Json> rows = OriginRows(parsed, config, profile, request.attributes, layers);
-    if (parsed.config) return RunConfig(rows, schema, request);
-    PrintOrigins(rows);
+    if (!parsed.config) {
+      PrintOrigins(rows);
+    } else {
+      LineWriter out(STDOUT_FILENO);
+      for (const Json& row : rows) WriteRow(out, row);
+      if (schema) ReportSchemaProblems(*schema, request.attributes);  // the verdict, as a mint's
+      return 0;
+    }
   }
   return RunMint(parsed, request, schema);
 }

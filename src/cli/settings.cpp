@@ -91,7 +91,8 @@ void CheckModeFlags(const Parsed& parsed) {
   const Options& o = parsed.options;
   constexpr std::pair<const char*, const char*> kNotInBatch[] = {
       {"--cache", "--cache is for single tokens; batch always mints"},
-      {"--distinct-id", "-u/--distinct-id cannot be used with batch: each input line names its user"},
+      {"--distinct-id",
+       "-u/--distinct-id cannot be used with batch: each input line names its user"},
       {"--output", "-o/--output cannot be used with batch: it always writes JSON Lines"}};
   for (const auto& rule : kNotInBatch) {
     if (parsed.batch && parsed.Given(rule.first)) throw UsageError(rule.second);
@@ -101,7 +102,8 @@ void CheckModeFlags(const Parsed& parsed) {
   }
   if (o.quiet && o.verbose) throw UsageError("-q/--quiet and -v/--verbose cannot be used together");
   if (parsed.Given("--cacert") && o.cacert.empty()) {
-    throw UsageError("--cacert is empty: give a CA bundle file, or leave it out for the system store");
+    throw UsageError(
+        "--cacert is empty: give a CA bundle file, or leave it out for the system store");
   }
   // An unset variable in `--api-key-file "$KEY_FILE"` must not fall back to TOUCAN_API_KEY.
   if (parsed.Given("--api-key-file") && o.api_key_file.empty()) {
@@ -131,16 +133,18 @@ void ApplyBaseUrlVariable(Parsed& parsed, const std::optional<Profile>& profile,
                           const Environment& env) {
   const auto value = EnvValue(env, "TOUCAN_BASE_URL");
   if (!value || parsed.Given("--base-url")) return;
-  const std::string own = profile && profile->base_url ? *profile->base_url
-                                                       : std::string(kDefaultBaseUrl);
+  const std::string own =
+      profile && profile->base_url ? *profile->base_url : std::string(kDefaultBaseUrl);
   const bool key_flag = parsed.Given("--api-key-env") || parsed.Given("--api-key-file");
-  if (profile && profile->HasKeySource() && !key_flag && WithoutSlash(*value) != WithoutSlash(own)) {
-    const std::string conflict = "TOUCAN_BASE_URL '" + MaskUserinfo(*value) +
-                                 "' is not the instance of profile '" + profile->name + "' ('" +
-                                 MaskUserinfo(own) + "'" + (profile->base_url ? "" : ", the default") +
-                                 "), whose own key would be sent there";
+  if (profile && profile->HasKeySource() && !key_flag &&
+      WithoutSlash(*value) != WithoutSlash(own)) {
+    const std::string conflict =
+        "TOUCAN_BASE_URL '" + MaskUserinfo(*value) + "' is not the instance of profile '" +
+        profile->name + "' ('" + MaskUserinfo(own) + "'" +
+        (profile->base_url ? "" : ", the default") + "), whose own key would be sent there";
     if (!parsed.config) {
-      throw UsageError(conflict + "; pass --base-url to choose the instance, or unset TOUCAN_BASE_URL");
+      throw UsageError(conflict +
+                       "; pass --base-url to choose the instance, or unset TOUCAN_BASE_URL");
     }
     parsed.base_url_conflict = conflict;  // `config` shows the profile's URL, and why
     return;
