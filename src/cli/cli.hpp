@@ -88,7 +88,7 @@ std::optional<int> ParseCommandLine(int argc, char** argv, Parsed& parsed);
 // " (did you mean X?)" for a word close to one of `names`; empty when none is.
 std::string DidYouMean(std::string word, const std::vector<std::string>& names);
 
-// settings.cpp: what the user names as input.
+// settings.cpp.
 bool NamesStandardInput(const std::string& path);
 int OpenInput(const std::string& path, const std::string& what);
 Json ReadJsonObjectInput(const std::string& input, const std::string& flag);
@@ -100,7 +100,6 @@ struct ApiKey {
 };
 ApiKey ReadApiKey(const Options& options);
 
-// The layers below the flags, then the request they make.
 void ApplyEnvironmentAndProfile(Parsed& parsed, const std::optional<Profile>& profile,
                                 const Environment& env);
 std::optional<Schema> LoadSchema(const Parsed& parsed, const std::optional<Profile>& profile);

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <functional>
 #include <span>
+#include <tuple>
 
 #include "cli.hpp"
 
@@ -101,13 +102,14 @@ void CheckModeFlags(const Parsed& parsed) {
     throw UsageError("--distinct-id is required (e.g. toucan-token -u user-42); see --help");
   }
   if (o.quiet && o.verbose) throw UsageError("-q/--quiet and -v/--verbose cannot be used together");
-  if (parsed.Given("--cacert") && o.cacert.empty()) {
-    throw UsageError(
-        "--cacert is empty: give a CA bundle file, or leave it out for the system store");
-  }
   // An unset variable in `--api-key-file "$KEY_FILE"` must not fall back to TOUCAN_API_KEY.
-  if (parsed.Given("--api-key-file") && o.api_key_file.empty()) {
-    throw UsageError("--api-key-file is empty: give the key file, or - for standard input");
+  for (const auto& [flag, value, hint] :
+       {std::tuple{"--cacert", &o.cacert, "a CA bundle file, or leave it out for the system store"},
+        std::tuple{"--api-key-file", &o.api_key_file, "the key file, or - for standard input"},
+        std::tuple{"--schema", &o.schema, "a schema file"}}) {
+    if (parsed.Given(flag) && value->empty()) {
+      throw UsageError(std::string(flag) + " is empty: give " + hint);
+    }
   }
   std::vector<std::string> readers;
   if (ReadsStandardInput(o.attributes_input)) readers.emplace_back("--attributes");
@@ -356,10 +358,7 @@ void ApplyEnvironmentAndProfile(Parsed& parsed, const std::optional<Profile>& pr
 }
 
 std::optional<Schema> LoadSchema(const Parsed& parsed, const std::optional<Profile>& profile) {
-  if (parsed.Given("--schema")) {
-    if (parsed.options.schema.empty()) throw UsageError("--schema is empty: give a schema file");
-    return Schema::Load(parsed.options.schema);
-  }
+  if (parsed.Given("--schema")) return Schema::Load(parsed.options.schema);
   if (profile && profile->schema_path) return Schema::Load(*profile->schema_path);
   if (profile && profile->schema_inline) return profile->schema_inline;
   return std::nullopt;
