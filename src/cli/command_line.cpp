@@ -204,29 +204,23 @@ std::string ExplainParseError(const CLI::ParseError& e, const CLI::App& app) {
   return what;
 }
 
-// `-u --dry-run` would take "--dry-run" for the id and mint for real: a value that names an
-// option of the command line is a value the user forgot.
-void RefuseOptionsTakenAsValues(const CLI::App& app) {
+// The options given, by a flag, and the subcommand. `-u --dry-run` would take "--dry-run" for
+// the id and mint for real: a value that names an option is a value the user forgot.
+void RecordGiven(const CLI::App& app, Parsed& parsed) {
   const auto options = OptionsInUse(app);
   for (const CLI::Option* option : options) {
     for (const std::string& value : option->results()) {
       const std::string name = value.substr(0, value.find('='));
-      if (value.size() < 2 || value.front() != '-' ||
-          std::none_of(options.begin(), options.end(),
-                       [&name](const CLI::Option* other) { return other->check_name(name); })) {
-        continue;
+      if (value.size() >= 2 && value.front() == '-' &&
+          std::any_of(options.begin(), options.end(),
+                      [&name](const CLI::Option* other) { return other->check_name(name); })) {
+        throw UsageError(OptionName(*option) + " needs a value, but the next word is the option " +
+                         name + " (see toucan-token --help)");
       }
-      throw UsageError(OptionName(*option) + " needs a value, but the next word is the option " +
-                       name + " (see toucan-token --help)");
     }
-  }
-}
-
-// The options given, by a flag, and the subcommand.
-void RecordGiven(const CLI::App& app, Parsed& parsed) {
-  for (const CLI::Option* option : OptionsInUse(app)) {
-    if (option->count() == 0 || option->get_lnames().empty()) continue;
-    parsed.origin["--" + option->get_lnames().front()] = "flag";
+    if (option->count() > 0 && !option->get_lnames().empty()) {
+      parsed.origin["--" + option->get_lnames().front()] = "flag";
+    }
   }
   const auto commands = app.get_subcommands();
   parsed.command = commands.empty() ? "" : commands.front()->get_name();
@@ -272,7 +266,6 @@ std::optional<int> ParseCommandLine(int argc, char** argv, Parsed& parsed) {
     const std::string help = commands.empty() ? "" : " " + commands.front()->get_name();
     throw UsageError(ExplainParseError(e, *app) + " (see toucan-token" + help + " --help)");
   }
-  RefuseOptionsTakenAsValues(*app);
   RecordGiven(*app, parsed);
   return std::nullopt;
 }
