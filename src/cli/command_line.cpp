@@ -23,7 +23,7 @@ Exit status: 0 done, 1 internal error, 2 usage or input error, 3 credentials rej
 8 output failed, 130/143 interrupted. The manual, toucan-token(1), has the details.)HELP";
 
 constexpr const char* kBatchFooter =
-    R"HELP(Each line is {"distinctId": ...} (with role, attributes, permissions), "id", or a bare id;
+    R"HELP(Each line is {"distinctId": ...} (role, attributes, permissions too), "id", or a bare id;
 CSV (--csv, or a FILE named *.csv) has a header row naming a distinctId column.
 The options of toucan-token --help are every line's defaults, except -u, -o and --cache.
 Exit status: 0 when every line was minted, else the status of the first failed line.)HELP";
