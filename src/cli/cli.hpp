@@ -33,12 +33,11 @@ struct Options {
 
 struct Parsed {
   Options options;
-  // The subcommand given ("batch", "config", "profiles", "cache", "completion"); empty: a mint.
-  std::string command;
+  std::string command;  // the subcommand given; empty: a mint
   bool batch = false;
   bool config = false;
-  // Where each setting set by other than its default came from, by option ("--base-url"):
-  // "flag", "env TOUCAN_BASE_URL", "profile prod (PATH:LINE)". For `config` and --dry-run -v.
+  // Where each setting not at its default came from, by option ("--base-url"): "flag",
+  // "env TOUCAN_BASE_URL", "profile prod (PATH:LINE)".
   std::map<std::string, std::string> origin;
   std::string base_url_conflict;  // for `config`: why a mint would refuse TOUCAN_BASE_URL
 
@@ -53,16 +52,13 @@ struct Parsed {
   }
 };
 
-// Every API key this run knows of: the one it reads, and those the environment offers
-// (TOUCAN_API_KEY, the variable --api-key-env or the profile names). A careless user may pass a
-// key where a name, a path, a URL or an attribute goes, and a message or row quoting that input
-// would repeat it; so everything written to stderr, and every batch or dry-run row, goes
-// through Apply.
+// Every API key this run knows of: the one it reads, and those the environment offers. A key
+// passed where a name, path, URL or attribute goes would be repeated by a message or row quoting
+// that input; so all of stderr, and every batch or dry-run row, goes through Apply.
 class KnownKeys {
  public:
-  // Keys of 8 characters and more: a shorter one would blot out the tool's own words ("check"
-  // with a key of "k"); what a server or libcurl says is redacted of the key in use whatever
-  // its length, by the client.
+  // 8 characters and more: a shorter key would blot out the tool's own words ("check" with a
+  // key of "k"); the client redacts the key in use from what a server says, whatever its length.
   void Add(std::string_view key) {
     key = Trim(key);
     if (key.size() >= 8 && keys_.emplace(key).second) redactors_.emplace_back(std::string(key));
@@ -80,21 +76,19 @@ class KnownKeys {
   std::vector<Redactor> redactors_;
 };
 
+// report.cpp: stderr, every line redacted; Warn is silenced by g_quiet (-q).
 extern KnownKeys g_keys;
-
-// main.cpp: stderr, every line redacted; Warn is silenced by -q.
+extern bool g_quiet;
 void PrintError(const std::string& message);
 void Warn(const std::string& message);
-// A JSON Lines row on stdout, redacted of every known key.
 void WriteRow(LineWriter& out, const Json& row);
 
-// command_line.cpp. Parses argv; returns an exit status when the run ends here (--help,
-// --version, no arguments).
+// command_line.cpp. Returns an exit status when the run ends here (--help, --version, no args).
 std::optional<int> ParseCommandLine(int argc, char** argv, Parsed& parsed);
 // " (did you mean X?)" for a word close to one of `names`; empty when none is.
 std::string DidYouMean(std::string word, const std::vector<std::string>& names);
 
-// settings.cpp: what the user names as input.
+// settings.cpp.
 bool NamesStandardInput(const std::string& path);
 int OpenInput(const std::string& path, const std::string& what);
 Json ReadJsonObjectInput(const std::string& input, const std::string& flag);
@@ -106,7 +100,6 @@ struct ApiKey {
 };
 ApiKey ReadApiKey(const Options& options);
 
-// The layers below the flags, then the request they make.
 void ApplyEnvironmentAndProfile(Parsed& parsed, const std::optional<Profile>& profile,
                                 const Environment& env);
 std::optional<Schema> LoadSchema(const Parsed& parsed, const std::optional<Profile>& profile);
@@ -124,7 +117,7 @@ void PrintOrigins(const std::vector<Json>& rows);
 // formats.cpp: -o json, token, header, env, shell, github.
 class ResultPrinter {
  public:
-  // -o github opens its files now, so that a file that cannot be opened costs no token.
+  // -o github opens its files now: a file that cannot be opened costs no token.
   ResultPrinter(std::string format, const Environment& env);
   // Throws Error(kBadResponse) for a token the format cannot carry, before anything is written.
   void Check(const TokenResponse& response) const;

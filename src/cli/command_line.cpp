@@ -11,174 +11,115 @@
 namespace toucan::cli {
 namespace {
 
+// Short: the manual page is the complete reference.
 constexpr const char* kFooter = R"HELP(Examples:
   export TOUCAN_API_KEY=...                 # never on the command line
   toucan-token -u u1 -a region=EU           # {"token": ..., "expiresIn": ..., "expiresAt": ...}
-  toucan-token -u u1 -a year:=2024 -a 'groups:=["a","b"]' -o token
-  toucan-token -u u1 --attributes @attrs.json --dry-run
-  toucan-token -u u1 --base-url https://bi.example.com/toucan --api-key-file key.txt
-  out=$(toucan-token -u ci-bot -o shell) || exit; eval "$out"   # exports TOUCAN_TOKEN
-  toucan-token -u ci-bot -o github          # in a GitHub Actions step: masked, then $GITHUB_ENV
+  toucan-token -u u1 -a year:=2024 -o token
   toucan-token batch users.jsonl --concurrency 16 > tokens.jsonl
-  toucan-token --profile prod -u u1 --cache  # settings from ~/.config/toucan-token/config.toml
-  toucan-token batch --dry-run --schema attributes.toml users.jsonl   # offline check
-  toucan-token profiles                     # one JSON object per profile
-  toucan-token cache clear
-  toucan-token completion bash > ~/.local/share/bash-completion/completions/toucan-token
 
-Exit status:
-  0  token printed (or --dry-run printed)     5  service unavailable (5xx; 429/502/503/504 after
-  1  internal error                              retries; a Retry-After over 60 s)
-  2  usage or input error                     6  network failure (DNS, connect, proxy, TLS, timeout)
-  3  credentials rejected (401/403)           7  bad response (not JSON, no or unsafe token, nested
-  4  request rejected (other 4xx, redirect)      over 64 levels, body over 1 MiB, headers over 100 KiB)
-  8  the output could not be written          130/143  interrupted (SIGINT/SIGTERM)
-
-The API key is read from TOUCAN_API_KEY (see --api-key-env, --api-key-file), never from a flag.)HELP";
+Exit status: 0 done, 1 internal error, 2 usage or input error, 3 credentials rejected,
+4 request rejected, 5 service unavailable, 6 network failure, 7 bad response,
+8 output failed, 130/143 interrupted. The manual, toucan-token(1), has the details.)HELP";
 
 constexpr const char* kBatchFooter =
-    R"HELP(Each line is {"distinctId": ...} (with role, attributes, permissions), "id", or a bare id.
-CSV (--csv, or a FILE named *.csv): a header row naming a distinctId (or distinct_id, id)
-column, optional role and permissions columns, and attribute columns; an empty cell is left out.
-The options of toucan-token --help are every line's defaults (-r, -a, --attributes,
---permissions, --base-url, --schema, --dry-run, ...), except -u, -o and --cache.
-stdout: one JSON row per non-blank line, in input order; stderr: a summary line.
-A 401/403, a 404, a certificate failure, an unknown host or a refused proxy tunnel stops the
-batch: the lines not sent get rows that say why (--keep-going sends them anyway).
-
-Examples:
-  toucan-token batch users.jsonl --concurrency 16 > tokens.jsonl
-  toucan-token batch users.csv -a region=EU       # distinctId,year,... header
-  toucan-token batch --dry-run --schema attributes.toml users.jsonl   # offline check
-
-Exit status: 0 when every line was minted, else the status of the first failed line
-(the table in toucan-token --help); 8 when stdout fails; 130/143 when interrupted.)HELP";
+    R"HELP(Each line is {"distinctId": ...} (role, attributes, permissions too), "id", or a bare id;
+CSV (--csv, or a FILE named *.csv) has a header row naming a distinctId column.
+The options of toucan-token --help are every line's defaults, except -u, -o and --cache.
+Exit status: 0 when every line was minted, else the status of the first failed line.)HELP";
 
 bool AllDigits(const std::string& text) {
   return !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
 }
 
-// Plain decimal digits only: "010" is ten (not octal), "0x10" is refused. Leading zeros are
-// removed here because CLI11 would otherwise read "010" as octal.
+// Plain decimal digits only: CLI11 would read "010" as octal and accept "0x10".
 CLI::Validator DecimalInteger(long min, long max) {
-  return CLI::Validator(
-      [min, max](std::string& text) -> std::string {
-        const std::string bad = "must be a whole number from " + std::to_string(min) + " to " +
-                                std::to_string(max) + " in plain digits, got '" + text + "'";
-        if (!AllDigits(text)) return bad;
-        text.erase(0, std::min(text.find_first_not_of('0'), text.size() - 1));
-        return text.size() > 9 || std::stol(text) < min || std::stol(text) > max ? bad : "";
-      },
-      "");
+  return {[min, max](std::string& text) -> std::string {
+            const std::string bad = "must be a whole number from " + std::to_string(min) +
+                                    " to " + std::to_string(max) + " in plain digits, got '" +
+                                    text + "'";
+            if (!AllDigits(text)) return bad;
+            text.erase(0, std::min(text.find_first_not_of('0'), text.size() - 1));
+            return text.size() > 9 || std::stol(text) < min || std::stol(text) > max ? bad : "";
+          },
+          ""};
 }
 
-// A decimal number of seconds: digits with an optional fraction, no sign, spaces or units.
+// Digits with an optional fraction: no sign, exponent, spaces or units.
 CLI::Validator PositiveSeconds() {
-  return CLI::Validator(
-      [](std::string& text) -> std::string {
-        const auto dot = text.find('.');
-        const bool digits = AllDigits(text.substr(0, dot)) &&
-                            (dot == std::string::npos || AllDigits(text.substr(dot + 1)));
-        const double value = digits ? std::strtod(text.c_str(), nullptr) : 0;
-        if (value > 0 && value <= 86400) return {};
-        return "must be a number of seconds greater than 0 (at most 86400), such as 5 or 2.5, "
-               "got '" + text + "'";
-      },
-      "");
+  return {[](std::string& text) -> std::string {
+            const auto dot = text.find('.');
+            const bool digits = AllDigits(text.substr(0, dot)) &&
+                                (dot == std::string::npos || AllDigits(text.substr(dot + 1)));
+            const double value = digits ? std::strtod(text.c_str(), nullptr) : 0;
+            if (value > 0 && value <= 86400) return {};
+            return "must be a number of seconds greater than 0 (at most 86400), such as 5 or "
+                   "2.5, got '" + text + "'";
+          },
+          ""};
 }
 
-// "a, b, c".
-std::string Joined(const std::vector<std::string>& words) {
-  std::string list;
-  for (const auto& word : words) list += (list.empty() ? "" : ", ") + word;
-  return list;
-}
-
-// One of `words`, with a suggestion for a near miss (CLI11's IsMember quotes its own set syntax).
+// CLI11's IsMember would quote its own set syntax and suggest nothing.
 CLI::Validator OneOf(std::vector<std::string> words) {
-  return CLI::Validator(
-      [words](std::string& text) -> std::string {
-        if (std::find(words.begin(), words.end(), text) != words.end()) return {};
-        return "'" + Excerpt(text, 100) + "' is not one of " + Joined(words) +
-               DidYouMean(text, words);
-      },
-      "");
+  return {[words](std::string& text) -> std::string {
+            if (std::find(words.begin(), words.end(), text) != words.end()) return {};
+            return "'" + Excerpt(text, 100) + "' is not one of " + CLI::detail::join(words, ", ") +
+                   DidYouMean(text, words);
+          },
+          ""};
 }
 
-void AddRequestOptions(CLI::App& app, Options& o) {
-  app.add_option("-u,--distinct-id", o.distinct_id, "The end user's unique id (required)")
-      ->type_name("ID");
+void AddOptions(CLI::App& app, Options& o) {
+  app.add_option("-u,--distinct-id", o.distinct_id, "The end user's unique id")->type_name("ID");
   app.add_option("-r,--role", o.role, "The end user's role")->type_name("ROLE");
-  app.add_option("-a,--attribute", o.attribute_args,
-                 "One attribute: KEY=VALUE (a string) or KEY:=JSON (typed); repeatable")
-      ->type_name("KEY=VALUE|KEY:=JSON")
-      ->default_str("")
-      ->allow_extra_args(false);
-  app.add_option("--attributes", o.attributes_input,
-                 "The whole attributes object: JSON, @FILE or - (stdin); -a applies over it")
+  app.add_option("-a,--attribute", o.attribute_args, "KEY=VALUE or KEY:=JSON; repeatable")
+      ->type_name("KEY=VALUE|KEY:=JSON")->default_str("")->allow_extra_args(false);
+  app.add_option("--attributes", o.attributes_input, "Attributes object; -a applies over it")
       ->type_name("JSON|@FILE|-");
-  app.add_option("--permissions", o.permissions_input,
-                 "The permissions object, passed through: JSON, @FILE or -")
+  app.add_option("--permissions", o.permissions_input, "Permissions object")
       ->type_name("JSON|@FILE|-");
-}
-
-void AddConnectionOptions(CLI::App& app, Options& o) {
-  // TOUCAN_BASE_URL is read by ApplyBaseUrlVariable, which must tell it from the flag.
   app.add_option("--base-url", o.base_url, "Instance URL (env TOUCAN_BASE_URL)")->type_name("URL");
   app.add_option("--endpoint-path", o.endpoint_path, "Path below the base URL")->type_name("PATH");
-  app.add_option("--api-key-env", o.api_key_env, "Environment variable that holds the API key")
-      ->type_name("NAME");
-  app.add_option("--api-key-file", o.api_key_file,
-                 "Read the API key from a file's first line (- for stdin)")
-      ->type_name("PATH");
-  app.add_option("--timeout", o.timeout, "Limit for one attempt, connection included")
-      ->check(PositiveSeconds())
-      ->type_name("SECONDS");
+  app.add_option("--api-key-env", o.api_key_env, "Variable holding the API key")->type_name("NAME");
+  app.add_option("--api-key-file", o.api_key_file, "API key file (- for stdin)")->type_name("PATH");
+  app.add_option("--timeout", o.timeout, "Limit for one attempt")
+      ->check(PositiveSeconds())->type_name("SECONDS");
   app.add_option("--connect-timeout", o.connect_timeout, "Limit for connecting")
-      ->check(PositiveSeconds())
-      ->type_name("SECONDS");
+      ->check(PositiveSeconds())->type_name("SECONDS");
   app.add_option("--retries", o.retries, "Extra attempts on transient failures")
-      ->transform(DecimalInteger(0, 100))
-      ->type_name("N");
-  app.add_option("--cacert", o.cacert,
-                 "CA bundle to trust instead of the system store (env TOUCAN_CA_BUNDLE)")
-      ->type_name("FILE");
+      ->transform(DecimalInteger(0, 100))->type_name("N");
+  app.add_option("--cacert", o.cacert, "CA bundle (env TOUCAN_CA_BUNDLE)")->type_name("FILE");
+  app.add_option("-o,--output", o.output, std::string("Format: ") + kOutputFormatList)
+      ->check(OneOf({kOutputFormats.begin(), kOutputFormats.end()}))->type_name("FORMAT");
+  app.add_flag("--dry-run", o.dry_run, "Print the request instead of sending it");
+  app.add_option("--profile", o.profile, "Profile of config.toml (env TOUCAN_PROFILE)")
+      ->type_name("NAME");
+  app.add_option("--schema", o.schema, "Attribute schema (JSON or TOML)")->type_name("FILE");
+  app.add_flag("--cache", o.cache, "Reuse a cached token (single mode)");
+  app.add_flag("--no-cache", o.no_cache, "Do not use the token cache");
+  app.add_option("--min-ttl", o.min_ttl, "Life a cached token needs left")
+      ->transform(DecimalInteger(0, 31536000))->type_name("SECONDS")->default_str("");
+  app.add_flag("-v,--verbose", o.verbose, "Diagnostics on stderr");
+  app.add_flag("-q,--quiet", o.quiet, "No warnings or progress on stderr");
 }
 
-void AddProfileOptions(CLI::App& app, Options& o) {
-  app.add_option("--profile", o.profile,
-                 "Profile of config.toml to use (env TOUCAN_PROFILE; default: 'default')")
-      ->type_name("NAME");
-  app.add_option("--schema", o.schema, "Attribute schema to check against (a JSON or TOML file)")
-      ->type_name("FILE");
-  app.add_flag("--cache", o.cache, "Reuse a cached token for the same request (single mode)");
-  app.add_flag("--no-cache", o.no_cache, "Do not use the token cache (wins over --cache)");
-  app.add_option("--min-ttl", o.min_ttl,
-                 "Life a cached token needs left (default: 60 s or 10 % of expiresIn, the larger)")
-      ->transform(DecimalInteger(0, 31536000))
-      ->type_name("SECONDS")
-      ->default_str("");  // -1 stands for the computed margin, not a value to show
-  // Their own footers: the main one's examples and exit table are about minting.
-  app.add_subcommand("profiles", "List the profiles of config.toml, one JSON object each")
-      ->fallthrough()
-      ->footer(
-          "Prints {\"name\", \"active\", \"settings\"} per profile of\n"
-          "$TOUCAN_CONFIG or ~/.config/toucan-token/config.toml; never a key.\n"
-          "Exit status: 0, or 2 when the file cannot be read or is invalid.");
-  app.add_subcommand("config", "Show every setting and attribute of a mint and where it came from")
-      ->fallthrough()
-      ->footer(
-          "Takes the options of a mint; sends nothing and needs no key. Prints JSON Lines:\n"
-          "{\"name\", \"value\", \"source\"} per setting (the key only as set or missing),\n"
-          "then {\"attribute\", \"value\", \"source\", \"overrides\"} per attribute.\n"
-          "Example: toucan-token config --profile prod -u u1 -a region=EU\n"
-          "Exit status: 0, or 2 when a setting or input is invalid.");
+void AddSubcommands(CLI::App& app, Options& o) {
+  app.add_subcommand("profiles", "List the profiles of config.toml")->fallthrough();
+  app.add_subcommand("config", "Show each setting of a mint and its source")->fallthrough();
   CLI::App* cache = app.add_subcommand("cache", "The token cache: toucan-token cache clear");
-  cache->require_subcommand(1)->fallthrough()->footer(
-      "Example: toucan-token cache clear   # removes every cached token; says how many on stderr");
-  cache->add_subcommand("clear", "Remove every cached token")
-      ->fallthrough()
-      ->footer("Exit status: 0, or 2 when the cache folder cannot be used.");
+  cache->require_subcommand(1)->fallthrough();
+  cache->add_subcommand("clear", "Remove every cached token")->fallthrough();
+  CLI::App* batch = app.add_subcommand("batch", "Mint one token per line of FILE");
+  batch->fallthrough()->footer(kBatchFooter);
+  batch->add_option("file", o.batch_file, "JSON Lines or CSV; - or none: stdin")
+      ->type_name("FILE|-");
+  batch->add_option("--concurrency", o.concurrency, "Requests in flight")
+      ->transform(DecimalInteger(1, 256))->type_name("N");
+  batch->add_flag("--csv", o.csv, "Read CSV");
+  batch->add_flag("--keep-going", o.keep_going, "Send every line even after a fatal failure");
+  app.add_subcommand("completion", "Print the bash, zsh or fish completion script")
+      ->add_option("shell", o.completion_shell, "bash, zsh or fish")
+      ->required()->check(OneOf({"bash", "zsh", "fish"}))->type_name("SHELL");
 }
 
 std::unique_ptr<CLI::App> BuildApp(Options& o) {
@@ -188,50 +129,16 @@ std::unique_ptr<CLI::App> BuildApp(Options& o) {
     return std::string("toucan-token ") + kVersion + "\n" + LibraryVersions();
   });
   app->option_defaults()->always_capture_default();
-  AddRequestOptions(*app, o);
-  AddConnectionOptions(*app, o);
-  app->add_option(
-         "-o,--output", o.output,
-         std::string("Output format: ") + kOutputFormatList + " (env TOUCAN_OUTPUT)")
-      ->check(OneOf({kOutputFormats.begin(), kOutputFormats.end()}))
-      ->type_name("FORMAT");
-  app->add_flag("--dry-run", o.dry_run, "Print the request that would be sent; send nothing");
-  AddProfileOptions(*app, o);
-  app->add_flag("-v,--verbose", o.verbose, "Progress and diagnostics on stderr");
-  app->add_flag("-q,--quiet", o.quiet, "No warnings or progress on stderr; errors still print");
-  CLI::App* batch = app->add_subcommand(
-      "batch", "Mint one token per line of FILE (JSON Lines or CSV; - or none for stdin)");
-  batch->fallthrough();
-  batch->footer(kBatchFooter);
-  batch->add_option("file", o.batch_file, "Input: JSON Lines, or CSV (--csv or a .csv name)")
-      ->type_name("FILE|-");
-  batch->add_option("--concurrency", o.concurrency, "Requests in flight")
-      ->transform(DecimalInteger(1, 256))
-      ->type_name("N");
-  CLI::App* completion =
-      app->add_subcommand("completion", "Print the completion script for bash, zsh or fish");
-  completion->add_option("shell", o.completion_shell, "bash, zsh or fish")
-      ->required()
-      ->check(OneOf({"bash", "zsh", "fish"}))
-      ->type_name("SHELL");
-  completion->footer(
-      "The script the package installs. Examples:\n"
-      "  toucan-token completion bash > ~/.local/share/bash-completion/completions/toucan-token\n"
-      "  toucan-token completion zsh > ~/.zfunc/_toucan-token     # a folder in $fpath\n"
-      "  toucan-token completion fish > ~/.config/fish/completions/toucan-token.fish");
-  batch->add_flag("--csv", o.csv,
-                  "Read CSV: a header row (distinctId, attributes...), a user a row");
-  batch->add_flag("--keep-going", o.keep_going,
-                  "Send every line even after a failure every line would meet (401/403, 404, ...)");
+  AddOptions(*app, o);
+  AddSubcommands(*app, o);
   return app;
 }
 
 // "-u/--distinct-id", as the help writes an option.
 std::string OptionName(const CLI::Option& option) {
-  std::string name;
-  for (const auto& s : option.get_snames()) name += "-" + s + "/";
-  for (const auto& l : option.get_lnames()) name += "--" + l + "/";
-  return name.empty() ? option.get_name() : name.substr(0, name.size() - 1);
+  std::string name = option.get_name(false, true);
+  std::replace(name.begin(), name.end(), ',', '/');
+  return name;
 }
 
 // The options that apply: the main command's and those of the subcommands given.
@@ -257,8 +164,7 @@ std::string UnknownOption(const std::string& arg, const CLI::App& app) {
 // A word where a command or a value was expected.
 std::string UnexpectedWord(const std::string& word, const CLI::App& app) {
   const std::string shown = "'" + Excerpt(word, 100) + "'";
-  const CLI::App* cache = app.get_subcommand("cache");
-  if (cache->parsed()) {
+  if (app.get_subcommand("cache")->parsed()) {
     return "unknown cache command " + shown + ": the only one is clear (toucan-token cache clear)";
   }
   if (app.get_subcommand("batch")->parsed()) {
@@ -268,7 +174,8 @@ std::string UnexpectedWord(const std::string& word, const CLI::App& app) {
   for (const CLI::App* sub : app.get_subcommands({})) commands.push_back(sub->get_name());
   std::string message = "unknown command " + shown + DidYouMean(word, commands);
   if (message.back() == ')') return message;
-  return message + ": the commands are " + Joined(commands) + " (a distinct id goes after -u)";
+  return message + ": the commands are " + CLI::detail::join(commands, ", ") +
+         " (a distinct id goes after -u)";
 }
 
 // CLI11's own words never reach the user: each parse error is said again, naming the option.
@@ -297,29 +204,23 @@ std::string ExplainParseError(const CLI::ParseError& e, const CLI::App& app) {
   return what;
 }
 
-// `-u --dry-run` would take "--dry-run" for the id and mint for real: a value that names an
-// option of the command line is a value the user forgot.
-void RefuseOptionsTakenAsValues(const CLI::App& app) {
+// The options given, by a flag, and the subcommand. `-u --dry-run` would take "--dry-run" for
+// the id and mint for real: a value that names an option is a value the user forgot.
+void RecordGiven(const CLI::App& app, Parsed& parsed) {
   const auto options = OptionsInUse(app);
   for (const CLI::Option* option : options) {
     for (const std::string& value : option->results()) {
       const std::string name = value.substr(0, value.find('='));
-      if (value.size() < 2 || value.front() != '-' ||
-          std::none_of(options.begin(), options.end(),
-                       [&name](const CLI::Option* other) { return other->check_name(name); })) {
-        continue;
+      if (value.size() >= 2 && value.front() == '-' &&
+          std::any_of(options.begin(), options.end(),
+                      [&name](const CLI::Option* other) { return other->check_name(name); })) {
+        throw UsageError(OptionName(*option) + " needs a value, but the next word is the option " +
+                         name + " (see toucan-token --help)");
       }
-      throw UsageError(OptionName(*option) + " needs a value, but the next word is the option " +
-                       name + " (see toucan-token --help)");
     }
-  }
-}
-
-// The options given, by a flag, and the subcommand.
-void RecordGiven(const CLI::App& app, Parsed& parsed) {
-  for (const CLI::Option* option : OptionsInUse(app)) {
-    if (option->count() == 0 || option->get_lnames().empty()) continue;
-    parsed.origin["--" + option->get_lnames().front()] = "flag";
+    if (option->count() > 0 && !option->get_lnames().empty()) {
+      parsed.origin["--" + option->get_lnames().front()] = "flag";
+    }
   }
   const auto commands = app.get_subcommands();
   parsed.command = commands.empty() ? "" : commands.front()->get_name();
@@ -362,11 +263,9 @@ std::optional<int> ParseCommandLine(int argc, char** argv, Parsed& parsed) {
     }
     // Point at the help that lists the option at fault: a subcommand's own where one was given.
     const auto commands = app->get_subcommands();
-    const std::string help =
-        commands.empty() ? "" : " " + commands.front()->get_name();
+    const std::string help = commands.empty() ? "" : " " + commands.front()->get_name();
     throw UsageError(ExplainParseError(e, *app) + " (see toucan-token" + help + " --help)");
   }
-  RefuseOptionsTakenAsValues(*app);
   RecordGiven(*app, parsed);
   return std::nullopt;
 }

@@ -14,8 +14,7 @@ namespace toucan::cli {
 namespace {
 
 // `-o env`, `shell` and `github` output is read by a shell (eval, or a workflow's
-// `${{ env.TOUCAN_TOKEN }}` pasted into a script): only characters no shell interprets (no `~`,
-// quotes, `$`).
+// `${{ env.TOUCAN_TOKEN }}` pasted into a script): only characters no shell interprets.
 bool IsShellSafe(const std::string& text) {
   return std::all_of(text.begin(), text.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("._-+/=:", c) != nullptr;
@@ -37,21 +36,20 @@ ResultPrinter::ResultPrinter(std::string format, const Environment& env)
     const auto path = EnvValue(env, variable);
     if (!path) continue;
     const std::string what = std::string("$") + variable + " ('" + *path + "')";
-    // O_APPEND: the runner's files may be appended to by others too, and each line is one write.
+    // O_APPEND: others may append to the runner's files too, and each line is one write.
     // O_NONBLOCK: a FIFO nobody reads is an error now, not a hang; writes then block again.
     const int fd =
         open(path->c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
-    if (fd < 0) {
+    if (fd < 0)
       throw Error(ErrorKind::kOutput, "cannot open " + what + ": " + std::strerror(errno));
-    }
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     github_.push_back({LineWriter(fd, what), token, expires});
   }
 }
 
 void ResultPrinter::Check(const TokenResponse& response) const {
-  if (format_ == "json" || format_ == "token" || format_ == "header") return;
-  if (!IsShellSafe(response.token)) {
+  if (format_ != "json" && format_ != "token" && format_ != "header" &&
+      !IsShellSafe(response.token)) {
     throw Error(ErrorKind::kBadResponse,
                 "the token holds characters a shell would interpret, so it is not printed for -o " +
                     format_ + "; use -o json or -o token");
@@ -61,12 +59,11 @@ void ResultPrinter::Check(const TokenResponse& response) const {
 void ResultPrinter::Print(const TokenResponse& response) {
   Check(response);
   const std::string prefix = format_ == "shell" ? "export " : "";
-  // For github, the mask line that must precede the token anywhere else.
   LineWriter(STDOUT_FILENO)
       .Write(format_ == "json"     ? ResponseJsonLine(response)
              : format_ == "token"  ? response.token
              : format_ == "header" ? "Authorization: Bearer " + response.token
-             : format_ == "github" ? "::add-mask::" + response.token
+             : format_ == "github" ? "::add-mask::" + response.token  // before it shows anywhere
                                    : prefix + "TOUCAN_TOKEN=" + response.token + "\n" + prefix +
                                          "TOUCAN_TOKEN_EXPIRES_AT=" + ExpiresAt(response));
   for (auto& file : github_) {

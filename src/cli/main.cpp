@@ -17,17 +17,12 @@
 extern char** environ;
 
 namespace toucan::cli {
-
-KnownKeys g_keys;
-
 namespace {
-
-// ---- process set-up ------------------------------------------------------------------------
 
 volatile std::sig_atomic_t g_signal = 0;
 
-// Batch: the first signal asks the loop to wind down; a second one ends the program at once.
-// Either way an api-key-command still running is stopped, with all it started.
+// Batch: the first signal winds the loop down, a second ends the program at once; either way an
+// api-key-command still running is stopped, with all it started.
 void OnBatchSignal(int signal) {
   StopKeyCommand();
   if (g_signal != 0) {
@@ -38,8 +33,8 @@ void OnBatchSignal(int signal) {
   g_signal = signal;
 }
 
-// Single mode: nothing is half done that is worth waiting for; end with 128 + signal, leaving
-// no api-key-command and no token in a half-written cache file behind.
+// Single mode: nothing half done is worth waiting for; leave no api-key-command and no
+// half-written cache entry behind.
 void OnSingleSignal(int signal) {
   StopKeyCommand();
   RemoveUnfinishedCacheEntry();
@@ -51,14 +46,11 @@ void InstallSignalHandlers(void (*handler)(int)) {
   action.sa_handler = handler;
   sigemptyset(&action.sa_mask);
   action.sa_flags = 0;  // no SA_RESTART: a blocking read of the batch input returns EINTR
-  // SIGHUP (a closed terminal or ssh session) and SIGQUIT end the program as SIGTERM does:
-  // an api-key-command and a half-written cache entry are cleaned up all the same.
   for (const int signal : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaction(signal, &action, nullptr);
 }
 
 // A closed descriptor 0–2 would be taken by the next file or socket opened (libcurl's socketpair
-// on stdout would swallow the token). Open /dev/null in the direction that makes use fail:
-// reading a closed stdin or writing a closed stdout is then an error, not silence.
+// on stdout would swallow the token): /dev/null, opened the wrong way round, makes use fail.
 void GuardStandardStreams() {
   for (int fd = 0; fd <= 2; ++fd) {
     if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
@@ -92,8 +84,6 @@ void AddKeysOfCommandLine(int argc, char** argv) {
   }
 }
 
-bool g_quiet = false;  // -q: errors only
-
 ClientOptions MakeClientOptions(const Options& o, ApiKey key) {
   const auto ms = [](double seconds) {
     return std::chrono::milliseconds(std::max<long long>(1, std::llround(seconds * 1000.0)));
@@ -106,44 +96,33 @@ ClientOptions MakeClientOptions(const Options& o, ApiKey key) {
   return client;
 }
 
-// The cache entry for this request, when the cache is on and usable (a warning otherwise).
-struct CacheUse {
-  std::optional<TokenCache> cache;
-  std::string entry;
-};
-
-CacheUse OpenCache(const Options& o, const Json& body, const ApiKey& key) {
-  CacheUse use;
-  if (!o.cache || o.no_cache || o.dry_run) return use;
-  auto opened = TokenCache::Open(ProcessEnvironment());
-  if (!opened.cache) {
-    Warn(opened.warning);
-    return use;
-  }
-  use.cache = std::move(opened.cache);
-  use.entry = TokenCache::EntryName(ResolveEndpointUrl(o.base_url, o.endpoint_path), key.key,
-                                    body.dump());
-  return use;
-}
-
 int RunSingle(const Parsed& parsed, const Json& body, ApiKey key) {
   const Options& o = parsed.options;
   if (o.dry_run) {
-    const std::string url = ResolveEndpointUrl(o.base_url, o.endpoint_path);
-    const std::string request = DryRunRequest(url, body).dump();
-    // The user's own input may hold the key (an attribute set from the wrong variable).
+    const std::string request =
+        DryRunRequest(ResolveEndpointUrl(o.base_url, o.endpoint_path), body).dump();
     LineWriter(STDOUT_FILENO)
         .Write(g_keys.Apply(key.key.empty() ? request : Redactor(key.key).Apply(request)));
     return 0;
   }
   ResultPrinter printer(o.output, ProcessEnvironment());
-  const CacheUse cached = OpenCache(o, body, key);
-  if (cached.cache) {
+  std::optional<TokenCache> cache;
+  if (o.cache && !o.no_cache) {
+    auto opened = TokenCache::Open(ProcessEnvironment());
+    if (!opened.cache) Warn(opened.warning);
+    cache = std::move(opened.cache);
+  }
+  const std::string entry =
+      cache ? TokenCache::EntryName(ResolveEndpointUrl(o.base_url, o.endpoint_path), key.key,
+                                    body.dump())
+            : "";
+  if (cache) {
     const auto min_ttl =
         o.min_ttl < 0 ? std::nullopt : std::optional(std::chrono::seconds(o.min_ttl));
-    const CacheLookup found = cached.cache->Lookup(cached.entry, Redactor(key.key), min_ttl);
-    if (o.verbose)
+    const CacheLookup found = cache->Lookup(entry, Redactor(key.key), min_ttl);
+    if (o.verbose) {
       PrintError(found.hit ? "cache hit (" + found.reason + ")" : "cache miss: " + found.reason);
+    }
     if (found.hit) {
       printer.Print(*found.hit);
       return 0;
@@ -155,8 +134,8 @@ int RunSingle(const Parsed& parsed, const Json& body, ApiKey key) {
   if (!response.expires_in) {
     Warn("the reply has no usable expiresIn, so the expiry is unknown (null)");
   }
-  if (cached.cache) {
-    const CacheStore stored = cached.cache->Store(cached.entry, response);
+  if (cache) {
+    const CacheStore stored = cache->Store(entry, response);
     if ((o.verbose || stored.warn) && !stored.stored) {
       PrintError((stored.warn ? "warning: not cached: " : "not cached: ") + stored.reason);
     }
@@ -166,14 +145,12 @@ int RunSingle(const Parsed& parsed, const Json& body, ApiKey key) {
 }
 
 int RunProfiles(const Config& config, const std::optional<Profile>& active) {
-  // Every profile's key, not only the active one's: a listing shows them all.
   for (const Profile& profile : config.profiles) {
     if (profile.api_key_env) g_keys.AddFromEnvironment(*profile.api_key_env);
   }
   LineWriter out(STDOUT_FILENO);
-  // A command such as ["echo", KEY] is where the key comes from, and shows it.
   for (const Json& row : ProfileRows(config, active ? std::optional(active->name) : std::nullopt)) {
-    WriteRow(out, row);
+    WriteRow(out, row);  // an api-key-command such as ["echo", KEY] would show the key
   }
   return 0;
 }
@@ -182,8 +159,7 @@ int RunCompletion(const std::string& shell) {
   std::string_view script = shell == "bash"  ? kBashCompletion
                             : shell == "zsh" ? kZshCompletion
                                              : kFishCompletion;
-  if (!script.empty() && script.back() == '\n') script.remove_suffix(1);  // Write adds it
-  LineWriter(STDOUT_FILENO).Write(script);
+  LineWriter(STDOUT_FILENO).Write(script.substr(0, script.find_last_not_of('\n') + 1));
   return 0;
 }
 
@@ -192,9 +168,8 @@ int RunCacheClear(bool dry_run) {
   auto opened = TokenCache::Open(ProcessEnvironment());
   if (!opened.cache) throw UsageError(opened.warning);
   const std::size_t removed = opened.cache->Clear();
-  PrintError("removed " + std::to_string(removed) +
-             (removed == 1 ? " cached token" : " cached tokens") + " from " +
-             opened.cache->folder());
+  PrintError("removed " + std::to_string(removed) + " cached token" + (removed == 1 ? "" : "s") +
+             " from " + opened.cache->folder());
   return 0;
 }
 
@@ -205,14 +180,12 @@ int RunBatchMode(const Parsed& parsed, const TokenRequest& defaults, ApiKey key,
   batch.defaults = defaults;
   if (schema) {
     batch.check_line = [&schema](const TokenRequest& line) { schema->Check(line.attributes); };
-    // CSV cells are text, as -a KEY=VALUE is: the schema's type converts them the same way.
     batch.cell_value = [&schema](const std::string& name, std::string_view text) {
       return schema->Coerce(name, text);
     };
   }
   batch.redact = [](std::string row) { return g_keys.Apply(std::move(row)); };
-  batch.concurrency = o.concurrency;
-  batch.keep_going = o.keep_going;
+  batch.concurrency = o.concurrency, batch.keep_going = o.keep_going;
   batch.csv = o.csv || (o.batch_file.size() > 4 && o.batch_file.ends_with(".csv"));
   batch.progress = !o.quiet && isatty(STDERR_FILENO) == 1;
   batch.interrupted = [] { return g_signal != 0; };
@@ -223,8 +196,8 @@ int RunBatchMode(const Parsed& parsed, const TokenRequest& defaults, ApiKey key,
   }
   int status = 0;
   if (o.dry_run || g_signal != 0) {  // interrupted before the key was read: reads no line
-    const std::string url = ResolveEndpointUrl(o.base_url, o.endpoint_path);
-    status = RunBatchDryRun(input, batch, url, STDOUT_FILENO, stderr);
+    status = RunBatchDryRun(input, batch, ResolveEndpointUrl(o.base_url, o.endpoint_path),
+                            STDOUT_FILENO, stderr);
   } else {
     Client client(MakeClientOptions(o, std::move(key)));
     status = RunBatch(client, input, batch, STDOUT_FILENO, stderr);
@@ -235,27 +208,15 @@ int RunBatchMode(const Parsed& parsed, const TokenRequest& defaults, ApiKey key,
 // Every problem on a line of its own, so that one run shows all there is to fix.
 void ReportSchemaProblems(const Schema& schema, const Json& attributes) {
   const std::vector<std::string> problems = schema.Problems(attributes);
-  if (problems.empty()) return;
-  for (std::size_t i = 0; i + 1 < problems.size(); ++i) {
-    PrintError(UsageError(problems[i]).what());  // escaped as every Error message is
-  }
-  throw UsageError(problems.back());
-}
-
-int RunConfig(const std::vector<Json>& rows, const std::optional<Schema>& schema,
-              const TokenRequest& request) {
-  LineWriter out(STDOUT_FILENO);
-  for (const Json& row : rows) WriteRow(out, row);
-  if (schema) ReportSchemaProblems(*schema, request.attributes);  // the verdict, as a mint's
-  return 0;
+  for (std::size_t i = 0; i + 1 < problems.size(); ++i) PrintError(UsageError(problems[i]).what());
+  if (!problems.empty()) throw UsageError(problems.back());
 }
 
 // A mint, single or batch, once every setting is known.
 int RunMint(const Parsed& parsed, const TokenRequest& request,
             const std::optional<Schema>& schema) {
   const Options& o = parsed.options;
-  // Input errors come before key errors. For batch the role and attributes are every line's
-  // defaults, checked on their own; a single request is checked by building its body, once.
+  // Input errors come before key errors; batch defaults are checked on their own.
   Json body;
   if (parsed.batch) {
     CheckRequestDefaults(request);
@@ -266,13 +227,12 @@ int RunMint(const Parsed& parsed, const TokenRequest& request,
   // Before the key is read (an api-key-command may take a while) and the input is opened
   // (opening a FIFO can block): a signal then must still wind the batch down.
   if (parsed.batch) InstallSignalHandlers(OnBatchSignal);
-  // --dry-run needs no key, but one that is configured is still read and checked; so is the CA
-  // bundle, which a real run checks when it builds its client.
+  // --dry-run needs no key, but one that is configured is still read and checked, as is the CA
+  // bundle.
   ApiKey key;
   try {
     key = ReadApiKey(o);
-  } catch (const Error& e) {
-    // The batch still says what it did not do: every line not attempted.
+  } catch (const Error& e) {  // interrupted, the batch still reports the lines not attempted
     if (!parsed.batch || e.kind() != ErrorKind::kInterrupted) throw;
   }
   if (o.dry_run && !o.cacert.empty()) CheckCaBundle(o.cacert);
@@ -309,8 +269,14 @@ int Run(int argc, char** argv) {
                                                    show_origins ? &layers : nullptr);
   if (show_origins) {
     const std::vector<Json> rows = OriginRows(parsed, config, profile, request.attributes, layers);
-    if (parsed.config) return RunConfig(rows, schema, request);
-    PrintOrigins(rows);
+    if (!parsed.config) {
+      PrintOrigins(rows);
+    } else {
+      LineWriter out(STDOUT_FILENO);
+      for (const Json& row : rows) WriteRow(out, row);
+      if (schema) ReportSchemaProblems(*schema, request.attributes);  // the verdict, as a mint's
+      return 0;
+    }
   }
   return RunMint(parsed, request, schema);
 }
@@ -329,20 +295,6 @@ int RunAndReport(int argc, char** argv) {
 }
 
 }  // namespace
-
-void PrintError(const std::string& message) {
-  const std::string line = "toucan-token: " + g_keys.Apply(message) + "\n";
-  [[maybe_unused]] const auto written = std::fwrite(line.data(), 1, line.size(), stderr);
-}
-
-void Warn(const std::string& message) {
-  if (!g_quiet) PrintError("warning: " + message);
-}
-
-void WriteRow(LineWriter& out, const Json& row) {
-  out.Write(g_keys.Apply(row.dump(-1, ' ', false, Json::error_handler_t::replace)));
-}
-
 }  // namespace toucan::cli
 
 int main(int argc, char** argv) {
@@ -355,9 +307,8 @@ int main(int argc, char** argv) {
 #if defined(__SANITIZE_ADDRESS__)
   return status;  // exit normally, so LeakSanitizer sees what is left on the heap
 #else
-  // Every result is written and checked by now (whole-line write(2) calls, --help flushed), so
-  // the exit-time teardown of libcurl, OpenSSL and the C++ runtime, which only frees memory the
-  // kernel takes back anyway, is skipped: it is a measurable part of a one-token run.
+  // Every result is written and checked by now; the exit-time teardown of libcurl, OpenSSL and
+  // the C++ runtime only frees memory, and is a measurable part of a one-token run.
   _exit(status);
 #endif
 }

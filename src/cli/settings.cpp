@@ -11,22 +11,22 @@
 #include <cstring>
 #include <functional>
 #include <span>
+#include <tuple>
 
 #include "cli.hpp"
 
 namespace toucan::cli {
 namespace {
 
-// JSON|@FILE|- inputs that read standard input.
 bool ReadsStandardInput(const std::string& input) {
   return input == "-" || (input.rfind('@', 0) == 0 && NamesStandardInput(input.substr(1)));
 }
 
 bool IsEnvName(const std::string& name) {
-  if (name.empty() || std::isdigit(static_cast<unsigned char>(name.front()))) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
-  });
+  return !name.empty() && !std::isdigit(static_cast<unsigned char>(name.front())) &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+         });
 }
 
 // "profile prod (PATH:LINE)": where the profile writes `key` ("base-url", "attributes.region").
@@ -37,20 +37,15 @@ std::string ProfileSource(const Profile& profile, const std::string& key) {
 }
 
 constexpr std::size_t kMaxJsonInputBytes = std::size_t{1024} * 1024;
-constexpr std::size_t kMaxKeyFileBytes = 4096;
 
 std::string ReadInput(const std::string& path, const std::string& what, std::size_t max_bytes,
                       bool first_line_only = false) {
   if (path == "-") return ReadBounded(0, max_bytes, what, first_line_only);
-  const int fd = OpenInput(path, what);
-  try {
-    std::string text = ReadBounded(fd, max_bytes, what + " '" + path + "'", first_line_only);
-    close(fd);
-    return text;
-  } catch (...) {
-    close(fd);
-    throw;
-  }
+  const struct Closed {
+    int fd;
+    ~Closed() { close(fd); }
+  } input{OpenInput(path, what)};
+  return ReadBounded(input.fd, max_bytes, what + " '" + path + "'", first_line_only);
 }
 
 // Inline JSON that does not parse: a hint when it looks like a file name or one attribute.
@@ -71,18 +66,17 @@ Json ParseInlineJson(const std::string& input, const std::string& flag) {
   }
 }
 
-// The key and where it comes from; an empty key when none is configured (or, in a dry run, the
-// profile's api-key-command, which is not run).
+// An empty key when none is configured, or in a dry run for an api-key-command (it may prompt).
 ApiKey FindApiKey(const Options& options) {
   if (!options.api_key_command.empty()) {
-    ApiKey key{"", "the profile's api-key-command", false};
-    if (options.dry_run) return key;  // offline: the command may prompt (pass, gpg)
-    return {RunKeyCommand(options.api_key_command), key.source, true};
+    const std::string source = "the profile's api-key-command";
+    if (options.dry_run) return {"", source, false};
+    return {RunKeyCommand(options.api_key_command), source, true};
   }
   if (!options.api_key_file.empty()) {
     const bool stdin_key = NamesStandardInput(options.api_key_file);
-    const std::string text = ReadInput(stdin_key ? "-" : options.api_key_file,
-                                       "the API key file", kMaxKeyFileBytes, true);
+    const std::string text =
+        ReadInput(stdin_key ? "-" : options.api_key_file, "the API key file", 4096, true);
     return {std::string(Trim(text)),
             stdin_key ? "standard input" : "--api-key-file '" + options.api_key_file + "'", true};
   }
@@ -91,41 +85,36 @@ ApiKey FindApiKey(const Options& options) {
                      "' is not an environment variable name");
   }
   const char* value = std::getenv(options.api_key_env.c_str());
-  if (value == nullptr) return {"", options.api_key_env, false};
-  return {std::string(Trim(value)), options.api_key_env, true};
+  return {value ? std::string(Trim(value)) : "", options.api_key_env, value != nullptr};
 }
 
 void CheckModeFlags(const Parsed& parsed) {
   const Options& o = parsed.options;
-  if (parsed.batch) {
-    if (parsed.Given("--cache")) {
-      throw UsageError("--cache is for single tokens; batch always mints");
-    }
-    if (parsed.Given("--distinct-id")) {
-      throw UsageError(
-          "-u/--distinct-id cannot be used with batch: each input line names its user");
-    }
-    if (parsed.Given("--output")) {
-      throw UsageError("-o/--output cannot be used with batch: it always writes JSON Lines");
-    }
-  } else if (!parsed.Given("--distinct-id") && !parsed.config) {
+  constexpr std::pair<const char*, const char*> kNotInBatch[] = {
+      {"--cache", "--cache is for single tokens; batch always mints"},
+      {"--distinct-id",
+       "-u/--distinct-id cannot be used with batch: each input line names its user"},
+      {"--output", "-o/--output cannot be used with batch: it always writes JSON Lines"}};
+  for (const auto& rule : kNotInBatch) {
+    if (parsed.batch && parsed.Given(rule.first)) throw UsageError(rule.second);
+  }
+  if (!parsed.batch && !parsed.config && !parsed.Given("--distinct-id")) {
     throw UsageError("--distinct-id is required (e.g. toucan-token -u user-42); see --help");
   }
   if (o.quiet && o.verbose) throw UsageError("-q/--quiet and -v/--verbose cannot be used together");
-  if (parsed.Given("--cacert") && o.cacert.empty()) {
-    throw UsageError(
-        "--cacert is empty: give a CA bundle file, or leave it out for the system store");
-  }
   // An unset variable in `--api-key-file "$KEY_FILE"` must not fall back to TOUCAN_API_KEY.
-  if (parsed.Given("--api-key-file") && o.api_key_file.empty()) {
-    throw UsageError("--api-key-file is empty: give the key file, or - for standard input");
+  for (const auto& [flag, value, hint] :
+       {std::tuple{"--cacert", &o.cacert, "a CA bundle file, or leave it out for the system store"},
+        std::tuple{"--api-key-file", &o.api_key_file, "the key file, or - for standard input"},
+        std::tuple{"--schema", &o.schema, "a schema file"}}) {
+    if (parsed.Given(flag) && value->empty()) {
+      throw UsageError(std::string(flag) + " is empty: give " + hint);
+    }
   }
   std::vector<std::string> readers;
   if (ReadsStandardInput(o.attributes_input)) readers.emplace_back("--attributes");
   if (ReadsStandardInput(o.permissions_input)) readers.emplace_back("--permissions");
-  if (!o.api_key_file.empty() && NamesStandardInput(o.api_key_file)) {
-    readers.emplace_back("--api-key-file");
-  }
+  if (NamesStandardInput(o.api_key_file)) readers.emplace_back("--api-key-file");
   if (parsed.batch && (o.batch_file.empty() || NamesStandardInput(o.batch_file))) {
     readers.emplace_back("the batch input");
   }
@@ -135,32 +124,32 @@ void CheckModeFlags(const Parsed& parsed) {
   }
 }
 
+std::string WithoutSlash(std::string url) {
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  return url;
+}
+
 // TOUCAN_BASE_URL ranks below --base-url and above a profile's base-url, but never sends the
 // profile's own key elsewhere: a variable left over from dev work would carry the prod key there.
 void ApplyBaseUrlVariable(Parsed& parsed, const std::optional<Profile>& profile,
                           const Environment& env) {
   const auto value = EnvValue(env, "TOUCAN_BASE_URL");
   if (!value || parsed.Given("--base-url")) return;
-  const auto without_slash = [](std::string url) {
-    while (!url.empty() && url.back() == '/') url.pop_back();
-    return url;
-  };
-  const std::string own = profile && profile->base_url ? *profile->base_url
-                                                       : std::string(kDefaultBaseUrl);
+  const std::string own =
+      profile && profile->base_url ? *profile->base_url : std::string(kDefaultBaseUrl);
   const bool key_flag = parsed.Given("--api-key-env") || parsed.Given("--api-key-file");
   if (profile && profile->HasKeySource() && !key_flag &&
-      without_slash(*value) != without_slash(own)) {
-    const auto quote = [](const std::string& url) { return "'" + MaskUserinfo(url) + "'"; };
-    const std::string conflict = "TOUCAN_BASE_URL " + quote(*value) +
-                                 " is not the instance of profile '" + profile->name + "' (" +
-                                 quote(own) + (profile->base_url ? "" : ", the default") +
-                                 "), whose own key would be sent there";
-    // `config` is where the user looks for why: it shows the profile's URL and says so.
-    if (parsed.config) {
-      parsed.base_url_conflict = conflict;
-      return;
+      WithoutSlash(*value) != WithoutSlash(own)) {
+    const std::string conflict =
+        "TOUCAN_BASE_URL '" + MaskUserinfo(*value) + "' is not the instance of profile '" +
+        profile->name + "' ('" + MaskUserinfo(own) + "'" +
+        (profile->base_url ? "" : ", the default") + "), whose own key would be sent there";
+    if (!parsed.config) {
+      throw UsageError(conflict +
+                       "; pass --base-url to choose the instance, or unset TOUCAN_BASE_URL");
     }
-    throw UsageError(conflict + "; pass --base-url to choose the instance, or unset TOUCAN_BASE_URL");
+    parsed.base_url_conflict = conflict;  // `config` shows the profile's URL, and why
+    return;
   }
   parsed.options.base_url = *value;
   parsed.origin["--base-url"] = "env TOUCAN_BASE_URL";
@@ -195,14 +184,12 @@ void ApplyProfile(Parsed& parsed, const Profile& profile) {
   }
 }
 
-// Single mode: below -o come TOUCAN_OUTPUT, then the profile's `output` (batch rows are JSON
-// Lines whatever they say). A dry run prints JSON only: any other format is a script expecting a
-// token, or a $GITHUB_ENV, that the request would land in.
+// Single mode: -o, then TOUCAN_OUTPUT, then the profile's `output`.
 void ResolveOutput(Parsed& parsed, const std::optional<Profile>& profile, const Environment& env) {
-  if (parsed.batch) return;
   Options& o = parsed.options;
+  const auto variable = EnvValue(env, "TOUCAN_OUTPUT");
   if (parsed.Given("--output")) {
-  } else if (const auto variable = EnvValue(env, "TOUCAN_OUTPUT")) {
+  } else if (variable) {
     if (!IsOutputFormat(*variable)) {
       throw UsageError("TOUCAN_OUTPUT is '" + Excerpt(*variable) + "', not an output format: use " +
                        kOutputFormatList +
@@ -220,22 +207,22 @@ void ResolveOutput(Parsed& parsed, const std::optional<Profile>& profile, const 
                            : source.rfind("env ", 0) == 0 ? source.substr(4)
                            : profile                      ? "the profile '" + profile->name + "'"
                                                           : source;
+  // Any format but JSON is a script expecting a token, or a $GITHUB_ENV, that the request
+  // would land in.
   if (o.dry_run && o.output != "json") {
     throw UsageError("--dry-run prints the request as JSON, but the output format is '" + o.output +
                      "' (from " + from + "); add -o json");
   }
   if (o.output != "github") return;
-  if (!EnvValue(env, "GITHUB_ENV") && !EnvValue(env, "GITHUB_OUTPUT")) {
+  const bool env_file = EnvValue(env, "GITHUB_ENV").has_value();
+  const bool output_file = EnvValue(env, "GITHUB_OUTPUT").has_value();
+  if (!env_file && !output_file) {
     throw UsageError("the output format 'github' (from " + from +
                      ") appends to the files named by GITHUB_ENV and GITHUB_OUTPUT, and neither "
                      "is set: run it in a GitHub Actions step, or use -o shell or -o env");
   }
-  if (!EnvValue(env, "GITHUB_ENV")) {
-    Warn("GITHUB_ENV is not set, so the job's environment will not have the token");
-  }
-  if (!EnvValue(env, "GITHUB_OUTPUT")) {
-    Warn("GITHUB_OUTPUT is not set, so the step's outputs will not have the token");
-  }
+  if (!env_file) Warn("GITHUB_ENV is not set, so the job's environment will not have the token");
+  if (!output_file) Warn("GITHUB_OUTPUT is not set, so the step's outputs will not have the token");
 }
 
 // With a schema, `-a year=2024` means the declared type, so `:=` is not needed.
@@ -251,13 +238,6 @@ Json ParseAttributeArgument(const std::string& argument, const Schema* schema) {
 
 Json Row(const char* name, Json value, std::string source) {
   return Json{{"name", name}, {"value", std::move(value)}, {"source", std::move(source)}};
-}
-
-Json OrNull(const std::string& text) { return text.empty() ? Json() : Json(text); }
-
-// 30, not 30.0, for whole seconds.
-Json Seconds(double value) {
-  return value == std::floor(value) ? Json(static_cast<long long>(value)) : Json(value);
 }
 
 // Where the key would be read and whether it is there; never the key (a command is not run).
@@ -283,36 +263,33 @@ Json ApiKeyRow(const Parsed& parsed) {
 std::vector<Json> SettingRows(const Parsed& parsed, const Config& config,
                               const std::optional<Profile>& profile) {
   const Options& o = parsed.options;
-  const std::string url = ResolveEndpointUrl(o.base_url, o.endpoint_path);  // checks it
   Json schema = parsed.Given("--schema") ? Json(o.schema) : Json();
-  if (profile && !parsed.Given("--schema")) {
-    if (profile->schema_path) schema = *profile->schema_path;
-    if (profile->schema_inline) schema = "(inline table)";
-  }
+  if (profile && profile->schema_path && !parsed.Given("--schema")) schema = *profile->schema_path;
+  if (profile && profile->schema_inline && !parsed.Given("--schema")) schema = "(inline table)";
   const auto row = [&parsed](const char* name, Json value) {
     return Row(name, std::move(value), parsed.Source(std::string("--") + name));
   };
-  return {
-      Row("config", OrNull(config.path), std::getenv("TOUCAN_CONFIG") ? "env TOUCAN_CONFIG" : "default"),
-      Row("profile", profile ? Json(profile->name) : Json(),
-          parsed.Given("--profile")        ? "flag"
-          : std::getenv("TOUCAN_PROFILE") ? "env TOUCAN_PROFILE"
-                                          : "default"),
-      Row("base-url", o.base_url,
-          parsed.Source("--base-url") +
-              (parsed.base_url_conflict.empty() ? "" : "; a mint refuses " + parsed.base_url_conflict)),
-      row("endpoint-path", o.endpoint_path),
-      Row("url", url, "base-url + endpoint-path"),
-      row("role", o.role),
-      row("output", o.output),
-      row("timeout", Seconds(o.timeout)),
-      row("connect-timeout", Seconds(o.connect_timeout)),
-      row("retries", o.retries),
-      row("cacert", OrNull(o.cacert)),
-      row("schema", schema),
-      Row("cache", o.cache && !o.no_cache, o.no_cache ? "flag" : parsed.Source("--cache")),
-      row("min-ttl", o.min_ttl < 0 ? Json() : Json(o.min_ttl)),
-      ApiKeyRow(parsed)};
+  const auto text = [](const std::string& value) { return value.empty() ? Json() : Json(value); };
+  const auto seconds = [](double value) {  // 30, not 30.0
+    return value == std::floor(value) ? Json(static_cast<long long>(value)) : Json(value);
+  };
+  const char* profile_source = parsed.Given("--profile")        ? "flag"
+                               : std::getenv("TOUCAN_PROFILE") ? "env TOUCAN_PROFILE"
+                                                               : "default";
+  return {Row("config", text(config.path),
+              std::getenv("TOUCAN_CONFIG") ? "env TOUCAN_CONFIG" : "default"),
+          Row("profile", profile ? Json(profile->name) : Json(), profile_source),
+          Row("base-url", o.base_url,
+              parsed.Source("--base-url") + (parsed.base_url_conflict.empty()
+                                                 ? ""
+                                                 : "; a mint refuses " + parsed.base_url_conflict)),
+          row("endpoint-path", o.endpoint_path),
+          Row("url", ResolveEndpointUrl(o.base_url, o.endpoint_path), "base-url + endpoint-path"),
+          row("role", o.role), row("output", o.output), row("timeout", seconds(o.timeout)),
+          row("connect-timeout", seconds(o.connect_timeout)), row("retries", o.retries),
+          row("cacert", text(o.cacert)), row("schema", schema),
+          Row("cache", o.cache && !o.no_cache, o.no_cache ? "flag" : parsed.Source("--cache")),
+          row("min-ttl", o.min_ttl < 0 ? Json() : Json(o.min_ttl)), ApiKeyRow(parsed)};
 }
 
 std::string Dumped(const Json& value) {
@@ -337,7 +314,6 @@ bool NamesStandardInput(const std::string& path) {
          named.st_ino == input.st_ino;
 }
 
-// A directory or an unreadable file is a usage error.
 int OpenInput(const std::string& path, const std::string& what) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -361,8 +337,7 @@ Json ReadJsonObjectInput(const std::string& input, const std::string& flag) {
                          input == "-" ? what : what + " '" + path + "'");
 }
 
-// Checked here, where it is read, and not only by the Client: a dry run and a cache hit never
-// build one, and a key that is set but empty or malformed must still be reported.
+// Checked here, and not only by the Client: a dry run and a cache hit never build one.
 ApiKey ReadApiKey(const Options& options) {
   ApiKey key = FindApiKey(options);
   g_keys.Add(key.key);
@@ -372,7 +347,6 @@ ApiKey ReadApiKey(const Options& options) {
 
 void ApplyEnvironmentAndProfile(Parsed& parsed, const std::optional<Profile>& profile,
                                 const Environment& env) {
-  // Below a flag, above a profile.
   if (const char* bundle = std::getenv("TOUCAN_CA_BUNDLE"); bundle && !parsed.Given("--cacert")) {
     parsed.options.cacert = bundle;
     parsed.origin["--cacert"] = "env TOUCAN_CA_BUNDLE";
@@ -380,30 +354,25 @@ void ApplyEnvironmentAndProfile(Parsed& parsed, const std::optional<Profile>& pr
   ApplyBaseUrlVariable(parsed, profile, env);
   if (profile) ApplyProfile(parsed, *profile);
   CheckModeFlags(parsed);
-  ResolveOutput(parsed, profile, env);
+  if (!parsed.batch) ResolveOutput(parsed, profile, env);
 }
 
 std::optional<Schema> LoadSchema(const Parsed& parsed, const std::optional<Profile>& profile) {
-  if (parsed.Given("--schema")) {
-    if (parsed.options.schema.empty()) throw UsageError("--schema is empty: give a schema file");
-    return Schema::Load(parsed.options.schema);
-  }
+  if (parsed.Given("--schema")) return Schema::Load(parsed.options.schema);
   if (profile && profile->schema_path) return Schema::Load(*profile->schema_path);
   if (profile && profile->schema_inline) return profile->schema_inline;
   return std::nullopt;
 }
 
-// The request from the profile, -r, --attributes, -a and --permissions (for batch: every line's
-// defaults). Attributes layer: the profile's, then --attributes key by key, then each -a.
+// Attributes layer: the profile's, then --attributes key by key, then each -a.
 TokenRequest BuildDefaultRequest(const Parsed& parsed, const std::optional<Profile>& profile,
                                  const Schema* schema, AttributeLayers* layers) {
   const Options& o = parsed.options;
   TokenRequest request{o.distinct_id, o.role, Json::object(), std::nullopt};
   const auto note = [layers](const Json& object,
                              const std::function<std::string(const std::string&)>& source) {
-    if (layers == nullptr) return;
     for (const auto& item : object.items()) {
-      (*layers)[item.key()].emplace_back(item.value(), source(item.key()));
+      if (layers) (*layers)[item.key()].emplace_back(item.value(), source(item.key()));
     }
   };
   if (profile && profile->attributes) {
@@ -431,8 +400,6 @@ TokenRequest BuildDefaultRequest(const Parsed& parsed, const std::optional<Profi
   return request;
 }
 
-// The setting rows, then one row per attribute sent: its value, the layer it came from and the
-// values it replaced.
 std::vector<Json> OriginRows(const Parsed& parsed, const Config& config,
                              const std::optional<Profile>& profile, const Json& attributes,
                              const AttributeLayers& layers) {
@@ -445,10 +412,8 @@ std::vector<Json> OriginRows(const Parsed& parsed, const Config& config,
     for (auto layer = history.rbegin() + 1; layer != history.rend(); ++layer) {
       overrides.push_back(Json{{"value", layer->first}, {"source", layer->second}});
     }
-    rows.push_back(Json{{"attribute", item.key()},
-                        {"value", item.value()},
-                        {"source", history.back().second},
-                        {"overrides", std::move(overrides)}});
+    rows.push_back(Json{{"attribute", item.key()}, {"value", item.value()},
+                        {"source", history.back().second}, {"overrides", std::move(overrides)}});
   }
   return rows;
 }
