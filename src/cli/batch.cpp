@@ -60,8 +60,6 @@ class OrderedRows {
   std::optional<Error> write_error;
 
  private:
-  void Emit(const std::string& text, int exit_code);
-
   LineWriter out_;
   std::FILE* err_;
   const BatchOptions& options_;
@@ -77,21 +75,17 @@ void OrderedRows::Complete(std::uint64_t line, std::string row, int exit_code) {
   const std::size_t held = order_.size();
   while (!order_.empty() && ready_.contains(order_.front())) {
     const auto ready = ready_.extract(order_.front());
-    Emit(ready.mapped().first, ready.mapped().second);
     order_.pop_front();
+    const auto& [text, code] = ready.mapped();
+    ++(code == 0 ? tally.minted : tally.failed);
+    if (tally.first_exit == 0) tally.first_exit = code;
+    try {
+      if (!write_error) out_.Write(text);
+    } catch (const Error& e) {
+      write_error = e;
+    }
   }
   if (order_.size() < held) ShowProgress(false);
-}
-
-void OrderedRows::Emit(const std::string& text, int exit_code) {
-  ++(exit_code == 0 ? tally.minted : tally.failed);
-  if (tally.first_exit == 0) tally.first_exit = exit_code;
-  if (write_error) return;
-  try {
-    out_.Write(text);
-  } catch (const Error& e) {
-    write_error = e;
-  }
 }
 
 void OrderedRows::ShowProgress(bool final) {
