@@ -1,14 +1,11 @@
 // The HTTP side: libcurl handles and the transfer loop. The only file that calls libcurl; what a
 // reply means and when to retry is decided in outcome.cpp.
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <openssl/ssl.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
 #include <deque>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <random>
@@ -38,28 +35,19 @@ struct MultiDeleter {
 struct SlistDeleter {
   void operator()(curl_slist* list) const { curl_slist_free_all(list); }
 };
-struct UrlDeleter {
-  void operator()(CURLU* url) const { curl_url_cleanup(url); }
-};
 using EasyHandle = std::unique_ptr<CURL, EasyDeleter>;
 using MultiHandle = std::unique_ptr<CURLM, MultiDeleter>;
 using HeaderList = std::unique_ptr<curl_slist, SlistDeleter>;
-using UrlHandle = std::unique_ptr<CURLU, UrlDeleter>;
 
 // An option libcurl refuses would silently weaken a safety setting: stop instead.
-void Check(CURLcode rc, const char* what) {
-  if (rc != CURLE_OK) {
-    throw Error(ErrorKind::kInternal,
-                std::string("libcurl refused ") + what + ": " + curl_easy_strerror(rc));
+template <typename Value>
+void Set(CURL* easy, CURLoption option, Value value) {
+  if (const CURLcode rc = curl_easy_setopt(easy, option, value); rc != CURLE_OK) {
+    const curl_easyoption* known = curl_easy_option_by_id(option);
+    throw Error(ErrorKind::kInternal, std::string("libcurl refused CURLOPT_") +
+                                          (known ? known->name : "?") + ": " +
+                                          curl_easy_strerror(rc));
   }
-}
-
-std::string UrlPart(CURLU* url, CURLUPart part) {
-  char* value = nullptr;
-  if (curl_url_get(url, part, &value, 0) != CURLUE_OK || value == nullptr) return {};
-  std::string out(value);
-  curl_free(value);
-  return out;
 }
 
 std::string Seconds(Clock::duration duration) {
@@ -81,12 +69,14 @@ struct Transfer {
   int attempts = 0;
   bool fresh_connection = false;
   EasyHandle easy;
-  std::string reply;
-  bool reply_too_large = false;
-  std::size_t header_bytes = 0;
-  bool headers_too_large = false;
-  std::shared_ptr<TlsNotes> tls_notes = std::make_shared<TlsNotes>();
-  char error_buffer[CURL_ERROR_SIZE] = {};
+  struct Received {  // by the current attempt
+    std::string reply;
+    bool reply_too_large = false;
+    std::size_t header_bytes = 0;
+    bool headers_too_large = false;
+    std::shared_ptr<TlsNotes> tls_notes = std::make_shared<TlsNotes>();
+    char error_buffer[CURL_ERROR_SIZE] = {};
+  } got;
   Clock::time_point started;
   Clock::time_point ready_at;       // for retries waiting their turn
   std::optional<Error> last_error;  // why the retry waiting its turn is needed
@@ -95,20 +85,20 @@ struct Transfer {
 std::size_t CollectReply(char* data, std::size_t size, std::size_t count, void* user) {
   auto* transfer = static_cast<Transfer*>(user);
   const std::size_t bytes = size * count;
-  if (transfer->reply.size() + bytes > kMaxResponseBytes) {
-    transfer->reply_too_large = true;
+  if (transfer->got.reply.size() + bytes > kMaxResponseBytes) {
+    transfer->got.reply_too_large = true;
     return CURL_WRITEFUNC_ERROR;
   }
-  transfer->reply.append(data, bytes);
+  transfer->got.reply.append(data, bytes);
   return bytes;
 }
 
 // Headers are read by libcurl itself (curl_easy_header); this only enforces the size cap.
 std::size_t CountHeaders(char*, std::size_t size, std::size_t count, void* user) {
   auto* transfer = static_cast<Transfer*>(user);
-  transfer->header_bytes += size * count;
-  if (transfer->header_bytes > kMaxHeaderBytes) {
-    transfer->headers_too_large = true;
+  transfer->got.header_bytes += size * count;
+  if (transfer->got.header_bytes > kMaxHeaderBytes) {
+    transfer->got.headers_too_large = true;
     return 0;
   }
   return size * count;
@@ -138,7 +128,8 @@ CURLcode WatchClientCertificateRequests(CURL*, void* ssl_ctx, void* user) {
   auto* ctx = static_cast<SSL_CTX*>(ssl_ctx);
   const auto* transfer = static_cast<const Transfer*>(user);
   delete static_cast<std::shared_ptr<TlsNotes>*>(SSL_CTX_get_ex_data(ctx, TlsNotesIndex()));
-  SSL_CTX_set_ex_data(ctx, TlsNotesIndex(), new std::shared_ptr<TlsNotes>(transfer->tls_notes));
+  SSL_CTX_set_ex_data(ctx, TlsNotesIndex(),
+                      new std::shared_ptr<TlsNotes>(transfer->got.tls_notes));
   SSL_CTX_set_client_cert_cb(ctx, NoteClientCertificateRequest);
   return CURLE_OK;
 }
@@ -153,10 +144,8 @@ std::optional<std::string> LastHeader(CURL* easy, const char* name) {
 }
 
 // Why a run stopped before its end: what the lines not sent and the retries not made are told.
-struct RunStop {
-  ErrorKind kind;
-  std::string reason;
-};
+// Their rows end with the line that met it; the hint is on that line's row.
+using RunStop = Error;
 
 // The rows of a batch stopped by a Retry-After over kMaxRetryAfter name the wait and when it
 // ends, so that the user knows when the lines can be run again.
@@ -166,14 +155,16 @@ RunStop AskedToRetry(const RetryAfter& wait) {
 }
 
 // A line never sent: there was no reply, so no status.
-Error NotSent(const RunStop& stop) { return Error(stop.kind, "not sent: " + stop.reason); }
+Error NotSent(const RunStop& stop) {
+  return {stop.kind(), std::string("not sent: ") + stop.what()};
+}
 
 // A request that needed a retry: its last reply's status and what it said are kept (a
 // retryable verdict always carries its error; the fallback only keeps a row from being lost).
 Error RetryNotMade(const RunStop& stop, const std::optional<Error>& last) {
-  std::string message = "the retry was not made: " + stop.reason;
+  std::string message = std::string("the retry was not made: ") + stop.what();
   if (last) message += std::string("; the last attempt: ") + last->what();
-  return Error(stop.kind, message, last ? last->http_status() : std::nullopt);
+  return {stop.kind(), message, last ? last->http_status() : std::nullopt};
 }
 
 }  // namespace
@@ -189,49 +180,12 @@ void GlobalInit() {
 
 std::string LibraryVersions() {
   const curl_version_info_data* info = curl_version_info(CURLVERSION_NOW);
-  std::string text = std::string("libcurl ") + info->version;
-  text += "\nTLS: ";
-  text += info->ssl_version ? info->ssl_version : "none";
-  text += "\nHTTP/2: ";
-  text += (info->features & CURL_VERSION_HTTP2) ? "yes" : "no";
-  if (info->features & CURL_VERSION_HTTP2 && info->nghttp2_version) {
-    text += std::string(" (nghttp2 ") + info->nghttp2_version + ")";
-  }
-  return text;
-}
-
-Endpoint ResolveEndpoint(std::string_view base_url, std::string_view endpoint_path) {
-  EndpointParts parts = SplitBaseUrl(base_url, endpoint_path);
-  UrlHandle url(curl_url());
-  if (!url) throw Error(ErrorKind::kInternal, "out of memory");
-  if (const auto rc = curl_url_set(url.get(), CURLUPART_URL, parts.base.c_str(), 0);
-      rc != CURLUE_OK) {
-    throw UsageError(parts.quoted + " does not parse (" + curl_url_strerror(rc) + ")");
-  }
-  const std::string host = UrlPart(url.get(), CURLUPART_HOST);
-  CheckBaseUrlParts(parts, UrlPart(url.get(), CURLUPART_SCHEME), host,
-                    !UrlPart(url.get(), CURLUPART_USER).empty() ||
-                        !UrlPart(url.get(), CURLUPART_PASSWORD).empty());
-  std::string path = UrlPart(url.get(), CURLUPART_PATH);
-  while (!path.empty() && path.back() == '/') path.pop_back();
-  path += parts.endpoint;
-  if (const auto rc = curl_url_set(url.get(), CURLUPART_PATH, path.c_str(), 0); rc != CURLUE_OK) {
-    throw UsageError("endpoint path '" + parts.endpoint + "' does not parse (" +
-                     curl_url_strerror(rc) + ")");
-  }
-  Endpoint resolved;
-  resolved.url = UrlPart(url.get(), CURLUPART_URL);
-  resolved.host = host;
-  if (const auto port = UrlPart(url.get(), CURLUPART_PORT); !port.empty()) {
-    resolved.host += ":" + port;
-  }
-  resolved.https = parts.https;
-  resolved.loopback = IsLoopbackHost(host);
-  return resolved;
-}
-
-std::string ResolveEndpointUrl(std::string_view base_url, std::string_view endpoint_path) {
-  return ResolveEndpoint(base_url, endpoint_path).url;
+  const bool http2 = (info->features & CURL_VERSION_HTTP2) != 0;
+  return std::string("libcurl ") + info->version +
+         "\nTLS: " + (info->ssl_version ? info->ssl_version : "none") +
+         "\nHTTP/2: " + (http2 ? "yes" : "no") +
+         (http2 && info->nghttp2_version ? std::string(" (nghttp2 ") + info->nghttp2_version + ")"
+                                         : "");
 }
 
 // Where libcurl takes a proxy from, in its order for an https URL; the http ones are listed for
@@ -241,7 +195,8 @@ constexpr const char* kProxyVariables[] = {"https_proxy", "HTTPS_PROXY", "all_pr
 
 struct ClientState {
   ClientOptions options;
-  std::vector<std::string> proxy_secrets;  // the userinfo of each proxy variable
+  // The userinfo of each proxy variable: verbatim (it may hold a space), and in every form.
+  std::vector<std::pair<std::string, Redactor>> proxy_secrets;
   Endpoint endpoint;
   RequestContext context;
   RetryPolicy policy;
@@ -256,6 +211,7 @@ struct ClientState {
     if (options.log) options.log(line);
   }
   void AddHeaders();
+  void ReadProxySettings();
   void Configure(Transfer& transfer);
   void Start(Transfer& transfer);
   void Release(Transfer& transfer);
@@ -267,68 +223,77 @@ struct ClientState {
 };
 
 void ClientState::AddHeaders() {
-  for (const auto& [name, value] : RequestHeaders(options.api_key)) {
-    curl_slist* list = curl_slist_append(headers.get(), (name + ": " + value).c_str());
+  auto lines = RequestHeaders(options.api_key);
+  lines.emplace_back("Expect", "");  // "Expect:" drops it: no 100-continue round trip
+  for (const auto& [name, value] : lines) {
+    const std::string line = name + (value.empty() ? ":" : ": " + value);
+    curl_slist* list = curl_slist_append(headers.get(), line.c_str());
     if (!list) throw Error(ErrorKind::kInternal, "out of memory");
-    // The list head stays the same once it exists; keep ownership in one place.
-    [[maybe_unused]] curl_slist* previous = headers.release();
-    headers.reset(list);
+    if (!headers) headers.reset(list);  // later appends keep the head
   }
-  // No 100-continue round trip.
-  curl_slist* list = curl_slist_append(headers.get(), "Expect:");
-  if (!list) throw Error(ErrorKind::kInternal, "out of memory");
-  [[maybe_unused]] curl_slist* previous = headers.release();
-  headers.reset(list);
+}
+
+// libcurl quotes a proxy URL it cannot use whole, password included: shown as ***@.
+void ClientState::ReadProxySettings() {
+  const auto keep = [this](std::string secret) {
+    if (!secret.empty()) proxy_secrets.emplace_back(secret, Redactor(secret));
+  };
+  for (std::size_t i = 0; i < std::size(kProxyVariables); ++i) {
+    const char* value = std::getenv(kProxyVariables[i]);
+    if (value == nullptr || *value == '\0') continue;
+    if (context.proxy_variable.empty() && i < 4 && endpoint.https && !endpoint.loopback) {
+      context.proxy_variable = kProxyVariables[i];
+    }
+    const std::string text(value);
+    const std::string masked = MaskUserinfo(text);
+    if (masked != text) keep(text.substr(masked.find("***"), text.size() + 3 - masked.size()));
+    // A password may hold '?', '#' or a space, where a URL's authority would end: all that
+    // stands before the setting's last '@' is secret too.
+    const std::size_t at = text.rfind('@');
+    std::size_t from = text.find("://");
+    from = from == std::string::npos || from > at ? 0 : from + 3;
+    if (at != std::string::npos && at > from) keep(text.substr(from, at - from));
+  }
 }
 
 void ClientState::Configure(Transfer& transfer) {
   CURL* easy = transfer.easy.get();
-  Check(curl_easy_setopt(easy, CURLOPT_URL, endpoint.url.c_str()), "the URL");
-  Check(curl_easy_setopt(easy, CURLOPT_PRIVATE, &transfer), "CURLOPT_PRIVATE");
-  Check(curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L), "CURLOPT_NOSIGNAL");
-  Check(curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers.get()), "the headers");
-  Check(curl_easy_setopt(easy, CURLOPT_POSTFIELDS, transfer.job.body.c_str()), "the body");
-  Check(curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
-                         static_cast<curl_off_t>(transfer.job.body.size())),
-        "the body size");
-  Check(curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, CollectReply), "the write callback");
-  Check(curl_easy_setopt(easy, CURLOPT_WRITEDATA, &transfer), "the write callback");
-  Check(curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, CountHeaders), "the header callback");
-  Check(curl_easy_setopt(easy, CURLOPT_HEADERDATA, &transfer), "the header callback");
-  Check(curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer.error_buffer), "the error buffer");
-  Check(
-      curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(kMaxResponseBytes)),
-      "the size cap");
-  Check(curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(options.timeout.count())),
-        "the timeout");
-  Check(curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
-                         static_cast<long>(options.connect_timeout.count())),
-        "the connect timeout");
+  Set(easy, CURLOPT_URL, endpoint.url.c_str());
+  Set(easy, CURLOPT_PRIVATE, &transfer);
+  Set(easy, CURLOPT_NOSIGNAL, 1L);
+  Set(easy, CURLOPT_HTTPHEADER, headers.get());
+  Set(easy, CURLOPT_POSTFIELDS, transfer.job.body.c_str());
+  Set(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(transfer.job.body.size()));
+  Set(easy, CURLOPT_WRITEFUNCTION, CollectReply);
+  Set(easy, CURLOPT_WRITEDATA, &transfer);
+  Set(easy, CURLOPT_HEADERFUNCTION, CountHeaders);
+  Set(easy, CURLOPT_HEADERDATA, &transfer);
+  Set(easy, CURLOPT_ERRORBUFFER, transfer.got.error_buffer);
+  Set(easy, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(kMaxResponseBytes));
+  Set(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(options.timeout.count()));
+  Set(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options.connect_timeout.count()));
   // Redirects are refused: following one would send the key to whatever host it names.
-  Check(curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L), "no redirects");
-  Check(curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, endpoint.https ? "https" : "http"),
-        "the protocol");
-  Check(curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L), "TLS peer verification");
-  Check(curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L), "TLS host verification");
+  Set(easy, CURLOPT_FOLLOWLOCATION, 0L);
+  Set(easy, CURLOPT_PROTOCOLS_STR, endpoint.https ? "https" : "http");
+  Set(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+  Set(easy, CURLOPT_SSL_VERIFYHOST, 2L);
   if (!options.ca_bundle.empty()) {
     // The bundle replaces the system store: libcurl would otherwise still consult its built-in
     // certificate folder (/etc/ssl/certs on Debian) beside the file.
-    Check(curl_easy_setopt(easy, CURLOPT_CAINFO, options.ca_bundle.c_str()), "the CA bundle");
-    Check(curl_easy_setopt(easy, CURLOPT_CAPATH, nullptr), "no system CA folder");
+    Set(easy, CURLOPT_CAINFO, options.ca_bundle.c_str());
+    Set(easy, CURLOPT_CAPATH, nullptr);
   }
   // A proxy would carry a plain-http key across the network: loopback goes direct.
-  if (endpoint.loopback) Check(curl_easy_setopt(easy, CURLOPT_PROXY, ""), "no proxy");
+  if (endpoint.loopback) Set(easy, CURLOPT_PROXY, "");
   // Only with an OpenSSL build of libcurl; elsewhere the message is a little less precise.
   if (endpoint.https && curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION,
                                          WatchClientCertificateRequests) == CURLE_OK) {
-    Check(curl_easy_setopt(easy, CURLOPT_SSL_CTX_DATA, &transfer), "CURLOPT_SSL_CTX_DATA");
+    Set(easy, CURLOPT_SSL_CTX_DATA, &transfer);
   }
   // Over HTTP/2, wait for the one connection to multiplex on instead of opening more.
-  if (endpoint.https) Check(curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L), "CURLOPT_PIPEWAIT");
+  if (endpoint.https) Set(easy, CURLOPT_PIPEWAIT, 1L);
   // After a connection died, the retry must not go over it (nor over its siblings).
-  if (transfer.fresh_connection) {
-    Check(curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L), "CURLOPT_FRESH_CONNECT");
-  }
+  if (transfer.fresh_connection) Set(easy, CURLOPT_FRESH_CONNECT, 1L);
 }
 
 void ClientState::Start(Transfer& transfer) {
@@ -340,12 +305,7 @@ void ClientState::Start(Transfer& transfer) {
     transfer.easy.reset(curl_easy_init());
     if (!transfer.easy) throw Error(ErrorKind::kInternal, "out of memory");
   }
-  transfer.reply.clear();
-  transfer.reply_too_large = false;
-  transfer.header_bytes = 0;
-  transfer.headers_too_large = false;
-  transfer.tls_notes = std::make_shared<TlsNotes>();
-  transfer.error_buffer[0] = '\0';
+  transfer.got = {};
   Configure(transfer);
   transfer.started = Clock::now();
   ++transfer.attempts;
@@ -362,13 +322,14 @@ void ClientState::Release(Transfer& transfer) {
 
 Verdict ClientState::Judge(Transfer& transfer, CURLcode code) {
   CURL* easy = transfer.easy.get();
+  Transfer::Received& got = transfer.got;
   RequestContext attempt = context;
   attempt.attempts = transfer.attempts;
   long status = 0;
   curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
   // A reply cut at the size cap (by the write callback or by a Content-Length over it) still
   // has a status worth judging: an oversized 2xx is a bad reply, an oversized 4xx still a 4xx.
-  if (code == CURLE_FILESIZE_EXCEEDED) transfer.reply_too_large = true;
+  if (code == CURLE_FILESIZE_EXCEEDED) got.reply_too_large = true;
   // libcurl refuses a single header line over 100 KiB before our callback sees it, as "out of
   // memory" (CURLE_TOO_LARGE since 8.6); after a status line, that is the server's doing.
 #if LIBCURL_VERSION_NUM >= 0x080600
@@ -376,33 +337,29 @@ Verdict ClientState::Judge(Transfer& transfer, CURLcode code) {
 #else
   const bool header_refused = code == CURLE_OUT_OF_MEMORY;
 #endif
-  if (header_refused && transfer.header_bytes > 0) transfer.headers_too_large = true;
-  if (status > 0 && !transfer.headers_too_large && (code == CURLE_OK || transfer.reply_too_large)) {
-    ReplyFacts reply;
-    reply.status = status;
-    reply.body = transfer.reply;
-    reply.body_too_large = transfer.reply_too_large;
-    reply.location = LastHeader(easy, "Location");
-    reply.retry_after = LastHeader(easy, "Retry-After");
-    reply.received_at = std::chrono::system_clock::now();
-    return JudgeReply(attempt, reply);
+  if (header_refused && got.header_bytes > 0) got.headers_too_large = true;
+  if (status > 0 && !got.headers_too_large && (code == CURLE_OK || got.reply_too_large)) {
+    return JudgeReply(attempt, {.status = status,
+                                .body = got.reply,
+                                .body_too_large = got.reply_too_large,
+                                .location = LastHeader(easy, "Location"),
+                                .retry_after = LastHeader(easy, "Retry-After")});
   }
-  TransportFacts facts;
-  facts.code = code;
-  facts.detail = transfer.error_buffer[0] ? transfer.error_buffer : curl_easy_strerror(code);
-  for (const std::string& secret : proxy_secrets) {  // verbatim first: it may hold a space
-    if (secret.empty()) continue;
-    for (auto at = facts.detail.find(secret); at != std::string::npos;
-         at = facts.detail.find(secret, at + 3)) {
-      facts.detail.replace(at, secret.size(), "***");
-    }
-    facts.detail = Redactor(secret).Apply(facts.detail);
+  std::string detail = got.error_buffer[0] ? got.error_buffer : curl_easy_strerror(code);
+  for (const auto& [secret, redactor] : proxy_secrets) {
+    for (auto at = detail.find(secret); at != std::string::npos; at = detail.find(secret, at + 3))
+      detail.replace(at, secret.size(), "***");
+    detail = redactor.Apply(detail);
   }
-  curl_easy_getinfo(easy, CURLINFO_SSL_VERIFYRESULT, &facts.tls_verify_result);
-  facts.headers_too_large = transfer.headers_too_large;
-  facts.client_certificate_requested = transfer.tls_notes->client_certificate_requested;
-  facts.body_too_large = transfer.reply_too_large;
-  return JudgeTransport(attempt, facts);
+  long verify = 0;
+  curl_easy_getinfo(easy, CURLINFO_SSL_VERIFYRESULT, &verify);
+  return JudgeTransport(attempt, {.code = code,
+                                  .detail = std::move(detail),
+                                  .tls_verify_result = verify,
+                                  .headers_too_large = got.headers_too_large,
+                                  .body_too_large = got.reply_too_large,
+                                  .client_certificate_requested =
+                                      got.tls_notes->client_certificate_requested});
 }
 
 // ---- the transfer loop ---------------------------------------------------------------------
@@ -440,6 +397,18 @@ class TransferLoop {
 
   bool Room() const { return active_.size() < static_cast<std::size_t>(concurrency_); }
 
+  void Fail(std::uint64_t id, Error error) {
+    callbacks_.done(id, MintOutcome{std::nullopt, std::move(error)});
+  }
+
+  // The source's next job, if it has one now.
+  std::optional<MintJob> Pull() {
+    NextJob next = callbacks_.next();
+    if (next.state == NextJob::State::kEnd) source_done_ = true;
+    if (next.state != NextJob::State::kJob) return std::nullopt;
+    return std::move(next.job);
+  }
+
   void Launch(std::unique_ptr<Transfer> transfer) {
     impl_.Start(*transfer);
     if (impl_.options.log) {
@@ -466,11 +435,10 @@ class TransferLoop {
     }
     while (!source_done_ &&
            active_.size() + waiting_.size() < static_cast<std::size_t>(concurrency_)) {
-      NextJob job = callbacks_.next();
-      if (job.state == NextJob::State::kEnd) source_done_ = true;
-      if (job.state != NextJob::State::kJob) break;
+      auto job = Pull();
+      if (!job) break;
       auto transfer = std::make_unique<Transfer>();
-      transfer->job = std::move(job.job);
+      transfer->job = std::move(*job);
       Launch(std::move(transfer));
     }
   }
@@ -510,14 +478,14 @@ class TransferLoop {
     if (verdict.retryable && verdict.retry_after && verdict.retry_after->too_long) {
       // The first such reply decides what the lines left unsent are told.
       if (!stopped_by_) stopped_by_ = AskedToRetry(*verdict.retry_after);
-      callbacks_.done(transfer->job.id, MintOutcome{std::nullopt, RetryAfterTooLong(verdict)});
+      Fail(transfer->job.id, RetryAfterTooLong(verdict));
       return;
     }
     if (!impl_.policy.ShouldRetry(verdict, transfer->attempts) || interrupted_since_) {
       if (!stopped_by_ && !callbacks_.keep_going && FailsEveryRequest(verdict)) {
         const Error& error = *verdict.error;
         const std::string line = std::to_string(transfer->job.id);
-        stopped_by_ = RunStop{error.kind(), std::string(error.what()) + " (line " + line + ")"};
+        stopped_by_ = RunStop(error.kind(), std::string(error.what()) + " (line " + line + ")");
         if (callbacks_.stopped) callbacks_.stopped(transfer->job.id, error);
       }
       callbacks_.done(transfer->job.id,
@@ -525,11 +493,7 @@ class TransferLoop {
       return;
     }
     // Winding down after a stop: no retry starts, whatever this request needed.
-    if (stopped_by_) {
-      callbacks_.done(transfer->job.id,
-                      MintOutcome{std::nullopt, RetryNotMade(*stopped_by_, verdict.error)});
-      return;
-    }
+    if (stopped_by_) return Fail(transfer->job.id, RetryNotMade(*stopped_by_, verdict.error));
     transfer->last_error = std::move(verdict.error);
     const milliseconds wait = impl_.policy.Delay(verdict, transfer->attempts, impl_.Unit());
     const auto now = Clock::now();
@@ -546,17 +510,15 @@ class TransferLoop {
   // Queued retries and the lines still unread fail with the reason.
   void WindDown() {
     for (auto& transfer : waiting_) {
-      callbacks_.done(transfer->job.id,
-                      MintOutcome{std::nullopt, RetryNotMade(*stopped_by_, transfer->last_error)});
+      Fail(transfer->job.id, RetryNotMade(*stopped_by_, transfer->last_error));
     }
     waiting_.clear();
     // Rows are written in input order, so the source may answer kNotNow while a request in
     // flight holds up its window: the rest is drained on a later turn, memory stays bounded.
     while (!source_done_) {
-      NextJob job = callbacks_.next();
-      if (job.state == NextJob::State::kEnd) source_done_ = true;
-      if (job.state != NextJob::State::kJob) break;
-      callbacks_.done(job.job.id, MintOutcome{std::nullopt, NotSent(*stopped_by_)});
+      const auto job = Pull();
+      if (!job) break;
+      Fail(job->id, NotSent(*stopped_by_));
     }
   }
 
@@ -568,8 +530,7 @@ class TransferLoop {
       interrupted_since_ = now;
       source_done_ = true;
       const Error error(ErrorKind::kInterrupted, "interrupted before a reply arrived");
-      for (auto& transfer : waiting_)
-        callbacks_.done(transfer->job.id, MintOutcome{std::nullopt, error});
+      for (auto& transfer : waiting_) Fail(transfer->job.id, error);
       waiting_.clear();
     }
     if (active_.empty()) return false;
@@ -577,7 +538,7 @@ class TransferLoop {
     const Error error(ErrorKind::kInterrupted, "interrupted before the reply arrived");
     for (auto& [easy, transfer] : active_) {
       impl_.Release(*transfer);
-      callbacks_.done(transfer->job.id, MintOutcome{std::nullopt, error});
+      Fail(transfer->job.id, error);
     }
     active_.clear();
     return false;
@@ -622,7 +583,7 @@ Client::Client(ClientOptions options) : impl_(std::make_unique<ClientState>()) {
   if (o.timeout.count() <= 0 || o.connect_timeout.count() <= 0) {
     throw UsageError("timeouts must be greater than zero");
   }
-  if (o.retries < 0) throw UsageError("--retries must not be negative");
+  if (o.retries < 0) throw UsageError("the retry count must not be negative");
   impl.policy.retries = o.retries;
   impl.context.url = impl.endpoint.url;
   impl.context.host = impl.endpoint.host;
@@ -631,29 +592,7 @@ Client::Client(ClientOptions options) : impl_(std::make_unique<ClientState>()) {
   impl.context.connect_timeout = o.connect_timeout;
   impl.context.ca_bundle = o.ca_bundle;
   impl.context.redactor = std::make_shared<const Redactor>(o.api_key);
-  // libcurl quotes a proxy URL it cannot use whole, password included: shown as ***@.
-  for (std::size_t i = 0; i < std::size(kProxyVariables); ++i) {
-    const char* value = std::getenv(kProxyVariables[i]);
-    if (value == nullptr || *value == '\0') continue;
-    if (impl.context.proxy_variable.empty() && i < 4 && impl.endpoint.https &&
-        !impl.endpoint.loopback) {
-      impl.context.proxy_variable = kProxyVariables[i];
-    }
-    const std::string text(value);
-    const std::string masked = MaskUserinfo(text);
-    if (masked != text) {
-      const std::size_t start = masked.find("***");
-      impl.proxy_secrets.emplace_back(text.substr(start, text.size() + 3 - masked.size()));
-    }
-    // A password may hold '?', '#' or a space, where a URL's authority would end: all that
-    // stands before the setting's last '@' is secret too.
-    const std::size_t at = text.rfind('@');
-    std::size_t from = text.find("://");
-    from = from == std::string::npos || from > at ? 0 : from + 3;
-    if (at != std::string::npos && at > from) {
-      impl.proxy_secrets.emplace_back(text.substr(from, at - from));
-    }
-  }
+  impl.ReadProxySettings();
   impl.AddHeaders();
   impl.multi.reset(curl_multi_init());
   if (!impl.multi) throw Error(ErrorKind::kInternal, "out of memory");
@@ -680,13 +619,9 @@ TokenResponse Client::Mint(const Json& request_body) {
   MintOutcome result;
   RunCallbacks callbacks;
   callbacks.next = [&] {
-    NextJob next;
-    if (!given) {
-      given = true;
-      next.state = NextJob::State::kJob;
-      next.job = MintJob{1, body};
-    }
-    return next;
+    if (given) return NextJob{};
+    given = true;
+    return NextJob{NextJob::State::kJob, MintJob{1, body}};
   };
   callbacks.done = [&](std::uint64_t, MintOutcome outcome) { result = std::move(outcome); };
   MintMany(callbacks, 1);

@@ -1,6 +1,7 @@
 // Where the request goes and what it carries: URL rules, the header table, the CA bundle check.
-// Decisions only; client.cpp hands the URL to libcurl.
+// libcurl's URL parser reads the URL as the transfer will; client.cpp makes the transfer.
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,6 +15,20 @@
 
 namespace toucan {
 namespace {
+
+struct UrlDeleter {
+  void operator()(CURLU* url) const { curl_url_cleanup(url); }
+};
+using UrlHandle = std::unique_ptr<CURLU, UrlDeleter>;
+
+std::string UrlPart(CURLU* url, CURLUPart part) {
+  char* value = nullptr;
+  if (curl_url_get(url, part, &value, 0) != CURLUE_OK || value == nullptr) return {};
+  std::string out(value);
+  curl_free(value);
+  return out;
+}
+
 
 // A segment as servers may read it: percent-decoded once or twice, with `;parameters` dropped
 // (Tomcat, Jetty, Spring), an overlong UTF-8 dot (%c0%ae) taken for '.'. Any of these that reads
@@ -54,7 +69,7 @@ std::string EncodeNonAscii(std::string_view text) {
 // them, so the URL sent would differ from the one shown); whitespace, control characters, `?`
 // and `#` would change the request line or be cut off.
 std::string CheckedEndpointPath(std::string_view path) {
-  const std::string quoted = "--endpoint-path '" + EscapeControls(path) + "'";
+  const std::string quoted = "the endpoint path '" + EscapeControls(path) + "'";
   if (!IsValidUtf8(path)) throw UsageError(quoted + " is not valid UTF-8");
   for (const char ch : path) {
     const auto c = static_cast<unsigned char>(ch);
@@ -110,6 +125,8 @@ std::string MaskUserinfo(std::string_view url) {
   return std::string(url.substr(0, start)) + "***" + std::string(url.substr(at));
 }
 
+namespace {
+
 bool IsLoopbackHost(std::string_view host) {
   if (AsciiLower(host) == "localhost" || host == "[::1]") return true;
   in_addr address{};
@@ -118,54 +135,75 @@ bool IsLoopbackHost(std::string_view host) {
   return (ntohl(address.s_addr) >> 24) == 127;
 }
 
-EndpointParts SplitBaseUrl(std::string_view base_url, std::string_view endpoint_path) {
-  EndpointParts parts;
-  parts.base = std::string(Trim(base_url));
-  parts.quoted = "base URL '" + EscapeControls(MaskUserinfo(parts.base)) + "'";
-  if (!IsValidUtf8(base_url)) throw UsageError(parts.quoted + " is not valid UTF-8");
+// The base URL checked as text, before libcurl parses it; non-ASCII in its path encoded.
+// `quoted` names it in messages, userinfo shown as ***@.
+std::string CheckedBaseUrl(std::string base, const std::string& quoted) {
+  if (!IsValidUtf8(base)) throw UsageError(quoted + " is not valid UTF-8");
   // Before libcurl sees it: a userinfo must be refused even where libcurl would not keep it, and
   // an '@' before the query is refused wherever it stands (an '@' in a base URL's path is too
   // rare to be worth telling apart from a mistyped user:password@).
-  if (MaskUserinfo(parts.base) != parts.base) {
-    throw UsageError(parts.quoted +
-                     " must not carry a user name or password ('@'); the key comes from the "
-                     "environment or --api-key-file");
+  if (MaskUserinfo(base) != base) {
+    throw UsageError(quoted + " must not carry a user name or password ('@'); the API key is "
+                              "sent in a header");
   }
   // Looked for in the text: libcurl drops an empty `?` or `#`, which would then pass unseen.
-  if (parts.base.find_first_of("?#") != std::string::npos) {
-    throw UsageError(parts.quoted + " must not carry a query or a fragment ('?', '#')");
+  if (base.find_first_of("?#") != std::string::npos) {
+    throw UsageError(quoted + " must not carry a query or a fragment ('?', '#')");
   }
-  if (parts.base.find("://") == std::string::npos) {
-    const auto host = std::min(parts.base.find_first_not_of('/'), parts.base.size());
-    throw UsageError(parts.quoted +
-                     (parts.base.find(':') == std::string::npos && host < parts.base.size()
-                          ? " has no scheme: write it as https://" + parts.base.substr(host)
-                          : " is not of the form https://host[:port][/path]"));
+  if (base.find("://") == std::string::npos) {
+    const auto host = std::min(base.find_first_not_of('/'), base.size());
+    throw UsageError(quoted + (base.find(':') == std::string::npos && host < base.size()
+                                   ? " has no scheme: write it as https://" + base.substr(host)
+                                   : " is not of the form https://host[:port][/path]"));
   }
-  // The base URL's path prefix too (not the host, which libcurl turns into punycode).
-  if (const auto path = parts.base.find('/', parts.base.find("://") + 3);
-      path != std::string::npos) {
-    parts.base = parts.base.substr(0, path) + EncodeNonAscii(parts.base.substr(path));
-  }
-  parts.endpoint = CheckedEndpointPath(endpoint_path);
-  return parts;
+  // The path prefix too (not the host, which libcurl turns into punycode).
+  const auto path = base.find('/', base.find("://") + 3);
+  return path == std::string::npos ? base
+                                   : base.substr(0, path) + EncodeNonAscii(base.substr(path));
 }
 
-void CheckBaseUrlParts(EndpointParts& parts, const std::string& scheme, const std::string& host,
-                       bool has_userinfo) {
-  const std::string lower = AsciiLower(scheme);
-  if (lower != "https" && lower != "http") throw UsageError(parts.quoted + " must use https://");
-  parts.https = lower == "https";
-  if (host.empty()) throw UsageError(parts.quoted + " has no host");
-  if (!parts.https && !IsLoopbackHost(host)) {
-    throw UsageError(parts.quoted +
+}  // namespace
+
+Endpoint ResolveEndpoint(std::string_view base_url, std::string_view endpoint_path) {
+  const std::string base(Trim(base_url));
+  const std::string quoted = "base URL '" + EscapeControls(MaskUserinfo(base)) + "'";
+  const std::string checked = CheckedBaseUrl(base, quoted);
+  const std::string endpoint = CheckedEndpointPath(endpoint_path);
+  UrlHandle url(curl_url());
+  if (!url) throw Error(ErrorKind::kInternal, "out of memory");
+  if (const auto rc = curl_url_set(url.get(), CURLUPART_URL, checked.c_str(), 0); rc != CURLUE_OK)
+    throw UsageError(quoted + " does not parse (" + curl_url_strerror(rc) + ")");
+  Endpoint resolved;
+  const std::string scheme = AsciiLower(UrlPart(url.get(), CURLUPART_SCHEME));
+  if (scheme != "https" && scheme != "http") throw UsageError(quoted + " must use https://");
+  resolved.https = scheme == "https";
+  const std::string host = UrlPart(url.get(), CURLUPART_HOST);
+  if (host.empty()) throw UsageError(quoted + " has no host");
+  resolved.loopback = IsLoopbackHost(host);
+  if (!resolved.https && !resolved.loopback) {
+    throw UsageError(quoted +
                      " uses plain http:// to a host that is not loopback; the API key would "
                      "cross the network unencrypted: use https:// (http:// is allowed only for "
                      "localhost, 127.0.0.0/8 and [::1])");
   }
-  if (has_userinfo) {
-    throw UsageError(parts.quoted + " must not carry a user name or password");
+  if (!UrlPart(url.get(), CURLUPART_USER).empty() ||
+      !UrlPart(url.get(), CURLUPART_PASSWORD).empty())
+    throw UsageError(quoted + " must not carry a user name or password");
+  std::string path = UrlPart(url.get(), CURLUPART_PATH);
+  while (!path.empty() && path.back() == '/') path.pop_back();
+  if (const auto rc = curl_url_set(url.get(), CURLUPART_PATH, (path + endpoint).c_str(), 0);
+      rc != CURLUE_OK) {
+    throw UsageError("endpoint path '" + endpoint + "' does not parse (" + curl_url_strerror(rc) +
+                     ")");
   }
+  resolved.url = UrlPart(url.get(), CURLUPART_URL);
+  const std::string port = UrlPart(url.get(), CURLUPART_PORT);
+  resolved.host = port.empty() ? host : host + ":" + port;
+  return resolved;
+}
+
+std::string ResolveEndpointUrl(std::string_view base_url, std::string_view endpoint_path) {
+  return ResolveEndpoint(base_url, endpoint_path).url;
 }
 
 std::vector<std::pair<std::string, std::string>> RequestHeaders(std::string_view api_key) {

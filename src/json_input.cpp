@@ -1,10 +1,9 @@
 // Bounded JSON parsing: nlohmann/json's SAX interface feeds a builder that refuses depth and
-// inexact numbers as they arrive; server text may hold numbers beyond a double's range.
+// inexact numbers as they arrive, and redacts server text as it builds.
 #include "json_input.hpp"
 
 #include <algorithm>
 #include <charconv>
-#include <limits>
 #include <unordered_map>
 #include <vector>
 
@@ -13,208 +12,104 @@
 namespace toucan {
 namespace {
 
-// Exponents are read up to this: far past any double, and no overflow in the arithmetic.
-constexpr long long kExponentCap = 1'000'000'000'000LL;
+constexpr bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
-// A number's decimal value as 0.<digits> × 10^exponent, digits without leading or trailing zeros
-// (none at all for zero), so two spellings of one value compare equal.
-struct Decimal {
+// A JSON number literal's parts, as its grammar and std::to_chars write them.
+struct NumberParts {
   bool negative = false;
-  std::string digits;
+  std::string_view integer, fraction;
   long long exponent = 0;
-
-  bool operator==(const Decimal& other) const {
-    if (digits.empty() || other.digits.empty()) return digits.empty() && other.digits.empty();
-    return negative == other.negative && digits == other.digits && exponent == other.exponent;
-  }
 };
 
-// `-?d+(.d+)?([eE][+-]?d+)?`, as the JSON grammar and std::to_chars write numbers.
-Decimal ToDecimal(std::string_view text) {
+std::optional<NumberParts> SplitNumber(std::string_view text) {
   std::size_t pos = 0;
   const auto at = [&](std::string_view chars) {
     return pos < text.size() && chars.find(text[pos]) != std::string_view::npos;
   };
-  std::string all;
-  const auto read_digits = [&] {
-    while (at("0123456789")) all += text[pos++];
+  const auto digits = [&] {
+    const std::size_t start = pos;
+    while (pos < text.size() && IsDigit(text[pos])) ++pos;
+    return text.substr(start, pos - start);
   };
-  Decimal decimal;
-  decimal.negative = at("-");
-  if (decimal.negative) ++pos;
-  read_digits();
-  const auto point = static_cast<long long>(all.size());
+  NumberParts parts;
+  parts.negative = at("-");
+  if (parts.negative) ++pos;
+  parts.integer = digits();
+  if (parts.integer.empty() || (parts.integer.size() > 1 && parts.integer[0] == '0')) return {};
   if (at(".")) {
     ++pos;
-    read_digits();
+    parts.fraction = digits();
+    if (parts.fraction.empty()) return {};
   }
-  long long exponent = 0;
   if (at("eE")) {
     ++pos;
     const bool negative = at("-");
     if (at("+-")) ++pos;
-    for (; at("0123456789"); ++pos) {
-      if (exponent < kExponentCap) exponent = exponent * 10 + (text[pos] - '0');
+    const std::string_view exponent = digits();
+    if (exponent.empty()) return {};
+    for (const char c : exponent) {  // capped far past any double, and far from overflow
+      parts.exponent = std::min(parts.exponent * 10 + (c - '0'), 1'000'000'000'000LL);
     }
-    if (negative) exponent = -exponent;
+    if (negative) parts.exponent = -parts.exponent;
   }
+  if (pos != text.size()) return {};
+  return parts;
+}
+
+// The significant digits (signed) and the exponent of a number as 0.<digits> × 10^exponent, so
+// two spellings of one value compare equal.
+std::pair<std::string, long long> DecimalValue(const NumberParts& parts) {
+  const std::string all = std::string(parts.integer) + std::string(parts.fraction);
   const std::size_t first = all.find_first_not_of('0');
-  if (first == std::string::npos) return decimal;  // zero
+  if (first == std::string::npos) return {"0", 0};  // zero, of either sign
   const std::size_t last = all.find_last_not_of('0');
-  decimal.digits = all.substr(first, last - first + 1);
-  decimal.exponent = point - static_cast<long long>(first) + exponent;
-  return decimal;
+  return {(parts.negative ? "-" : "") + all.substr(first, last - first + 1),
+          static_cast<long long>(parts.integer.size()) - static_cast<long long>(first) +
+              parts.exponent};
 }
 
-// ---- numbers beyond a double's range in server text ------------------------------------------
-
-constexpr bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-
-// Whether a JSON number literal reads as ±infinity. Its order of magnitude comes from counting
-// digits, so only a literal between 1e308 and 1e309, where DBL_MAX lies, is converted.
-bool BeyondDouble(std::string_view literal) {
-  std::size_t pos = literal.front() == '-' ? 1 : 0;
-  long long order = 0;  // 10^(order-1) <= |value| < 10^order, once a non-zero digit is seen
-  bool nonzero = false;
-  for (; pos < literal.size() && IsDigit(literal[pos]); ++pos) {
-    nonzero = nonzero || literal[pos] != '0';
-    if (nonzero) ++order;
-  }
-  if (pos < literal.size() && literal[pos] == '.') {
-    for (++pos; pos < literal.size() && IsDigit(literal[pos]); ++pos) {
-      if (!nonzero && literal[pos] == '0') --order;
-      nonzero = nonzero || literal[pos] != '0';
-    }
-  }
-  if (!nonzero) return false;  // zero
-  long long exponent = 0;
-  if (pos < literal.size()) {  // at `e` or `E`
-    const bool negative = literal[++pos] == '-';
-    if (literal[pos] == '-' || literal[pos] == '+') ++pos;
-    for (; pos < literal.size(); ++pos) {
-      exponent = std::min(exponent * 10 + (literal[pos] - '0'), kExponentCap);
-    }
-    if (negative) exponent = -exponent;
-  }
-  if (order + exponent <= 308) return false;
-  if (order + exponent >= 310) return true;
-  double value = 0;  // overflow is the only range error this close to DBL_MAX
-  return std::from_chars(literal.data(), literal.data() + literal.size(), value).ec ==
-         std::errc::result_out_of_range;
-}
-
-struct BeyondDoubleLiteral {
-  std::size_t ordinal;  // among the document's numbers, in document order
-  std::size_t start;
-  std::size_t size;
-};
-
-// Where the string opened at `open` ends (one past its closing quote).
-std::size_t StringEnd(std::string_view text, std::size_t open) {
-  for (std::size_t pos = open + 1; pos < text.size();) {
-    pos = text.find_first_of("\"\\", pos);
-    if (pos == std::string_view::npos) break;
-    if (text[pos] == '"') return pos + 1;
-    pos += 2;  // an escape: the character after the backslash never ends the string
-  }
-  return text.size();
-}
-
-// The number literals outside strings that read as ±infinity. A run of number characters that is
-// not one whole JSON number ends the search: the parser fails there, or at the token after it, so
-// it reports no number past that run, and the ordinals counted up to it are the parser's.
-std::vector<BeyondDoubleLiteral> FindNumbersBeyondDouble(std::string_view text) {
-  std::vector<BeyondDoubleLiteral> found;
-  std::size_t ordinal = 0;
+// `text` with each number literal beyond a double's range replaced by `null` and spaces; empty
+// when it holds none. Only whole literals of the number grammar outside strings are replaced, so
+// text that was not JSON stays not JSON.
+std::optional<std::string> NullForOverflows(std::string_view text) {
+  std::optional<std::string> tamed;
   for (std::size_t pos = 0; pos < text.size();) {
-    if (text[pos] == '"') {
-      pos = StringEnd(text, pos);
+    if (text[pos] == '"') {  // skipped whole: an escaped quote does not end it
+      for (++pos; pos < text.size() && text[pos] != '"'; ++pos) pos += text[pos] == '\\';
+      ++pos;
       continue;
     }
     if (text[pos] != '-' && !IsDigit(text[pos])) {
       ++pos;
       continue;
     }
-    const std::size_t end = text.find_first_not_of("0123456789+-.eE", pos);
+    const std::size_t end = std::min(text.find_first_not_of("0123456789+-.eE", pos), text.size());
     const std::string_view literal = text.substr(pos, end - pos);
-    if (!IsJsonNumber(literal)) break;
-    if (BeyondDouble(literal)) found.push_back({ordinal, pos, literal.size()});
-    ++ordinal;
-    pos += literal.size();
+    // Only an exponent or 309 digits reach past DBL_MAX, so such a literal is 5 characters or
+    // more, and the rest are not read twice.
+    const bool may_overflow =
+        literal.size() > 308 || literal.find_first_of("eE") != std::string_view::npos;
+    if (may_overflow && IsJsonNumber(literal) && !Json::accept(literal)) {
+      if (!tamed) tamed.emplace(text);
+      tamed->replace(pos, literal.size(), "null" + std::string(literal.size() - 4, ' '));
+    }
+    pos = end;
   }
-  return found;
+  return tamed;
 }
-
-// Passes every event on, but the placeholders of the numbers found beyond a double's range,
-// which go on as number_float(±infinity, the literal as written).
-class BeyondDoubleNumbers final : public nlohmann::json_sax<Json> {
- public:
-  BeyondDoubleNumbers(nlohmann::json_sax<Json>& inner, std::string_view text,
-                      const std::vector<BeyondDoubleLiteral>& found)
-      : inner_(inner), text_(text), found_(found) {}
-
-  bool null() override { return inner_.null(); }
-  bool boolean(bool value) override { return inner_.boolean(value); }
-  bool number_integer(number_integer_t value) override {
-    const BeyondDoubleLiteral* found = Next();
-    return found ? Infinite(*found) : inner_.number_integer(value);
-  }
-  bool number_unsigned(number_unsigned_t value) override {
-    const BeyondDoubleLiteral* found = Next();
-    return found ? Infinite(*found) : inner_.number_unsigned(value);
-  }
-  bool number_float(number_float_t value, const string_t& literal) override {
-    const BeyondDoubleLiteral* found = Next();
-    return found ? Infinite(*found) : inner_.number_float(value, literal);
-  }
-  bool string(string_t& value) override { return inner_.string(value); }
-  bool binary(binary_t& value) override { return inner_.binary(value); }
-  bool start_object(std::size_t size) override { return inner_.start_object(size); }
-  bool key(string_t& name) override { return inner_.key(name); }
-  bool end_object() override { return inner_.end_object(); }
-  bool start_array(std::size_t size) override { return inner_.start_array(size); }
-  bool end_array() override { return inner_.end_array(); }
-  bool parse_error(std::size_t position, const std::string& last_token,
-                   const nlohmann::detail::exception& error) override {
-    return inner_.parse_error(position, last_token, error);
-  }
-
- private:
-  // The literal found for the number being reported, if any; counts every number.
-  const BeyondDoubleLiteral* Next() {
-    const bool hit = next_ < found_.size() && found_[next_].ordinal == numbers_seen_;
-    ++numbers_seen_;
-    return hit ? &found_[next_++] : nullptr;
-  }
-  bool Infinite(const BeyondDoubleLiteral& found) {
-    const std::string literal(text_.substr(found.start, found.size));
-    const double infinity = std::numeric_limits<double>::infinity();
-    return inner_.number_float(literal.front() == '-' ? -infinity : infinity, literal);
-  }
-
-  nlohmann::json_sax<Json>& inner_;
-  std::string_view text_;
-  const std::vector<BeyondDoubleLiteral>& found_;
-  std::size_t next_ = 0;
-  std::size_t numbers_seen_ = 0;
-};
 
 // ---- building values --------------------------------------------------------------------------
 
-std::string WithoutJsonPrefix(std::string_view what) {
-  // nlohmann's messages start with "[json.exception.parse_error.101] "; users need the rest.
-  const auto pos = what.find("] ");
-  return std::string(pos == std::string_view::npos ? what : what.substr(pos + 2));
-}
-
 class Builder final : public nlohmann::json_sax<Json> {
  public:
-  explicit Builder(JsonNumbers numbers) : numbers_(numbers) {}
+  Builder(JsonNumbers numbers, const Redactor* redactor,
+          std::span<const std::string_view> verbatim)
+      : numbers_(numbers), redactor_(redactor), verbatim_(verbatim), as_sent_(!redactor) {}
 
-  bool null() override { return Add(Json(nullptr)); }
-  bool boolean(bool value) override { return Add(Json(value)); }
-  bool number_integer(number_integer_t value) override { return Add(Json(value)); }
-  bool number_unsigned(number_unsigned_t value) override { return Add(Json(value)); }
+  bool null() override { return Add(Shown(Json(nullptr))); }
+  bool boolean(bool value) override { return Add(Shown(Json(value))); }
+  bool number_integer(number_integer_t value) override { return Add(Shown(Json(value))); }
+  bool number_unsigned(number_unsigned_t value) override { return Add(Shown(Json(value))); }
   bool number_float(number_float_t value, const string_t& literal) override {
     if (numbers_ == JsonNumbers::kExact && !IsExactDouble(value, literal)) {
       return Fail(JsonParseFailure::Reason::kInexactNumber,
@@ -222,13 +117,17 @@ class Builder final : public nlohmann::json_sax<Json> {
                       " cannot be sent exactly (integers are limited to 64 bits and decimals to "
                       "what a double holds); write it as a string to keep every digit");
     }
-    return Add(Json(value));
+    return Add(Shown(Json(value)));
   }
-  bool string(string_t& value) override { return Add(Json(std::move(value))); }
+  bool string(string_t& value) override { return Add(Shown(Json(std::move(value)))); }
   bool binary(binary_t& /*value*/) override { return false; }  // JSON text has none
   bool start_object(std::size_t /*size*/) override { return Open(Json::object()); }
   bool key(string_t& name) override {
-    stack_.back().key = std::move(name);
+    if (stack_.size() == 1 && redactor_) {
+      as_sent_ = std::find(verbatim_.begin(), verbatim_.end(), name) != verbatim_.end();
+    }
+    Json shown = Shown(Json(std::move(name)));
+    stack_.back().key = std::move(shown.get_ref<std::string&>());
     return true;
   }
   bool end_object() override { return Close(); }
@@ -236,13 +135,22 @@ class Builder final : public nlohmann::json_sax<Json> {
   bool end_array() override { return Close(); }
   bool parse_error(std::size_t /*position*/, const std::string& /*last_token*/,
                    const nlohmann::detail::exception& error) override {
-    // The message quotes the input, and may cut a multi-byte character in half. A number too
-    // large for a double (406) is also told where it stands, as an inexact one is.
+    // The message quotes the input, and may cut a multi-byte character in half; users need no
+    // "[json.exception.parse_error.101] ". A number too large for a double (406) is also told
+    // where it stands, as an inexact one is.
+    const std::string_view what = error.what();
     return Fail(JsonParseFailure::Reason::kSyntax,
-                Excerpt(WithoutJsonPrefix(error.what())) + (error.id == 406 ? Where() : ""));
+                Excerpt(what.substr(what.find("] ") + 2)) + (error.id == 406 ? Where() : ""));
   }
 
-  JsonParseResult Result() && { return {std::move(result_), std::move(failure_)}; }
+  JsonParseResult Parse(std::string_view text, bool null_for_overflows) && {
+    const std::optional<std::string> tamed =
+        null_for_overflows ? NullForOverflows(text) : std::nullopt;
+    if (!Json::sax_parse(tamed ? std::string_view(*tamed) : text, this) && !failure_) {
+      failure_ = JsonParseFailure{JsonParseFailure::Reason::kSyntax, "it is not valid JSON"};
+    }
+    return {std::move(result_), std::move(failure_)};
+  }
 
  private:
   struct Frame {
@@ -250,6 +158,14 @@ class Builder final : public nlohmann::json_sax<Json> {
     std::string key;                                     // objects: the member being read
     std::unordered_map<std::string, std::size_t> index;  // objects: key → position
   };
+
+  // Server text is redacted here, once; a value whose printed form would still show the key
+  // (a key of digits echoed as a number, a key that JSON escaping completes) is "***" whole.
+  Json Shown(Json value) const {
+    if (as_sent_) return value;
+    if (value.is_string()) value = redactor_->Apply(value.get_ref<const std::string&>());
+    return redactor_->Finds(DumpJson(value)) ? Json("***") : value;
+  }
 
   bool Fail(JsonParseFailure::Reason reason, std::string message) {
     if (!failure_) failure_ = JsonParseFailure{reason, std::move(message)};
@@ -292,8 +208,7 @@ class Builder final : public nlohmann::json_sax<Json> {
       frame.value.get_ref<Json::array_t&>().push_back(std::move(value));
       return true;
     }
-    // Json's own insert scans the object for the key: quadratic over many members.
-    auto& members = static_cast<Json::object_t::Container&>(frame.value.get_ref<Json::object_t&>());
+    auto& members = Members(frame.value);
     const auto [at, inserted] = frame.index.try_emplace(frame.key, members.size());
     if (inserted) {
       members.emplace_back(std::move(frame.key), std::move(value));
@@ -308,6 +223,9 @@ class Builder final : public nlohmann::json_sax<Json> {
   }
 
   JsonNumbers numbers_;
+  const Redactor* redactor_;
+  std::span<const std::string_view> verbatim_;  // top-level members kept as sent
+  bool as_sent_;                                // no redaction for the value being read
   std::vector<Frame> stack_;
   Json result_;
   std::optional<JsonParseFailure> failure_;
@@ -315,67 +233,44 @@ class Builder final : public nlohmann::json_sax<Json> {
 
 }  // namespace
 
-bool IsJsonNumber(std::string_view text) {
-  std::size_t pos = 0;
-  const auto at = [&](std::string_view chars) {
-    return pos < text.size() && chars.find(text[pos]) != std::string_view::npos;
-  };
-  const auto digits = [&] {
-    const std::size_t start = pos;
-    while (pos < text.size() && IsDigit(text[pos])) ++pos;
-    return pos > start;
-  };
-  if (at("-")) ++pos;
-  if (at("0")) {
-    ++pos;
-  } else if (!digits()) {
-    return false;
-  }
-  if (at(".")) {
-    ++pos;
-    if (!digits()) return false;
-  }
-  if (at("eE")) {
-    ++pos;
-    if (at("+-")) ++pos;
-    if (!digits()) return false;
-  }
-  return pos == text.size();
-}
+bool IsJsonNumber(std::string_view text) { return SplitNumber(text).has_value(); }
 
 bool IsExactDouble(double value, std::string_view literal) {
   if (literal.find_first_of(".eE") == std::string_view::npos) return false;
   char shortest[64];
   const auto written = std::to_chars(shortest, shortest + sizeof shortest, value);
-  if (written.ec != std::errc()) return false;
-  const auto length = static_cast<std::size_t>(written.ptr - shortest);
-  return ToDecimal(literal) == ToDecimal(std::string_view(shortest, length));
-}
-
-bool SaxParseServerJson(std::string_view text, nlohmann::json_sax<Json>& handler) {
-  const std::vector<BeyondDoubleLiteral> found = FindNumbersBeyondDouble(text);
-  if (found.empty()) return Json::sax_parse(text, &handler);
-  // Each such literal becomes `0` and spaces, which every parser reads, at the same offsets.
-  std::string tamed(text);
-  for (const BeyondDoubleLiteral& literal : found) {
-    tamed[literal.start] = '0';
-    std::fill_n(tamed.begin() + static_cast<std::ptrdiff_t>(literal.start + 1), literal.size - 1,
-                ' ');
-  }
-  BeyondDoubleNumbers forward(handler, text, found);
-  return Json::sax_parse(tamed, &forward);
+  const auto sent = SplitNumber(literal);
+  const auto held = SplitNumber(std::string_view(shortest, written.ptr));
+  return written.ec == std::errc() && sent && held && DecimalValue(*sent) == DecimalValue(*held);
 }
 
 JsonParseResult ParseBoundedJson(std::string_view text, JsonNumbers numbers) {
-  Builder builder(numbers);
-  // User input keeps nlohmann's own refusal of such numbers (and its message).
-  const bool parsed = numbers == JsonNumbers::kAny ? SaxParseServerJson(text, builder)
-                                                   : Json::sax_parse(text, &builder);
-  JsonParseResult result = std::move(builder).Result();
-  if (!parsed && !result.failure) {
-    result.failure = JsonParseFailure{JsonParseFailure::Reason::kSyntax, "it is not valid JSON"};
+  // User input keeps nlohmann's own refusal of numbers beyond a double (and its message).
+  return Builder(numbers, nullptr, {}).Parse(text, numbers == JsonNumbers::kAny);
+}
+
+JsonParseResult ParseServerJson(std::string_view text, const Redactor& redactor,
+                                std::span<const std::string_view> verbatim) {
+  return Builder(JsonNumbers::kAny, &redactor, verbatim).Parse(text, true);
+}
+
+std::string DumpJson(const Json& value) {
+  const std::string dumped = value.dump(-1, ' ', false, Json::error_handler_t::replace);
+  std::string out;
+  // nlohmann escapes C0 controls only. Bytes from DEL up occur only inside strings, in runs of
+  // whole UTF-8 sequences, which JsonQuote escapes as it does every string of ours.
+  for (std::size_t pos = 0; pos < dumped.size();) {
+    std::size_t end = pos;
+    while (end < dumped.size() && static_cast<unsigned char>(dumped[end]) >= 0x7F) ++end;
+    if (end == pos) {
+      out += dumped[pos++];
+      continue;
+    }
+    const std::string quoted = JsonQuote(std::string_view(dumped).substr(pos, end - pos));
+    out.append(quoted, 1, quoted.size() - 2);
+    pos = end;
   }
-  return result;
+  return out;
 }
 
 }  // namespace toucan

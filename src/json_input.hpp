@@ -3,6 +3,7 @@
 // never built), objects are built in linear time, and user numbers are checked for exactness.
 // Internal: not installed.
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -13,7 +14,8 @@ namespace toucan {
 enum class JsonNumbers {
   kExact,  // user input: a number must survive the trip through int64/uint64/double unchanged,
            // and a key may appear once in an object
-  kAny,    // server text: numbers are taken as they come (beyond a double's range: ±infinity)
+  kAny,    // server text: numbers as doubles (beyond a double's range, which nlohmann refuses:
+           // null), a repeated key's last value at the first key's place (as Json::parse does)
 };
 
 struct JsonParseFailure {
@@ -26,18 +28,26 @@ struct JsonParseResult {
   std::optional<JsonParseFailure> failure;  // set when `value` is not to be used
 };
 
-// Parses `text` as one JSON document in time linear in its size. Duplicate keys: refused in
-// kExact mode; otherwise the last value wins at the first key's place (as Json::parse does).
+// Parses `text` as one JSON document in time linear in its size.
 JsonParseResult ParseBoundedJson(std::string_view text, JsonNumbers numbers);
 
-// Json::sax_parse for server text, which may hold numbers beyond a double's range (`1e400`, a
-// 400-digit integer). nlohmann's lexer refuses those outright (parse error 406) and would lose
-// the whole reply; here each reaches `handler` as number_float(±infinity, the literal as written),
-// in document order like any other number. Linear in the text, never a second parse.
-bool SaxParseServerJson(std::string_view text, nlohmann::json_sax<Json>& handler);
+// ParseBoundedJson(kAny) for a reply, redacting as it builds: each name and string through
+// `redactor` once, and a name or value whose printed form (DumpJson) would still show the key
+// becomes "***" (so two names may become one, the last value winning). The top-level members
+// named in `verbatim` are kept as sent.
+JsonParseResult ParseServerJson(std::string_view text, const Redactor& redactor,
+                                std::span<const std::string_view> verbatim);
 
-// True when the decimal value of the JSON number `literal` is the value of `value`, judged by
-// comparing the literal with the shortest text that reads back as `value` (`2.50` and 2.5 agree;
+// The members of a Json object, to append to in linear time (Json's own insert scans the object).
+inline Json::object_t::Container& Members(Json& object) {
+  return static_cast<Json::object_t::Container&>(object.get_ref<Json::object_t&>());
+}
+
+// `value` as one line of JSON that is safe on a terminal: invalid UTF-8 as U+FFFD, and control
+// characters (C0, DEL, C1, bidirectional formatting) escaped, as JsonQuote does.
+std::string DumpJson(const Json& value);
+
+// True when the JSON number `literal` has the decimal value of `value` (`2.50` and 2.5 agree;
 // `0.1000000000000000000001` and 0.1 do not). A literal without fraction or exponent that reached
 // a double was an integer beyond 64 bits: never exact.
 bool IsExactDouble(double value, std::string_view literal);

@@ -2,12 +2,13 @@
 // data, so that the whole table is unit-tested without a server. client.cpp only moves bytes.
 #include "outcome.hpp"
 
-// For the CURLcode values only: nothing here calls libcurl.
+// For the CURLcode values and curl_getdate, a pure function: no transfer is made here.
 #include <curl/curl.h>
 
 #include <algorithm>
-#include <array>
 #include <cmath>
+#include <cstdio>
+#include <ctime>
 #include <vector>
 
 #include "text.hpp"
@@ -18,64 +19,27 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-__extension__ typedef __int128 Wide;  // dates for any Retry-After a server can send
-
 std::string SecondsSetting(milliseconds value) {
   char text[32];
   std::snprintf(text, sizeof text, "%g", static_cast<double>(value.count()) / 1000.0);
   return text;
 }
 
-std::string WideToString(Wide value) {
-  if (value == 0) return "0";
-  const bool negative = value < 0;
-  std::string digits;
-  for (; value != 0; value /= 10) {
-    const auto digit = static_cast<int>(value % 10);
-    digits.push_back(static_cast<char>('0' + (negative ? -digit : digit)));
-  }
-  if (negative) digits.push_back('-');
-  return {digits.rbegin(), digits.rend()};
-}
-
-// Howard Hinnant's civil_from_days: proleptic Gregorian, exact for any count of days.
-std::string FormatWideUtc(Wide epoch_seconds) {
-  Wide days = epoch_seconds / 86400;
-  Wide rest = epoch_seconds % 86400;
-  if (rest < 0) {
-    rest += 86400;
-    --days;
-  }
-  const Wide z = days + 719468;
-  const Wide era = (z >= 0 ? z : z - 146096) / 146097;
-  const auto doe = static_cast<long>(z - era * 146097);
-  const long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const long mp = (5 * doy + 2) / 153;
-  const long day = doy - (153 * mp + 2) / 5 + 1;
-  const long month = mp < 10 ? mp + 3 : mp - 9;
-  const Wide year = Wide{yoe} + era * 400 + (month <= 2 ? 1 : 0);
-  std::string year_text = WideToString(year);
-  // RFC 3339 years have four digits; later years use ISO 8601's expanded form rather than lie.
-  if (year >= 0 && year < 1000) year_text.insert(0, 4 - year_text.size(), '0');
-  if (year > 9999) year_text.insert(0, "+");
-  char tail[96];
-  std::snprintf(tail, sizeof tail, "-%02ld-%02ldT%02ld:%02ld:%02ldZ", month, day,
-                static_cast<long>(rest / 3600), static_cast<long>(rest / 60 % 60),
-                static_cast<long>(rest % 60));
-  return year_text + tail;
+std::string Unavailable(long status) {
+  return status == 429 ? "rate limited" : "service unavailable";
 }
 
 std::string ReplyText(const RequestContext& context, long status, std::string_view body) {
-  // Server text is redacted before it is read, so no form of the key can reach a message.
   const std::string said = ServerMessageExcerpt(body, *context.redactor);
   return "HTTP " + std::to_string(status) + (said.empty() ? std::string() : ": \"" + said + "\"");
 }
 
-Verdict Failed(ErrorKind kind, const std::string& message, long status = 0) {
+Verdict Failed(ErrorKind kind, const std::string& message, long status = 0,
+               Cause cause = Cause::kNone, std::vector<std::string> facts = {}) {
   Verdict verdict;
   verdict.status = status;
   verdict.error = status ? Error(kind, message, status) : Error(kind, message);
+  verdict.error->About(cause, std::move(facts));
   return verdict;
 }
 
@@ -83,9 +47,8 @@ Verdict JudgeSuccess(const RequestContext& context, const ReplyFacts& reply) {
   if (reply.body_too_large) {
     return Failed(ErrorKind::kBadResponse,
                   "the reply from " + context.host +
-                      " is larger than 1 MiB; a token reply is a few KiB: check --base-url and "
-                      "--endpoint-path",
-                  reply.status);
+                      " is larger than 1 MiB; a token reply is a few KiB",
+                  reply.status, Cause::kEndpoint);
   }
   Verdict verdict;
   verdict.status = reply.status;
@@ -94,8 +57,8 @@ Verdict JudgeSuccess(const RequestContext& context, const ReplyFacts& reply) {
   } catch (const Error& e) {
     return Failed(ErrorKind::kBadResponse,
                   "bad reply from " + context.host + " (HTTP " + std::to_string(reply.status) +
-                      "): " + e.what() + "; check --base-url and --endpoint-path",
-                  reply.status);
+                      "): " + e.what(),
+                  reply.status, Cause::kEndpoint);
   }
   return verdict;
 }
@@ -107,19 +70,16 @@ Verdict JudgeRedirect(const RequestContext& context, const ReplyFacts& reply) {
   }
   return Failed(ErrorKind::kRejected,
                 "the server answered " + std::to_string(reply.status) + " redirecting to " +
-                    target +
-                    "; redirects are not followed so the key never goes elsewhere: point "
-                    "--base-url at the final address",
-                reply.status);
+                    target + "; redirects are not followed so the key never goes elsewhere",
+                reply.status, Cause::kRedirect);
 }
 
 Verdict JudgeTransient(const RequestContext& context, const ReplyFacts& reply) {
-  Verdict verdict =
-      Failed(ErrorKind::kUnavailable,
-             std::string(reply.status == 429 ? "rate limited" : "service unavailable") + " (" +
-                 ReplyText(context, reply.status, reply.body) + ") after " +
-                 Attempts(context.attempts) + ": try again later, or raise --retries",
-             reply.status);
+  Verdict verdict = Failed(
+      ErrorKind::kUnavailable,
+      Unavailable(reply.status) + " (" + ReplyText(context, reply.status, reply.body) +
+          ") after " + Attempts(context.attempts) + ": try again later",
+      reply.status, Cause::kRetriesSpent);
   verdict.retryable = true;
   if (reply.retry_after)
     verdict.retry_after = ParseRetryAfter(*reply.retry_after, reply.received_at);
@@ -134,49 +94,42 @@ Verdict JudgeClientError(const RequestContext& context, const ReplyFacts& reply)
                       " and that the key belongs to the instance at " + context.host,
                   reply.status);
   }
-  const std::string hint =
-      reply.status == 404 ? "check --base-url and --endpoint-path (the URL was " + context.url + ")"
-      : reply.status == 400 || reply.status == 422
-          ? "check the distinct id, role, attributes and permissions"
-          : "check the request with --dry-run";
-  return Failed(ErrorKind::kRejected, "request rejected (" + text + "): " + hint, reply.status);
+  const std::string message = "request rejected (" + text + ")";
+  if (reply.status == 404) {
+    return Failed(ErrorKind::kRejected, message, 404, Cause::kEndpoint, {context.url});
+  }
+  if (reply.status == 400 || reply.status == 422) {
+    return Failed(ErrorKind::kRejected,
+                  message + ": check the distinct id, role, attributes and permissions",
+                  reply.status);
+  }
+  return Failed(ErrorKind::kRejected, message, reply.status, Cause::kRequestRefused);
 }
 
 // X509 verification results (OpenSSL's X509_V_ERR_*) in plain words.
 std::string CertificateProblem(const RequestContext& context, const TransportFacts& facts) {
-  switch (facts.tls_verify_result) {
-    case 9:
-      return "its certificate is not yet valid (check this machine's clock)";
-    case 10:
-      return "its certificate has expired";
-    case 62:
-      return "its certificate does not name " + context.host;
-    case 2:
-    case 18:
-    case 19:
-    case 20:
-    case 21:
-      return "its certificate is signed by an issuer this machine does not trust";
-    default:
-      break;
+  const long verify = facts.tls_verify_result;
+  if (verify == 9) return "its certificate is not yet valid (check this machine's clock)";
+  if (verify == 10) return "its certificate has expired";
+  if (verify == 2 || (verify >= 18 && verify <= 21)) {
+    return "its certificate is signed by an issuer this machine does not trust";
   }
-  if (facts.detail.find("subject name") != std::string::npos ||
+  if (verify == 62 || facts.detail.find("subject name") != std::string::npos ||
       facts.detail.find("does not match") != std::string::npos) {
     return "its certificate does not name " + context.host;
   }
   return "its certificate could not be verified";
 }
 
-Verdict TlsVerificationFailed(const RequestContext& context, const TransportFacts& facts) {
+Verdict TlsVerificationFailed(const RequestContext& context, const TransportFacts& facts,
+                              const std::string& detail) {
   const std::string store = context.ca_bundle.empty() ? std::string("the system store")
                                                       : "the CA bundle '" + context.ca_bundle + "'";
   return Failed(ErrorKind::kNetwork,
                 "TLS with " + context.host + " failed after " + Attempts(context.attempts) +
-                    " (not retried): " + CertificateProblem(context, facts) + " (" +
-                    RedactedExcerpt(facts.detail, *context.redactor) + "; checked against " +
-                    store +
-                    "). If the server uses a private CA or a TLS-inspecting proxy, pass that CA "
-                    "with --cacert (or TOUCAN_CA_BUNDLE)");
+                    " (not retried): " + CertificateProblem(context, facts) + " (" + detail +
+                    "; checked against " + store + ")",
+                0, Cause::kUntrusted);
 }
 
 bool DemandsClientCertificate(std::string_view detail) {
@@ -212,26 +165,21 @@ std::optional<Verdict> JudgeProxyRefusal(const RequestContext& context, std::str
 // Failures of the network or the connection: transient, retried over a fresh connection.
 std::optional<Verdict> JudgeConnectionFailure(const RequestContext& context, int code,
                                               const std::string& detail) {
-  const std::string tries = " after " + Attempts(context.attempts);
+  const std::string said = " (" + detail + ") after " + Attempts(context.attempts);
+  const auto failed = [](const std::string& message, Cause cause = Cause::kNone,
+                         std::vector<std::string> facts = {}) {
+    return Retryable(Failed(ErrorKind::kNetwork, message, 0, cause, std::move(facts)));
+  };
   switch (code) {
     case CURLE_COULDNT_RESOLVE_HOST:
-      return Retryable(Failed(ErrorKind::kNetwork,
-                              "could not resolve the host of " + context.url + " (" + detail + ")" +
-                                  tries + ": check --base-url, DNS and proxy settings"));
+      return failed("could not resolve the host of " + context.url + said, Cause::kUnknownHost);
     case CURLE_COULDNT_RESOLVE_PROXY:
-      return Retryable(Failed(ErrorKind::kNetwork, "could not resolve the proxy (" + detail + ")" +
-                                                       tries + ": check HTTPS_PROXY / ALL_PROXY"));
+      return failed("could not resolve the proxy" + said + ": check HTTPS_PROXY / ALL_PROXY");
     case CURLE_COULDNT_CONNECT:
-      return Retryable(Failed(ErrorKind::kNetwork,
-                              "could not connect to " + context.host + " (" + detail + ")" + tries +
-                                  ": check --base-url and that the service is up; for a proxy, "
-                                  "check HTTPS_PROXY and NO_PROXY"));
+      return failed("could not connect to " + context.host + said, Cause::kNoConnection);
     case CURLE_OPERATION_TIMEDOUT:
-      return Retryable(Failed(ErrorKind::kNetwork,
-                              "timed out talking to " + context.host + " (" + detail + ")" + tries +
-                                  "; limits: --connect-timeout " +
-                                  SecondsSetting(context.connect_timeout) + " s, --timeout " +
-                                  SecondsSetting(context.timeout) + " s"));
+      return failed("timed out talking to " + context.host + said, Cause::kTimeout,
+                    {SecondsSetting(context.connect_timeout), SecondsSetting(context.timeout)});
     case CURLE_SEND_ERROR:
     case CURLE_RECV_ERROR:
     case CURLE_GOT_NOTHING:
@@ -239,9 +187,8 @@ std::optional<Verdict> JudgeConnectionFailure(const RequestContext& context, int
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
     case CURLE_SSL_CONNECT_ERROR:  // a reset or close mid-handshake: the network, not trust
-      return Retryable(Failed(ErrorKind::kNetwork, "the connection to " + context.host +
-                                                       " failed (" + detail + ")" + tries +
-                                                       "; check the network and the service"));
+      return failed("the connection to " + context.host + " failed" + said +
+                    "; check the network and the service");
     default:
       return std::nullopt;
   }
@@ -279,15 +226,16 @@ Verdict JudgeFailure(const RequestContext& context, const TransportFacts& facts)
   switch (facts.code) {
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_ISSUER_ERROR:
-      return TlsVerificationFailed(context, facts);
+      return TlsVerificationFailed(context, facts, detail);
     case CURLE_SSL_CACERT_BADFILE:
       return Failed(ErrorKind::kUsage, "the CA bundle '" + context.ca_bundle +
                                            "' cannot be used (" + detail +
                                            "): give a PEM file of CA certificates");
     case CURLE_WEIRD_SERVER_REPLY:
     case CURLE_UNSUPPORTED_PROTOCOL:  // the URL was checked before: this is the reply (HTTP/0.9)
-      return Failed(ErrorKind::kBadResponse, "the reply from " + context.host + " is not HTTP (" +
-                                                 detail + "); check --base-url");
+      return Failed(ErrorKind::kBadResponse,
+                    "the reply from " + context.host + " is not HTTP (" + detail + ")", 0,
+                    Cause::kNotHttp);
     case CURLE_URL_MALFORMAT:
       return Failed(ErrorKind::kUsage, "cannot use " + context.url + " (" + detail + ")");
     default:
@@ -301,8 +249,6 @@ Verdict JudgeFailure(const RequestContext& context, const TransportFacts& facts)
 std::string Attempts(int count) {
   return std::to_string(count) + (count == 1 ? " attempt" : " attempts");
 }
-
-std::string FormatUtc(std::int64_t epoch_seconds) { return FormatWideUtc(epoch_seconds); }
 
 Verdict JudgeReply(const RequestContext& context, const ReplyFacts& reply) {
   const long status = reply.status;
@@ -328,24 +274,12 @@ Verdict JudgeReply(const RequestContext& context, const ReplyFacts& reply) {
 }
 
 bool FailsEveryRequest(const Verdict& verdict) {
-  if (!verdict.error) return false;
-  switch (verdict.status) {
-    case 401:
-    case 403:
-    case 404:
-      return true;
-    default:
-      break;
-  }
-  switch (verdict.curl_code) {
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_ISSUER_ERROR:
-      return true;
-    default:
-      return verdict.proxy_refused;
-  }
+  const int code = verdict.curl_code;
+  const long status = verdict.status;
+  return verdict.error &&
+         (status == 401 || status == 403 || status == 404 || verdict.proxy_refused ||
+          code == CURLE_COULDNT_RESOLVE_HOST || code == CURLE_COULDNT_RESOLVE_PROXY ||
+          code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_ISSUER_ERROR);
 }
 
 Verdict JudgeTransport(const RequestContext& context, const TransportFacts& facts) {
@@ -383,8 +317,7 @@ std::chrono::steady_clock::time_point RetryPolicy::SharedPause(
 Error RetryAfterTooLong(const Verdict& verdict) {
   const RetryAfter& wait = *verdict.retry_after;
   return Error(ErrorKind::kUnavailable,
-               std::string(verdict.status == 429 ? "rate limited" : "service unavailable") +
-                   " (HTTP " + std::to_string(verdict.status) +
+               Unavailable(verdict.status) + " (HTTP " + std::to_string(verdict.status) +
                    "): the server asks to retry after " + wait.said +
                    ", more than the 60 s this tool waits; try again at " + wait.until,
                verdict.status);
@@ -397,131 +330,88 @@ Error RetryAfterTooLong(const Verdict& verdict) {
 namespace toucan {
 namespace {
 
-constexpr std::array<std::string_view, 12> kMonths = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+using std::chrono::seconds;
 
-// Hinnant's days_from_civil.
-std::int64_t DaysFromCivil(std::int64_t year, int month, int day) {
-  year -= month <= 2 ? 1 : 0;
-  const std::int64_t era = (year >= 0 ? year : year - 399) / 400;
-  const auto yoe = static_cast<int>(year - era * 400);
-  const int doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
-  const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
+// 400 Gregorian years are exactly this many seconds, so a moment as whole cycles plus seconds
+// has the calendar date of its seconds, the cycles adding only to the year: any wait a server
+// can write gets its real date from FormatRfc3339.
+constexpr std::int64_t kCycle = std::int64_t{146097} * 86400;
+// Longer waits get no date: no one will wait them out.
+constexpr std::size_t kMaxDigits = 24;
 
-constexpr std::array<std::string_view, 7> kWeekdays = {"Sunday",   "Monday", "Tuesday", "Wednesday",
-                                                       "Thursday", "Friday", "Saturday"};
-
-int DaysInMonth(std::int64_t year, int month) {
-  if (month == 2) return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28;
-  return month == 4 || month == 6 || month == 9 || month == 11 ? 30 : 31;
-}
-
-// The weekday a date names must be its own ("Sun" or "Sunday"): "Wed, 30 Feb" is no date.
-bool WeekdayMatches(std::string_view name, std::int64_t days_since_epoch) {
-  const auto weekday = static_cast<std::size_t>(((days_since_epoch % 7) + 11) % 7);  // 0: Sunday
-  const std::string_view full = kWeekdays[weekday];
-  return name == full || name == full.substr(0, 3);
-}
-
-std::optional<int> Number(std::string_view text, std::size_t min_digits, std::size_t max_digits) {
-  if (text.size() < min_digits || text.size() > max_digits) return std::nullopt;
-  int value = 0;
-  for (const char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    value = value * 10 + (c - '0');
+struct Moment {
+  std::int64_t cycles = 0;
+  std::int64_t rest = 0;  // seconds, in [0, kCycle) once normalised
+  void Add(std::int64_t more) {
+    rest += more;
+    cycles += rest / kCycle;
+    rest %= kCycle;
   }
-  return value;
-}
-
-std::vector<std::string_view> Fields(std::string_view text) {
-  std::vector<std::string_view> fields;
-  std::size_t start = 0;
-  for (std::size_t i = 0; i <= text.size(); ++i) {
-    if (i == text.size() || text[i] == ' ' || text[i] == ',' || text[i] == '-') {
-      if (i > start) fields.push_back(text.substr(start, i - start));
-      start = i + 1;
-    }
-  }
-  return fields;
-}
-
-struct DateParts {
-  std::string_view weekday, day, month, year, time;
 };
 
-// IMF-fixdate "Sun, 06 Nov 1994 08:49:37 GMT", RFC 850 "Sunday, 06-Nov-94 08:49:37 GMT",
-// asctime "Sun Nov  6 08:49:37 1994" (RFC 9110, section 5.6.7).
-std::optional<DateParts> SplitHttpDate(std::string_view text) {
-  const auto fields = Fields(text);
-  const bool gmt = fields.size() == 6 && fields[5] == "GMT";
-  if (gmt) return DateParts{fields[0], fields[1], fields[2], fields[3], fields[4]};
-  if (fields.size() == 5) return DateParts{fields[0], fields[2], fields[1], fields[4], fields[3]};
-  return std::nullopt;
+std::string FormatMoment(Moment moment) {
+  // Kept within a system_clock's reach (1678 to 2262, in nanoseconds) by lending a cycle.
+  if (moment.rest > kCycle / 2) {
+    moment.rest -= kCycle;
+    ++moment.cycles;
+  }
+  const std::string date =
+      FormatRfc3339(std::chrono::system_clock::time_point(seconds(moment.rest)));
+  const long long year = std::stoll(date.substr(0, 4)) + 400 * moment.cycles;
+  char prefix[32];
+  // RFC 3339 years have four digits; later years use ISO 8601's expanded form rather than lie.
+  std::snprintf(prefix, sizeof prefix, year > 9999 ? "+%lld" : "%04lld", year);
+  return prefix + date.substr(4);
 }
 
-std::optional<std::int64_t> ParseHttpDate(std::string_view text) {
-  const auto parts = SplitHttpDate(text);
-  if (!parts) return std::nullopt;
-  const auto month = std::find(kMonths.begin(), kMonths.end(), parts->month);
-  auto year = Number(parts->year, 2, 4);
-  const auto day = Number(parts->day, 1, 2);
-  const auto& time = parts->time;
-  if (month == kMonths.end() || !year || !day || time.size() != 8 || time[2] != ':' ||
-      time[5] != ':') {
-    return std::nullopt;
+// libcurl reads much that is no HTTP date ("10:00 GMT", "30 Feb", a wrong weekday): a date
+// counts only when it is one of RFC 9110's three forms of the moment libcurl read.
+bool IsHttpDate(std::string_view text, std::time_t when) {
+  std::tm utc{};
+  if (gmtime_r(&when, &utc) == nullptr) return false;
+  for (const char* form :
+       {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"}) {
+    char written[64];
+    if (std::strftime(written, sizeof written, form, &utc) != 0 && text == written) return true;
   }
-  const auto hour = Number(time.substr(0, 2), 2, 2);
-  const auto minute = Number(time.substr(3, 2), 2, 2);
-  const auto second = Number(time.substr(6, 2), 2, 2);
-  if (!hour || !minute || !second || *day < 1 || *day > 31 || *hour > 23 || *minute > 59 ||
-      *second > 60) {
-    return std::nullopt;
-  }
-  if (parts->year.size() == 2) *year += *year < 70 ? 2000 : 1900;
-  const int month_number = static_cast<int>(month - kMonths.begin()) + 1;
-  if (*day > DaysInMonth(*year, month_number)) return std::nullopt;
-  const std::int64_t days = DaysFromCivil(*year, month_number, *day);
-  if (!WeekdayMatches(parts->weekday, days)) return std::nullopt;
-  return days * 86400 + *hour * 3600 + *minute * 60 + *second;
+  return false;
 }
 
 }  // namespace
 
 std::optional<RetryAfter> ParseRetryAfter(std::string_view value,
                                           std::chrono::system_clock::time_point now) {
-  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-  const Wide now_seconds = std::chrono::duration_cast<seconds>(now.time_since_epoch()).count();
+  value = Trim(value);
+  const std::int64_t now_seconds =
+      std::chrono::duration_cast<seconds>(now.time_since_epoch()).count();
   RetryAfter result;
-  if (!value.empty() &&
-      std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    // Saturate: past 10^30 s no date is worth computing, and the wait is "too long" anyway.
-    Wide wait = 0;
-    bool saturated = false;
-    for (const char c : value) {
-      wait = wait * 10 + (c - '0');
-      if (wait > Wide{1'000'000'000'000'000} * 1'000'000'000'000'000) saturated = true;
-      if (saturated) break;
+  Moment wait;
+  if (!value.empty() && value.find_first_not_of("0123456789") == std::string_view::npos) {
+    const auto digits = value.substr(std::min(value.find_first_not_of('0'), value.size()));
+    if (digits.size() > kMaxDigits) {
+      wait.cycles = 1;
+      result.until = "a date more than 10^24 s away";
+    }
+    for (const char c : digits.substr(0, kMaxDigits)) {
+      const std::int64_t shifted = wait.rest * 10 + (c - '0');
+      wait.cycles = wait.cycles * 10 + shifted / kCycle;
+      wait.rest = shifted % kCycle;
     }
     result.said = std::string(value.substr(0, 40)) + (value.size() > 40 ? "..." : "") + " s";
-    result.too_long = saturated || wait > kMaxRetryAfter.count();
-    result.wait =
-        seconds(static_cast<seconds::rep>(std::min<Wide>(wait, kMaxRetryAfter.count() + 1)));
-    result.until = saturated ? "a date more than 10^30 s away" : FormatWideUtc(now_seconds + wait);
-    return result;
+  } else {
+    const std::time_t date = curl_getdate(std::string(value).c_str(), nullptr);
+    // A date already past (often a server clock behind ours) asks for no particular wait: the
+    // normal backoff applies rather than an immediate retry.
+    if (date == -1 || date <= now_seconds || !IsHttpDate(value, date)) return std::nullopt;
+    wait.Add(date - now_seconds);
+    result.said = "\"" + std::string(value) + "\"";
   }
-  const auto date = ParseHttpDate(value);
-  // A date already past (often a server clock behind ours) asks for no particular wait: the
-  // normal backoff applies rather than an immediate retry.
-  if (!date || Wide{*date} <= now_seconds) return std::nullopt;
-  const Wide wait = Wide{*date} - now_seconds;
-  result.said = "\"" + std::string(value) + "\"";
-  result.too_long = wait > kMaxRetryAfter.count();
-  result.wait =
-      seconds(static_cast<seconds::rep>(std::min<Wide>(wait, kMaxRetryAfter.count() + 1)));
-  result.until = FormatWideUtc(*date);
+  result.too_long = wait.cycles > 0 || wait.rest > kMaxRetryAfter.count();
+  result.wait = seconds(result.too_long ? kMaxRetryAfter.count() + 1 : wait.rest);
+  if (result.until.empty()) {
+    wait.Add(now_seconds);
+    result.until = FormatMoment(wait);
+  }
   return result;
 }
 

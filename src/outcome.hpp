@@ -2,8 +2,7 @@
 // What a finished attempt means and when to try again. Plain data in, decisions out: no libcurl
 // calls here, so every row of the table is unit-tested without a server.
 #include <chrono>
-#include <cstdint>
-#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,17 +11,17 @@
 
 namespace toucan {
 
-// Where a request goes and how it was configured: what messages name and hint at.
+// Where a request goes and how it was configured: what messages name.
 struct RequestContext {
   std::string url;
   std::string host;        // host[:port], for messages
-  std::string key_source;  // named in "credentials rejected" hints, never the key
+  std::string key_source;  // named in "credentials rejected" messages, never the key
   std::chrono::milliseconds timeout{30'000};
   std::chrono::milliseconds connect_timeout{10'000};
   std::string ca_bundle;       // empty: the system store
   std::string proxy_variable;  // where libcurl takes the proxy from (HTTPS_PROXY, …), if anywhere
   int attempts = 1;            // attempts made so far, this one included
-  // Removes every form of the API key from server text; applied before anything is quoted.
+  // Removes every form of the API key from server text, once, before anything is quoted.
   std::shared_ptr<const Redactor> redactor = std::make_shared<const Redactor>("");
 };
 
@@ -80,13 +79,12 @@ Verdict JudgeTransport(const RequestContext& context, const TransportFacts& fact
 // timeout or a refused connection may be one request's bad luck.
 bool FailsEveryRequest(const Verdict& verdict);
 
-// Retry-After as seconds (digits only) or an HTTP date; empty when it does not parse, so that
-// the normal backoff applies (a garbage value must never mean "retry now").
+// Retry-After as seconds (digits only) or an HTTP date in one of RFC 9110's three forms; empty
+// when it does not parse, so that the normal backoff applies (garbage must never mean "retry
+// now"). Not libcurl's CURLINFO_RETRY_AFTER: it reads garbage, a date past or an overflow as 0,
+// "5abc" as 5, and keeps neither what the server said nor a date beyond 2^63 s.
 std::optional<RetryAfter> ParseRetryAfter(std::string_view value,
                                           std::chrono::system_clock::time_point now);
-
-// Seconds since the epoch → RFC 3339 UTC, for any year a 64-bit count of seconds reaches.
-std::string FormatUtc(std::int64_t epoch_seconds);
 
 // Retry policy: exponential backoff with full jitter, capped. `unit` is a uniform draw in
 // [0, 1) supplied by the caller, so tests pick it.

@@ -130,24 +130,14 @@ class Redactor {
 
 // ---- response.cpp: what comes back ---------------------------------------------------------
 
-// One field of a reply besides ours, as printed: the name and the value as minified JSON, numbers
-// as the server wrote them (`2.50` stays `2.50`), the API key replaced by "***" in names and
-// strings (a number or literal that would show it becomes the string "***").
-struct ExtraField {
-  std::string name;
-  std::string json;
-};
-
 struct TokenResponse {
   std::string token;
   std::optional<std::int64_t> expires_in;  // seconds; empty when the server gave no usable expiry
   std::optional<std::chrono::system_clock::time_point> expires_at;
-  // The server's other fields, key redacted, in its order, minus `token`, `expiresIn` and
-  // `expiresAt` (ours win). `extra_fields` is what the printers use; `extra` holds the same as
-  // JSON values (numbers as doubles, ±infinity beyond a double's range) for callers that want to
-  // work with them. A response built
-  // by hand may fill `extra` only: the printers then use it.
-  std::vector<ExtraField> extra_fields;
+  // The server's other fields in its order, as a JSON parse reads them (64-bit integers exact,
+  // other numbers as doubles, one beyond a double's range as null), minus `token`, `expiresIn`
+  // and `expiresAt` (ours win). The API key is replaced by "***" in names and strings, and a
+  // value that would still show it is "***" whole.
   Json extra = Json::object();
 };
 
@@ -174,18 +164,19 @@ std::string FormatRfc3339(std::chrono::system_clock::time_point when);
 
 // A short, printable account of an error body (or a header such as Location) for a message: the
 // `message`/`error`/`detail`/`error_description` field of a JSON body (or its nested
-// `message`), the title or text of an HTML page, or the start of plain text. The key is redacted
-// from the raw body first, then the text is picked, escaped (valid UTF-8, no control
-// characters) and cut at 300 characters. Linear in the body. Empty when the body says nothing.
+// `message`), the title or text of an HTML page, or the start of plain text, escaped (valid
+// UTF-8, no control characters) and cut at 300 characters; the key is redacted last, from what
+// is shown. Linear in the body. Empty when the body says nothing.
 std::string ServerMessageExcerpt(std::string_view body, const Redactor& redactor);
 // Without redaction: only for callers that hold no key.
 std::string ServerMessageExcerpt(std::string_view body);
 
-// Other server text for a message (a header such as Location, libcurl's error text): the key
-// redacted, then escaped and cut at 300 characters, as ServerMessageExcerpt does with a body.
+// Other server text for a message (a header such as Location, libcurl's error text): escaped
+// and cut at 300 characters, then the key redacted, as ServerMessageExcerpt does with a body.
 std::string RedactedExcerpt(std::string_view text, const Redactor& redactor);
 
-// `{"token","expiresIn","expiresAt",...extra}` as printed by `-o json`: one line, no newline.
+// ResponseToJson as printed by `-o json`: one line, no newline, valid UTF-8, control characters
+// (C0, DEL, C1, bidirectional formatting) escaped.
 std::string ResponseJsonLine(const TokenResponse& response);
 
 // A batch row for a minted line: `{"line","distinctId","token","expiresIn","expiresAt",...}`.
@@ -193,7 +184,7 @@ std::string ResponseJsonLine(const TokenResponse& response);
 std::string BatchRowJsonLine(std::uint64_t line, const std::optional<std::string>& distinct_id,
                              const TokenResponse& response);
 
-// The same object as ResponseJsonLine as a Json value (numbers of extra fields as doubles).
+// `{"token","expiresIn","expiresAt",...extra}`: what ResponseJsonLine prints, as a Json value.
 Json ResponseToJson(const TokenResponse& response);
 
 // ---- client.cpp: libcurl -------------------------------------------------------------------
@@ -202,7 +193,7 @@ struct ClientOptions {
   std::string base_url{kDefaultBaseUrl};
   std::string endpoint_path{kDefaultEndpointPath};
   std::string api_key;
-  std::string api_key_source{"TOUCAN_API_KEY"};  // named in "credentials rejected" hints
+  std::string api_key_source{"ClientOptions::api_key"};  // named in messages, never the key
   std::chrono::milliseconds timeout{30'000};
   std::chrono::milliseconds connect_timeout{10'000};
   int retries = 2;
@@ -274,8 +265,10 @@ class Client {
   // The same for a body already built by BuildRequestBody.
   TokenResponse Mint(const Json& body);
 
-  // Runs jobs with up to `concurrency` requests in flight over shared connections. A 429 pauses every request; a Retry-After over 60 s, or a failure every request
-  // would meet (a rejected key, a wrong URL), stops the run: the jobs not yet sent fail at once.
+  // Runs jobs with up to `concurrency` requests in flight over shared connections. A 429 pauses
+  // every request; a Retry-After over 60 s, or a failure every request would meet (a rejected
+  // key, a wrong URL), stops the run: the jobs not yet sent fail at once. An error's cause()
+  // says what a front end may hint at; its message names none of the options.
   void MintMany(const RunCallbacks& callbacks, int concurrency);
 
   const std::string& url() const;

@@ -4,6 +4,8 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace toucan {
 
@@ -25,6 +27,22 @@ enum class ErrorKind : int {
 
 inline int ExitCode(ErrorKind kind) { return static_cast<int>(kind); }
 
+// What a failure of the request was about, for a front end to say what to change in its own
+// words: the library's messages name none of its settings, not knowing what a front end calls
+// them.
+enum class Cause : unsigned char {
+  kNone,
+  kEndpoint,       // the base URL or endpoint path: a 404, a reply that is no token reply
+  kRedirect,       // the base URL is not the final address
+  kUnknownHost,    // the base URL's host does not resolve
+  kNoConnection,   // nothing answered at the base URL's host
+  kNotHttp,        // what answered does not speak HTTP
+  kRetriesSpent,   // a transient failure outlasted the retries
+  kTimeout,        // a time limit was reached
+  kUntrusted,      // the server's certificate is not trusted by the CA store in use
+  kRequestRefused  // a 4xx that names no reason
+};
+
 // The one error type of the library. Thrown deep, caught once at the boundary (main, or the batch
 // runner that turns it into an error row). The message is made safe for a terminal and a JSON row
 // here, once, so that no path that quotes user or server text can forget to.
@@ -36,10 +54,22 @@ class Error : public std::runtime_error {
   ErrorKind kind() const { return kind_; }
   // The HTTP status of the reply that caused the error; empty when there was no reply.
   std::optional<long> http_status() const { return http_status_; }
+  Cause cause() const { return cause_; }
+  // The values a hint names: for kEndpoint the URL, for kTimeout the connect and total limits
+  // in seconds.
+  const std::vector<std::string>& facts() const { return facts_; }
+
+  Error& About(Cause cause, std::vector<std::string> facts = {}) {
+    cause_ = cause;
+    facts_ = std::move(facts);
+    return *this;
+  }
 
  private:
   ErrorKind kind_;
   std::optional<long> http_status_;
+  Cause cause_ = Cause::kNone;
+  std::vector<std::string> facts_;
 };
 
 inline Error UsageError(const std::string& message) { return {ErrorKind::kUsage, message}; }

@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "csv.hpp"
+#include "hints.hpp"
 #include "output.hpp"
 
 namespace toucan {
@@ -400,7 +401,7 @@ class BatchRun {
   void Done(std::uint64_t id, const MintOutcome& outcome);
   void Stopped(std::uint64_t line, const Error& failure) {
     stopped_ = "stopped at line " + std::to_string(line) + ", lines not yet sent skipped: " +
-               failure.what() + "; --keep-going sends every line anyway";
+               WithHint(failure) + "; --keep-going sends every line anyway";
   }
   int Finish();
 
@@ -472,7 +473,7 @@ void BatchRun::Done(std::uint64_t id, const MintOutcome& outcome) {
     return rows_.Complete(id, BatchRowJsonLine(id, distinct_id, *outcome.response), 0);
   const Error& error = *outcome.error;
   const int exit_code = ExitCode(error.kind());
-  rows_.Complete(id, ErrorRow(id, distinct_id, exit_code, error.http_status(), error.what()),
+  rows_.Complete(id, ErrorRow(id, distinct_id, exit_code, error.http_status(), WithHint(error)),
                  exit_code);
 }
 

@@ -8,14 +8,13 @@
 
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
-#include <memory>
 #include <random>
 #include <utility>
 
 #include "config_internal.hpp"
-#include "json_input.hpp"
 
 namespace toucan {
 namespace {
@@ -34,17 +33,10 @@ constexpr auto kStaleTemporary = std::chrono::minutes(1);
 std::atomic<int> g_unfinished_folder{-1};
 char g_unfinished_name[64];
 
-struct DigestDeleter {
-  void operator()(EVP_MD_CTX* context) const { EVP_MD_CTX_free(context); }
-};
-
 std::string Sha256(std::string_view data) {
-  std::unique_ptr<EVP_MD_CTX, DigestDeleter> context(EVP_MD_CTX_new());
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  if (!context || EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr) != 1 ||
-      EVP_DigestUpdate(context.get(), data.data(), data.size()) != 1 ||
-      EVP_DigestFinal_ex(context.get(), digest, &length) != 1) {
+  if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
     throw Error(ErrorKind::kInternal, "SHA-256 failed in libcrypto");
   }
   return std::string(reinterpret_cast<const char*>(digest), length);
@@ -54,9 +46,7 @@ std::string Hex(std::string_view bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string text;
   for (const char byte : bytes) {
-    const auto value = static_cast<unsigned char>(byte);
-    text += kDigits[value >> 4];
-    text += kDigits[value & 15];
+    text += {kDigits[static_cast<unsigned char>(byte) >> 4], kDigits[byte & 15]};
   }
   return text;
 }
@@ -74,8 +64,13 @@ bool IsEntryName(std::string_view name) {
 
 bool IsTemporaryName(std::string_view name) { return name.rfind(".tmp-", 0) == 0; }
 
-// Removes the files of the folder that the tool wrote (regular, 0600, owned by this user: not a
-// directory, a link or someone else's file that happens to match) and that `wanted` accepts.
+// A regular file of mode 0600 owned by this user, as the tool writes them: not a directory, a
+// link or someone else's file that happens to bear an entry's name.
+bool IsOwnFile(const struct stat& info) {
+  return S_ISREG(info.st_mode) && (info.st_mode & 07777) == 0600 && info.st_uid == ::geteuid();
+}
+
+// Removes the files of the folder that the tool wrote (IsOwnFile) and that `wanted` accepts.
 // Empty when the folder cannot be listed.
 std::optional<std::size_t> RemoveOwnFiles(
     int folder_fd, const std::function<bool(std::string_view, const struct stat&)>& wanted) {
@@ -89,8 +84,7 @@ std::optional<std::size_t> RemoveOwnFiles(
   std::size_t removed = 0;
   while (const dirent* item = ::readdir(listing)) {
     struct stat info {};
-    if (::fstatat(folder_fd, item->d_name, &info, AT_SYMLINK_NOFOLLOW) == 0 &&
-        S_ISREG(info.st_mode) && (info.st_mode & 07777) == 0600 && info.st_uid == ::geteuid() &&
+    if (::fstatat(folder_fd, item->d_name, &info, AT_SYMLINK_NOFOLLOW) == 0 && IsOwnFile(info) &&
         wanted(item->d_name, info) && ::unlinkat(folder_fd, item->d_name, 0) == 0) {
       ++removed;
     }
@@ -133,8 +127,8 @@ bool WriteAll(int fd, std::string_view data) {
 // wrote (0600, this user's): one that `cache clear` would leave behind is not trusted either.
 std::optional<std::string> ReadEntry(int fd) {
   struct stat info {};
-  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode) || (info.st_mode & 07777) != 0600 ||
-      info.st_uid != ::geteuid() || static_cast<std::size_t>(info.st_size) > kMaxCacheEntryBytes) {
+  if (::fstat(fd, &info) != 0 || !IsOwnFile(info) ||
+      static_cast<std::size_t>(info.st_size) > kMaxCacheEntryBytes) {
     return std::nullopt;
   }
   std::string buffer(static_cast<std::size_t>(info.st_size) + 1, '\0');
@@ -178,28 +172,25 @@ int WriteAtomically(int folder_fd, const std::string& name, std::string_view tex
   return failure;
 }
 
-// What a mint printed (`-o json`), so that a hit prints the same bytes: extra fields as the server
-// wrote them (a Json value would print `2.50` as `2.5`), the key already starred. Lookup reads it
-// back through the reply parser, so an edited entry gets every check a fresh reply gets.
+// An entry: this header, when the reply came (ms since the epoch), a newline, and the reply as a
+// mint prints it, read back through ParseTokenResponse: an edited entry gets every check a fresh
+// reply gets. Older layouts are named apart (EntryName) and lack the header: a miss.
+constexpr std::string_view kEntryHeader = "toucan-token cache entry v3 ";
+
 struct Entry {
-  std::string reply;
+  std::string_view reply;
   std::int64_t received_ms = 0;
 };
 
-// The entry file is input like any other: checked field by field, depth bounded.
 std::optional<Entry> ParseEntry(std::string_view text) {
-  const JsonParseResult parsed = ParseBoundedJson(text, JsonNumbers::kAny);
-  const Json& document = parsed.value;
-  if (parsed.failure || !document.is_object()) return std::nullopt;
-  const auto reply = document.find("reply");
-  const auto received = document.find("receivedAtMs");
-  if (reply == document.end() || !reply->is_string() || received == document.end() ||
-      !received->is_number_integer()) {
-    return std::nullopt;
-  }
-  Entry entry{reply->get<std::string>(), received->get<std::int64_t>()};
-  if (entry.received_ms < 0 || entry.received_ms > (std::int64_t{1} << 50)) return std::nullopt;
-  return entry;
+  if (text.substr(0, kEntryHeader.size()) != kEntryHeader) return std::nullopt;
+  text.remove_prefix(kEntryHeader.size());
+  const std::size_t newline = text.find('\n');
+  if (newline == std::string_view::npos) return std::nullopt;
+  Entry entry{text.substr(newline + 1)};
+  const auto [end, error] = std::from_chars(text.data(), text.data() + newline, entry.received_ms);
+  const bool read = error == std::errc() && end == text.data() + newline;
+  return read && entry.received_ms >= 0 ? std::optional(entry) : std::nullopt;
 }
 
 }  // namespace
@@ -213,12 +204,9 @@ TokenCache::TokenCache(TokenCache&& other) noexcept
       clock_(std::move(other.clock_)) {}
 
 TokenCache& TokenCache::operator=(TokenCache&& other) noexcept {
-  if (this != &other) {
-    if (folder_fd_ >= 0) ::close(folder_fd_);
-    folder_fd_ = std::exchange(other.folder_fd_, -1);
-    folder_ = std::move(other.folder_);
-    clock_ = std::move(other.clock_);
-  }
+  std::swap(folder_fd_, other.folder_fd_);  // `other` closes ours
+  std::swap(folder_, other.folder_);
+  std::swap(clock_, other.clock_);
   return *this;
 }
 
@@ -242,13 +230,12 @@ CacheOpen TokenCache::Open(const Environment& env, Clock clock) {
     return {std::nullopt,
             "cannot open the cache folder " + folder + ": " + reason + "; not using it"};
   }
-  std::string problem;
-  if (info.st_uid != ::geteuid()) {
-    problem = "belongs to another user";
-  } else if ((info.st_mode & 077) != 0) {
-    problem = "is open to group or others (mode " + internal::OctalMode(info.st_mode) +
-              "; run chmod 700 " + folder + ")";
-  }
+  const std::string problem =
+      info.st_uid != ::geteuid() ? "belongs to another user"
+      : (info.st_mode & 077) == 0
+          ? ""
+          : "is open to group or others (mode " + internal::OctalMode(info.st_mode) +
+                "; run chmod 700 " + folder + ")";
   if (!problem.empty()) {
     ::close(fd);
     return {std::nullopt, "the cache folder " + folder + " " + problem + "; not using it"};
@@ -259,7 +246,7 @@ CacheOpen TokenCache::Open(const Environment& env, Clock clock) {
 std::string TokenCache::EntryName(std::string_view url, std::string_view api_key,
                                   std::string_view body) {
   std::string framed;
-  AppendFramed(framed, "toucan-token cache entry v2");  // v1 entries held Json extras
+  AppendFramed(framed, kEntryHeader);  // v1 held Json extras, v2 the printed line quoted
   AppendFramed(framed, url);
   AppendFramed(framed, Sha256(api_key));
   AppendFramed(framed, body);
@@ -312,13 +299,10 @@ CacheStore TokenCache::Store(const std::string& name, const TokenResponse& respo
   if (!IsSafeToken(response.token)) return {false, "the token is not printable"};
   const auto received =
       response.expires_at ? *response.expires_at - seconds(*response.expires_in) : clock_();
-  std::string reply = ResponseJsonLine(response);
+  const std::string reply = ResponseJsonLine(response);
   if (reply.size() > kMaxResponseBytes) return {false, "the reply is too large"};
-  Json entry = Json::object();
-  entry["reply"] = std::move(reply);
-  entry["receivedAtMs"] = MillisecondsSinceEpoch(received);
-  const std::string text = entry.dump(-1, ' ', false, Json::error_handler_t::replace);
-  if (text.size() > kMaxCacheEntryBytes) return {false, "the reply is too large"};
+  const std::string text = std::string(kEntryHeader) +
+                           std::to_string(MillisecondsSinceEpoch(received)) + '\n' + reply;
 
   // Leftovers of writers that were killed hold live tokens: a minute is far longer than a write.
   const auto now = system_clock::now();

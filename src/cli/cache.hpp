@@ -12,9 +12,8 @@
 
 namespace toucan {
 
-// An entry is the reply as printed (at most 1 MiB) quoted as a JSON string (at most twice that),
-// plus a few fields; anything larger is not ours.
-inline constexpr std::size_t kMaxCacheEntryBytes = 2 * kMaxResponseBytes + std::size_t{64} * 1024;
+// An entry is a header line and the reply as printed (at most 1 MiB); anything larger is not ours.
+inline constexpr std::size_t kMaxCacheEntryBytes = kMaxResponseBytes + 64;
 
 struct CacheLookup {
   // The cached reply as a mint would print it: `expires_in` the remaining whole seconds,
@@ -56,8 +55,8 @@ class TokenCache {
   CacheLookup Lookup(const std::string& name, const Redactor& redactor,
                      std::optional<std::chrono::seconds> min_ttl = std::nullopt) const;
 
-  // Keeps a reply as a mint prints it (ResponseJsonLine). Replies without a usable expiry are
-  // never stored.
+  // Keeps a reply as a mint prints it (ResponseJsonLine) and when it came. Replies without a
+  // usable expiry are never stored.
   CacheStore Store(const std::string& name, const TokenResponse& response) const;
 
   // Removes every entry and temporary file the tool wrote; returns how many.

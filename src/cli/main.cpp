@@ -12,6 +12,7 @@
 #include "batch.hpp"
 #include "cache.hpp"
 #include "cli.hpp"
+#include "hints.hpp"
 
 extern char** environ;
 
@@ -318,7 +319,7 @@ int RunAndReport(int argc, char** argv) {
   try {
     return Run(argc, argv);
   } catch (const Error& e) {
-    PrintError(e.what());
+    PrintError(WithHint(e));
     if (e.kind() == ErrorKind::kInterrupted && g_signal != 0) return 128 + g_signal;
     return ExitCode(e.kind());
   } catch (const std::exception& e) {

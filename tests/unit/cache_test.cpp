@@ -144,8 +144,8 @@ TEST_F(CacheTest, HitShowsRemainingLifeAndOriginalExpiry) {
             toucan::ResponseToJson(reply)["expiresAt"]);
 }
 
-// A hit prints the line the mint printed, byte for byte, but for the life left: numbers as the
-// server wrote them, fields in its order, the key already starred.
+// A hit prints the line the mint printed, byte for byte, but for the life left: fields in the
+// server's order, the key already starred.
 TEST_F(CacheTest, HitPrintsWhatTheMintPrinted) {
   const TokenResponse minted = toucan::ParseTokenResponse(
       R"({"token":"tk.abc","expiresIn":"1h","price":2.50,"big":1E5,"neg":-0.0,"n":[1.10,{"k":true}],)"
@@ -201,24 +201,34 @@ TEST_F(CacheTest, NoUsableExpiryIsNeverStored) {
   EXPECT_EQ(cache_->Lookup(name_, redactor_).reason, "no entry");
 }
 
+constexpr std::string_view kHeader = "toucan-token cache entry v3 ";
+
+std::string Entry(std::int64_t received_ms, const std::string& reply) {
+  return std::string(kHeader) + std::to_string(received_ms) + "\n" + reply;
+}
+
 TEST_F(CacheTest, CorruptEntriesMissAndAreReplaced) {
   ASSERT_TRUE(cache_->Store(name_, Reply(3600)).stored);
   std::stringstream whole;
   whole << std::ifstream(EntryPath(name_)).rdbuf();
   const std::string good = whole.str();
+  EXPECT_EQ(good.rfind(Entry(1'800'000'000'000, R"({"token":"tk.abc","expiresIn":3600,)"), 0), 0u)
+      << good;
   for (const std::string& bad : {
            good.substr(0, good.size() / 2),
            std::string("garbage"),
            std::string(),
-           std::string(R"({"reply":"{\"token\":\"a b\",\"expiresIn\":60}","receivedAtMs":1})"),
-           std::string(R"({"reply":"{\"token\":\"t\",\"expiresIn\":-5}","receivedAtMs":1})"),
-           std::string(R"({"reply":"{\"token\":\"t\",\"expiresIn\":60}","receivedAtMs":-1})"),
-           std::string(R"({"reply":"{\"token\":\"t\"}","receivedAtMs":1})"),
-           std::string(R"({"reply":{"token":"t","expiresIn":60},"receivedAtMs":1})"),
-           std::string(R"({"reply":"{\"token\":\"t\",\"expiresIn\":60} x","receivedAtMs":1})"),
-           R"({"reply":"{\"token\":\"t\",\"x\":)" + std::string(100, '[') +
-               R"(","receivedAtMs":1})",
-           // The v1 layout: entries of older versions are named apart, and unreadable here.
+           Entry(1, R"({"token":"a b","expiresIn":60})"),
+           Entry(1, R"({"token":"t","expiresIn":-5})"),
+           Entry(1, R"({"token":"t"})"),
+           Entry(1, R"({"token":"t","expiresIn":60} x)"),
+           Entry(1, R"({"token":"t","x":)" + std::string(100, '[')),
+           std::string(kHeader) + "\n" + R"({"token":"t","expiresIn":60})",
+           std::string(kHeader) + "-1\n" + R"({"token":"t","expiresIn":60})",
+           std::string(kHeader) + "1x\n" + R"({"token":"t","expiresIn":60})",
+           std::string(kHeader) + R"(1 {"token":"t","expiresIn":60})",
+           // The layouts of older versions: named apart, and unreadable here.
+           std::string(R"({"reply":"{\"token\":\"t\",\"expiresIn\":60}","receivedAtMs":1})"),
            std::string(R"({"token":"t","expiresIn":60,"receivedAtMs":1,"extra":{}})"),
            std::string(100000, '['),
        }) {

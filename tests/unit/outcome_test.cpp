@@ -1,5 +1,7 @@
 #include "outcome.hpp"
 
+#include "cli/hints.hpp"
+
 #include <curl/curl.h>
 #include <gtest/gtest.h>
 
@@ -90,7 +92,8 @@ TEST(JudgeReply, MessagesHintAndRedact) {
             std::string::npos);
   EXPECT_EQ(Message(Reply(401, R"({"message":"bad key SECRETKEY1"})")).find("SECRET"),
             std::string::npos);
-  EXPECT_NE(Message(Reply(404)).find("check --base-url"), std::string::npos);
+  EXPECT_EQ(Reply(404).error->cause(), Cause::kEndpoint);
+  EXPECT_EQ(Reply(404).error->facts().at(0), "https://bi.example.com/embed/generate-token");
   const std::string redirect = Message(Reply(302, "", std::nullopt, "https://evil/?k=SECRETKEY1"));
   EXPECT_NE(redirect.find("redirects are not followed"), std::string::npos);
   EXPECT_EQ(redirect.find("SECRET"), std::string::npos) << redirect;
@@ -133,7 +136,7 @@ TEST(JudgeTransport, CertificateFailuresNameTheReasonAndAreFinal) {
     EXPECT_EQ(Exit(verdict), 6);
     EXPECT_FALSE(verdict.retryable);
     EXPECT_NE(Message(verdict).find(row.says), std::string::npos) << Message(verdict);
-    EXPECT_NE(Message(verdict).find("--cacert"), std::string::npos) << Message(verdict);
+    EXPECT_EQ(verdict.error->cause(), Cause::kUntrusted);
     EXPECT_NE(Message(verdict).find("after 1 attempt (not retried)"), std::string::npos)
         << Message(verdict);
   }
@@ -277,12 +280,33 @@ TEST(RetryAfter, HttpDatesInEveryForm) {
   EXPECT_EQ(far->until, "9999-12-31T23:59:59Z");
 }
 
-TEST(FormatUtc, AnyYear) {
-  EXPECT_EQ(FormatUtc(0), "1970-01-01T00:00:00Z");
-  EXPECT_EQ(FormatUtc(951782400), "2000-02-29T00:00:00Z");
-  EXPECT_EQ(FormatUtc(253402300799), "9999-12-31T23:59:59Z");
-  EXPECT_EQ(FormatUtc(253402300800), "+10000-01-01T00:00:00Z");
-  EXPECT_EQ(FormatUtc(-86400), "1969-12-31T00:00:00Z");
+TEST(RetryAfter, DatesPastYear9999UseTheExpandedYear) {
+  EXPECT_EQ(ParseRetryAfter("251606699999", kNow)->until, "9999-12-31T23:59:59Z");
+  EXPECT_EQ(ParseRetryAfter("251606700000", kNow)->until, "+10000-01-01T00:00:00Z");
+  EXPECT_EQ(ParseRetryAfter(std::string(25, '9'), kNow)->until, "a date more than 10^24 s away");
+}
+
+// The library names none of the CLI's flags; the CLI adds its hint from the cause.
+TEST(Hints, TheLibraryNamesNoFlagAndTheCliAddsItsHint) {
+  const std::vector<std::pair<Verdict, std::string>> cases = {
+      {Reply(404), "): check --base-url and --endpoint-path (the URL was https://bi.example.com/"},
+      {Reply(307, "", std::nullopt, "https://b.example/"), ": point --base-url at the final"},
+      {Reply(503), "after 1 attempt: try again later, or raise --retries"},
+      {Reply(409), "): check the request with --dry-run"},
+      {Reply(200, "not json"), ": check --base-url and --endpoint-path"},
+      {Transport(CURLE_COULDNT_RESOLVE_HOST, "x"), ": check --base-url, DNS and proxy settings"},
+      {Transport(CURLE_COULDNT_CONNECT, "x"), ": check --base-url and that the service is up"},
+      {Transport(CURLE_WEIRD_SERVER_REPLY, "x"), "is not HTTP (x); check --base-url"},
+      {Transport(CURLE_OPERATION_TIMEDOUT, "x"),
+       "; limits: --connect-timeout 10 s, --timeout 30 s"},
+      {Transport(CURLE_PEER_FAILED_VERIFICATION, "x", 20),
+       "system store). If the server uses a private CA or a TLS-inspecting proxy, pass that CA "
+       "with --cacert (or TOUCAN_CA_BUNDLE)"}};
+  for (const auto& [verdict, hint] : cases) {
+    const std::string message = Message(verdict);
+    EXPECT_EQ(message.find("--"), std::string::npos) << message;
+    EXPECT_NE(WithHint(*verdict.error).find(hint), std::string::npos) << WithHint(*verdict.error);
+  }
 }
 
 TEST(RetryPolicy, BackoffIsFullJitterUnderAnExponentialCap) {
