@@ -1,4 +1,5 @@
 // Building the request body and reading the user's attribute and permission inputs.
+#include <algorithm>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -114,28 +115,24 @@ Json BuildRequestBody(const TokenRequest& request) {
   if (request.distinct_id.empty()) throw UsageError("the distinct id must not be empty");
   CheckUtf8(request.distinct_id, "the distinct id");
   CheckRequestDefaults(request);
-  Json body = Json::object();
-  body["user"] = Json::object();
-  body["user"]["distinctId"] = request.distinct_id;
-  body["user"]["role"] = request.role;
-  body["user"]["attributes"] = request.attributes;
+  Json body = {{"user", {{"distinctId", request.distinct_id},
+                          {"role", request.role},
+                          {"attributes", request.attributes}}}};
   if (request.permissions) body["permissions"] = *request.permissions;
   return body;
 }
 
 void ValidateApiKey(std::string_view key, std::string_view source) {
-  if (key.empty()) throw UsageError("the API key from " + std::string(source) + " is empty");
-  for (const char ch : key) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c <= 0x20 || c >= 0x7F) {
-      // Say what is wrong without echoing any part of the key.
-      const char* what = c == ' ' || c == '\t'   ? "whitespace"
-                         : c < 0x20 || c == 0x7F ? "a control character"
-                                                 : "a non-ASCII byte";
-      throw UsageError("the API key from " + std::string(source) + " contains " + what +
-                       "; an API key is printable ASCII without spaces");
-    }
-  }
+  const std::string from = "the API key from " + std::string(source);
+  if (key.empty()) throw UsageError(from + " is empty");
+  const auto bad =
+      std::find_if(key.begin(), key.end(), [](char c) { return c <= 0x20 || c >= 0x7F; });
+  if (bad == key.end()) return;
+  // Say what is wrong without echoing any part of the key.
+  const char* what = *bad == ' ' || *bad == '\t' ? "whitespace"
+                     : *bad >= 0                ? "a control character"  // or DEL
+                                                : "a non-ASCII byte";
+  throw UsageError(from + " contains " + what + "; an API key is printable ASCII without spaces");
 }
 
 }  // namespace toucan

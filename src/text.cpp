@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cstdint>
 
 namespace toucan {
@@ -20,17 +21,9 @@ struct Character {
 Character DecodeUtf8(std::string_view text, std::size_t pos) {
   const auto c = static_cast<unsigned char>(text[pos]);
   if (c < 0x80) return {1, c};
-  std::size_t extra = 0;
-  std::uint32_t code = 0;
-  if (c >= 0xC2 && c <= 0xDF) {
-    extra = 1, code = c & 0x1Fu;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    extra = 2, code = c & 0x0Fu;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    extra = 3, code = c & 0x07u;
-  } else {
-    return {0, 0};
-  }
+  if (c < 0xC2 || c > 0xF4) return {0, 0};
+  const std::size_t extra = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : 1;
+  std::uint32_t code = c & (0x3Fu >> extra);
   if (text.size() - pos <= extra) return {0, 0};
   for (std::size_t k = 1; k <= extra; ++k) {
     const auto cc = static_cast<unsigned char>(text[pos + k]);
@@ -56,15 +49,10 @@ enum class Style { kMessage, kJson };
 
 void AppendInvisible(std::string& out, std::uint32_t code, Style style) {
   if (style == Style::kMessage && code < 0x80) {
-    const char* named = code == '\n' ? "\\n" : code == '\r' ? "\\r" : nullptr;
-    if (code == '\t') named = "\\t";
-    if (named != nullptr) {
-      out += named;
-    } else {
-      out += "\\x";
-      out += kHex[code >> 4];
-      out += kHex[code & 0xF];
-    }
+    const std::size_t named = std::string_view("\n\r\t").find(static_cast<char>(code));
+    out += named != std::string_view::npos
+               ? std::string{'\\', "nrt"[named]}
+               : std::string{'\\', 'x', kHex[code >> 4], kHex[code & 0xF]};
     return;
   }
   out += "\\u";
@@ -148,6 +136,12 @@ std::size_t FindControl(std::string_view text) {
   return std::string_view::npos;
 }
 
+std::string Join(const std::vector<std::string>& parts, std::string_view separator) {
+  std::string out;
+  for (std::size_t i = 0; i < parts.size(); ++i) out.append(i ? separator : "").append(parts[i]);
+  return out;
+}
+
 std::string CollapseWhitespace(std::string_view text) {
   std::string out;
   bool space = false;
@@ -168,8 +162,8 @@ std::string CollapseWhitespace(std::string_view text) {
 // The text is read once per decoding (as it is; JSON escapes; percent escapes; HTML character
 // references; all three at once), each time as a stream of characters, lower-cased, that maps
 // back to the raw bytes they came from. A window of the last min(8, key length) characters is
-// kept as one 64-bit number and looked up in a set of the key's windows, so the time is linear in
-// the text and independent of how often the key appears; covered raw bytes are then replaced.
+// kept as one 64-bit number and looked up among the key's windows, so the time is linear in the
+// text and independent of how often the key appears; covered raw bytes are then replaced.
 
 namespace {
 
@@ -196,23 +190,16 @@ struct Unit {
   std::size_t length;  // how many raw bytes they are
 };
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  const char lower = AsciiLower(c);
-  if (lower >= 'a' && lower <= 'f') return lower - 'a' + 10;
-  return -1;
+// The number `text` spells in `base`, all of it; -1 when it is not one. Unsigned: no sign.
+long Number(std::string_view text, int base) {
+  std::uint32_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value, base);
+  return error == std::errc() && end == text.data() + text.size() ? long{value} : -1;
 }
 
 // `digits` hex digits at `pos`, or -1.
 long HexNumber(std::string_view text, std::size_t pos, std::size_t digits) {
-  if (text.size() - pos < digits) return -1;
-  long value = 0;
-  for (std::size_t k = 0; k < digits; ++k) {
-    const int digit = HexValue(text[pos + k]);
-    if (digit < 0) return -1;
-    value = value * 16 + digit;
-  }
-  return value;
+  return text.size() - pos < digits ? -1 : Number(text.substr(pos, digits), 16);
 }
 
 // `\n` and the like are left as two characters: a reader sees a backslash and a letter, and a key
@@ -242,24 +229,16 @@ Unit EntityEscape(std::string_view text, std::size_t pos) {
   constexpr std::size_t kLongest = 10;  // "&#x0000026;"
   const std::size_t end = text.substr(pos, kLongest + 1).find(';');
   if (end == std::string_view::npos || end < 3) return {'&', 1};
-  std::string name;
-  for (const char c : text.substr(pos + 1, end - 1)) name += AsciiLower(c);
+  const std::string name = AsciiLower(text.substr(pos + 1, end - 1));
   static constexpr std::pair<std::string_view, char> kNamed[] = {
       {"amp", '&'}, {"lt", '<'}, {"gt", '>'}, {"quot", '"'}, {"apos", '\''}};
   for (const auto& [entity, c] : kNamed) {
     if (name == entity) return {static_cast<unsigned char>(c), end + 1};
   }
-  if (name[0] != '#') return {'&', 1};
   const bool hex = name[1] == 'x';
-  const std::string_view digits = std::string_view(name).substr(hex ? 2 : 1);
-  if (digits.empty()) return {'&', 1};
-  std::uint32_t code = 0;
-  for (const char c : digits) {
-    const int digit = hex ? HexValue(c) : (c >= '0' && c <= '9' ? c - '0' : -1);
-    if (digit < 0) return {'&', 1};
-    code = code * (hex ? 16u : 10u) + static_cast<std::uint32_t>(digit);
-  }
-  return {code, end + 1};
+  const long code = Number(std::string_view(name).substr(hex ? 2 : 1), hex ? 16 : 10);
+  if (name[0] != '#' || code < 0) return {'&', 1};
+  return {static_cast<std::uint32_t>(code), end + 1};
 }
 
 Unit Decode(std::string_view text, std::size_t pos, unsigned decoding) {
@@ -290,39 +269,26 @@ unsigned char KeyChar(std::uint32_t code) {
   return static_cast<unsigned char>(AsciiLower(static_cast<char>(code)));
 }
 
-std::size_t Slot(std::uint64_t window, std::size_t mask) {
-  return static_cast<std::size_t>((window * 0x9E3779B97F4A7C15ull) >> 32) & mask;
-}
-
 }  // namespace
 
 Redactor::Redactor(std::string key) {
   gram_ = std::min<std::size_t>(key.size(), 8);
   if (gram_ == 0) return;
   mask_ = gram_ == 8 ? ~std::uint64_t{0} : (std::uint64_t{1} << (8 * gram_)) - 1;
-  std::size_t slots = 16;
-  while (slots < 2 * key.size()) slots *= 2;
-  table_.assign(slots, 0);
   std::uint64_t window = 0;
   std::size_t run = 0;
   for (const char c : key) {
     const unsigned char k = KeyChar(static_cast<unsigned char>(c));
     run = k == 0 ? 0 : run + 1;
     window = ((window << 8) | k) & mask_;
-    if (run < gram_) continue;
-    std::size_t slot = Slot(window, slots - 1);
-    while (table_[slot] != 0 && table_[slot] != window) slot = (slot + 1) & (slots - 1);
-    table_[slot] = window;
+    if (run >= gram_) table_.push_back(window);
   }
+  std::sort(table_.begin(), table_.end());  // for binary search: a key has few windows
   std::fill(key.begin(), key.end(), '\0');
 }
 
 bool Redactor::Contains(std::uint64_t window) const {
-  const std::size_t mask = table_.size() - 1;
-  for (std::size_t slot = Slot(window, mask);; slot = (slot + 1) & mask) {
-    if (table_[slot] == window) return true;
-    if (table_[slot] == 0) return false;
-  }
+  return std::binary_search(table_.begin(), table_.end(), window);
 }
 
 bool Redactor::Scan(std::string_view raw, std::vector<bool>* covered) const {
@@ -369,13 +335,12 @@ std::string Redactor::Apply(std::string_view raw, std::string_view marker) const
   if (!Scan(raw, &covered)) return std::string(raw);
   std::string out;
   out.reserve(raw.size());
-  for (std::size_t pos = 0; pos < raw.size();) {
+  for (std::size_t pos = 0; pos < raw.size(); ++pos) {
     if (!covered[pos]) {
-      out += raw[pos++];
-      continue;
+      out += raw[pos];
+    } else if (pos == 0 || !covered[pos - 1]) {
+      out += marker;  // one for each run of covered bytes
     }
-    out += marker;
-    while (pos < raw.size() && covered[pos]) ++pos;
   }
   return out;
 }

@@ -34,8 +34,7 @@ std::string Count(std::uint64_t n, const char* noun) {
 }
 
 struct Tally {
-  std::uint64_t minted = 0;
-  std::uint64_t failed = 0;
+  unsigned long long minted = 0, failed = 0;  // for printf's %llu
   int first_exit = 0;
 };
 
@@ -62,8 +61,6 @@ class OrderedRows {
   std::optional<Error> write_error;
 
  private:
-  void Emit(const std::string& text, int exit_code);
-
   LineWriter out_;
   std::FILE* err_;
   const BatchOptions& options_;
@@ -76,27 +73,20 @@ class OrderedRows {
 void OrderedRows::Complete(std::uint64_t line, std::string row, int exit_code) {
   if (options_.redact) row = options_.redact(std::move(row));
   ready_.emplace(line, std::pair{std::move(row), exit_code});
-  bool wrote = false;
-  while (!order_.empty()) {
-    const auto found = ready_.find(order_.front());
-    if (found == ready_.end()) break;
-    Emit(found->second.first, found->second.second);
-    ready_.erase(found);
+  const std::size_t held = order_.size();
+  while (!order_.empty() && ready_.contains(order_.front())) {
+    const auto ready = ready_.extract(order_.front());
     order_.pop_front();
-    wrote = true;
+    const auto& [text, code] = ready.mapped();
+    ++(code == 0 ? tally.minted : tally.failed);
+    if (tally.first_exit == 0) tally.first_exit = code;
+    try {
+      if (!write_error) out_.Write(text);
+    } catch (const Error& e) {
+      write_error = e;
+    }
   }
-  if (wrote) ShowProgress(false);
-}
-
-void OrderedRows::Emit(const std::string& text, int exit_code) {
-  ++(exit_code == 0 ? tally.minted : tally.failed);
-  if (tally.first_exit == 0) tally.first_exit = exit_code;
-  if (write_error) return;
-  try {
-    out_.Write(text);
-  } catch (const Error& e) {
-    write_error = e;
-  }
+  if (order_.size() < held) ShowProgress(false);
 }
 
 void OrderedRows::ShowProgress(bool final) {
@@ -105,11 +95,11 @@ void OrderedRows::ShowProgress(bool final) {
   if (!final && now - last_progress_ < std::chrono::milliseconds(100)) return;
   last_progress_ = now;
   const double seconds = std::chrono::duration<double>(now - started_).count();
-  const auto done = static_cast<unsigned long long>(tally.minted + tally.failed);
+  const auto done = tally.minted + tally.failed;
   const std::string of_total =
       options_.total_lines ? "/" + std::to_string(*options_.total_lines) : "";
   std::fprintf(err_, "\r\033[Ktoucan-token: %llu%s done, %llu failed, %.0f/s", done,
-               of_total.c_str(), static_cast<unsigned long long>(tally.failed),
+               of_total.c_str(), tally.failed,
                seconds > 0 ? static_cast<double>(done) / seconds : 0.0);
   if (final) std::fputs("\r\033[K", err_);
   std::fflush(err_);
@@ -118,10 +108,8 @@ void OrderedRows::ShowProgress(bool final) {
 void OrderedRows::Summary(const std::string& stopped) {
   ShowProgress(true);
   const double seconds = std::chrono::duration<double>(Clock::now() - started_).count();
-  std::fprintf(err_, "toucan-token: %llu minted, %llu failed in %.3f s%s\n",
-               static_cast<unsigned long long>(tally.minted),
-               static_cast<unsigned long long>(tally.failed), seconds,
-               stopped.empty() ? "" : ("; " + stopped).c_str());
+  std::fprintf(err_, "toucan-token: %llu minted, %llu failed in %.3f s%s\n", tally.minted,
+               tally.failed, seconds, stopped.empty() ? "" : ("; " + stopped).c_str());
 }
 
 // Numbered, bounded, non-blank input: JSON Lines, or CSV records.
@@ -187,22 +175,19 @@ std::optional<std::uint64_t> BatchInput::CountRest() {
 }
 
 BatchInput::Got BatchInput::NextLine(std::string& line) {
-  while (true) {
+  using Status = LineReader::Status;
+  Status status = Status::kInterrupted;
+  while (status == Status::kInterrupted) {
     if (interrupted_ && interrupted_()) return Got::kEnd;
-    const auto status = reader_.Next(line);
-    if (status == LineReader::Status::kInterrupted) continue;
-    // A byte-order mark some editors write would otherwise become part of an id, or turn a
-    // user object into one; files joined with cat carry one at each file's first line.
-    if (status == LineReader::Status::kLine && line.rfind("\xEF\xBB\xBF", 0) == 0) {
-      line.erase(0, 3);
-    }
-    if (status == LineReader::Status::kError) failed_ = true;
-    if (status == LineReader::Status::kEnd || status == LineReader::Status::kError) {
-      return Got::kEnd;
-    }
-    ++number_;
-    return status == LineReader::Status::kOversized ? Got::kOversized : Got::kLine;
+    status = reader_.Next(line);
   }
+  failed_ = failed_ || status == Status::kError;
+  if (status == Status::kEnd || status == Status::kError) return Got::kEnd;
+  ++number_;
+  // A byte-order mark some editors write would otherwise become part of an id, or turn a
+  // user object into one; files joined with cat carry one at each file's first line.
+  if (status == Status::kLine && line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);
+  return status == Status::kOversized ? Got::kOversized : Got::kLine;
 }
 
 BatchInput::Got BatchInput::NextRecord(std::string& line) {
@@ -235,11 +220,9 @@ void ApplyUserObject(const Json& object, TokenRequest& request, BatchLine& resul
   if (const auto id = object.find("distinctId"); id != object.end() && id->is_string()) {
     result.distinct_id = id->get<std::string>();
   }
+  // A non-object `attributes` is refused by MergeAttributes, `permissions` by BuildRequestBody.
   for (const auto& [key, value] : object.items()) {
-    const bool object_field = key == "attributes" || key == "permissions";
-    if (object_field && !value.is_object()) {
-      throw UsageError("\"" + key + "\" must be a JSON object");
-    } else if ((key == "distinctId" || key == "role") && !value.is_string()) {
+    if ((key == "distinctId" || key == "role") && !value.is_string()) {
       throw UsageError("\"" + key + "\" must be a string");
     } else if (key == "role") {
       request.role = value.get<std::string>();
@@ -291,14 +274,15 @@ void CheckNotCsv(std::string_view line) {
 // The columns of a CSV batch, named by its header.
 struct CsvColumns {
   std::vector<std::string> names;
-  std::size_t id = 0;
-  std::optional<std::size_t> role, permissions;
+  std::optional<std::size_t> id, role, permissions;
+  std::unordered_map<std::string, std::size_t> seen;  // name → column
+
+  void Add(std::string name, const std::string& where);
 };
 
-// One header cell, checked; `seen` maps the names so far to their columns.
-void AddColumn(CsvColumns& columns, std::string name, const std::string& where,
-               std::unordered_map<std::string, std::size_t>& seen, std::optional<std::size_t>& id) {
-  const std::size_t index = columns.names.size();
+// One header cell, checked.
+void CsvColumns::Add(std::string name, const std::string& where) {
+  const std::size_t index = names.size();
   const std::string column = where + ": column " + std::to_string(index + 1);
   if (!IsValidUtf8(name)) throw UsageError(where + " is not valid UTF-8");
   if (name.empty()) throw UsageError(column + " has no name");
@@ -314,14 +298,13 @@ void AddColumn(CsvColumns& columns, std::string name, const std::string& where,
   }
   if (name == "distinctId" || name == "distinct_id" || name == "id") {
     if (id) {
-      throw UsageError(where + ": '" + columns.names[*id] + "' and '" + name +
-                       "' both name the distinct id");
+      throw UsageError(where + ": '" + names[*id] + "' and '" + name + "' both name the distinct id");
     }
     id = index;
   }
-  if (name == "role") columns.role = index;
-  if (name == "permissions") columns.permissions = index;
-  columns.names.push_back(std::move(name));
+  if (name == "role") role = index;
+  if (name == "permissions") permissions = index;
+  names.push_back(std::move(name));
 }
 
 // The header of a CSV batch, checked before anything is sent. Throws Error(kUsage).
@@ -336,12 +319,8 @@ CsvColumns ReadCsvHeader(BatchInput& input) {
   if (got == BatchInput::Got::kOversized) throw UsageError(where + " is longer than 1 MiB");
   if (!input.record().error().empty()) throw UsageError(where + ": " + input.record().error());
   CsvColumns columns;
-  std::unordered_map<std::string, std::size_t> seen;
-  std::optional<std::size_t> id;
-  for (const std::string& cell : input.record().cells()) {
-    AddColumn(columns, std::string(Trim(cell)), where, seen, id);
-  }
-  if (!id) {
+  for (const std::string& cell : input.record().cells()) columns.Add(std::string(Trim(cell)), where);
+  if (!columns.id) {
     const std::string& first = columns.names.front();
     throw UsageError(where + " has no distinctId column (distinct_id or id also do); its first " +
                      "column is '" + Excerpt(first, 100) + "'" +
@@ -349,7 +328,6 @@ CsvColumns ReadCsvHeader(BatchInput& input) {
                           ? ": the file seems to separate cells with ';' or tabs, CSV uses commas"
                           : ": add a header row such as distinctId,region"));
   }
-  columns.id = *id;
   return columns;
 }
 
@@ -372,8 +350,8 @@ void ParseCsvCells(const std::vector<std::string>& cells, const CsvColumns& colu
   if (!std::all_of(cells.begin(), cells.end(), [](const auto& c) { return IsValidUtf8(c); })) {
     throw UsageError("the row is not valid UTF-8");
   }
-  const std::string_view id = Trim(cells[columns.id]);
-  if (id.empty()) throw UsageError("the " + columns.names[columns.id] + " cell is empty");
+  const std::string_view id = Trim(cells[*columns.id]);
+  if (id.empty()) throw UsageError("the " + columns.names[*columns.id] + " cell is empty");
   result.distinct_id = std::string(id);
   CheckBareId(id);
   TokenRequest request = options.defaults;
@@ -417,8 +395,7 @@ class BatchRun {
   }
 
   bool Interrupted() {
-    if (!interrupted_ && options_.interrupted && options_.interrupted()) interrupted_ = true;
-    return interrupted_;
+    return interrupted_ = interrupted_ || (options_.interrupted && options_.interrupted());
   }
   NextJob Next();
   void Done(std::uint64_t id, const MintOutcome& outcome);
@@ -495,8 +472,7 @@ void BatchRun::Done(std::uint64_t id, const MintOutcome& outcome) {
     // Server fields named line, distinctId or error are dropped: they would pass for ours.
     return rows_.Complete(id, BatchRowJsonLine(id, distinct_id, *outcome.response), 0);
   const Error& error = *outcome.error;
-  const int exit_code =
-      error.kind() == ErrorKind::kInterrupted ? options_.interrupt_exit : ExitCode(error.kind());
+  const int exit_code = ExitCode(error.kind());
   rows_.Complete(id, ErrorRow(id, distinct_id, exit_code, error.http_status(), WithHint(error)),
                  exit_code);
 }
@@ -516,10 +492,9 @@ int BatchRun::Finish() {
   }
   if (interrupted_) {
     std::fprintf(err_, "toucan-token: interrupted: %llu minted, %llu failed, %s not attempted\n",
-                 static_cast<unsigned long long>(tally.minted),
-                 static_cast<unsigned long long>(tally.failed),
+                 tally.minted, tally.failed,
                  rest ? std::to_string(*rest).c_str() : "the remaining lines");
-    return options_.interrupt_exit;
+    return ExitCode(ErrorKind::kInterrupted);
   }
   if (input_.failed()) {
     std::fprintf(err_, "toucan-token: reading the batch input failed: %s\n",

@@ -77,17 +77,14 @@ void CheckPermissions(const std::string& path, const FileText& file) {
 Environment ProcessEnvironment() {
   return [](const std::string& name) -> std::optional<std::string> {
     const char* value = std::getenv(name.c_str());
-    if (value == nullptr) return std::nullopt;
-    return std::string(value);
+    return value ? std::optional<std::string>(value) : std::nullopt;
   };
 }
 
 std::optional<std::string> EnvValue(const Environment& env, const std::string& name) {
-  auto value = env(name);
-  if (!value) return std::nullopt;
-  const std::string trimmed(Trim(*value));
-  if (trimmed.empty()) return std::nullopt;
-  return trimmed;
+  const auto value = env(name);
+  std::string trimmed(value ? Trim(*value) : "");
+  return trimmed.empty() ? std::nullopt : std::optional(std::move(trimmed));
 }
 
 ConfigLocation LocateConfig(const Environment& env) {

@@ -7,18 +7,15 @@
 
 namespace toucan {
 
-// One record, fed a physical line at a time (without its '\n'; a CR before it is dropped) so
-// that a quoted cell may hold line breaks. Memory stays within `max_bytes`: past it, the cells
-// are dropped as they come while the quoting is still followed to find where the record ends.
+// One record, fed a line at a time (without its '\n'), as a quoted cell may hold line breaks.
+// Past `max_bytes` the cells are dropped, while the quotes are followed to find the record's end.
 class CsvRecord {
  public:
   explicit CsvRecord(std::size_t max_bytes) : max_bytes_(max_bytes) {}
 
-  // Adds the record's next line; true when the record is complete, false when a quoted cell
-  // goes on to the next line.
+  // True when the record is complete, false when a quoted cell goes on.
   bool Feed(std::string_view line);
-  // A line too long to have been kept: the record is oversized, and is taken to end there (the
-  // quotes in the lost text cannot be followed).
+  // A line too long to keep: the record is oversized and ends there.
   void FeedLostLine();
   // A record left open at the end of the input.
   void EndOfInput();
@@ -26,7 +23,7 @@ class CsvRecord {
 
   bool empty() const { return bytes_ == 0 && cells_.empty() && current_.empty(); }
   bool oversized() const { return oversized_; }
-  // Why the record is malformed (a quote out of place, a quote never closed); empty when it is not.
+  // Why the record is malformed; empty when it is not.
   const std::string& error() const { return error_; }
   const std::vector<std::string>& cells() const { return cells_; }
 

@@ -13,6 +13,7 @@
 
 #include "config.hpp"
 #include "output.hpp"
+#include "text.hpp"
 
 namespace toucan {
 namespace {
@@ -20,9 +21,7 @@ namespace {
 constexpr std::size_t kMaxKeyLineBytes = 4096;
 
 std::string CommandText(const std::vector<std::string>& argv) {
-  std::string text;
-  for (const auto& part : argv) text += (text.empty() ? "" : " ") + part;
-  return "api-key-command " + Quoted(text);
+  return "api-key-command " + Quoted(Join(argv, " "));
 }
 
 // The command running, for StopKeyCommand in a signal handler; plain storage, no locks.
@@ -41,7 +40,8 @@ bool HasControllingTerminal() {
   return true;
 }
 
-pid_t SpawnWithStdout(const std::vector<std::string>& argv, int stdout_fd) {
+// Returns posix_spawnp's error; `pid` is set on success.
+int SpawnWithStdout(const std::vector<std::string>& argv, int stdout_fd, pid_t& pid) {
   posix_spawnattr_t attributes;
   posix_spawnattr_init(&attributes);
   g_command_has_group = !HasControllingTerminal();
@@ -60,18 +60,13 @@ pid_t SpawnWithStdout(const std::vector<std::string>& argv, int stdout_fd) {
   // reads it would take a user's line for the key. Prompting programs use the terminal itself.
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   std::vector<char*> args;
-  args.reserve(argv.size() + 1);
   for (const auto& part : argv) args.push_back(const_cast<char*>(part.c_str()));
   args.push_back(nullptr);
-  pid_t pid = -1;
   const int error = posix_spawnp(&pid, args[0], &actions, &attributes, args.data(), environ);
   if (error == 0) g_command_pid = pid;
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);
-  if (error != 0) {
-    throw UsageError(CommandText(argv) + " could not be started: " + std::strerror(error));
-  }
-  return pid;
+  return error;
 }
 
 struct KeyOutput {
@@ -151,16 +146,13 @@ std::string RunKeyCommand(const std::vector<std::string>& argv, std::chrono::mil
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0)
     throw UsageError(CommandText(argv) + ": " + std::strerror(errno));
-  const pid_t pid = [&] {
-    try {
-      return SpawnWithStdout(argv, fds[1]);
-    } catch (...) {
-      ::close(fds[0]);
-      ::close(fds[1]);
-      throw;
-    }
-  }();
+  pid_t pid = -1;
+  const int error = SpawnWithStdout(argv, fds[1], pid);
   ::close(fds[1]);
+  if (error != 0) {
+    ::close(fds[0]);
+    throw UsageError(CommandText(argv) + " could not be started: " + std::strerror(error));
+  }
   if (g_command_stopped) KillCommand(pid);  // a signal came before it was started
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   const KeyOutput out = ReadFirstLine(fds[0], pid, deadline);

@@ -47,18 +47,12 @@ LineReader::Status LineReader::Next(std::string& line) {
     if (newline != std::string::npos) {
       if (!oversized) line.assign(buffer_, start_, newline - start_);
       start_ = newline + 1;
-      if (!oversized && line.size() > max_bytes_) oversized = true;
-      return oversized ? Status::kOversized : Status::kLine;
+      return oversized || line.size() > max_bytes_ ? Status::kOversized : Status::kLine;
     }
     // No newline yet: an oversized line is dropped as it arrives, so memory stays bounded.
-    if (buffer_.size() - start_ > max_bytes_) {
-      oversized = true;
-      buffer_.clear();
-      start_ = 0;
-    } else if (start_ > 0) {
-      buffer_.erase(0, start_);
-      start_ = 0;
-    }
+    oversized = oversized || buffer_.size() - start_ > max_bytes_;
+    buffer_.erase(0, oversized ? std::string::npos : start_);
+    start_ = 0;
     if (eof_) {
       if (buffer_.empty() && !oversized) return Status::kEnd;
       line = std::move(buffer_);
@@ -68,15 +62,13 @@ LineReader::Status LineReader::Next(std::string& line) {
     if (stop_ && stop_()) return Status::kInterrupted;
     char chunk[65536];
     const ssize_t n = read(fd_, chunk, sizeof chunk);
-    if (n > 0) {
-      buffer_.append(chunk, static_cast<std::size_t>(n));
-    } else if (n == 0) {
-      eof_ = true;
-    } else {
-      if (errno == EINTR) return Status::kInterrupted;
+    if (n < 0 && errno == EINTR) return Status::kInterrupted;
+    if (n < 0) {
       error_ = errno;
       return Status::kError;
     }
+    eof_ = n == 0;
+    buffer_.append(chunk, static_cast<std::size_t>(n));
   }
 }
 
@@ -91,12 +83,8 @@ std::string ReadBounded(int fd, std::size_t max_bytes, const std::string& what,
     if (n < 0) throw Error(ErrorKind::kUsage, "cannot read " + what + ": " + std::strerror(errno));
     if (n == 0) break;
     text.append(chunk, static_cast<std::size_t>(n));
-    if (first_line_only) {
-      if (const auto newline = text.find('\n'); newline != std::string::npos) {
-        text.resize(newline);
-        return text;
-      }
-    }
+    const auto newline = first_line_only ? text.find('\n') : std::string::npos;
+    if (newline != std::string::npos) return text.substr(0, newline);
     if (text.size() > max_bytes) {
       throw Error(ErrorKind::kUsage,
                   what + " is larger than " + std::to_string(max_bytes / 1024) + " KiB");

@@ -22,8 +22,7 @@ inline bool IsOutputFormat(std::string_view name) {
   return std::find(kOutputFormats.begin(), kOutputFormats.end(), name) != kOutputFormats.end();
 }
 
-// Holds SIGINT/SIGTERM back for its lifetime: a signal then ends the program only once the row
-// being written is whole, or the command being started has its pid stored.
+// Holds SIGINT/SIGTERM back for its lifetime, so that a row being written ends whole.
 class SignalsHeld {
  public:
   SignalsHeld();
@@ -36,15 +35,12 @@ class SignalsHeld {
   sigset_t previous_{};
 };
 
-// Writes each line with one write(2) (looping only over a short write), so that a reader never
-// sees part of a row, with SIGINT/SIGTERM held back meanwhile so that even a forced exit leaves
-// rows whole. A failed write throws Error(kOutput) naming `what`; EPIPE is left to SIGPIPE, as
-// Unix tools do.
+// Each line (a newline is added) in one write(2), signals held, so a reader never sees part of a
+// row. A failed write throws Error(kOutput) naming `what`; EPIPE is left to SIGPIPE.
 class LineWriter {
  public:
   explicit LineWriter(int fd, std::string what = "standard output")
       : fd_(fd), what_(std::move(what)) {}
-  // `line` without its newline; the newline is added.
   void Write(std::string_view line);
   std::uint64_t lines_written() const { return lines_; }
 
@@ -54,17 +50,14 @@ class LineWriter {
   std::uint64_t lines_ = 0;
 };
 
-// Reads lines from a file descriptor with a bound: a line over `max_bytes` is reported as
-// oversized and the rest of it is skipped without being held in memory.
+// Lines of a file descriptor; one over `max_bytes` is kOversized, and skipped, not held.
 class LineReader {
  public:
   enum class Status { kLine, kOversized, kEnd, kError, kInterrupted };
-  // `stop`, when given, is asked before each read: an endless line (/dev/zero) must not keep
-  // an interrupted program reading.
+  // `stop` is asked before each read: an endless line (/dev/zero) must not keep us reading.
   LineReader(int fd, std::size_t max_bytes, std::function<bool()> stop = {})
       : fd_(fd), max_bytes_(max_bytes), stop_(std::move(stop)) {}
-  // The next line (without its newline) in `line`. kInterrupted: a signal arrived while
-  // waiting for input; call again to go on waiting.
+  // kInterrupted: a signal arrived while waiting; call again to go on waiting.
   Status Next(std::string& line);
   int error() const { return error_; }  // errno of a kError
   void ClearStop() { stop_ = nullptr; }
@@ -79,9 +72,7 @@ class LineReader {
   int error_ = 0;
 };
 
-// The one bounded reader: at most `max_bytes` of a whole input (file descriptor), so that a huge
-// file or /dev/zero cannot exhaust memory; more is Error(kUsage) naming `what`.
-// `first_line_only` stops at the first newline (an API key file).
+// A whole input of at most `max_bytes` (more is Error(kUsage) naming `what`), or its first line.
 std::string ReadBounded(int fd, std::size_t max_bytes, const std::string& what,
                         bool first_line_only = false);
 
@@ -91,9 +82,8 @@ struct FileText {
   uid_t owner = 0;
 };
 
-// ReadBounded on a regular file, opened without blocking (a FIFO or a device is refused before
-// any read). Empty when the file does not exist and `missing_ok`. Throws Error(kUsage) naming
-// `what` and the path otherwise.
+// ReadBounded on a regular file (a FIFO or device is refused unread); empty when it is missing
+// and `missing_ok`. Throws Error(kUsage) naming `what` and the path.
 std::optional<FileText> ReadRegularFile(const std::string& path, std::string_view what,
                                         std::size_t max_bytes, bool missing_ok);
 

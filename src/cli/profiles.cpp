@@ -4,6 +4,7 @@
 
 #include "config_internal.hpp"
 #include "output.hpp"
+#include "text.hpp"
 
 namespace toucan {
 namespace {
@@ -14,12 +15,6 @@ const std::vector<std::string> kKnownKeys = {
     "base-url",    "endpoint-path", "api-key-env", "api-key-file", "api-key-command", "role",
     "attributes",  "permissions",   "cacert",      "timeout",      "connect-timeout", "retries",
     "concurrency", "schema",        "cache",       "min-ttl",      "output"};
-
-std::string Joined(const std::vector<std::string>& names) {
-  std::string list;
-  for (const auto& name : names) list += (list.empty() ? "" : ", ") + name;
-  return list;
-}
 
 bool IsInlineKeyName(std::string_view key) {
   std::string normal;
@@ -39,7 +34,7 @@ bool IsInlineKeyName(std::string_view key) {
   }
   const std::string message = Where(key.source()) + ": unknown key " + Quoted(name);
   const std::string hint = DidYouMean(name, kKnownKeys);
-  throw UsageError(message + (hint.empty() ? "; the keys are " + Joined(kKnownKeys) : hint));
+  throw UsageError(message + (hint.empty() ? "; the keys are " + Join(kKnownKeys, ", ") : hint));
 }
 
 struct Context {
@@ -66,9 +61,7 @@ const std::string& NonEmptyString(std::string_view key, const toml::node& value)
 }
 
 double Seconds(std::string_view key, const toml::node& value) {
-  std::optional<double> seconds;
-  if (const auto* integer = value.as_integer()) seconds = static_cast<double>(integer->get());
-  if (const auto* floating = value.as_floating_point()) seconds = floating->get();
+  const std::optional<double> seconds = value.value<double>();  // an integer converts
   if (!seconds || !std::isfinite(*seconds) || *seconds <= 0 || *seconds > 86400) {
     Refuse(value, key, " must be a number of seconds greater than 0 (at most 86400)");
   }
@@ -93,14 +86,8 @@ Json Table(std::string_view key, const toml::node& value) {
 std::vector<std::string> Command(const toml::node& value) {
   const auto* array = value.as_array();
   std::vector<std::string> argv;
-  if (array != nullptr) {
-    for (const auto& part : *array) {
-      if (!part.is_string()) {
-        argv.clear();
-        break;
-      }
-      argv.push_back(part.as_string()->get());
-    }
+  if (array != nullptr && array->is_homogeneous(toml::node_type::string)) {
+    for (const auto& part : *array) argv.push_back(part.as_string()->get());
   }
   if (argv.empty() || argv.front().empty()) {
     throw UsageError(Where(value.source()) +
@@ -204,7 +191,7 @@ Profile ParseProfile(const toml::key& name, const toml::node& node, const Contex
         profile.lines["attributes." + std::string(attribute.str())] = line(attribute.source());
       }
     }
-    if (key->str().rfind("api-key-", 0) == 0) sources.emplace_back(key->str());
+    if (key->str().starts_with("api-key-")) sources.emplace_back(key->str());
   }
   // Two sources would leave a reader guessing which key goes to this instance.
   if (sources.size() > 1) {
@@ -271,17 +258,15 @@ std::optional<Profile> SelectProfile(const Config& config, const std::optional<s
     throw UsageError(message + ": there is no config file" + (path.empty() ? "" : " at " + path));
   }
   throw UsageError(message + DidYouMean(wanted, names) + " in " + config.path + "; " +
-                   (names.empty() ? std::string("it defines no profile") : "profiles: " + Joined(names)));
+                   (names.empty() ? std::string("it defines no profile") : "profiles: " + Join(names, ", ")));
 }
 
 std::vector<Json> ProfileRows(const Config& config, const std::optional<std::string>& active) {
   std::vector<Json> rows;
   for (const Profile& profile : config.profiles) {
-    Json row = Json::object();
-    row["name"] = profile.name;
-    row["active"] = active.has_value() && *active == profile.name;
-    row["settings"] = profile.settings;
-    rows.push_back(std::move(row));
+    rows.push_back({{"name", profile.name},
+                    {"active", active.has_value() && *active == profile.name},
+                    {"settings", profile.settings}});
   }
   return rows;
 }

@@ -6,6 +6,7 @@
 #include "config_internal.hpp"
 #include "json_input.hpp"
 #include "output.hpp"
+#include "text.hpp"
 
 namespace toucan {
 namespace {
@@ -34,10 +35,6 @@ std::size_t EditDistance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
-bool SameIgnoringCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && AsciiLower(a) == AsciiLower(b);
-}
-
 AttributeType ParseType(const std::string& attribute, const Json& value) {
   const std::string text = value.is_string() ? value.get<std::string>() : std::string();
   const auto found = std::find(std::begin(kTypeNames), std::end(kTypeNames), text);
@@ -51,21 +48,11 @@ AttributeType ParseType(const std::string& attribute, const Json& value) {
 }
 
 bool Matches(AttributeType type, const Json& value) {
-  switch (type) {
-    case AttributeType::kString:
-      return value.is_string();
-    case AttributeType::kInteger:
-      return value.is_number_integer();
-    case AttributeType::kNumber:
-      return value.is_number();
-    case AttributeType::kBoolean:
-      return value.is_boolean();
-    case AttributeType::kArray:
-      return value.is_array();
-    case AttributeType::kObject:
-      return value.is_object();
-  }
-  return false;
+  // In the order of AttributeType.
+  constexpr bool (Json::*kIs[])() const noexcept = {&Json::is_string,  &Json::is_number_integer,
+                                                     &Json::is_number,  &Json::is_boolean,
+                                                     &Json::is_array,   &Json::is_object};
+  return (value.*kIs[static_cast<std::size_t>(type)])();
 }
 
 }  // namespace
@@ -80,7 +67,7 @@ std::optional<std::string> SuggestName(std::string_view word,
   constexpr std::size_t kLongest = 256;
   if (word.size() > kLongest) return std::nullopt;
   for (const auto& candidate : candidates) {
-    if (SameIgnoringCase(word, candidate)) return candidate;
+    if (AsciiLower(word) == AsciiLower(candidate)) return candidate;
   }
   std::optional<std::string> best;
   std::size_t best_distance = 3;
@@ -195,8 +182,7 @@ Schema Schema::Parse(std::string_view text, const std::string& source, bool is_j
       throw UsageError(source + ": " + (syntax ? "not valid JSON: " : "") +
                        parsed.failure->message);
     }
-    const Json& document = parsed.value;
-    return FromJson(document, source);
+    return FromJson(parsed.value, source);
   }
   return internal::SchemaFromToml(internal::ParseToml(text, source), "");
 }
@@ -204,14 +190,11 @@ Schema Schema::Parse(std::string_view text, const std::string& source, bool is_j
 Schema internal::SchemaFromToml(const toml::table& table, std::string_view label) {
   Schema schema;
   for (const auto& [key, value] : InFileOrder(table)) {
+    const Json declaration = TomlToJson(*value);  // its messages carry their place
     try {
-      schema.Declare(std::string(key->str()), TomlToJson(*value));
+      schema.Declare(std::string(key->str()), declaration);
     } catch (const Error& e) {
-      const std::string what = e.what();
-      // TomlToJson's own messages already start with the place.
-      const std::string place = Where(key->source());
-      const bool placed = what.rfind(place.substr(0, place.find(':') + 1), 0) == 0;
-      throw UsageError(placed ? what : place + ": " + std::string(label) + what);
+      throw UsageError(Where(key->source()) + ": " + std::string(label) + e.what());
     }
   }
   return schema;
@@ -219,8 +202,7 @@ Schema internal::SchemaFromToml(const toml::table& table, std::string_view label
 
 Schema Schema::Load(const std::string& path) {
   const auto file = ReadRegularFile(path, "schema file", kMaxConfigBytes, false);
-  const bool is_json = path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0;
-  return Parse(file->text, path, is_json);
+  return Parse(file->text, path, path.ends_with(".json"));
 }
 
 Json Schema::Coerce(std::string_view name, std::string_view text) const {
@@ -342,9 +324,9 @@ std::vector<std::string> Schema::Problems(const Json& attributes) const {
 }
 
 void Schema::Check(const Json& attributes) const {
-  std::string joined;
-  for (const auto& problem : Problems(attributes)) joined += (joined.empty() ? "" : "; ") + problem;
-  if (!joined.empty()) throw UsageError(joined);
+  if (const auto problems = Problems(attributes); !problems.empty()) {
+    throw UsageError(Join(problems, "; "));
+  }
 }
 
 }  // namespace toucan

@@ -10,30 +10,22 @@
 namespace toucan::internal {
 namespace {
 
+const std::string kTooDeep = "nests deeper than " + std::to_string(kMaxConfigDepth) + " levels";
+
+// Characters that may stand between the parts of a dotted key (`a . "b" . c`).
 bool IsKeyRunChar(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-' || c == ' ' ||
-         c == '\t';
+  return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+         std::string_view("_- \t\r").find(c) != std::string_view::npos;
 }
-
-struct Refusal {
-  std::size_t offset = std::string_view::npos;
-  std::string reason;
-};
-
-bool IsAscii(char c) { return static_cast<unsigned char>(c) < 0x80; }
-
-// Unlike strchr, false for '\0': a NUL in the text is not the end of `set` (found by fuzzing).
-bool IsOneOf(char c, std::string_view set) { return set.find(c) != std::string_view::npos; }
 
 // Where a string that starts at `i` (on its opening quote) ends: the offset of its last
 // character. Multi-line strings may end with one or two extra quotes, as TOML allows.
 std::size_t SkipString(std::string_view text, std::size_t i) {
   const char quote = text[i];
-  const bool escapes = quote == '"';
   const std::string triple(3, quote);
   const bool multiline = text.substr(i, 3) == triple;
   for (std::size_t j = i + (multiline ? 3 : 1); j < text.size(); ++j) {
-    if (escapes && text[j] == '\\') {
+    if (quote == '"' && text[j] == '\\') {
       ++j;
     } else if (multiline && text.substr(j, 3) == triple) {
       j += 2;
@@ -46,87 +38,41 @@ std::size_t SkipString(std::string_view text, std::size_t i) {
   return text.size();
 }
 
-// What the scan knows of TOML's structure: enough to tell where a string may start, so that it
-// agrees with toml++ about what is inside a string even in a broken document.
-struct TomlScanState {
-  char previous = '\n';   // the last significant character; '\n' at the start of a line
-  bool in_value = false;  // after '=' (or inside an array), not in a key
-  std::string open;       // '[' array, '{' inline table, 'h' table header
-  int dots = 0;           // dots in the current run of key characters, quoted parts included
-
-  // Keys start a line or follow '.', '[' (headers), '{' or ','; values follow '=', '[' or ','.
-  bool StringMayStart() const {
-    return IsOneOf(previous, "\n=[{,") || (previous == '.' && !in_value);
-  }
-  void Open(char kind) {
-    open += kind;
-    in_value = kind == '[';
-  }
-  void Close() {
-    const bool header = !open.empty() && open.back() == 'h';
-    if (!open.empty()) open.pop_back();
-    in_value = !open.empty() || !header;
-  }
-};
-
-// A lexical scan run before toml++ builds anything. It refuses nesting past the limit (a header
-// such as `[a.a.a…]` with 300,000 parts would otherwise build, and recursively free, a table
-// that deep) and non-ASCII text: toml++ 3.3 tests such characters with
+// A lexical scan run before toml++ builds anything; the offset of the first thing refused, and
+// why. It refuses non-ASCII text: toml++ 3.3 tests such characters with
 // is_non_ascii_horizontal_whitespace(), which reaches __builtin_unreachable() for U+00A1–U+0499
-// and U+FC26–U+FEFE (undefined behaviour; found by fuzz_config, upstream issue 190).
-Refusal ScanToml(std::string_view text) {
-  Refusal refusal;
-  // Telling strings from broken values exactly as toml++ does proved fragile (the fuzzer kept
-  // finding inputs where the two disagree), so the rule is simple and sure: the file is ASCII,
-  // and a non-ASCII character is written as a \uXXXX escape inside a quoted string.
-  if (const auto bad = std::find_if(text.begin(), text.end(), [](char c) { return !IsAscii(c); });
-      bad != text.end()) {
+// and U+FC26–U+FEFE (undefined behaviour; found by fuzz_config, upstream issue 190). And it
+// refuses nesting past the limit: a header such as `[a.a.a…]` with 300,000 parts would otherwise
+// build, and recursively free, a table that deep. Valid TOML holds quotes only in strings, and
+// toml++ stops at the first error, so taking every quote outside a string or comment for the
+// start of one agrees with toml++ on everything it builds.
+std::pair<std::size_t, std::string> ScanToml(std::string_view text) {
+  const auto bad = std::find_if(text.begin(), text.end(), [](char c) { return (c & 0x80) != 0; });
+  if (bad != text.end()) {
     return {static_cast<std::size_t>(bad - text.begin()),
             "a non-ASCII character: write it as a \\uXXXX escape inside a quoted string (the "
             "TOML parser used here misreads some non-ASCII text)"};
   }
-  TomlScanState s;
-  const std::string too_deep = "nests deeper than " + std::to_string(kMaxConfigDepth) + " levels";
-  for (std::size_t i = 0; i < text.size() && refusal.offset == std::string_view::npos; ++i) {
+  int open = 0;  // brackets and braces not yet closed
+  int dots = 0;  // in the current run of key characters, quoted parts included
+  for (std::size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
-    if (c == ' ' || c == '\t' || c == '\r') continue;
     if (c == '#') {
-      while (i + 1 < text.size() && text[i + 1] != '\n') ++i;
-      continue;
-    }
-    if ((c == '"' || c == '\'') && s.StringMayStart()) {
-      const bool multiline = text.substr(i + 1, 2) == std::string(2, c);
+      i = std::min(text.find('\n', i), text.size()) - 1;
+    } else if (c == '"' || c == '\'') {
+      if (text.substr(i + 1, 2) == std::string(2, c)) dots = 0;  // a multi-line string
       i = SkipString(text, i);
-      if (multiline) s.dots = 0;
-      s.previous = '"';
       continue;
-    }
-    // A bracket or quote where none may stand (`1[`, `1"`) is just part of a broken value.
-    bool structural = IsOneOf(c, "\n=],}.");
-    if (c == '[' && IsOneOf(s.previous, "\n=[,")) {
-      const bool header = s.previous == '\n' ? s.open.empty() && !s.in_value
-                                             : !s.open.empty() && s.open.back() == 'h';
-      s.Open(header ? 'h' : '[');
-      structural = true;
-    } else if (c == '{' && IsOneOf(s.previous, "=[,")) {
-      s.Open('{');
-      structural = true;
+    } else if (c == '[' || c == '{') {
+      if (++open > kMaxConfigDepth) return {i, kTooDeep};
     } else if (c == ']' || c == '}') {
-      s.Close();
-    } else if (c == '\n') {
-      if (s.open.empty()) s.in_value = false;
-    } else if (c == '=') {
-      s.in_value = true;
-    } else if (c == ',' && !s.open.empty()) {
-      s.in_value = s.open.back() != '{';
-    } else if (c == '.' && ++s.dots > kMaxConfigDepth) {
-      refusal = {i, too_deep};
+      if (open > 0) --open;
+    } else if (c == '.' && ++dots > kMaxConfigDepth) {
+      return {i, kTooDeep};
     }
-    if (s.open.size() > static_cast<std::size_t>(kMaxConfigDepth)) refusal = {i, too_deep};
-    if (c != '.' && !IsKeyRunChar(c)) s.dots = 0;
-    s.previous = structural ? c : 'x';
+    if (c != '.' && !IsKeyRunChar(c)) dots = 0;
   }
-  return refusal;
+  return {std::string_view::npos, ""};
 }
 
 // The text before a refusal is ASCII, so columns, which count characters, count bytes.
@@ -160,8 +106,8 @@ std::string Where(const toml::source_region& region) {
 }
 
 toml::table ParseToml(std::string_view text, const std::string& source) {
-  if (const Refusal refusal = ScanToml(text); refusal.offset != std::string_view::npos) {
-    throw UsageError(source + ":" + LineColumn(text, refusal.offset) + ": " + refusal.reason);
+  if (const auto [offset, reason] = ScanToml(text); offset != std::string_view::npos) {
+    throw UsageError(source + ":" + LineColumn(text, offset) + ": " + reason);
   }
   toml::table table;
   try {
@@ -169,11 +115,8 @@ toml::table ParseToml(std::string_view text, const std::string& source) {
   } catch (const toml::parse_error& e) {
     throw UsageError(Where(e.source()) + ": " + std::string(e.description()));
   }
-  for (const auto& [key, value] : table) {
-    if (const auto* deep = FindTooDeep(value, 1)) {
-      throw UsageError(Where(deep->source()) + ": nests deeper than " +
-                       std::to_string(kMaxConfigDepth) + " levels");
-    }
+  if (const auto* deep = FindTooDeep(table, 0)) {
+    throw UsageError(Where(deep->source()) + ": " + kTooDeep);
   }
   return table;
 }
