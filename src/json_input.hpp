@@ -52,7 +52,5 @@ std::string DumpJson(const Json& value);
 // a double was an integer beyond 64 bits: never exact.
 bool IsExactDouble(double value, std::string_view literal);
 
-// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, the JSON number grammar, and nothing more.
-bool IsJsonNumber(std::string_view text);
 
 }  // namespace toucan

@@ -136,12 +136,6 @@ std::size_t FindControl(std::string_view text) {
   return std::string_view::npos;
 }
 
-std::string Join(const std::vector<std::string>& parts, std::string_view separator) {
-  std::string out;
-  for (std::size_t i = 0; i < parts.size(); ++i) out.append(i ? separator : "").append(parts[i]);
-  return out;
-}
-
 std::string CollapseWhitespace(std::string_view text) {
   std::string out;
   bool space = false;

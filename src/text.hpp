@@ -3,7 +3,6 @@
 // in toucan/client.hpp and error.hpp). Internal: not installed.
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "toucan/client.hpp"
 
@@ -15,9 +14,6 @@ std::string JsonQuote(std::string_view text);
 
 // `%XX` escapes decoded into bytes, once; a `%` without two hex digits stays as it is.
 std::string PercentDecode(std::string_view text);
-
-// The parts with `separator` between them.
-std::string Join(const std::vector<std::string>& parts, std::string_view separator);
 
 // Runs of whitespace become one space; leading and trailing whitespace is dropped.
 std::string CollapseWhitespace(std::string_view text);

@@ -67,6 +67,9 @@ void MergeAttributes(Json& target, std::span<const Json> sources);
 // messages. Throws Error(kUsage).
 Json ParseJsonValue(std::string_view text, std::string_view what);
 
+// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, the JSON number grammar, and nothing more.
+bool IsJsonNumber(std::string_view text);
+
 // ParseJsonValue, and the value must be an object. Throws Error(kUsage).
 Json ParseJsonObject(std::string_view text, std::string_view what);
 
@@ -125,7 +128,7 @@ class Redactor {
 
   std::size_t gram_ = 0;  // characters per window: 8, or the key's length when shorter
   std::uint64_t mask_ = 0;
-  std::vector<std::uint64_t> table_;  // the key's windows, open addressing, 0 = free
+  std::vector<std::uint64_t> table_;  // the key's windows, sorted
 };
 
 // ---- response.cpp: what comes back ---------------------------------------------------------

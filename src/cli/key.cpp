@@ -13,7 +13,6 @@
 
 #include "config.hpp"
 #include "output.hpp"
-#include "text.hpp"
 
 namespace toucan {
 namespace {

@@ -113,4 +113,10 @@ std::optional<FileText> ReadRegularFile(const std::string& path, std::string_vie
   return FileText{ReadBounded(fd, max_bytes, name), info.st_mode, info.st_uid};
 }
 
+std::string Join(const std::vector<std::string>& parts, std::string_view separator) {
+  std::string out;
+  for (std::size_t i = 0; i < parts.size(); ++i) out.append(i ? separator : "").append(parts[i]);
+  return out;
+}
+
 }  // namespace toucan

@@ -9,6 +9,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 #include <string_view>
 #include <utility>
 
@@ -86,5 +87,8 @@ struct FileText {
 // and `missing_ok`. Throws Error(kUsage) naming `what` and the path.
 std::optional<FileText> ReadRegularFile(const std::string& path, std::string_view what,
                                         std::size_t max_bytes, bool missing_ok);
+
+// The parts with `separator` between them.
+std::string Join(const std::vector<std::string>& parts, std::string_view separator);
 
 }  // namespace toucan

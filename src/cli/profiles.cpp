@@ -4,7 +4,6 @@
 
 #include "config_internal.hpp"
 #include "output.hpp"
-#include "text.hpp"
 
 namespace toucan {
 namespace {

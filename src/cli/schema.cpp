@@ -4,9 +4,7 @@
 #include <unordered_set>
 
 #include "config_internal.hpp"
-#include "json_input.hpp"
 #include "output.hpp"
-#include "text.hpp"
 
 namespace toucan {
 namespace {
@@ -176,13 +174,7 @@ Schema Schema::Parse(std::string_view text, const std::string& source, bool is_j
   if (is_json) {
     // The parser user input goes through: depth bounded while parsing, and a name declared
     // twice refused (the last declaration would win without a word).
-    const JsonParseResult parsed = ParseBoundedJson(text, JsonNumbers::kExact);
-    if (parsed.failure) {
-      const bool syntax = parsed.failure->reason == JsonParseFailure::Reason::kSyntax;
-      throw UsageError(source + ": " + (syntax ? "not valid JSON: " : "") +
-                       parsed.failure->message);
-    }
-    return FromJson(parsed.value, source);
+    return FromJson(ParseJsonValue(text, source), source);
   }
   return internal::SchemaFromToml(internal::ParseToml(text, source), "");
 }

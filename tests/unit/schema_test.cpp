@@ -87,7 +87,7 @@ TEST(Schema, InvalidSchemasSayWhere) {
             "s.json: a schema must be an object of attribute declarations");
   EXPECT_EQ(UsageMessage([] {
               Schema::Parse(R"({"a": "string",})", "s.json", true);
-            }).rfind("s.json: not valid JSON: ", 0),
+            }).rfind("s.json is not valid JSON: ", 0),
             0u);
   // nlohmann/json quotes the bytes it read; they reach the message escaped (found by fuzzing).
   const std::string bytes = UsageMessage([] { Schema::Parse("{\"\xc8\x01\"", "s.json", true); });
@@ -96,7 +96,7 @@ TEST(Schema, InvalidSchemasSayWhere) {
   EXPECT_EQ(UsageMessage([] { Schema::Parse(R"({"": "string"})", "s.json", true); }),
             "s.json: an attribute name must not be empty");
   EXPECT_EQ(UsageMessage([] { Schema::Parse(std::string(100000, '['), "s.json", true); }),
-            "s.json: it nests deeper than 64 levels");
+            "s.json is refused: it nests deeper than 64 levels");
 }
 
 TEST(Schema, LoadChoosesTheFormatByName) {
