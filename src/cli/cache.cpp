@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "config_internal.hpp"
+#include "output.hpp"
 
 namespace toucan {
 namespace {
@@ -131,18 +132,13 @@ std::optional<std::string> ReadEntry(int fd) {
       static_cast<std::size_t>(info.st_size) > kMaxCacheEntryBytes) {
     return std::nullopt;
   }
-  std::string buffer(static_cast<std::size_t>(info.st_size) + 1, '\0');
-  std::size_t used = 0;
-  while (used < buffer.size()) {
-    const ssize_t got = ::read(fd, buffer.data() + used, buffer.size() - used);
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) return std::nullopt;
-    if (got == 0) break;
-    used += static_cast<std::size_t>(got);
+  try {
+    std::string text = ReadBounded(fd, kMaxCacheEntryBytes, "cache entry");
+    if (text.size() != static_cast<std::size_t>(info.st_size)) return std::nullopt;  // changed
+    return text;
+  } catch (const Error&) {
+    return std::nullopt;
   }
-  if (used != static_cast<std::size_t>(info.st_size)) return std::nullopt;  // changed under us
-  buffer.resize(used);
-  return buffer;
 }
 
 // A reader sees the old entry or the new one, never part of one: the new one is complete and on
