@@ -1,3 +1,4 @@
+#include "cpu_time.hpp"
 #include <gtest/gtest.h>
 #include <time.h>
 
@@ -141,18 +142,6 @@ TEST(Excerpt, PlainTextEscapedAndCapped) {
 // ---- hostile replies ----------------------------------------------------------------------
 
 constexpr const char* kKey = "tk_test_Zq8VwS3cr3tKey_4f1d9b7e";
-
-// CPU time of this thread: the bound is about the work done, not about how busy the machine is.
-double SecondsFor(const std::function<void()>& action) {
-  const auto now = [] {
-    timespec time{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time);
-    return static_cast<double>(time.tv_sec) + static_cast<double>(time.tv_nsec) / 1e9;
-  };
-  const double start = now();
-  action();
-  return now() - start;
-}
 
 Error BadReplyError(std::string_view body, const Redactor& redactor = Redactor(kKey)) {
   try {

@@ -1,4 +1,5 @@
 // The text layer: UTF-8, escaping, excerpts, the Redactor and bounded JSON parsing.
+#include "cpu_time.hpp"
 #include "../../src/text.hpp"
 
 #include <gtest/gtest.h>
@@ -19,18 +20,6 @@ namespace {
 using key_forms::FindKeyForm;
 
 constexpr const char* kKey = "tk_live_Ab3dEf9HiJ-kLm/nOp\"q\\rSt";
-
-// CPU time of this thread: the bound is about the work done, not about how busy the machine is.
-double SecondsFor(const std::function<void()>& action) {
-  const auto now = [] {
-    timespec time{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time);
-    return static_cast<double>(time.tv_sec) + static_cast<double>(time.tv_nsec) / 1e9;
-  };
-  const double start = now();
-  action();
-  return now() - start;
-}
 
 // ---- UTF-8 and escaping ---------------------------------------------------------------------
 
