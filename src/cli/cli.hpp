@@ -128,6 +128,7 @@ class ResultPrinter {
     LineWriter writer;
     const char* token_name;
     const char* expires_name;
+    bool open_line;  // the file ends without a newline: ours must not join that line
   };
   std::string format_;
   std::vector<GithubFile> github_;

@@ -1,5 +1,6 @@
 // The formats of a minted token on stdout, and -o github's files.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,6 +26,20 @@ std::string ExpiresAt(const TokenResponse& response) {
   return response.expires_at ? FormatRfc3339(*response.expires_at) : std::string();
 }
 
+// Whether the regular file at `path` ends in a line without its newline (a step that wrote
+// `printf 'A=1'`): appended as is, our first line would extend that line instead of being read.
+bool EndsInOpenLine(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  struct stat info {};
+  char last = '\n';
+  if (fd >= 0 && fstat(fd, &info) == 0 && S_ISREG(info.st_mode) && info.st_size > 0 &&
+      pread(fd, &last, 1, info.st_size - 1) != 1) {
+    last = '\n';
+  }
+  if (fd >= 0) close(fd);
+  return last != '\n';
+}
+
 }  // namespace
 
 ResultPrinter::ResultPrinter(std::string format, const Environment& env)
@@ -43,7 +58,7 @@ ResultPrinter::ResultPrinter(std::string format, const Environment& env)
     if (fd < 0)
       throw Error(ErrorKind::kOutput, "cannot open " + what + ": " + std::strerror(errno));
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    github_.push_back({LineWriter(fd, what), token, expires});
+    github_.push_back({LineWriter(fd, what), token, expires, EndsInOpenLine(*path)});
   }
 }
 
@@ -67,7 +82,8 @@ void ResultPrinter::Print(const TokenResponse& response) {
                                    : prefix + "TOUCAN_TOKEN=" + response.token + "\n" + prefix +
                                          "TOUCAN_TOKEN_EXPIRES_AT=" + ExpiresAt(response));
   for (auto& file : github_) {
-    file.writer.Write(std::string(file.token_name) + "=" + response.token);
+    file.writer.Write((file.open_line ? "\n" : "") + std::string(file.token_name) + "=" +
+                      response.token);
     file.writer.Write(std::string(file.expires_name) + "=" + ExpiresAt(response));
   }
 }

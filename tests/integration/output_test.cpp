@@ -114,6 +114,17 @@ TEST_F(Output, GithubMasksThenAppendsToBothFiles) {
   EXPECT_EQ(Lines(Read(fresh)).size(), 2u);
 }
 
+// A file left without its final newline by an earlier step keeps its last line, and ours is read.
+TEST_F(Output, GithubFileWithoutFinalNewline) {
+  TestServer server(TokenReply());
+  const std::string env_file = Write("env", "EARLIER=1");
+  ASSERT_EQ(Mint(server.url(), {"-o", "github"}, {{"GITHUB_ENV", env_file}}).exit_code, 0);
+  const auto lines = Lines(Read(env_file));
+  ASSERT_EQ(lines.size(), 3u) << Read(env_file);
+  EXPECT_EQ(lines[0], "EARLIER=1");
+  EXPECT_EQ(lines[1], std::string("TOUCAN_TOKEN=") + kToken);
+}
+
 // The mask comes first: when stdout cannot take it, no file gets the token.
 TEST_F(Output, GithubWritesNoFileWithoutTheMask) {
   TestServer server(TokenReply());
