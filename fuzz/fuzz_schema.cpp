@@ -54,7 +54,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     try {
       Apply(toucan::Schema::Parse(input, source, is_json), input.substr(0, 64));
     } catch (const toucan::Error& e) {
-      CheckMessage(e, source + ":");
+      CheckMessage(e, source);  // "FILE:LINE:COL: …", or "FILE is not valid JSON: …"
     }
   }
   return 0;
