@@ -274,7 +274,9 @@ int Run(int argc, char** argv) {
     } else {
       LineWriter out(STDOUT_FILENO);
       for (const Json& row : rows) WriteRow(out, row);
-      if (schema) ReportSchemaProblems(*schema, request.attributes);  // the verdict, as a mint's
+      if (!schema) return 0;
+      ReportSchemaProblems(*schema, request.attributes);  // the verdict, as a mint's
+      if (!g_quiet) PrintError("the schema passes these attributes");
       return 0;
     }
   }

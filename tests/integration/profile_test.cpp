@@ -980,6 +980,11 @@ TEST_F(Profiles, ConfigSaysWhereEverySettingAndAttributeCameFrom) {
   EXPECT_EQ(checked.exit_code, 2);
   EXPECT_NE(checked.out.find(R"({"attribute":"region","value":"Eu")"), std::string::npos);
   EXPECT_NE(checked.err.find("(did you mean 'EU'?)"), std::string::npos) << checked.err;
+  // A schema that passes says so: silence would not tell it was applied.
+  const RunResult passed =
+      RunChecked({"config", "-u", "u1", "--schema", schema, "-a", "region=EU"}, HomeEnv());
+  EXPECT_EQ(passed.exit_code, 0) << passed.err;
+  EXPECT_EQ(passed.err, "toucan-token: the schema passes these attributes\n");
   // The profile's key variable is missing: the message says the profile named it.
   const RunResult missing = RunChecked({"--profile", "prod", "-u", "u1"},
                                        HomeEnv({{"TOUCAN_API_KEY", kApiKey}}));
