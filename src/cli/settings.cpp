@@ -106,7 +106,9 @@ void CheckModeFlags(const Parsed& parsed) {
   for (const auto& [flag, value, hint] :
        {std::tuple{"--cacert", &o.cacert, "a CA bundle file, or leave it out for the system store"},
         std::tuple{"--api-key-file", &o.api_key_file, "the key file, or - for standard input"},
-        std::tuple{"--schema", &o.schema, "a schema file"}}) {
+        std::tuple{"--schema", &o.schema, "a schema file"},
+        std::tuple{"--endpoint-path", &o.endpoint_path,
+                   "the path, or leave it out for /embed/generate-token"}}) {
     if (parsed.Given(flag) && value->empty()) {
       throw UsageError(std::string(flag) + " is empty: give " + hint);
     }

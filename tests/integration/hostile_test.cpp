@@ -82,6 +82,10 @@ TEST(Hostile, CaBundleThatHoldsNoCertificateIsAUsageError) {
   const RunResult empty = Mint(server.url(), {"--cacert", ""});
   EXPECT_EQ(empty.exit_code, 2);
   ExpectOneErrorLine(empty, "--cacert is empty");
+  // An unset variable in --endpoint-path "$P" would send the key to the instance's root.
+  const RunResult no_path = Mint(server.url(), {"--endpoint-path", "", "--dry-run"});
+  EXPECT_EQ(no_path.exit_code, 2);
+  ExpectOneErrorLine(no_path, "--endpoint-path is empty");
   EXPECT_EQ(server.request_count(), 0u);
 }
 
