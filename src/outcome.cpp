@@ -391,11 +391,12 @@ std::optional<RetryAfter> ParseRetryAfter(std::string_view value,
     if (digits.size() > kMaxDigits) {
       wait.cycles = 1;
       result.until = "a date more than 10^24 s away";
-    }
-    for (const char c : digits.substr(0, kMaxDigits)) {
-      const std::int64_t shifted = wait.rest * 10 + (c - '0');
-      wait.cycles = wait.cycles * 10 + shifted / kCycle;
-      wait.rest = shifted % kCycle;
+    } else {
+      for (const char c : digits) {  // at most 10^24 s: cycles stay far inside 64 bits
+        const std::int64_t shifted = wait.rest * 10 + (c - '0');
+        wait.cycles = wait.cycles * 10 + shifted / kCycle;
+        wait.rest = shifted % kCycle;
+      }
     }
     result.said = std::string(value.substr(0, 40)) + (value.size() > 40 ? "..." : "") + " s";
   } else {

@@ -16,10 +16,15 @@ cd "$work/files"
 failed=0
 expect() {
   local line=$1 want=$2 got
-  rm -f "$work/out"
-  zsh -f "$capture" "$work/fpath" "$work/out" "$line"
-  got=$(sort -u "$work/out" 2>/dev/null | xargs)
   want=$(tr ' ' '\n' <<<"$want" | sort -u | xargs)
+  # A second try on a mismatch: on a loaded machine the pseudo-terminal's zsh now and then
+  # offers nothing for a file argument (seen for '@at<TAB>'); a wrong offer fails both times.
+  for _ in 1 2; do
+    rm -f "$work/out"
+    zsh -f "$capture" "$work/fpath" "$work/out" "$line"
+    got=$(sort -u "$work/out" 2>/dev/null | xargs)
+    [ "$got" == "$want" ] && break
+  done
   if [ "$got" == "$want" ]; then
     echo "ok   '$line<TAB>' -> $got"
   else
