@@ -9,97 +9,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ranges>
 
 #include "client_internal.hpp"
 #include "text.hpp"
 
 namespace toucan {
-namespace {
-
-struct UrlDeleter {
-  void operator()(CURLU* url) const { curl_url_cleanup(url); }
-};
-using UrlHandle = std::unique_ptr<CURLU, UrlDeleter>;
-
-std::string UrlPart(CURLU* url, CURLUPart part) {
-  char* value = nullptr;
-  if (curl_url_get(url, part, &value, 0) != CURLUE_OK || value == nullptr) return {};
-  std::string out(value);
-  curl_free(value);
-  return out;
-}
-
-
-// A segment as servers may read it: percent-decoded once or twice, with `;parameters` dropped
-// (Tomcat, Jetty, Spring), an overlong UTF-8 dot (%c0%ae) taken for '.'. Any of these that reads
-// as `.` or `..`, or holds a '/', '\\', a control character or broken UTF-8, could climb out of
-// the base URL's path prefix or reach segments never checked.
-bool IsHostileSegment(std::string_view segment) {
-  std::string text(segment);
-  for (int decodings = 0; decodings <= 2; ++decodings) {
-    const std::string_view name = std::string_view(text).substr(0, text.find(';'));
-    if (name == "." || name == ".." || !IsValidUtf8(text) ||
-        text.find_first_of("/\\") != std::string::npos || FindControl(text) != std::string::npos) {
-      return true;
-    }
-    text = PercentDecode(text);
-  }
-  return false;
-}
-
-// Non-ASCII is percent-encoded here, as libcurl would on the wire, so that --dry-run shows the
-// very URL that is sent.
-std::string EncodeNonAscii(std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";  // as libcurl writes them
-  std::string out;
-  for (const char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c < 0x80) {
-      out += ch;
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 0xF];
-    }
-  }
-  return out;
-}
-
-// `.`/`..` segments would climb out of the base URL's path prefix (and libcurl would remove
-// them, so the URL sent would differ from the one shown); whitespace, control characters, `?`
-// and `#` would change the request line or be cut off.
-std::string CheckedEndpointPath(std::string_view path) {
-  const std::string quoted = "the endpoint path '" + EscapeControls(path) + "'";
-  if (!IsValidUtf8(path)) throw UsageError(quoted + " is not valid UTF-8");
-  for (const char ch : path) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c <= 0x20 || c == 0x7F) {
-      throw UsageError(quoted + " holds whitespace or a control character");
-    }
-    if (c == '\\') {
-      throw UsageError(quoted + " holds a '\\'; some servers read it as '/'");
-    }
-    if (c == '?' || c == '#') {
-      throw UsageError(quoted + " must not hold '?' or '#': it is a path, not a query");
-    }
-  }
-  std::string endpoint = EncodeNonAscii(path);
-  if (endpoint.empty() || endpoint.front() != '/') endpoint.insert(0, "/");
-  std::size_t start = 1;
-  while (start <= endpoint.size()) {
-    auto end = endpoint.find('/', start);
-    if (end == std::string::npos) end = endpoint.size();
-    if (IsHostileSegment(std::string_view(endpoint).substr(start, end - start))) {
-      throw UsageError(quoted +
-                       " holds a segment a server may read as '.', '..' or a separator ('..;', "
-                       "'%2e%2e', '%2F', '%00', '%c0%ae'); name the path below the base URL");
-    }
-    start = end + 1;
-  }
-  return endpoint;
-}
-
-}  // namespace
 
 std::string MaskUserinfo(std::string_view url) {
   // Everything that could be a user name or password, however malformed the URL around it
@@ -127,12 +42,66 @@ std::string MaskUserinfo(std::string_view url) {
 
 namespace {
 
+std::string UrlPart(CURLU* url, CURLUPart part) {
+  char* value = nullptr;
+  if (curl_url_get(url, part, &value, 0) != CURLUE_OK || value == nullptr) return {};
+  std::string out(value);
+  curl_free(value);
+  return out;
+}
+
+// Non-ASCII is percent-encoded here, as libcurl would on the wire, so that --dry-run shows the
+// very URL that is sent.
+std::string EncodeNonAscii(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";  // as libcurl writes them
+  std::string out;
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    out += c < 0x80 ? std::string(1, ch) : std::string{'%', kHex[c >> 4], kHex[c & 0xF]};
+  }
+  return out;
+}
+
+// Whitespace, control characters, `?` and `#` would change the request line or be cut off. A
+// segment a server may read as `.` or `..` would climb out of the base URL's path prefix (and
+// libcurl would remove it, so the URL sent would differ from the one shown): servers may
+// percent-decode once or twice, drop `;parameters` (Tomcat, Jetty, Spring), take an overlong
+// UTF-8 dot (%c0%ae) for '.', and read a decoded '/' or '\\' as a separator.
+std::string CheckedEndpointPath(std::string_view path) {
+  const std::string quoted = "the endpoint path '" + EscapeControls(path) + "'";
+  if (!IsValidUtf8(path)) throw UsageError(quoted + " is not valid UTF-8");
+  if (std::ranges::any_of(path, [](unsigned char c) { return c <= 0x20 || c == 0x7F; })) {
+    throw UsageError(quoted + " holds whitespace or a control character");
+  }
+  if (path.find('\\') != std::string_view::npos) {
+    throw UsageError(quoted + " holds a '\\'; some servers read it as '/'");
+  }
+  if (path.find_first_of("?#") != std::string_view::npos) {
+    throw UsageError(quoted + " must not hold '?' or '#': it is a path, not a query");
+  }
+  std::string endpoint = EncodeNonAscii(path);
+  if (endpoint.empty() || endpoint.front() != '/') endpoint.insert(0, "/");
+  for (const auto part : std::views::split(std::string_view(endpoint).substr(1), '/')) {
+    std::string segment(part.begin(), part.end());
+    for (int decodings = 0; decodings <= 2; ++decodings, segment = PercentDecode(segment)) {
+      const std::string_view name = std::string_view(segment).substr(0, segment.find(';'));
+      if (name == "." || name == ".." || !IsValidUtf8(segment) ||
+          segment.find_first_of("/\\") != std::string::npos ||
+          FindControl(segment) != std::string::npos) {
+        throw UsageError(quoted +
+                         " holds a segment a server may read as '.', '..' or a separator ('..;', "
+                         "'%2e%2e', '%2F', '%00', '%c0%ae'); name the path below the base URL");
+      }
+    }
+  }
+  return endpoint;
+}
+
 bool IsLoopbackHost(std::string_view host) {
   if (AsciiLower(host) == "localhost" || host == "[::1]") return true;
   in_addr address{};
-  const std::string text(host);
-  if (inet_pton(AF_INET, text.c_str(), &address) != 1) return false;
-  return (ntohl(address.s_addr) >> 24) == 127;
+  return inet_pton(AF_INET, std::string(host).c_str(), &address) == 1 &&
+         (ntohl(address.s_addr) >> 24) == 127;
 }
 
 // The base URL checked as text, before libcurl parses it; non-ASCII in its path encoded.
@@ -143,8 +112,9 @@ std::string CheckedBaseUrl(std::string base, const std::string& quoted) {
   // an '@' before the query is refused wherever it stands (an '@' in a base URL's path is too
   // rare to be worth telling apart from a mistyped user:password@).
   if (MaskUserinfo(base) != base) {
-    throw UsageError(quoted + " must not carry a user name or password ('@'); the API key is "
-                              "sent in a header");
+    throw UsageError(quoted +
+                     " must not carry a user name or password ('@'); the API key is "
+                     "sent in a header");
   }
   // Looked for in the text: libcurl drops an empty `?` or `#`, which would then pass unseen.
   if (base.find_first_of("?#") != std::string::npos) {
@@ -169,7 +139,7 @@ Endpoint ResolveEndpoint(std::string_view base_url, std::string_view endpoint_pa
   const std::string quoted = "base URL '" + EscapeControls(MaskUserinfo(base)) + "'";
   const std::string checked = CheckedBaseUrl(base, quoted);
   const std::string endpoint = CheckedEndpointPath(endpoint_path);
-  UrlHandle url(curl_url());
+  const std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> url(curl_url(), curl_url_cleanup);
   if (!url) throw Error(ErrorKind::kInternal, "out of memory");
   if (const auto rc = curl_url_set(url.get(), CURLUPART_URL, checked.c_str(), 0); rc != CURLUE_OK)
     throw UsageError(quoted + " does not parse (" + curl_url_strerror(rc) + ")");
@@ -186,15 +156,10 @@ Endpoint ResolveEndpoint(std::string_view base_url, std::string_view endpoint_pa
                      "cross the network unencrypted: use https:// (http:// is allowed only for "
                      "localhost, 127.0.0.0/8 and [::1])");
   }
-  if (!UrlPart(url.get(), CURLUPART_USER).empty() ||
-      !UrlPart(url.get(), CURLUPART_PASSWORD).empty())
-    throw UsageError(quoted + " must not carry a user name or password");
   std::string path = UrlPart(url.get(), CURLUPART_PATH);
   while (!path.empty() && path.back() == '/') path.pop_back();
-  if (const auto rc = curl_url_set(url.get(), CURLUPART_PATH, (path + endpoint).c_str(), 0);
-      rc != CURLUE_OK) {
-    throw UsageError("endpoint path '" + endpoint + "' does not parse (" + curl_url_strerror(rc) +
-                     ")");
+  if (curl_url_set(url.get(), CURLUPART_PATH, (path + endpoint).c_str(), 0) != CURLUE_OK) {
+    throw Error(ErrorKind::kInternal, "out of memory");  // the path is checked: nothing else fails
   }
   resolved.url = UrlPart(url.get(), CURLUPART_URL);
   const std::string port = UrlPart(url.get(), CURLUPART_PORT);
@@ -220,12 +185,7 @@ Json RedactedRequestHeaders() {
 }
 
 Json DryRunRequest(const std::string& url, const Json& body) {
-  Json request = Json::object();
-  request["method"] = "POST";
-  request["url"] = url;
-  request["headers"] = RedactedRequestHeaders();
-  request["body"] = body;
-  return request;
+  return {{"method", "POST"}, {"url", url}, {"headers", RedactedRequestHeaders()}, {"body", body}};
 }
 
 void CheckCaBundle(const std::string& path) {
@@ -240,22 +200,19 @@ void CheckCaBundle(const std::string& path) {
   }
   // A bundle is a few hundred KiB; scan a bounded prefix for one PEM certificate.
   constexpr std::string_view kMarker = "-----BEGIN CERTIFICATE-----";
-  constexpr std::size_t kScanLimit = std::size_t{64} * 1024 * 1024;
-  std::string window;
-  std::size_t scanned = 0;
+  std::string window;  // the end of the last block read, then the next block
   char buffer[65536];
-  bool found = false;
-  while (!found && scanned < kScanLimit) {
+  for (std::size_t scanned = 0;
+       scanned < (std::size_t{64} << 20) && window.find(kMarker) == std::string::npos;) {
+    window.erase(0, window.size() - std::min(window.size(), kMarker.size()));
     const ssize_t n = read(fd, buffer, sizeof buffer);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     scanned += static_cast<std::size_t>(n);
     window.append(buffer, static_cast<std::size_t>(n));
-    found = window.find(kMarker) != std::string::npos;
-    if (window.size() > kMarker.size()) window.erase(0, window.size() - kMarker.size());
   }
   close(fd);
-  if (!found) {
+  if (window.find(kMarker) == std::string::npos) {
     throw UsageError(quoted + " holds no PEM certificate (\"" + std::string(kMarker) +
                      "\"): give a file of CA certificates");
   }

@@ -1,7 +1,5 @@
 // Bounded JSON parsing: nlohmann/json's SAX interface feeds a builder that refuses depth and
 // inexact numbers as they arrive, and redacts server text as it builds.
-#include "json_input.hpp"
-
 #include <algorithm>
 #include <charconv>
 #include <unordered_map>
@@ -14,14 +12,10 @@ namespace {
 
 constexpr bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
-// A JSON number literal's parts, as its grammar and std::to_chars write them.
-struct NumberParts {
-  bool negative = false;
-  std::string_view integer, fraction;
-  long long exponent = 0;
-};
-
-std::optional<NumberParts> SplitNumber(std::string_view text) {
+// A JSON number literal's value as signed significant digits and the exponent of
+// 0.<digits> × 10^exponent, so that two spellings of one value compare equal; empty when `text`
+// is not a JSON number.
+std::optional<std::pair<std::string, long long>> DecimalValue(std::string_view text) {
   std::size_t pos = 0;
   const auto at = [&](std::string_view chars) {
     return pos < text.size() && chars.find(text[pos]) != std::string_view::npos;
@@ -31,41 +25,36 @@ std::optional<NumberParts> SplitNumber(std::string_view text) {
     while (pos < text.size() && IsDigit(text[pos])) ++pos;
     return text.substr(start, pos - start);
   };
-  NumberParts parts;
-  parts.negative = at("-");
-  if (parts.negative) ++pos;
-  parts.integer = digits();
-  if (parts.integer.empty() || (parts.integer.size() > 1 && parts.integer[0] == '0')) return {};
+  const bool negative = at("-");
+  pos += negative;
+  const std::string_view integer = digits();
+  if (integer.empty() || (integer.size() > 1 && integer[0] == '0')) return {};
+  std::string all(integer);
   if (at(".")) {
     ++pos;
-    parts.fraction = digits();
-    if (parts.fraction.empty()) return {};
+    const std::string_view fraction = digits();
+    if (fraction.empty()) return {};
+    all += fraction;
   }
+  long long exponent = 0;
   if (at("eE")) {
     ++pos;
-    const bool negative = at("-");
-    if (at("+-")) ++pos;
-    const std::string_view exponent = digits();
-    if (exponent.empty()) return {};
-    for (const char c : exponent) {  // capped far past any double, and far from overflow
-      parts.exponent = std::min(parts.exponent * 10 + (c - '0'), 1'000'000'000'000LL);
+    const bool minus = at("-");
+    pos += at("+-");
+    const std::string_view written = digits();
+    if (written.empty()) return {};
+    for (const char c : written) {  // capped far past any double, and far from overflow
+      exponent = std::min(exponent * 10 + (c - '0'), 1'000'000'000'000LL);
     }
-    if (negative) parts.exponent = -parts.exponent;
+    if (minus) exponent = -exponent;
   }
   if (pos != text.size()) return {};
-  return parts;
-}
-
-// The significant digits (signed) and the exponent of a number as 0.<digits> × 10^exponent, so
-// two spellings of one value compare equal.
-std::pair<std::string, long long> DecimalValue(const NumberParts& parts) {
-  const std::string all = std::string(parts.integer) + std::string(parts.fraction);
   const std::size_t first = all.find_first_not_of('0');
-  if (first == std::string::npos) return {"0", 0};  // zero, of either sign
+  if (first == std::string::npos) return std::pair(std::string("0"), 0LL);  // zero, either sign
   const std::size_t last = all.find_last_not_of('0');
-  return {(parts.negative ? "-" : "") + all.substr(first, last - first + 1),
-          static_cast<long long>(parts.integer.size()) - static_cast<long long>(first) +
-              parts.exponent};
+  return std::pair(
+      (negative ? "-" : "") + all.substr(first, last - first + 1),
+      static_cast<long long>(integer.size()) - static_cast<long long>(first) + exponent);
 }
 
 // `text` with each number literal beyond a double's range replaced by `null` and spaces; empty
@@ -102,8 +91,7 @@ std::optional<std::string> NullForOverflows(std::string_view text) {
 
 class Builder final : public nlohmann::json_sax<Json> {
  public:
-  Builder(JsonNumbers numbers, const Redactor* redactor,
-          std::span<const std::string_view> verbatim)
+  Builder(JsonNumbers numbers, const Redactor* redactor, std::span<const std::string_view> verbatim)
       : numbers_(numbers), redactor_(redactor), verbatim_(verbatim), as_sent_(!redactor) {}
 
   bool null() override { return Add(Shown(Json(nullptr))); }
@@ -143,9 +131,10 @@ class Builder final : public nlohmann::json_sax<Json> {
                 Excerpt(what.substr(what.find("] ") + 2)) + (error.id == 406 ? Where() : ""));
   }
 
-  JsonParseResult Parse(std::string_view text, bool null_for_overflows) && {
+  JsonParseResult Parse(std::string_view text) && {
+    // User input keeps nlohmann's own refusal of numbers beyond a double (and its message).
     const std::optional<std::string> tamed =
-        null_for_overflows ? NullForOverflows(text) : std::nullopt;
+        numbers_ == JsonNumbers::kAny ? NullForOverflows(text) : std::nullopt;
     if (!Json::sax_parse(tamed ? std::string_view(*tamed) : text, this) && !failure_) {
       failure_ = JsonParseFailure{JsonParseFailure::Reason::kSyntax, "it is not valid JSON"};
     }
@@ -233,44 +222,21 @@ class Builder final : public nlohmann::json_sax<Json> {
 
 }  // namespace
 
-bool IsJsonNumber(std::string_view text) { return SplitNumber(text).has_value(); }
+bool IsJsonNumber(std::string_view text) { return DecimalValue(text).has_value(); }
 
 bool IsExactDouble(double value, std::string_view literal) {
   if (literal.find_first_of(".eE") == std::string_view::npos) return false;
   char shortest[64];
   const auto written = std::to_chars(shortest, shortest + sizeof shortest, value);
-  const auto sent = SplitNumber(literal);
-  const auto held = SplitNumber(std::string_view(shortest, written.ptr));
-  return written.ec == std::errc() && sent && held && DecimalValue(*sent) == DecimalValue(*held);
+  const auto sent = DecimalValue(literal);
+  return written.ec == std::errc() && sent &&
+         sent == DecimalValue(std::string_view(shortest, written.ptr));
 }
 
-JsonParseResult ParseBoundedJson(std::string_view text, JsonNumbers numbers) {
-  // User input keeps nlohmann's own refusal of numbers beyond a double (and its message).
-  return Builder(numbers, nullptr, {}).Parse(text, numbers == JsonNumbers::kAny);
-}
-
-JsonParseResult ParseServerJson(std::string_view text, const Redactor& redactor,
-                                std::span<const std::string_view> verbatim) {
-  return Builder(JsonNumbers::kAny, &redactor, verbatim).Parse(text, true);
-}
-
-std::string DumpJson(const Json& value) {
-  const std::string dumped = value.dump(-1, ' ', false, Json::error_handler_t::replace);
-  std::string out;
-  // nlohmann escapes C0 controls only. Bytes from DEL up occur only inside strings, in runs of
-  // whole UTF-8 sequences, which JsonQuote escapes as it does every string of ours.
-  for (std::size_t pos = 0; pos < dumped.size();) {
-    std::size_t end = pos;
-    while (end < dumped.size() && static_cast<unsigned char>(dumped[end]) >= 0x7F) ++end;
-    if (end == pos) {
-      out += dumped[pos++];
-      continue;
-    }
-    const std::string quoted = JsonQuote(std::string_view(dumped).substr(pos, end - pos));
-    out.append(quoted, 1, quoted.size() - 2);
-    pos = end;
-  }
-  return out;
+JsonParseResult ParseBoundedJson(std::string_view text, JsonNumbers numbers,
+                                 const Redactor* redactor,
+                                 std::span<const std::string_view> verbatim) {
+  return Builder(numbers, redactor, verbatim).Parse(text);
 }
 
 }  // namespace toucan

@@ -1,12 +1,8 @@
 // Building the request body and reading the user's attribute and permission inputs.
 #include <algorithm>
-#include <span>
-#include <string>
 #include <unordered_map>
 
-#include "json_input.hpp"
 #include "text.hpp"
-#include "toucan/client.hpp"
 
 namespace toucan {
 namespace {
@@ -53,7 +49,7 @@ void MergeAttributes(Json& target, std::span<const Json> sources) {
     }
     more += source.size();
   }
-  auto& members = static_cast<Json::object_t::Container&>(target.get_ref<Json::object_t&>());
+  auto& members = Members(target);
   // Reserved first: `index` holds views into the keys, which must not move.
   members.reserve(members.size() + more);
   std::unordered_map<std::string_view, std::size_t> index;
@@ -115,9 +111,10 @@ Json BuildRequestBody(const TokenRequest& request) {
   if (request.distinct_id.empty()) throw UsageError("the distinct id must not be empty");
   CheckUtf8(request.distinct_id, "the distinct id");
   CheckRequestDefaults(request);
-  Json body = {{"user", {{"distinctId", request.distinct_id},
-                          {"role", request.role},
-                          {"attributes", request.attributes}}}};
+  Json body = {{"user",
+                {{"distinctId", request.distinct_id},
+                 {"role", request.role},
+                 {"attributes", request.attributes}}}};
   if (request.permissions) body["permissions"] = *request.permissions;
   return body;
 }
@@ -130,8 +127,8 @@ void ValidateApiKey(std::string_view key, std::string_view source) {
   if (bad == key.end()) return;
   // Say what is wrong without echoing any part of the key.
   const char* what = *bad == ' ' || *bad == '\t' ? "whitespace"
-                     : *bad >= 0                ? "a control character"  // or DEL
-                                                : "a non-ASCII byte";
+                     : *bad >= 0                 ? "a control character"  // or DEL
+                                                 : "a non-ASCII byte";
   throw UsageError(from + " contains " + what + "; an API key is printable ASCII without spaces");
 }
 

@@ -4,9 +4,7 @@
 #include <ctime>
 #include <string>
 
-#include "json_input.hpp"
 #include "text.hpp"
-#include "toucan/client.hpp"
 
 namespace toucan {
 namespace {
@@ -14,9 +12,10 @@ namespace {
 // A longer expiry is taken as a server bug rather than printed as a date centuries away.
 constexpr std::int64_t kMaxExpirySeconds = std::int64_t{100} * 366 * 24 * 3600;
 
-// Seconds as digits ("3600"), or as "<n>d<n>h<n>m<n>s", each part optional but at least one,
-// each unit once and in that order; empty on anything else or past the cap.
-std::optional<std::int64_t> ParseExpiryText(std::string_view text) {
+// Seconds as digits ("3600", read as "3600s"), or as "<n>d<n>h<n>m<n>s", each part optional but
+// at least one, each unit once and in that order; empty on anything else or past the cap.
+std::optional<std::int64_t> ParseExpiryText(std::string text) {
+  if (text.find_first_not_of("0123456789") == std::string::npos) text += 's';
   constexpr std::string_view kUnits = "dhms";
   constexpr std::int64_t kUnitSeconds[] = {86400, 3600, 60, 1};
   std::int64_t total = 0;
@@ -35,8 +34,8 @@ std::optional<std::int64_t> ParseExpiryText(std::string_view text) {
     count = -1;
     next_unit = unit + 1;
   }
-  if (count < 0) return next_unit == 0 ? std::nullopt : std::optional(total);
-  return next_unit == 0 ? std::optional(count) : std::nullopt;  // digits after a unit: "1h30"
+  if (count >= 0 || next_unit == 0) return std::nullopt;  // "1h30", ""
+  return total;
 }
 
 // ---- what an error body says ------------------------------------------------------------------
@@ -46,9 +45,9 @@ constexpr std::size_t kMaxPageText = 4096;
 
 // Text outside tags, with script and style elements skipped whole (their text is not meant for
 // people; an unclosed one runs to the end of the page, as a browser reads it), the common
-// entities decoded, whitespace collapsed, cut at kMaxPageText. `lower` is `html` in lower case,
-// to find tags in.
-std::string PageText(std::string_view html, std::string_view lower) {
+// entities decoded, whitespace collapsed, cut at kMaxPageText.
+std::string PageText(std::string_view html) {
+  const std::string lower = AsciiLower(html);  // to find tags in
   static constexpr std::pair<std::string_view, char> kEntities[] = {
       {"&amp;", '&'},  {"&lt;", '<'},    {"&gt;", '>'},  {"&quot;", '"'},
       {"&#39;", '\''}, {"&apos;", '\''}, {"&nbsp;", ' '}};
@@ -64,14 +63,10 @@ std::string PageText(std::string_view html, std::string_view lower) {
       text += ' ';
       continue;
     }
-    bool decoded = false;
-    for (const auto& [entity, plain] : kEntities) {
-      if (decoded || html[pos] != '&' || html.substr(pos, entity.size()) != entity) continue;
-      text += plain;
-      pos += entity.size();
-      decoded = true;
-    }
-    if (!decoded) text += html[pos++];
+    const auto* entity = std::ranges::find_if(
+        kEntities, [&](const auto& named) { return html.substr(pos).starts_with(named.first); });
+    text += entity == std::end(kEntities) ? html[pos] : entity->second;
+    pos += entity == std::end(kEntities) ? 1 : entity->first.size();
   }
   return CollapseWhitespace(text);
 }
@@ -86,11 +81,9 @@ std::string WhatItSays(std::string_view trimmed) {
     const std::string lower = AsciiLower(trimmed);
     const std::size_t start = lower.find('>', lower.find("<title")) + 1;  // npos + 1 is 0
     const std::size_t close = start == 0 ? std::string::npos : lower.find("</title", start);
-    std::string title =
-        close == std::string::npos
-            ? std::string()
-            : PageText(trimmed.substr(start, close - start), lower.substr(start, close - start));
-    return title.empty() ? PageText(trimmed, lower) : title;
+    const std::string title =
+        close == std::string::npos ? "" : PageText(trimmed.substr(start, close - start));
+    return title.empty() ? PageText(trimmed) : title;
   }
   const Json& body = parsed.value;
   for (const char* field : {"message", "error", "detail", "error_description"}) {
@@ -113,12 +106,40 @@ bool IsOurs(std::string_view name) { return std::ranges::count(kOurFields, name)
   throw Error(ErrorKind::kBadResponse, message);
 }
 
-// Our fields out of the reply, the others (in its order) into `extra`.
-TokenResponse FromReply(Json& reply, const Redactor& redactor,
-                        std::chrono::system_clock::time_point received_at) {
+}  // namespace
+
+std::optional<std::int64_t> ExpiryFromValue(const Json& value) {
+  if (value.is_number()) {  // every integer up to the cap is exact as a double
+    const double seconds = std::floor(value.get<double>());
+    if (!(seconds >= 0 && seconds <= static_cast<double>(kMaxExpirySeconds))) return std::nullopt;
+    return static_cast<std::int64_t>(seconds);
+  }
+  if (value.is_string()) return ParseExpiryText(value.get_ref<const std::string&>());
+  return std::nullopt;
+}
+
+bool IsSafeToken(std::string_view token) {
+  const auto printable = [](char c) { return c > 0x20 && c < 0x7F; };  // signed or not
+  return !token.empty() && std::all_of(token.begin(), token.end(), printable);
+}
+
+TokenResponse ParseTokenResponse(std::string_view body,
+                                 std::chrono::system_clock::time_point received_at,
+                                 const Redactor& redactor) {
+  if (body.size() > kMaxResponseBytes) BadReply("the reply is larger than 1 MiB");
+  JsonParseResult parsed = ParseBoundedJson(body, JsonNumbers::kAny, &redactor, kOurFields);
+  if (parsed.failure && parsed.failure->reason == JsonParseFailure::Reason::kTooDeep) {
+    BadReply("the reply nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  }
+  if (parsed.failure) {  // nlohmann's message would quote the body unredacted
+    const std::string start = RedactedExcerpt(CollapseWhitespace(body), redactor);
+    BadReply("the reply is not JSON" + (start.empty() ? "" : " (it starts: " + start + ")"));
+  }
+  Json& reply = parsed.value;
   if (!reply.is_object()) {
     BadReply("the reply is a JSON " + std::string(reply.type_name()) + ", not an object");
   }
+  // Our fields out of the reply, the others (in its order) into `extra`.
   TokenResponse response;
   const Json* token = nullptr;
   for (auto& [name, value] : Members(reply)) {
@@ -148,43 +169,6 @@ TokenResponse FromReply(Json& reply, const Redactor& redactor,
   return response;
 }
 
-}  // namespace
-
-std::optional<std::int64_t> ExpiryFromValue(const Json& value) {
-  if (value.is_number()) {  // every integer up to the cap is exact as a double
-    const double seconds = std::floor(value.get<double>());
-    if (!(seconds >= 0 && seconds <= static_cast<double>(kMaxExpirySeconds))) return std::nullopt;
-    return static_cast<std::int64_t>(seconds);
-  }
-  if (value.is_string()) return ParseExpiryText(value.get_ref<const std::string&>());
-  return std::nullopt;
-}
-
-bool IsSafeToken(std::string_view token) {
-  const auto printable = [](char c) { return c > 0x20 && c < 0x7F; };  // signed or not
-  return !token.empty() && std::all_of(token.begin(), token.end(), printable);
-}
-
-TokenResponse ParseTokenResponse(std::string_view body,
-                                 std::chrono::system_clock::time_point received_at,
-                                 const Redactor& redactor) {
-  if (body.size() > kMaxResponseBytes) BadReply("the reply is larger than 1 MiB");
-  JsonParseResult parsed = ParseServerJson(body, redactor, kOurFields);
-  if (parsed.failure && parsed.failure->reason == JsonParseFailure::Reason::kTooDeep) {
-    BadReply("the reply nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
-  }
-  if (parsed.failure) {  // nlohmann's message would quote the body unredacted
-    const std::string start = RedactedExcerpt(CollapseWhitespace(body), redactor);
-    BadReply("the reply is not JSON" + (start.empty() ? "" : " (it starts: " + start + ")"));
-  }
-  return FromReply(parsed.value, redactor, received_at);
-}
-
-TokenResponse ParseTokenResponse(std::string_view body,
-                                 std::chrono::system_clock::time_point received_at) {
-  return ParseTokenResponse(body, received_at, Redactor(""));
-}
-
 std::string FormatRfc3339(std::chrono::system_clock::time_point when) {
   const std::time_t seconds = std::chrono::system_clock::to_time_t(
       std::chrono::time_point_cast<std::chrono::seconds>(when));
@@ -205,10 +189,6 @@ std::string RedactedExcerpt(std::string_view text, const Redactor& redactor) {
   // Redacted last, once: decoding, escaping or cutting could assemble a form of the key that
   // the raw text did not hold, and a key cut short keeps fewer than 8 of its characters.
   return redactor.Apply(Excerpt(text));
-}
-
-std::string ServerMessageExcerpt(std::string_view body) {
-  return ServerMessageExcerpt(body, Redactor(""));
 }
 
 std::string ResponseJsonLine(const TokenResponse& response) {

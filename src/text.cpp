@@ -10,7 +10,6 @@ namespace toucan {
 namespace {
 
 constexpr char kHex[] = "0123456789abcdef";
-constexpr std::string_view kReplacementChar = "\xEF\xBF\xBD";  // U+FFFD
 constexpr std::string_view kSpace = " \t\r\n\f\v";
 
 struct Character {
@@ -45,43 +44,109 @@ bool IsInvisible(std::uint32_t code) {
          code == 0x200F || (code >= 0x202A && code <= 0x202E) || (code >= 0x2066 && code <= 0x2069);
 }
 
-enum class Style { kMessage, kJson };
-
-void AppendInvisible(std::string& out, std::uint32_t code, Style style) {
-  if (style == Style::kMessage && code < 0x80) {
-    const std::size_t named = std::string_view("\n\r\t").find(static_cast<char>(code));
-    out += named != std::string_view::npos
-               ? std::string{'\\', "nrt"[named]}
-               : std::string{'\\', 'x', kHex[code >> 4], kHex[code & 0xF]};
-    return;
-  }
-  out += "\\u";
-  for (int shift = 12; shift >= 0; shift -= 4) out += kHex[(code >> shift) & 0xF];
-}
+enum class Style { kMessage, kJson };  // kJson: inside JSON strings, where `\uXXXX` is read
 
 // The one escaping engine: at most `max_chars` characters of `text` appended to `out`, invalid
 // UTF-8 as U+FFFD and invisible characters escaped, so the result is safe on a terminal and in a
-// JSON row. kJson also escapes `"` and `\`. Returns how many bytes were read: a caller that
-// cuts reads no further than it keeps.
+// JSON row. Returns how many bytes were read: a caller that cuts reads no further than it keeps.
 std::size_t AppendEscaped(std::string& out, std::string_view text, Style style,
                           std::size_t max_chars = std::string_view::npos) {
   std::size_t pos = 0;
   for (std::size_t chars = 0; pos < text.size() && chars < max_chars; ++chars) {
     const Character ch = DecodeUtf8(text, pos);
+    const std::uint32_t code = ch.code;
     if (ch.length == 0) {
-      out += kReplacementChar;
-      ++pos;
-      continue;
-    }
-    if (IsInvisible(ch.code)) {
-      AppendInvisible(out, ch.code, style);
-    } else {
-      if (style == Style::kJson && (ch.code == '"' || ch.code == '\\')) out += '\\';
+      out += "\xEF\xBF\xBD";  // U+FFFD
+    } else if (!IsInvisible(code)) {
       out.append(text.substr(pos, ch.length));
+    } else if (style == Style::kMessage && code < 0x80) {
+      const std::size_t named = std::string_view("\n\r\t").find(static_cast<char>(code));
+      out += named != std::string_view::npos
+                 ? std::string{'\\', "nrt"[named]}
+                 : std::string{'\\', 'x', kHex[code >> 4], kHex[code & 0xF]};
+    } else {
+      out += "\\u";
+      for (int shift = 12; shift >= 0; shift -= 4) out += kHex[(code >> shift) & 0xF];
     }
-    pos += ch.length;
+    pos += std::max<std::size_t>(ch.length, 1);
   }
   return pos;
+}
+
+// ---- Redactor ------------------------------------------------------------------------------
+//
+// The text is read once per decoding (as it is; JSON escapes; percent escapes; HTML character
+// references; all three at once), each time as a stream of characters, lower-cased, that maps
+// back to the raw bytes they came from. A window of the last min(8, key length) characters is
+// kept as one 64-bit number and looked up among the key's windows, so the time is linear in the
+// text and independent of how often the key appears; covered raw bytes are then replaced.
+
+enum Decoding : unsigned { kAsIs = 0, kJson = 1, kPercent = 2, kEntity = 4 };
+
+// The decodings that can read `raw` differently from as it is: those whose escape character it
+// holds, and all of them at once when it holds more than one kind (the key may be written in a
+// mixture). Most text needs one pass.
+std::vector<unsigned> DecodingsFor(std::string_view raw) {
+  std::vector<unsigned> decodings{kAsIs};
+  for (const auto& [decoding, escape] :
+       {std::pair{kJson, '\\'}, std::pair{kPercent, '%'}, std::pair{kEntity, '&'}}) {
+    if (raw.find(escape) != std::string_view::npos) decodings.push_back(decoding);
+  }
+  if (decodings.size() > 2) decodings.push_back(kJson | kPercent | kEntity);
+  return decodings;
+}
+
+struct Unit {
+  std::uint32_t code;  // the character the bytes stand for
+  std::size_t length;  // how many raw bytes they are
+};
+
+// The number `text` spells in `base`, all of it; -1 when it is not one. Unsigned: no sign.
+long Number(std::string_view text, int base) {
+  std::uint32_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value, base);
+  return error == std::errc() && end == text.data() + text.size() ? long{value} : -1;
+}
+
+// `&amp;`, `&#38;`, `&#x26;` and the other references an error page uses for ASCII.
+Unit EntityEscape(std::string_view text, std::size_t pos) {
+  constexpr std::size_t kLongest = 10;  // "&#x0000026;"
+  const std::size_t end = text.substr(pos, kLongest + 1).find(';');
+  if (end == std::string_view::npos || end < 3) return {'&', 1};
+  const std::string name = AsciiLower(text.substr(pos + 1, end - 1));
+  static constexpr std::pair<std::string_view, char> kNamed[] = {
+      {"amp", '&'}, {"lt", '<'}, {"gt", '>'}, {"quot", '"'}, {"apos", '\''}};
+  for (const auto& [entity, c] : kNamed) {
+    if (name == entity) return {static_cast<unsigned char>(c), end + 1};
+  }
+  const bool hex = name[1] == 'x';
+  const long code = Number(std::string_view(name).substr(hex ? 2 : 1), hex ? 16 : 10);
+  if (name[0] != '#' || code < 0) return {'&', 1};
+  return {static_cast<std::uint32_t>(code), end + 1};
+}
+
+// The character at `pos` under `decoding`. JSON's `\n` and the like are left as two characters:
+// a reader sees a backslash and a letter, and a key may hold both.
+Unit Decode(std::string_view text, std::size_t pos, unsigned decoding) {
+  const char c = text[pos];
+  const char next = pos + 1 < text.size() ? text[pos + 1] : '\0';
+  const bool json = (decoding & kJson) != 0 && c == '\\';
+  if (json && (next == '"' || next == '\\' || next == '/'))
+    return {static_cast<unsigned char>(next), 2};
+  const bool percent = (decoding & kPercent) != 0 && c == '%';
+  const std::string_view hex = json && next == 'u' ? text.substr(pos + 2, 4)
+                               : percent           ? text.substr(pos + 1, 2)
+                                                   : "";
+  const long code = hex.size() == (percent ? 2u : 4u) ? Number(hex, 16) : -1;
+  if (code >= 0) return {static_cast<std::uint32_t>(code), percent ? 3u : 6u};
+  if ((decoding & kEntity) != 0 && c == '&') return EntityEscape(text, pos);
+  return {static_cast<unsigned char>(c), 1};
+}
+
+// A key is printable ASCII without spaces: anything else separates, never matches.
+unsigned char KeyChar(std::uint32_t code) {
+  if (code < 0x21 || code > 0x7E) return 0;
+  return static_cast<unsigned char>(AsciiLower(static_cast<char>(code)));
 }
 
 }  // namespace
@@ -102,12 +167,7 @@ std::string_view Trim(std::string_view text) {
   return text.substr(first, last - first + 1);
 }
 
-std::string EscapeControls(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  AppendEscaped(out, text, Style::kMessage);
-  return out;
-}
+std::string EscapeControls(std::string_view text) { return Excerpt(text, std::string_view::npos); }
 
 std::string Excerpt(std::string_view text, std::size_t max_chars) {
   std::string out;
@@ -119,11 +179,10 @@ std::string Quoted(std::string_view text, std::size_t max_chars) {
   return "'" + Excerpt(text, max_chars) + "'";
 }
 
-std::string JsonQuote(std::string_view text) {
-  std::string out = "\"";
-  out.reserve(text.size() + 2);
-  AppendEscaped(out, text, Style::kJson);
-  out += '"';
+std::string DumpJson(const Json& value) {
+  // nlohmann escapes C0 controls only; the other invisible characters occur only inside strings.
+  std::string out;
+  AppendEscaped(out, value.dump(-1, ' ', false, Json::error_handler_t::replace), Style::kJson);
   return out;
 }
 
@@ -151,100 +210,6 @@ std::string CollapseWhitespace(std::string_view text) {
   return out;
 }
 
-// ---- Redactor ------------------------------------------------------------------------------
-//
-// The text is read once per decoding (as it is; JSON escapes; percent escapes; HTML character
-// references; all three at once), each time as a stream of characters, lower-cased, that maps
-// back to the raw bytes they came from. A window of the last min(8, key length) characters is
-// kept as one 64-bit number and looked up among the key's windows, so the time is linear in the
-// text and independent of how often the key appears; covered raw bytes are then replaced.
-
-namespace {
-
-enum Decoding : unsigned { kAsIs = 0, kJson = 1, kPercent = 2, kEntity = 4 };
-
-// The decodings that can read `raw` differently from as it is: those whose escape character it
-// holds, and all of them at once when it holds more than one kind (the key may be written in a
-// mixture). Most text needs one pass.
-std::vector<unsigned> DecodingsFor(std::string_view raw) {
-  std::vector<unsigned> decodings{kAsIs};
-  unsigned all = 0;
-  for (const auto& [decoding, escape] :
-       {std::pair{kJson, '\\'}, std::pair{kPercent, '%'}, std::pair{kEntity, '&'}}) {
-    if (raw.find(escape) == std::string_view::npos) continue;
-    decodings.push_back(decoding);
-    all |= decoding;
-  }
-  if (decodings.size() > 2) decodings.push_back(all);
-  return decodings;
-}
-
-struct Unit {
-  std::uint32_t code;  // the character the bytes stand for
-  std::size_t length;  // how many raw bytes they are
-};
-
-// The number `text` spells in `base`, all of it; -1 when it is not one. Unsigned: no sign.
-long Number(std::string_view text, int base) {
-  std::uint32_t value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value, base);
-  return error == std::errc() && end == text.data() + text.size() ? long{value} : -1;
-}
-
-// `digits` hex digits at `pos`, or -1.
-long HexNumber(std::string_view text, std::size_t pos, std::size_t digits) {
-  return text.size() - pos < digits ? -1 : Number(text.substr(pos, digits), 16);
-}
-
-// `\n` and the like are left as two characters: a reader sees a backslash and a letter, and a key
-// may hold both.
-Unit JsonEscape(std::string_view text, std::size_t pos) {
-  if (pos + 1 < text.size()) {
-    const char next = text[pos + 1];
-    if (next == '"' || next == '\\' || next == '/') return {static_cast<unsigned char>(next), 2};
-    if (next == 'u') {
-      if (const long code = HexNumber(text, pos + 2, 4); code >= 0) {
-        return {static_cast<std::uint32_t>(code), 6};
-      }
-    }
-  }
-  return {'\\', 1};
-}
-
-Unit PercentEscape(std::string_view text, std::size_t pos) {
-  if (const long code = HexNumber(text, pos + 1, 2); code >= 0) {
-    return {static_cast<std::uint32_t>(code), 3};
-  }
-  return {'%', 1};
-}
-
-// `&amp;`, `&#38;`, `&#x26;` and the other references an error page uses for ASCII.
-Unit EntityEscape(std::string_view text, std::size_t pos) {
-  constexpr std::size_t kLongest = 10;  // "&#x0000026;"
-  const std::size_t end = text.substr(pos, kLongest + 1).find(';');
-  if (end == std::string_view::npos || end < 3) return {'&', 1};
-  const std::string name = AsciiLower(text.substr(pos + 1, end - 1));
-  static constexpr std::pair<std::string_view, char> kNamed[] = {
-      {"amp", '&'}, {"lt", '<'}, {"gt", '>'}, {"quot", '"'}, {"apos", '\''}};
-  for (const auto& [entity, c] : kNamed) {
-    if (name == entity) return {static_cast<unsigned char>(c), end + 1};
-  }
-  const bool hex = name[1] == 'x';
-  const long code = Number(std::string_view(name).substr(hex ? 2 : 1), hex ? 16 : 10);
-  if (name[0] != '#' || code < 0) return {'&', 1};
-  return {static_cast<std::uint32_t>(code), end + 1};
-}
-
-Unit Decode(std::string_view text, std::size_t pos, unsigned decoding) {
-  const char c = text[pos];
-  if ((decoding & kJson) != 0 && c == '\\') return JsonEscape(text, pos);
-  if ((decoding & kPercent) != 0 && c == '%') return PercentEscape(text, pos);
-  if ((decoding & kEntity) != 0 && c == '&') return EntityEscape(text, pos);
-  return {static_cast<unsigned char>(c), 1};
-}
-
-}  // namespace
-
 std::string PercentDecode(std::string_view text) {
   std::string out;
   for (std::size_t pos = 0; pos < text.size();) {
@@ -254,16 +219,6 @@ std::string PercentDecode(std::string_view text) {
   }
   return out;
 }
-
-namespace {
-
-// A key is printable ASCII without spaces: anything else separates, never matches.
-unsigned char KeyChar(std::uint32_t code) {
-  if (code < 0x21 || code > 0x7E) return 0;
-  return static_cast<unsigned char>(AsciiLower(static_cast<char>(code)));
-}
-
-}  // namespace
 
 Redactor::Redactor(std::string key) {
   gram_ = std::min<std::size_t>(key.size(), 8);
@@ -281,10 +236,6 @@ Redactor::Redactor(std::string key) {
   std::fill(key.begin(), key.end(), '\0');
 }
 
-bool Redactor::Contains(std::uint64_t window) const {
-  return std::binary_search(table_.begin(), table_.end(), window);
-}
-
 bool Redactor::Scan(std::string_view raw, std::vector<bool>* covered) const {
   if (gram_ == 0 || raw.size() < gram_) return false;  // a window takes a byte per character
   bool found = false;
@@ -294,25 +245,20 @@ bool Redactor::Scan(std::string_view raw, std::vector<bool>* covered) const {
     std::array<std::size_t, 8> starts{};  // raw offsets of the window's characters
     std::size_t covered_until = 0;
     for (std::size_t pos = 0; pos < raw.size();) {
-      const Unit unit = decoding == kAsIs ? Unit{static_cast<unsigned char>(raw[pos]), 1}
-                                          : Decode(raw, pos, decoding);
+      const Unit unit = Decode(raw, pos, decoding);
       const unsigned char c = KeyChar(unit.code);
-      if (c == 0) {
-        run = 0;
-      } else {
-        starts[run % 8] = pos;
-        ++run;
-        window = ((window << 8) | c) & mask_;
-        if (run >= gram_ && Contains(window)) {
-          if (covered == nullptr) return true;
-          if (covered->empty()) covered->resize(raw.size(), false);
-          found = true;
-          const std::size_t end = pos + unit.length;
-          for (std::size_t b = std::max(starts[(run - gram_) % 8], covered_until); b < end; ++b) {
-            (*covered)[b] = true;
-          }
-          covered_until = end;
+      run = c == 0 ? 0 : run + 1;
+      starts[run % 8] = pos;
+      window = ((window << 8) | c) & mask_;
+      if (run >= gram_ && std::binary_search(table_.begin(), table_.end(), window)) {
+        if (covered == nullptr) return true;
+        if (covered->empty()) covered->resize(raw.size(), false);
+        found = true;
+        const std::size_t end = pos + unit.length;
+        for (std::size_t b = std::max(starts[(run + 1 - gram_) % 8], covered_until); b < end; ++b) {
+          (*covered)[b] = true;
         }
+        covered_until = end;
       }
       pos += unit.length;
     }
@@ -321,8 +267,6 @@ bool Redactor::Scan(std::string_view raw, std::vector<bool>* covered) const {
 }
 
 bool Redactor::Finds(std::string_view raw) const { return Scan(raw, nullptr); }
-
-std::string Redactor::Apply(std::string_view raw) const { return Apply(raw, "***"); }
 
 std::string Redactor::Apply(std::string_view raw, std::string_view marker) const {
   std::vector<bool> covered;  // sized on the first match

@@ -1,21 +1,57 @@
 #pragma once
-// Text helpers of the library besides the public ones (EscapeControls, Excerpt, Quoted, Trim, ...
-// in toucan/client.hpp and error.hpp). Internal: not installed.
-#include <string>
-#include <string_view>
-
+// Internal helpers of the library (not installed): text besides the public helpers of
+// toucan/client.hpp and error.hpp, and JSON parsing with its limits built in: depth is checked
+// while parsing (a deep document is never built), objects are built in linear time, and user
+// numbers are checked for exactness.
 #include "toucan/client.hpp"
 
 namespace toucan {
 
-// `text` as a JSON string with its quotes: `"` and `\` escaped, invalid UTF-8 as U+FFFD, and the
-// characters EscapeControls escapes as `\uXXXX`, so that the line is safe on a terminal too.
-std::string JsonQuote(std::string_view text);
+// `value` as one line of JSON that is safe on a terminal: invalid UTF-8 as U+FFFD, and the
+// characters EscapeControls escapes (C0, DEL, C1, bidirectional formatting) as `\uXXXX`.
+std::string DumpJson(const Json& value);
 
 // `%XX` escapes decoded into bytes, once; a `%` without two hex digits stays as it is.
 std::string PercentDecode(std::string_view text);
 
 // Runs of whitespace become one space; leading and trailing whitespace is dropped.
 std::string CollapseWhitespace(std::string_view text);
+
+// ---- json_input.cpp ----------------------------------------------------------------------------
+
+enum class JsonNumbers {
+  kExact,  // user input: a number must survive the trip through int64/uint64/double unchanged,
+           // and a key may appear once in an object
+  kAny,    // server text: numbers as doubles (beyond a double's range, which nlohmann refuses:
+           // null), a repeated key's last value at the first key's place (as Json::parse does)
+};
+
+struct JsonParseFailure {
+  enum class Reason { kSyntax, kTooDeep, kInexactNumber, kDuplicateKey } reason;
+  std::string message;  // printable: valid UTF-8, control characters escaped, bounded
+};
+
+struct JsonParseResult {
+  Json value;
+  std::optional<JsonParseFailure> failure;  // set when `value` is not to be used
+};
+
+// Parses `text` as one JSON document in time linear in its size. With a `redactor` (for a reply),
+// each name and string goes through it once, and a name or value whose printed form (DumpJson)
+// would still show the key becomes "***" (so two names may become one, the last value winning);
+// the top-level members named in `verbatim` are kept as sent.
+JsonParseResult ParseBoundedJson(std::string_view text, JsonNumbers numbers,
+                                 const Redactor* redactor = nullptr,
+                                 std::span<const std::string_view> verbatim = {});
+
+// The members of a Json object, to append to in linear time (Json's own insert scans the object).
+inline Json::object_t::Container& Members(Json& object) {
+  return static_cast<Json::object_t::Container&>(object.get_ref<Json::object_t&>());
+}
+
+// True when the JSON number `literal` has the decimal value of `value` (`2.50` and 2.5 agree;
+// `0.1000000000000000000001` and 0.1 do not). A literal without fraction or exponent that reached
+// a double was an integer beyond 64 bits: never exact.
+bool IsExactDouble(double value, std::string_view literal);
 
 }  // namespace toucan

@@ -115,15 +115,12 @@ std::size_t FindControl(std::string_view text);
 class Redactor {
  public:
   explicit Redactor(std::string key);
-  std::string Apply(std::string_view raw) const;
-  // Apply with `marker` for "***": tests use a separator no key can hold to check that nothing
-  // of the key survives between markers.
-  std::string Apply(std::string_view raw, std::string_view marker) const;
+  // Tests pass a `marker` no key can hold to check that nothing of the key survives between two.
+  std::string Apply(std::string_view raw, std::string_view marker = "***") const;
   // Whether Apply would change `raw`.
   bool Finds(std::string_view raw) const;
 
  private:
-  bool Contains(std::uint64_t window) const;
   bool Scan(std::string_view raw, std::vector<bool>* covered) const;
 
   std::size_t gram_ = 0;  // characters per window: 8, or the key's length when shorter
@@ -151,13 +148,10 @@ std::optional<std::int64_t> ExpiryFromValue(const Json& value);
 // Parses a 2xx body in time linear in its size. Throws Error(kBadResponse) when it is larger than
 // kMaxResponseBytes, is not JSON, nests deeper than kMaxJsonDepth, is not an object, or has no
 // usable token (a token that holds the key is not usable either). Messages quote the body only
-// through `redactor`.
+// through `redactor` (none: only for callers that hold no key).
 TokenResponse ParseTokenResponse(std::string_view body,
                                  std::chrono::system_clock::time_point received_at,
-                                 const Redactor& redactor);
-// Without redaction: only for callers that hold no key.
-TokenResponse ParseTokenResponse(std::string_view body,
-                                 std::chrono::system_clock::time_point received_at);
+                                 const Redactor& redactor = Redactor(""));
 
 // True when the token is printable ASCII without spaces, so it is safe in a header or a shell.
 bool IsSafeToken(std::string_view token);
@@ -169,10 +163,9 @@ std::string FormatRfc3339(std::chrono::system_clock::time_point when);
 // `message`/`error`/`detail`/`error_description` field of a JSON body (or its nested
 // `message`), the title or text of an HTML page, or the start of plain text, escaped (valid
 // UTF-8, no control characters) and cut at 300 characters; the key is redacted last, from what
-// is shown. Linear in the body. Empty when the body says nothing.
-std::string ServerMessageExcerpt(std::string_view body, const Redactor& redactor);
-// Without redaction: only for callers that hold no key.
-std::string ServerMessageExcerpt(std::string_view body);
+// is shown. Linear in the body. Empty when the body says nothing. Without a redactor: only for
+// callers that hold no key.
+std::string ServerMessageExcerpt(std::string_view body, const Redactor& redactor = Redactor(""));
 
 // Other server text for a message (a header such as Location, libcurl's error text): escaped
 // and cut at 300 characters, then the key redacted, as ServerMessageExcerpt does with a body.

@@ -9,7 +9,6 @@
 #include <filesystem>
 #include <fstream>
 
-#include "json_input.hpp"
 #include "text.hpp"
 
 namespace {

@@ -12,7 +12,6 @@
 #include <random>
 
 #include "key_forms.hpp"
-#include "../../src/json_input.hpp"
 
 namespace toucan {
 namespace {
@@ -76,10 +75,10 @@ TEST(Escape, QuotedCutsANameShort) {
   EXPECT_EQ(Quoted(std::string(500, 'n')), "'" + std::string(100, 'n') + "...'");
 }
 
-TEST(Escape, JsonQuote) {
-  EXPECT_EQ(JsonQuote("a\"b\\c"), R"("a\"b\\c")");
-  EXPECT_EQ(JsonQuote("\n\x1b\x7f\xC2\x85"), R"("\u000a\u001b\u007f\u0085")");
-  EXPECT_EQ(JsonQuote("é\xff"), "\"é\xEF\xBF\xBD\"");
+TEST(Escape, DumpJson) {
+  EXPECT_EQ(DumpJson(Json("a\"b\\c")), R"("a\"b\\c")");
+  EXPECT_EQ(DumpJson(Json("\n\x1b\x7f\xC2\x85")), R"("\n\u001b\u007f\u0085")");
+  EXPECT_EQ(DumpJson(Json("é\xff")), "\"é\xEF\xBF\xBD\"");
 }
 
 TEST(Text, TrimAndCollapse) {
