@@ -128,18 +128,6 @@ void AddSubcommands(CLI::App& app, Options& o) {
       ->check(OneOf({"bash", "zsh", "fish"}));
 }
 
-std::unique_ptr<CLI::App> BuildApp(Options& o) {
-  auto app = std::make_unique<CLI::App>("Mint a Toucan embed token and print it.", "toucan-token");
-  app->footer(kFooter);
-  app->set_version_flag("--version", [] {
-    return std::string("toucan-token ") + kVersion + "\n" + LibraryVersions();
-  });
-  app->option_defaults()->always_capture_default();
-  AddOptions(*app, o);
-  AddSubcommands(*app, o);
-  return app;
-}
-
 // "-u/--distinct-id", as the help writes an option.
 std::string OptionName(const CLI::Option& option) {
   std::string name = option.get_name(false, true);
@@ -249,16 +237,23 @@ std::string DidYouMean(std::string word, const std::vector<std::string>& names) 
 }
 
 std::optional<int> ParseCommandLine(int argc, char** argv, Parsed& parsed) {
-  auto app = BuildApp(parsed.options);
+  CLI::App app("Mint a Toucan embed token and print it.", "toucan-token");
+  app.footer(kFooter);
+  app.set_version_flag("--version", [] {
+    return std::string("toucan-token ") + kVersion + "\n" + LibraryVersions();
+  });
+  app.option_defaults()->always_capture_default();
+  AddOptions(app, parsed.options);
+  AddSubcommands(app, parsed.options);
   if (argc <= 1) {  // as git and gh do: the help, on stderr, and a usage status
-    std::cerr << app->help();
+    std::cerr << app.help();
     return 2;
   }
   try {
-    app->parse(argc, argv);
+    app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) {  // --help, --version
-      const int status = app->exit(e);
+      const int status = app.exit(e);
       if (!std::cout.flush() || std::fflush(stdout) != 0) {
         throw Error(ErrorKind::kOutput,
                     std::string("cannot write to standard output: ") + std::strerror(errno));
@@ -266,11 +261,11 @@ std::optional<int> ParseCommandLine(int argc, char** argv, Parsed& parsed) {
       return status;
     }
     // Point at the help that lists the option at fault: a subcommand's own where one was given.
-    const auto commands = app->get_subcommands();
+    const auto commands = app.get_subcommands();
     const std::string help = commands.empty() ? "" : " " + commands.front()->get_name();
-    throw UsageError(ExplainParseError(e, *app) + " (see toucan-token" + help + " --help)");
+    throw UsageError(ExplainParseError(e, app) + " (see toucan-token" + help + " --help)");
   }
-  RecordGiven(*app, parsed);
+  RecordGiven(app, parsed);
   return std::nullopt;
 }
 
