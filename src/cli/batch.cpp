@@ -12,7 +12,7 @@
 #include <unordered_map>
 
 #include "csv.hpp"
-#include "hints.hpp"
+#include "cli.hpp"
 #include "output.hpp"
 
 namespace toucan {

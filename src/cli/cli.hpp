@@ -13,6 +13,11 @@
 #include "schema.hpp"
 #include "toucan/client.hpp"
 
+namespace toucan {
+// report.cpp: the error's message, and what the user can change about its cause if anything.
+std::string WithHint(const Error& error);
+}  // namespace toucan
+
 namespace toucan::cli {
 
 struct Options {
@@ -34,8 +39,7 @@ struct Options {
 struct Parsed {
   Options options;
   std::string command;  // the subcommand given; empty: a mint
-  bool batch = false;
-  bool config = false;
+  bool batch = false, config = false;
   // Where each setting not at its default came from, by option ("--base-url"): "flag",
   // "env TOUCAN_BASE_URL", "profile prod (PATH:LINE)".
   std::map<std::string, std::string> origin;

@@ -35,9 +35,8 @@ bool AllDigits(const std::string& text) {
 // Plain decimal digits only: CLI11 would read "010" as octal and accept "0x10".
 CLI::Validator DecimalInteger(long min, long max) {
   return {[min, max](std::string& text) -> std::string {
-            const std::string bad = "must be a whole number from " + std::to_string(min) +
-                                    " to " + std::to_string(max) + " in plain digits, got '" +
-                                    text + "'";
+            const std::string bad = "must be a whole number from " + std::to_string(min) + " to " +
+                                    std::to_string(max) + " in plain digits, got '" + text + "'";
             if (!AllDigits(text)) return bad;
             text.erase(0, std::min(text.find_first_not_of('0'), text.size() - 1));
             return text.size() > 9 || std::stol(text) < min || std::stol(text) > max ? bad : "";
@@ -52,9 +51,8 @@ CLI::Validator PositiveSeconds() {
             const bool digits = AllDigits(text.substr(0, dot)) &&
                                 (dot == std::string::npos || AllDigits(text.substr(dot + 1)));
             const double value = digits ? std::strtod(text.c_str(), nullptr) : 0;
-            if (value > 0 && value <= 86400) return {};
-            return "must be a number of seconds greater than 0 (at most 86400), such as 5 or "
-                   "2.5, got '" + text + "'";
+            const std::string rule = "must be a number of seconds greater than 0 (at most 86400), ";
+            return value > 0 && value <= 86400 ? "" : rule + "such as 5 or 2.5, got '" + text + "'";
           },
           ""};
 }
@@ -69,36 +67,43 @@ CLI::Validator OneOf(std::vector<std::string> words) {
           ""};
 }
 
+// An option and the name of its value in the help: `--timeout SECONDS`.
+template <class T>
+CLI::Option* Add(CLI::App& app, const char* name, T& value, const std::string& help,
+                 const char* type) {
+  return app.add_option(name, value, help)->type_name(type);
+}
+
 void AddOptions(CLI::App& app, Options& o) {
-  app.add_option("-u,--distinct-id", o.distinct_id, "The end user's unique id")->type_name("ID");
-  app.add_option("-r,--role", o.role, "The end user's role")->type_name("ROLE");
-  app.add_option("-a,--attribute", o.attribute_args, "KEY=VALUE or KEY:=JSON; repeatable")
-      ->type_name("KEY=VALUE|KEY:=JSON")->default_str("")->allow_extra_args(false);
-  app.add_option("--attributes", o.attributes_input, "Attributes object; -a applies over it")
-      ->type_name("JSON|@FILE|-");
-  app.add_option("--permissions", o.permissions_input, "Permissions object")
-      ->type_name("JSON|@FILE|-");
-  app.add_option("--base-url", o.base_url, "Instance URL (env TOUCAN_BASE_URL)")->type_name("URL");
-  app.add_option("--endpoint-path", o.endpoint_path, "Path below the base URL")->type_name("PATH");
-  app.add_option("--api-key-env", o.api_key_env, "Variable holding the API key")->type_name("NAME");
-  app.add_option("--api-key-file", o.api_key_file, "API key file (- for stdin)")->type_name("PATH");
-  app.add_option("--timeout", o.timeout, "Limit for one attempt")
-      ->check(PositiveSeconds())->type_name("SECONDS");
-  app.add_option("--connect-timeout", o.connect_timeout, "Limit for connecting")
-      ->check(PositiveSeconds())->type_name("SECONDS");
-  app.add_option("--retries", o.retries, "Extra attempts on transient failures")
-      ->transform(DecimalInteger(0, 100))->type_name("N");
-  app.add_option("--cacert", o.cacert, "CA bundle (env TOUCAN_CA_BUNDLE)")->type_name("FILE");
-  app.add_option("-o,--output", o.output, std::string("Format: ") + kOutputFormatList)
-      ->check(OneOf({kOutputFormats.begin(), kOutputFormats.end()}))->type_name("FORMAT");
+  Add(app, "-u,--distinct-id", o.distinct_id, "The end user's unique id", "ID");
+  Add(app, "-r,--role", o.role, "The end user's role", "ROLE");
+  Add(app, "-a,--attribute", o.attribute_args, "KEY=VALUE or KEY:=JSON; repeatable",
+      "KEY=VALUE|KEY:=JSON")
+      ->default_str("")
+      ->allow_extra_args(false);
+  Add(app, "--attributes", o.attributes_input, "Attributes object; -a applies over it",
+      "JSON|@FILE|-");
+  Add(app, "--permissions", o.permissions_input, "Permissions object", "JSON|@FILE|-");
+  Add(app, "--base-url", o.base_url, "Instance URL (env TOUCAN_BASE_URL)", "URL");
+  Add(app, "--endpoint-path", o.endpoint_path, "Path below the base URL", "PATH");
+  Add(app, "--api-key-env", o.api_key_env, "Variable holding the API key", "NAME");
+  Add(app, "--api-key-file", o.api_key_file, "API key file (- for stdin)", "PATH");
+  Add(app, "--timeout", o.timeout, "Limit for one attempt", "SECONDS")->check(PositiveSeconds());
+  Add(app, "--connect-timeout", o.connect_timeout, "Limit for connecting", "SECONDS")
+      ->check(PositiveSeconds());
+  Add(app, "--retries", o.retries, "Extra attempts on transient failures", "N")
+      ->transform(DecimalInteger(0, 100));
+  Add(app, "--cacert", o.cacert, "CA bundle (env TOUCAN_CA_BUNDLE)", "FILE");
+  Add(app, "-o,--output", o.output, std::string("Format: ") + kOutputFormatList, "FORMAT")
+      ->check(OneOf({kOutputFormats.begin(), kOutputFormats.end()}));
   app.add_flag("--dry-run", o.dry_run, "Print the request instead of sending it");
-  app.add_option("--profile", o.profile, "Profile of config.toml (env TOUCAN_PROFILE)")
-      ->type_name("NAME");
-  app.add_option("--schema", o.schema, "Attribute schema (JSON or TOML)")->type_name("FILE");
+  Add(app, "--profile", o.profile, "Profile of config.toml (env TOUCAN_PROFILE)", "NAME");
+  Add(app, "--schema", o.schema, "Attribute schema (JSON or TOML)", "FILE");
   app.add_flag("--cache", o.cache, "Reuse a cached token (single mode)");
   app.add_flag("--no-cache", o.no_cache, "Do not use the token cache");
-  app.add_option("--min-ttl", o.min_ttl, "Life a cached token needs left")
-      ->transform(DecimalInteger(0, 31536000))->type_name("SECONDS")->default_str("");
+  Add(app, "--min-ttl", o.min_ttl, "Life a cached token needs left", "SECONDS")
+      ->transform(DecimalInteger(0, 31536000))
+      ->default_str("");
   app.add_flag("-v,--verbose", o.verbose, "Diagnostics on stderr");
   app.add_flag("-q,--quiet", o.quiet, "No warnings or progress on stderr");
 }
@@ -111,27 +116,16 @@ void AddSubcommands(CLI::App& app, Options& o) {
   cache->add_subcommand("clear", "Remove every cached token")->fallthrough();
   CLI::App* batch = app.add_subcommand("batch", "Mint one token per line of FILE");
   batch->fallthrough()->footer(kBatchFooter);
-  batch->add_option("file", o.batch_file, "JSON Lines or CSV; - or none: stdin")
-      ->type_name("FILE|-");
-  batch->add_option("--concurrency", o.concurrency, "Requests in flight")
-      ->transform(DecimalInteger(1, 256))->type_name("N");
+  Add(*batch, "file", o.batch_file, "JSON Lines or CSV; - or none: stdin", "FILE|-");
+  Add(*batch, "--concurrency", o.concurrency, "Requests in flight", "N")
+      ->transform(DecimalInteger(1, 256));
   batch->add_flag("--csv", o.csv, "Read CSV");
   batch->add_flag("--keep-going", o.keep_going, "Send every line even after a fatal failure");
-  app.add_subcommand("completion", "Print the bash, zsh or fish completion script")
-      ->add_option("shell", o.completion_shell, "bash, zsh or fish")
-      ->required()->check(OneOf({"bash", "zsh", "fish"}))->type_name("SHELL");
-}
-
-std::unique_ptr<CLI::App> BuildApp(Options& o) {
-  auto app = std::make_unique<CLI::App>("Mint a Toucan embed token and print it.", "toucan-token");
-  app->footer(kFooter);
-  app->set_version_flag("--version", [] {
-    return std::string("toucan-token ") + kVersion + "\n" + LibraryVersions();
-  });
-  app->option_defaults()->always_capture_default();
-  AddOptions(*app, o);
-  AddSubcommands(*app, o);
-  return app;
+  CLI::App* completion =
+      app.add_subcommand("completion", "Print the bash, zsh or fish completion script");
+  Add(*completion, "shell", o.completion_shell, "bash, zsh or fish", "SHELL")
+      ->required()
+      ->check(OneOf({"bash", "zsh", "fish"}));
 }
 
 // "-u/--distinct-id", as the help writes an option.
@@ -243,30 +237,35 @@ std::string DidYouMean(std::string word, const std::vector<std::string>& names) 
 }
 
 std::optional<int> ParseCommandLine(int argc, char** argv, Parsed& parsed) {
-  auto app = BuildApp(parsed.options);
+  CLI::App app("Mint a Toucan embed token and print it.", "toucan-token");
+  app.footer(kFooter);
+  app.set_version_flag("--version", [] {
+    return std::string("toucan-token ") + kVersion + "\n" + LibraryVersions();
+  });
+  app.option_defaults()->always_capture_default();
+  AddOptions(app, parsed.options);
+  AddSubcommands(app, parsed.options);
   if (argc <= 1) {  // as git and gh do: the help, on stderr, and a usage status
-    const std::string help = app->help();
-    [[maybe_unused]] const auto written = std::fwrite(help.data(), 1, help.size(), stderr);
+    std::cerr << app.help();
     return 2;
   }
   try {
-    app->parse(argc, argv);
+    app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) {  // --help, --version
-      const int status = app->exit(e);
-      std::cout.flush();
-      if (!std::cout || std::fflush(stdout) != 0) {
+      const int status = app.exit(e);
+      if (!std::cout.flush() || std::fflush(stdout) != 0) {
         throw Error(ErrorKind::kOutput,
                     std::string("cannot write to standard output: ") + std::strerror(errno));
       }
       return status;
     }
     // Point at the help that lists the option at fault: a subcommand's own where one was given.
-    const auto commands = app->get_subcommands();
+    const auto commands = app.get_subcommands();
     const std::string help = commands.empty() ? "" : " " + commands.front()->get_name();
-    throw UsageError(ExplainParseError(e, *app) + " (see toucan-token" + help + " --help)");
+    throw UsageError(ExplainParseError(e, app) + " (see toucan-token" + help + " --help)");
   }
-  RecordGiven(*app, parsed);
+  RecordGiven(app, parsed);
   return std::nullopt;
 }
 

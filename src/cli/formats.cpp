@@ -22,22 +22,17 @@ bool IsShellSafe(const std::string& text) {
   });
 }
 
-std::string ExpiresAt(const TokenResponse& response) {
-  return response.expires_at ? FormatRfc3339(*response.expires_at) : std::string();
-}
-
 // Whether the regular file at `path` ends in a line without its newline (a step that wrote
 // `printf 'A=1'`): appended as is, our first line would extend that line instead of being read.
 bool EndsInOpenLine(const std::string& path) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   struct stat info {};
   char last = '\n';
-  if (fd >= 0 && fstat(fd, &info) == 0 && S_ISREG(info.st_mode) && info.st_size > 0 &&
-      pread(fd, &last, 1, info.st_size - 1) != 1) {
-    last = '\n';
-  }
+  const bool open_line = fd >= 0 && fstat(fd, &info) == 0 && S_ISREG(info.st_mode) &&
+                         info.st_size > 0 && pread(fd, &last, 1, info.st_size - 1) == 1 &&
+                         last != '\n';
   if (fd >= 0) close(fd);
-  return last != '\n';
+  return open_line;
 }
 
 }  // namespace
@@ -73,6 +68,7 @@ void ResultPrinter::Check(const TokenResponse& response) const {
 
 void ResultPrinter::Print(const TokenResponse& response) {
   Check(response);
+  const std::string expires = response.expires_at ? FormatRfc3339(*response.expires_at) : "";
   const std::string prefix = format_ == "shell" ? "export " : "";
   LineWriter(STDOUT_FILENO)
       .Write(format_ == "json"     ? ResponseJsonLine(response)
@@ -80,11 +76,11 @@ void ResultPrinter::Print(const TokenResponse& response) {
              : format_ == "header" ? "Authorization: Bearer " + response.token
              : format_ == "github" ? "::add-mask::" + response.token  // before it shows anywhere
                                    : prefix + "TOUCAN_TOKEN=" + response.token + "\n" + prefix +
-                                         "TOUCAN_TOKEN_EXPIRES_AT=" + ExpiresAt(response));
+                                         "TOUCAN_TOKEN_EXPIRES_AT=" + expires);
   for (auto& file : github_) {
     file.writer.Write((file.open_line ? "\n" : "") + std::string(file.token_name) + "=" +
                       response.token);
-    file.writer.Write(std::string(file.expires_name) + "=" + ExpiresAt(response));
+    file.writer.Write(std::string(file.expires_name) + "=" + expires);
   }
 }
 

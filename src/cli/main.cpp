@@ -12,7 +12,6 @@
 #include "batch.hpp"
 #include "cache.hpp"
 #include "cli.hpp"
-#include "hints.hpp"
 
 extern char** environ;
 

@@ -9,7 +9,6 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
-#include <functional>
 #include <span>
 #include <tuple>
 
@@ -131,16 +130,25 @@ std::string WithoutSlash(std::string url) {
   return url;
 }
 
-// TOUCAN_BASE_URL ranks below --base-url and above a profile's base-url, but never sends the
-// profile's own key elsewhere: a variable left over from dev work would carry the prod key there.
+// A variable ranks below its flag and above the profile. "--config" stands for TOUCAN_CONFIG,
+// which has no flag; like TOUCAN_PROFILE it was read already, and only its source is kept.
+void ApplyVariable(Parsed& parsed, const Environment& env, const char* flag, const char* name,
+                   std::string* target) {
+  const auto value = EnvValue(env, name);
+  if (!value || parsed.Given(flag)) return;
+  if (target != nullptr) *target = *value;
+  parsed.origin[flag] = std::string("env ") + name;
+}
+
+// TOUCAN_BASE_URL never sends the profile's own key elsewhere: a variable left over from dev
+// work would carry the prod key there.
 void ApplyBaseUrlVariable(Parsed& parsed, const std::optional<Profile>& profile,
                           const Environment& env) {
   const auto value = EnvValue(env, "TOUCAN_BASE_URL");
-  if (!value || parsed.Given("--base-url")) return;
   const std::string own =
       profile && profile->base_url ? *profile->base_url : std::string(kDefaultBaseUrl);
   const bool key_flag = parsed.Given("--api-key-env") || parsed.Given("--api-key-file");
-  if (profile && profile->HasKeySource() && !key_flag &&
+  if (value && !parsed.Given("--base-url") && profile && profile->HasKeySource() && !key_flag &&
       WithoutSlash(*value) != WithoutSlash(own)) {
     const std::string conflict =
         "TOUCAN_BASE_URL '" + MaskUserinfo(*value) + "' is not the instance of profile '" +
@@ -153,22 +161,21 @@ void ApplyBaseUrlVariable(Parsed& parsed, const std::optional<Profile>& profile,
     parsed.base_url_conflict = conflict;  // `config` shows the profile's URL, and why
     return;
   }
-  parsed.options.base_url = *value;
-  parsed.origin["--base-url"] = "env TOUCAN_BASE_URL";
+  ApplyVariable(parsed, env, "--base-url", "TOUCAN_BASE_URL", &parsed.options.base_url);
 }
 
-// Profile settings fill in what no flag (or TOUCAN_BASE_URL / TOUCAN_CA_BUNDLE) set.
+// Profile settings fill in what no flag or variable set.
 void ApplyProfile(Parsed& parsed, const Profile& profile) {
   Options& o = parsed.options;
-  const auto from = [&](const char* flag) {
-    parsed.origin[flag] = ProfileSource(profile, flag + 2);
-  };
   const auto fill = [&](const char* flag, auto& target, const auto& value) {
-    if (value && !parsed.Given(flag)) target = *value, from(flag);
+    if (!value || parsed.Given(flag)) return;
+    target = *value;
+    parsed.origin[flag] = ProfileSource(profile, flag + 2);
   };
   fill("--base-url", o.base_url, profile.base_url);
   fill("--endpoint-path", o.endpoint_path, profile.endpoint_path);
   fill("--role", o.role, profile.role);
+  fill("--output", o.output, profile.output);  // batch ignores it: its rows are its format
   fill("--cacert", o.cacert, profile.cacert);
   fill("--timeout", o.timeout, profile.timeout);
   fill("--connect-timeout", o.connect_timeout, profile.connect_timeout);
@@ -176,7 +183,8 @@ void ApplyProfile(Parsed& parsed, const Profile& profile) {
   fill("--concurrency", o.concurrency, profile.concurrency);
   fill("--min-ttl", o.min_ttl, profile.min_ttl);
   fill("--cache", o.cache, profile.cache);
-  if ((profile.schema_path || profile.schema_inline) && !parsed.Given("--schema")) from("--schema");
+  fill("--schema", o.schema, profile.schema_path);
+  if (profile.schema_inline) fill("--schema", o.schema, std::optional("(inline table)"));
   // The key follows the instance: a profile's key source replaces TOUCAN_API_KEY, so a dev key
   // left in the environment never goes to prod. Only the key flags override it.
   if (!parsed.Given("--api-key-env") && !parsed.Given("--api-key-file")) {
@@ -186,29 +194,21 @@ void ApplyProfile(Parsed& parsed, const Profile& profile) {
   }
 }
 
-// Single mode: -o, then TOUCAN_OUTPUT, then the profile's `output`.
-void ResolveOutput(Parsed& parsed, const std::optional<Profile>& profile, const Environment& env) {
-  Options& o = parsed.options;
-  const auto variable = EnvValue(env, "TOUCAN_OUTPUT");
-  if (parsed.Given("--output")) {
-  } else if (variable) {
-    if (!IsOutputFormat(*variable)) {
-      throw UsageError("TOUCAN_OUTPUT is '" + Excerpt(*variable) + "', not an output format: use " +
-                       kOutputFormatList +
-                       DidYouMean(*variable, {kOutputFormats.begin(), kOutputFormats.end()}));
-    }
-    o.output = *variable;
-    parsed.origin["--output"] = "env TOUCAN_OUTPUT";
-  } else if (profile && profile->output) {
-    o.output = *profile->output;
-    parsed.origin["--output"] = ProfileSource(*profile, "output");
+// Single mode: a format from TOUCAN_OUTPUT is checked, and one that cannot work refused.
+void CheckOutput(const Parsed& parsed, const std::optional<Profile>& profile,
+                 const Environment& env) {
+  const Options& o = parsed.options;
+  const std::string source = parsed.Source("--output");
+  if (source == "env TOUCAN_OUTPUT" && !IsOutputFormat(o.output)) {
+    throw UsageError("TOUCAN_OUTPUT is '" + Excerpt(o.output) + "', not an output format: use " +
+                     kOutputFormatList +
+                     DidYouMean(o.output, {kOutputFormats.begin(), kOutputFormats.end()}));
   }
   if (parsed.config) return;  // it only shows the format
-  const std::string source = parsed.Source("--output");
-  const std::string from = source == "flag"               ? "-o/--output"
-                           : source.rfind("env ", 0) == 0 ? source.substr(4)
-                           : profile                      ? "the profile '" + profile->name + "'"
-                                                          : source;
+  // The default is json, so a format that is refused came from one of these.
+  const std::string from = source == "flag"                ? "-o/--output"
+                           : source == "env TOUCAN_OUTPUT" ? "TOUCAN_OUTPUT"
+                                                           : "the profile '" + profile->name + "'";
   // Any format but JSON is a script expecting a token, or a $GITHUB_ENV, that the request
   // would land in.
   if (o.dry_run && o.output != "json") {
@@ -246,10 +246,9 @@ Json Row(const char* name, Json value, std::string source) {
 Json ApiKeyRow(const Parsed& parsed) {
   const Options& o = parsed.options;
   if (!o.api_key_command.empty()) {
-    std::string command;
-    for (const auto& word : o.api_key_command) command += (command.empty() ? "" : " ") + word;
     return Row("api-key", "set",
-               "command " + command + " (" + parsed.Source("--api-key-command") + ")");
+               "command " + Join(o.api_key_command, " ") + " (" +
+                   parsed.Source("--api-key-command") + ")");
   }
   if (!o.api_key_file.empty()) {
     const bool there =
@@ -260,42 +259,6 @@ Json ApiKeyRow(const Parsed& parsed) {
   const char* value = IsEnvName(o.api_key_env) ? std::getenv(o.api_key_env.c_str()) : nullptr;
   return Row("api-key", value && !Trim(value).empty() ? "set" : "missing",
              "env " + o.api_key_env + " (" + parsed.Source("--api-key-env") + ")");
-}
-
-std::vector<Json> SettingRows(const Parsed& parsed, const Config& config,
-                              const std::optional<Profile>& profile) {
-  const Options& o = parsed.options;
-  Json schema = parsed.Given("--schema") ? Json(o.schema) : Json();
-  if (profile && profile->schema_path && !parsed.Given("--schema")) schema = *profile->schema_path;
-  if (profile && profile->schema_inline && !parsed.Given("--schema")) schema = "(inline table)";
-  const auto row = [&parsed](const char* name, Json value) {
-    return Row(name, std::move(value), parsed.Source(std::string("--") + name));
-  };
-  const auto text = [](const std::string& value) { return value.empty() ? Json() : Json(value); };
-  const auto seconds = [](double value) {  // 30, not 30.0
-    return value == std::floor(value) ? Json(static_cast<long long>(value)) : Json(value);
-  };
-  const char* profile_source = parsed.Given("--profile")        ? "flag"
-                               : std::getenv("TOUCAN_PROFILE") ? "env TOUCAN_PROFILE"
-                                                               : "default";
-  return {Row("config", text(config.path),
-              std::getenv("TOUCAN_CONFIG") ? "env TOUCAN_CONFIG" : "default"),
-          Row("profile", profile ? Json(profile->name) : Json(), profile_source),
-          Row("base-url", o.base_url,
-              parsed.Source("--base-url") + (parsed.base_url_conflict.empty()
-                                                 ? ""
-                                                 : "; a mint refuses " + parsed.base_url_conflict)),
-          row("endpoint-path", o.endpoint_path),
-          Row("url", ResolveEndpointUrl(o.base_url, o.endpoint_path), "base-url + endpoint-path"),
-          row("role", o.role), row("output", o.output), row("timeout", seconds(o.timeout)),
-          row("connect-timeout", seconds(o.connect_timeout)), row("retries", o.retries),
-          row("cacert", text(o.cacert)), row("schema", schema),
-          Row("cache", o.cache && !o.no_cache, o.no_cache ? "flag" : parsed.Source("--cache")),
-          row("min-ttl", o.min_ttl < 0 ? Json() : Json(o.min_ttl)), ApiKeyRow(parsed)};
-}
-
-std::string Dumped(const Json& value) {
-  return value.dump(-1, ' ', true, Json::error_handler_t::replace);
 }
 
 }  // namespace
@@ -349,21 +312,21 @@ ApiKey ReadApiKey(const Options& options) {
 
 void ApplyEnvironmentAndProfile(Parsed& parsed, const std::optional<Profile>& profile,
                                 const Environment& env) {
-  if (const char* bundle = std::getenv("TOUCAN_CA_BUNDLE"); bundle && !parsed.Given("--cacert")) {
-    parsed.options.cacert = bundle;
-    parsed.origin["--cacert"] = "env TOUCAN_CA_BUNDLE";
-  }
+  Options& o = parsed.options;
+  ApplyVariable(parsed, env, "--config", "TOUCAN_CONFIG", nullptr);
+  ApplyVariable(parsed, env, "--profile", "TOUCAN_PROFILE", nullptr);
+  ApplyVariable(parsed, env, "--cacert", "TOUCAN_CA_BUNDLE", &o.cacert);
+  if (!parsed.batch) ApplyVariable(parsed, env, "--output", "TOUCAN_OUTPUT", &o.output);
   ApplyBaseUrlVariable(parsed, profile, env);
   if (profile) ApplyProfile(parsed, *profile);
   CheckModeFlags(parsed);
-  if (!parsed.batch) ResolveOutput(parsed, profile, env);
+  if (!parsed.batch) CheckOutput(parsed, profile, env);
 }
 
 std::optional<Schema> LoadSchema(const Parsed& parsed, const std::optional<Profile>& profile) {
-  if (parsed.Given("--schema")) return Schema::Load(parsed.options.schema);
-  if (profile && profile->schema_path) return Schema::Load(*profile->schema_path);
-  if (profile && profile->schema_inline) return profile->schema_inline;
-  return std::nullopt;
+  if (!parsed.Given("--schema") && profile && profile->schema_inline) return profile->schema_inline;
+  if (parsed.options.schema.empty()) return std::nullopt;
+  return Schema::Load(parsed.options.schema);
 }
 
 // Attributes layer: the profile's, then --attributes key by key, then each -a.
@@ -371,27 +334,26 @@ TokenRequest BuildDefaultRequest(const Parsed& parsed, const std::optional<Profi
                                  const Schema* schema, AttributeLayers* layers) {
   const Options& o = parsed.options;
   TokenRequest request{o.distinct_id, o.role, Json::object(), std::nullopt};
-  const auto note = [layers](const Json& object,
-                             const std::function<std::string(const std::string&)>& source) {
+  const auto note = [&](const Json& object, const std::string& source) {  // "": the profile's
     for (const auto& item : object.items()) {
-      if (layers) (*layers)[item.key()].emplace_back(item.value(), source(item.key()));
+      const std::string from =
+          source.empty() ? ProfileSource(*profile, "attributes." + item.key()) : source;
+      if (layers) (*layers)[item.key()].emplace_back(item.value(), from);
     }
   };
   if (profile && profile->attributes) {
     request.attributes = *profile->attributes;
-    note(request.attributes,
-         [&](const std::string& key) { return ProfileSource(*profile, "attributes." + key); });
+    note(request.attributes, "");
   }
   std::vector<Json> over;  // merged in one pass: a key at a time would be quadratic
   if (parsed.Given("--attributes")) {
     over.push_back(ReadJsonObjectInput(o.attributes_input, "--attributes"));
     const bool named = o.attributes_input.front() == '@' || o.attributes_input == "-";
-    const std::string source = named ? "--attributes " + o.attributes_input : "--attributes";
-    note(over.back(), [&](const std::string&) { return source; });
+    note(over.back(), named ? "--attributes " + o.attributes_input : "--attributes");
   }
   for (const auto& argument : o.attribute_args) {
     over.push_back(ParseAttributeArgument(argument, schema));
-    note(over.back(), [](const std::string&) { return std::string("flag"); });
+    note(over.back(), "flag");
   }
   MergeAttributes(request.attributes, std::span<const Json>(over));
   if (parsed.Given("--permissions")) {
@@ -405,7 +367,26 @@ TokenRequest BuildDefaultRequest(const Parsed& parsed, const std::optional<Profi
 std::vector<Json> OriginRows(const Parsed& parsed, const Config& config,
                              const std::optional<Profile>& profile, const Json& attributes,
                              const AttributeLayers& layers) {
-  std::vector<Json> rows = SettingRows(parsed, config, profile);
+  const Options& o = parsed.options;
+  const auto row = [&parsed](const char* name, Json value) {
+    return Row(name, std::move(value), parsed.Source(std::string("--") + name));
+  };
+  const auto text = [](const std::string& value) { return value.empty() ? Json() : Json(value); };
+  const auto seconds = [](double value) {  // 30, not 30.0
+    return value == std::floor(value) ? Json(static_cast<long long>(value)) : Json(value);
+  };
+  const std::string conflict =
+      parsed.base_url_conflict.empty() ? "" : "; a mint refuses " + parsed.base_url_conflict;
+  std::vector<Json> rows(
+      {row("config", text(config.path)), row("profile", profile ? Json(profile->name) : Json()),
+       Row("base-url", o.base_url, parsed.Source("--base-url") + conflict),
+       row("endpoint-path", o.endpoint_path),
+       Row("url", ResolveEndpointUrl(o.base_url, o.endpoint_path), "base-url + endpoint-path"),
+       row("role", o.role), row("output", o.output), row("timeout", seconds(o.timeout)),
+       row("connect-timeout", seconds(o.connect_timeout)), row("retries", o.retries),
+       row("cacert", text(o.cacert)), row("schema", text(o.schema)),
+       Row("cache", o.cache && !o.no_cache, o.no_cache ? "flag" : parsed.Source("--cache")),
+       row("min-ttl", o.min_ttl < 0 ? Json() : Json(o.min_ttl)), ApiKeyRow(parsed)});
   for (const auto& item : attributes.items()) {
     const auto found = layers.find(item.key());
     if (found == layers.end() || found->second.empty()) continue;
@@ -414,8 +395,10 @@ std::vector<Json> OriginRows(const Parsed& parsed, const Config& config,
     for (auto layer = history.rbegin() + 1; layer != history.rend(); ++layer) {
       overrides.push_back(Json{{"value", layer->first}, {"source", layer->second}});
     }
-    rows.push_back(Json{{"attribute", item.key()}, {"value", item.value()},
-                        {"source", history.back().second}, {"overrides", std::move(overrides)}});
+    rows.push_back(Json{{"attribute", item.key()},
+                        {"value", item.value()},
+                        {"source", history.back().second},
+                        {"overrides", std::move(overrides)}});
   }
   return rows;
 }
@@ -423,17 +406,17 @@ std::vector<Json> OriginRows(const Parsed& parsed, const Config& config,
 // `--dry-run --verbose`: the same rows on stderr, `NAME = VALUE (SOURCE)`.
 void PrintOrigins(const std::vector<Json>& rows) {
   const auto text = [](const Json& value) { return Excerpt(value.get<std::string>()); };
+  const auto dumped = [](const Json& value) {
+    return value.dump(-1, ' ', true, Json::error_handler_t::replace);
+  };
   for (const Json& row : rows) {
-    if (row.contains("name")) {
-      const Json& value = row["value"];
-      PrintError(text(row["name"]) + " = " + (value.is_string() ? text(value) : Dumped(value)) +
-                 " (" + text(row["source"]) + ")");
-      continue;
-    }
-    std::string line = "attribute " + text(row["attribute"]) + " = " + Dumped(row["value"]) +
-                       " (" + text(row["source"]);
-    for (const Json& over : row["overrides"]) {
-      line += "; overrides " + Dumped(over["value"]) + " from " + text(over["source"]);
+    const bool setting = row.contains("name");  // a setting's text value is shown unquoted
+    const Json& value = row["value"];
+    std::string line = (setting ? text(row["name"]) : "attribute " + text(row["attribute"])) +
+                       " = " + (setting && value.is_string() ? text(value) : dumped(value)) + " (" +
+                       text(row["source"]);
+    for (const Json& over : row.value("overrides", Json::array())) {
+      line += "; overrides " + dumped(over["value"]) + " from " + text(over["source"]);
     }
     PrintError(line + ")");
   }

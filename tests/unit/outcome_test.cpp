@@ -1,6 +1,6 @@
 #include "outcome.hpp"
 
-#include "cli/hints.hpp"
+#include "cli/cli.hpp"
 
 #include <curl/curl.h>
 #include <gtest/gtest.h>
