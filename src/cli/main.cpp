@@ -8,10 +8,10 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "cli/completions.hpp"  // generated from completions/
 #include "batch.hpp"
 #include "cache.hpp"
 #include "cli.hpp"
+#include "cli/completions.hpp"  // generated from completions/
 #include "hints.hpp"
 
 extern char** environ;
@@ -88,10 +88,15 @@ ClientOptions MakeClientOptions(const Options& o, ApiKey key) {
   const auto ms = [](double seconds) {
     return std::chrono::milliseconds(std::max<long long>(1, std::llround(seconds * 1000.0)));
   };
-  ClientOptions client{.base_url = o.base_url, .endpoint_path = o.endpoint_path,
-                       .api_key = std::move(key.key), .api_key_source = std::move(key.source),
-                       .timeout = ms(o.timeout), .connect_timeout = ms(o.connect_timeout),
-                       .retries = o.retries, .ca_bundle = o.cacert, .log = {}};
+  ClientOptions client{.base_url = o.base_url,
+                       .endpoint_path = o.endpoint_path,
+                       .api_key = std::move(key.key),
+                       .api_key_source = std::move(key.source),
+                       .timeout = ms(o.timeout),
+                       .connect_timeout = ms(o.connect_timeout),
+                       .retries = o.retries,
+                       .ca_bundle = o.cacert,
+                       .log = {}};
   if (o.verbose) client.log = [](const std::string& line) { PrintError(line); };
   return client;
 }
@@ -112,11 +117,10 @@ int RunSingle(const Parsed& parsed, const Json& body, ApiKey key) {
     if (!opened.cache) Warn(opened.warning);
     cache = std::move(opened.cache);
   }
-  const std::string entry =
-      cache ? TokenCache::EntryName(ResolveEndpointUrl(o.base_url, o.endpoint_path), key.key,
-                                    body.dump())
-            : "";
+  std::string entry;
   if (cache) {
+    entry = TokenCache::EntryName(ResolveEndpointUrl(o.base_url, o.endpoint_path), key.key,
+                                  body.dump());
     const auto min_ttl =
         o.min_ttl < 0 ? std::nullopt : std::optional(std::chrono::seconds(o.min_ttl));
     const CacheLookup found = cache->Lookup(entry, Redactor(key.key), min_ttl);
@@ -178,30 +182,19 @@ int RunBatchMode(const Parsed& parsed, const TokenRequest& defaults, ApiKey key,
   const Options& o = parsed.options;
   BatchOptions batch;
   batch.defaults = defaults;
-  if (schema) {
-    batch.check_line = [&schema](const TokenRequest& line) { schema->Check(line.attributes); };
-    batch.cell_value = [&schema](const std::string& name, std::string_view text) {
-      return schema->Coerce(name, text);
-    };
-  }
+  batch.schema = schema ? &*schema : nullptr;
   batch.redact = [](std::string row) { return g_keys.Apply(std::move(row)); };
   batch.concurrency = o.concurrency, batch.keep_going = o.keep_going;
   batch.csv = o.csv || (o.batch_file.size() > 4 && o.batch_file.ends_with(".csv"));
   batch.progress = !o.quiet && isatty(STDERR_FILENO) == 1;
   batch.interrupted = [] { return g_signal != 0; };
-  int input = STDIN_FILENO;
-  if (!o.batch_file.empty() && !NamesStandardInput(o.batch_file)) {
-    input = OpenInput(o.batch_file, "the batch file");
-    if (batch.progress) batch.total_lines = CountBatchLines(o.batch_file, batch.csv);
-  }
-  int status = 0;
-  if (o.dry_run || g_signal != 0) {  // interrupted before the key was read: reads no line
-    status = RunBatchDryRun(input, batch, ResolveEndpointUrl(o.base_url, o.endpoint_path),
-                            STDOUT_FILENO, stderr);
-  } else {
-    Client client(MakeClientOptions(o, std::move(key)));
-    status = RunBatch(client, input, batch, STDOUT_FILENO, stderr);
-  }
+  const int input = o.batch_file.empty() || NamesStandardInput(o.batch_file)
+                        ? STDIN_FILENO
+                        : OpenInput(o.batch_file, "the batch file");
+  batch.url = ResolveEndpointUrl(o.base_url, o.endpoint_path);
+  std::optional<Client> client;  // none: a dry run, or interrupted before the key was read
+  if (!o.dry_run && g_signal == 0) client.emplace(MakeClientOptions(o, std::move(key)));
+  const int status = RunBatch(client ? &*client : nullptr, input, batch, STDOUT_FILENO, stderr);
   return g_signal != 0 ? 128 + g_signal : status;
 }
 
@@ -212,7 +205,6 @@ void ReportSchemaProblems(const Schema& schema, const Json& attributes) {
   if (!problems.empty()) throw UsageError(problems.back());
 }
 
-// A mint, single or batch, once every setting is known.
 int RunMint(const Parsed& parsed, const TokenRequest& request,
             const std::optional<Schema>& schema) {
   const Options& o = parsed.options;
