@@ -265,6 +265,7 @@ CsvColumns ReadCsvHeader(BatchInput& input) {
 }
 
 void CompleteRequest(TokenRequest request, const Schema* schema, BatchLine& result) {
+  request.distinct_id = *result.distinct_id;
   result.body = BuildRequestBody(request);
   if (schema) schema->Check(request.attributes);
   result.request = std::move(request);
@@ -286,7 +287,6 @@ void ParseCsvCells(const std::vector<std::string>& cells, const CsvColumns& colu
   result.distinct_id = std::string(id);
   CheckBareId(id);
   TokenRequest request = options.defaults;
-  request.distinct_id = *result.distinct_id;
   Json attributes = Json::object();
   // Header names are unique: appended as they are, in linear time.
   auto& members = static_cast<Json::object_t::Container&>(attributes.get_ref<Json::object_t&>());
@@ -320,9 +320,8 @@ class BatchRun {
         out_(out_fd),
         input_(input_fd, options.interrupted, options.csv) {
     if (progress_) {
-      BatchInput counter(input_fd, nullptr, options.csv);
-      if (options.csv) counter.Next(line_);  // the header is no user
-      total_ = counter.CountRest(true);
+      total_ = BatchInput(input_fd, nullptr, options.csv).CountRest(true);
+      if (options.csv && total_ > 0u) --*total_;  // the header is no user
     }
     if (options.csv) csv_ = ReadCsvHeader(input_);
   }
@@ -376,8 +375,8 @@ class BatchRun {
 BatchLine BatchRun::Parse(BatchInput::Got got) {
   BatchLine parsed;
   if (got == BatchInput::Got::kOversized) {
-    parsed.error = std::string(options_.csv ? "the row" : "the line") + " is longer than " +
-                   std::to_string(kMaxBatchLineBytes / 1024 / 1024) + " MiB; it was skipped";
+    parsed.error = std::string(options_.csv ? "the row" : "the line") +
+                   " is longer than 1 MiB; it was skipped";
     return parsed;
   }
   if (!csv_) return ParseBatchLine(line_, options_.defaults, options_.schema);
@@ -513,7 +512,6 @@ BatchLine ParseBatchLine(std::string_view raw, const TokenRequest& defaults, con
       CheckBareId(line);
       result.distinct_id = std::string(line);
     }
-    request.distinct_id = *result.distinct_id;
     CompleteRequest(std::move(request), schema, result);
   } catch (const Error& e) {
     result.error = e.what();

@@ -17,15 +17,12 @@ inline constexpr std::size_t kMaxBatchLineBytes = std::size_t{1024} * 1024;
 struct BatchOptions {
   TokenRequest defaults;  // distinct_id unused: every line names its user
   int concurrency = 8;
-  bool progress = false;  // redraw a progress line on stderr (a terminal)
-  // Polled while minting; once true, nothing new starts.
-  std::function<bool()> interrupted;
-  // Checks every line (a failure is an error row) and converts CSV cells as -a KEY=VALUE does.
-  // None: cells are strings.
+  bool progress = false;              // redraw a progress line on stderr (a terminal)
+  std::function<bool()> interrupted;  // polled while minting; once true, nothing new starts
+  // Checks every line and converts CSV cells as -a KEY=VALUE does; none: cells are strings.
   const Schema* schema = nullptr;
-  bool csv = false;  // CSV input (a header row, then one user per record), not JSON Lines
-  // Send every line even after a failure every line would meet (a rejected key, a wrong URL).
-  bool keep_going = false;
+  bool csv = false;         // CSV input (a header row, then one user per record), not JSON Lines
+  bool keep_going = false;  // send every line even after a failure every line would meet
   // Applied to every row: a line may hold an API key (pasted as a distinct id, say).
   std::function<std::string(std::string)> redact;
   std::string url;  // the endpoint, for a dry run's request objects
