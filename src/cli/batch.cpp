@@ -21,13 +21,15 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-Json ErrorRow(std::uint64_t line, const std::optional<std::string>& distinct_id, int exit_code,
-              std::optional<long> status, const std::string& message) {
+// Rows are always valid JSON and valid UTF-8, whatever text reached them.
+std::string ErrorRow(std::uint64_t line, const std::optional<std::string>& distinct_id,
+                     int exit_code, std::optional<long> status, const std::string& message) {
   return Json{
       {"line", line},
       {"distinctId", distinct_id ? Json(*distinct_id) : Json()},
       {"error",
-       {{"exit", exit_code}, {"status", status ? Json(*status) : Json()}, {"message", message}}}};
+       {{"exit", exit_code}, {"status", status ? Json(*status) : Json()}, {"message", message}}}}
+      .dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 std::string Count(std::uint64_t n, const char* noun) {
@@ -346,10 +348,6 @@ class BatchRun {
   };
 
   BatchLine Parse(BatchInput::Got got);
-  void Complete(std::uint64_t line, const Json& row, int exit_code) {
-    // Rows are always valid JSON and valid UTF-8, whatever text reached them.
-    Complete(line, row.dump(-1, ' ', false, Json::error_handler_t::replace), exit_code);
-  }
   void Complete(std::uint64_t line, std::string row, int exit_code);
   void ShowProgress(bool final);
 
@@ -405,7 +403,7 @@ NextJob BatchRun::Next() {
     if (!parsed.request) {
       Complete(number, ErrorRow(number, parsed.distinct_id, 2, std::nullopt, parsed.error), 2);
     } else if (dry_run_) {
-      Complete(number, DryRunRequest(options_.url, parsed.body), 0);
+      Complete(number, DryRunRequest(options_.url, parsed.body).dump(), 0);
     } else {
       return {NextJob::State::kJob, MintJob{number, parsed.body.dump()}};
     }

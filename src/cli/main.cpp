@@ -42,10 +42,9 @@ void OnSingleSignal(int signal) {
 }
 
 void InstallSignalHandlers(void (*handler)(int)) {
-  struct sigaction action {};
+  struct sigaction action {};  // no SA_RESTART: a blocking read of the batch input returns EINTR
   action.sa_handler = handler;
   sigemptyset(&action.sa_mask);
-  action.sa_flags = 0;  // no SA_RESTART: a blocking read of the batch input returns EINTR
   for (const int signal : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaction(signal, &action, nullptr);
 }
 
@@ -88,17 +87,15 @@ ClientOptions MakeClientOptions(const Options& o, ApiKey key) {
   const auto ms = [](double seconds) {
     return std::chrono::milliseconds(std::max<long long>(1, std::llround(seconds * 1000.0)));
   };
-  ClientOptions client{.base_url = o.base_url,
-                       .endpoint_path = o.endpoint_path,
-                       .api_key = std::move(key.key),
-                       .api_key_source = std::move(key.source),
-                       .timeout = ms(o.timeout),
-                       .connect_timeout = ms(o.connect_timeout),
-                       .retries = o.retries,
-                       .ca_bundle = o.cacert,
-                       .log = {}};
-  if (o.verbose) client.log = [](const std::string& line) { PrintError(line); };
-  return client;
+  return {.base_url = o.base_url,
+          .endpoint_path = o.endpoint_path,
+          .api_key = std::move(key.key),
+          .api_key_source = std::move(key.source),
+          .timeout = ms(o.timeout),
+          .connect_timeout = ms(o.connect_timeout),
+          .retries = o.retries,
+          .ca_bundle = o.cacert,
+          .log = o.verbose ? PrintError : nullptr};
 }
 
 int RunSingle(const Parsed& parsed, const Json& body, ApiKey key) {
@@ -259,20 +256,19 @@ int Run(int argc, char** argv) {
   const bool show_origins = parsed.config || (parsed.options.dry_run && parsed.options.verbose);
   const TokenRequest request = BuildDefaultRequest(parsed, profile, schema ? &*schema : nullptr,
                                                    show_origins ? &layers : nullptr);
-  if (show_origins) {
-    const std::vector<Json> rows = OriginRows(parsed, config, profile, request.attributes, layers);
-    if (!parsed.config) {
-      PrintOrigins(rows);
-    } else {
-      LineWriter out(STDOUT_FILENO);
-      for (const Json& row : rows) WriteRow(out, row);
-      if (!schema) return 0;
-      ReportSchemaProblems(*schema, request.attributes);  // the verdict, as a mint's
-      if (!g_quiet) PrintError("the schema passes these attributes");
-      return 0;
-    }
+  if (!show_origins) return RunMint(parsed, request, schema);
+  const std::vector<Json> rows = OriginRows(parsed, config, profile, request.attributes, layers);
+  if (!parsed.config) {
+    PrintOrigins(rows);
+    return RunMint(parsed, request, schema);
   }
-  return RunMint(parsed, request, schema);
+  LineWriter out(STDOUT_FILENO);
+  for (const Json& row : rows) WriteRow(out, row);
+  if (schema) {
+    ReportSchemaProblems(*schema, request.attributes);  // the verdict, as a mint's
+    if (!g_quiet) PrintError("the schema passes these attributes");
+  }
+  return 0;
 }
 
 int RunAndReport(int argc, char** argv) {
