@@ -22,9 +22,7 @@ SignalsHeld::SignalsHeld() {
 SignalsHeld::~SignalsHeld() { pthread_sigmask(SIG_SETMASK, &previous_, nullptr); }
 
 void LineWriter::Write(std::string_view line) {
-  std::string text;
-  text.reserve(line.size() + 1);
-  text.append(line).push_back('\n');
+  const std::string text = std::string(line) + '\n';
   SignalsHeld held;
   std::size_t done = 0;
   while (done < text.size()) {
