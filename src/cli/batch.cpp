@@ -45,14 +45,7 @@ class BatchInput {
   enum class Got { kLine, kOversized, kEnd };
   // The next non-blank line in `line`, or CSV record in record(); number() is its (first) line.
   // kEnd at the end, on a read error, or when interrupted.
-  Got Next(std::string& line) {
-    if (csv_) return NextRecord(line);
-    while (true) {
-      const Got got = NextLine(line);
-      first_ = number_;
-      if (got != Got::kLine || !Trim(line).empty()) return got;
-    }
-  }
+  Got Next(std::string& line);
   std::optional<std::uint64_t> CountRest(bool rewind = false);
 
   std::uint64_t number() const { return first_; }
@@ -61,7 +54,6 @@ class BatchInput {
 
  private:
   Got NextLine(std::string& line);  // the next line, blank or not
-  Got NextRecord(std::string& line);
 
   int fd_;
   // Asked before each read: an endless line (/dev/zero) must not keep us reading.
@@ -130,14 +122,14 @@ BatchInput::Got BatchInput::NextLine(std::string& line) {
   return Got::kLine;
 }
 
-BatchInput::Got BatchInput::NextRecord(std::string& line) {
+BatchInput::Got BatchInput::Next(std::string& line) {
   record_.Clear();
   first_ = 0;
   while (true) {
     const Got got = NextLine(line);
     if (got == Got::kEnd) {
       // A record cut short by a signal or a read error is not the user's mistake: no row.
-      if (first_ == 0 || error_ != 0 || (interrupted_ && interrupted_())) return Got::kEnd;
+      if (!csv_ || first_ == 0 || error_ != 0 || (interrupted_ && interrupted_())) return got;
       record_.EndOfInput();
       break;
     }
@@ -145,6 +137,7 @@ BatchInput::Got BatchInput::NextRecord(std::string& line) {
       if (got == Got::kLine && Trim(line).empty()) continue;
       first_ = number_;
     }
+    if (!csv_) return got;
     if (got == Got::kOversized) {
       record_.FeedLostLine();
       break;

@@ -53,11 +53,7 @@ void InstallSignalHandlers(void (*handler)(int)) {
 void GuardStandardStreams() {
   for (int fd = 0; fd <= 2; ++fd) {
     if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
-    const int opened = open("/dev/null", (fd == 0 ? O_WRONLY : O_RDONLY));
-    if (opened >= 0 && opened != fd) {
-      dup2(opened, fd);
-      close(opened);
-    }
+    open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);  // the lowest free descriptor: fd
   }
 }
 
@@ -216,8 +212,7 @@ int RunMint(const Parsed& parsed, const TokenRequest& request,
   // Before the key is read (an api-key-command may take a while) and the input is opened
   // (opening a FIFO can block): a signal then must still wind the batch down.
   if (parsed.batch) InstallSignalHandlers(OnBatchSignal);
-  // --dry-run needs no key, but one that is configured is still read and checked, as is the CA
-  // bundle.
+  // --dry-run needs no key, but a configured one is still read and checked, as is the CA bundle.
   ApiKey key;
   try {
     key = ReadApiKey(o);
