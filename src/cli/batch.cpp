@@ -366,8 +366,8 @@ class BatchRun {
 BatchLine BatchRun::Parse(BatchInput::Got got) {
   BatchLine parsed;
   if (got == BatchInput::Got::kOversized) {
-    parsed.error = std::string(options_.csv ? "the row" : "the line") +
-                   " is longer than 1 MiB; it was skipped";
+    parsed.error =
+        std::string(csv_ ? "the row" : "the line") + " is longer than 1 MiB; it was skipped";
     return parsed;
   }
   if (!csv_) return ParseBatchLine(line_, options_.defaults, options_.schema);
@@ -407,7 +407,6 @@ NextJob BatchRun::Next() {
 void BatchRun::Done(std::uint64_t id, const MintOutcome& outcome) {
   const std::optional<std::string> distinct_id = std::move(slots_[id].distinct_id);
   if (outcome.response)
-    // Server fields named line, distinctId or error are dropped: they would pass for ours.
     return Complete(id, BatchRowJsonLine(id, distinct_id, *outcome.response), 0);
   const Error& error = *outcome.error;
   const int exit_code = ExitCode(error.kind());
