@@ -42,7 +42,7 @@ void OnSingleSignal(int signal) {
 }
 
 void InstallSignalHandlers(void (*handler)(int)) {
-  struct sigaction action {};  // no SA_RESTART: a blocking read of the batch input returns EINTR
+  struct sigaction action {};  // sa_flags 0: no SA_RESTART, so a blocking batch read gets EINTR
   action.sa_handler = handler;
   sigemptyset(&action.sa_mask);
   for (const int signal : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaction(signal, &action, nullptr);
