@@ -6,9 +6,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <deque>
+#include <map>
 #include <unordered_map>
 
 #include "csv.hpp"
@@ -20,184 +21,115 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-Json ErrorRow(std::uint64_t line, const std::optional<std::string>& distinct_id, int exit_code,
-              std::optional<long> status, const std::string& message) {
-  return Json{{"line", line},
-              {"distinctId", distinct_id ? Json(*distinct_id) : Json()},
-              {"error", {{"exit", exit_code}, {"status", status ? Json(*status) : Json()},
-                         {"message", message}}}};
+// Rows are always valid JSON and valid UTF-8, whatever text reached them.
+std::string ErrorRow(std::uint64_t line, const std::optional<std::string>& distinct_id,
+                     int exit_code, std::optional<long> status, const std::string& message) {
+  return Json{
+      {"line", line},
+      {"distinctId", distinct_id ? Json(*distinct_id) : Json()},
+      {"error",
+       {{"exit", exit_code}, {"status", status ? Json(*status) : Json()}, {"message", message}}}}
+      .dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-// "1 row", "2 rows".
 std::string Count(std::uint64_t n, const char* noun) {
   return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
-}
-
-struct Tally {
-  unsigned long long minted = 0, failed = 0;  // for printf's %llu
-  int first_exit = 0;
-};
-
-// Emits rows in input order however they complete; holds at most a window of lines. After a
-// failed write nothing more is written, but outcomes are still counted for the final message.
-class OrderedRows {
- public:
-  OrderedRows(int out_fd, const BatchOptions& options, std::FILE* err)
-      : out_(out_fd), err_(err), options_(options) {}
-
-  void Expect(std::uint64_t line) { order_.push_back(line); }
-  std::size_t held() const { return order_.size(); }
-  std::uint64_t written() const { return out_.lines_written(); }
-  void Complete(std::uint64_t line, const Json& row, int exit_code) {
-    // Rows are always valid JSON and valid UTF-8, whatever text reached them.
-    Complete(line, row.dump(-1, ' ', false, Json::error_handler_t::replace), exit_code);
-  }
-  void Complete(std::uint64_t line, std::string row, int exit_code);
-  void ShowProgress(bool final);
-  // `stopped`: why the batch ended before its last line, if it did.
-  void Summary(const std::string& stopped);
-
-  Tally tally;
-  std::optional<Error> write_error;
-
- private:
-  LineWriter out_;
-  std::FILE* err_;
-  const BatchOptions& options_;
-  std::deque<std::uint64_t> order_;
-  std::unordered_map<std::uint64_t, std::pair<std::string, int>> ready_;  // row, exit code
-  Clock::time_point started_ = Clock::now();
-  Clock::time_point last_progress_{};
-};
-
-void OrderedRows::Complete(std::uint64_t line, std::string row, int exit_code) {
-  if (options_.redact) row = options_.redact(std::move(row));
-  ready_.emplace(line, std::pair{std::move(row), exit_code});
-  const std::size_t held = order_.size();
-  while (!order_.empty() && ready_.contains(order_.front())) {
-    const auto ready = ready_.extract(order_.front());
-    order_.pop_front();
-    const auto& [text, code] = ready.mapped();
-    ++(code == 0 ? tally.minted : tally.failed);
-    if (tally.first_exit == 0) tally.first_exit = code;
-    try {
-      if (!write_error) out_.Write(text);
-    } catch (const Error& e) {
-      write_error = e;
-    }
-  }
-  if (order_.size() < held) ShowProgress(false);
-}
-
-void OrderedRows::ShowProgress(bool final) {
-  if (!options_.progress) return;
-  const auto now = Clock::now();
-  if (!final && now - last_progress_ < std::chrono::milliseconds(100)) return;
-  last_progress_ = now;
-  const double seconds = std::chrono::duration<double>(now - started_).count();
-  const auto done = tally.minted + tally.failed;
-  const std::string of_total =
-      options_.total_lines ? "/" + std::to_string(*options_.total_lines) : "";
-  std::fprintf(err_, "\r\033[Ktoucan-token: %llu%s done, %llu failed, %.0f/s", done,
-               of_total.c_str(), tally.failed,
-               seconds > 0 ? static_cast<double>(done) / seconds : 0.0);
-  if (final) std::fputs("\r\033[K", err_);
-  std::fflush(err_);
-}
-
-void OrderedRows::Summary(const std::string& stopped) {
-  ShowProgress(true);
-  const double seconds = std::chrono::duration<double>(Clock::now() - started_).count();
-  std::fprintf(err_, "toucan-token: %llu minted, %llu failed in %.3f s%s\n", tally.minted,
-               tally.failed, seconds, stopped.empty() ? "" : ("; " + stopped).c_str());
 }
 
 // Numbered, bounded, non-blank input: JSON Lines, or CSV records.
 class BatchInput {
  public:
-  BatchInput(int fd, const std::function<bool()>& interrupted, bool csv)
-      : fd_(fd),
-        reader_(fd, kMaxBatchLineBytes, interrupted),
-        interrupted_(interrupted),
-        csv_(csv) {}
+  BatchInput(int fd, std::function<bool()> interrupted, bool csv)
+      : fd_(fd), interrupted_(std::move(interrupted)), csv_(csv) {}
 
   enum class Got { kLine, kOversized, kEnd };
   // The next non-blank line in `line`, or CSV record in record(); number() is its (first) line.
   // kEnd at the end, on a read error, or when interrupted.
-  Got Next(std::string& line) {
-    if (csv_) return NextRecord(line);
-    while (true) {
-      const Got got = NextLine(line);
-      first_ = number_;
-      if (got != Got::kLine || !Trim(line).empty()) return got;
-    }
-  }
-  std::optional<std::uint64_t> CountRest();
+  Got Next(std::string& line);
+  std::optional<std::uint64_t> CountRest(bool rewind = false);
 
   std::uint64_t number() const { return first_; }
   const CsvRecord& record() const { return record_; }
-  bool failed() const { return failed_; }
-  int error() const { return reader_.error(); }
+  int error() const { return error_; }  // errno of a failed read, else 0
 
  private:
   Got NextLine(std::string& line);  // the next line, blank or not
-  Got NextRecord(std::string& line);
 
   int fd_;
-  LineReader reader_;
+  // Asked before each read: an endless line (/dev/zero) must not keep us reading.
   std::function<bool()> interrupted_;
   bool csv_;
+  std::string buffer_;  // read and not yet returned, from start_
+  std::size_t start_ = 0;
+  bool eof_ = false;
+  int error_ = 0;
   CsvRecord record_{kMaxBatchLineBytes};
   std::uint64_t number_ = 0;  // lines read
   std::uint64_t first_ = 0;   // the line the last user began on
-  bool failed_ = false;
 };
 
-// After an interrupt: the users left, read to the end for a regular file, or what a pipe
-// already holds (never waiting for more); empty when that cannot be known.
-std::optional<std::uint64_t> BatchInput::CountRest() {
+// The users left, read to the end: of a regular file, then read again from here when `rewind`
+// (for a progress total); or, after an interrupt, what a pipe already holds (never waiting for
+// more). Empty when that cannot be known.
+std::optional<std::uint64_t> BatchInput::CountRest(bool rewind) {
   struct stat info {};
-  if (fstat(fd_, &info) != 0 || !(S_ISREG(info.st_mode) || S_ISFIFO(info.st_mode))) {
+  const off_t start = lseek(fd_, 0, SEEK_CUR);
+  if (fstat(fd_, &info) != 0 || !(S_ISREG(info.st_mode) || (S_ISFIFO(info.st_mode) && !rewind))) {
     return std::nullopt;
   }
   const int flags = fcntl(fd_, F_GETFL);
   if (S_ISFIFO(info.st_mode)) fcntl(fd_, F_SETFL, flags | O_NONBLOCK);
-  reader_.ClearStop();
   interrupted_ = nullptr;
-  const bool failed = failed_;
+  const int error = error_;
   std::uint64_t count = 0;
   std::string line;
   // Bounded, so that a writer that keeps writing cannot keep the program here.
-  while (count < 10'000'000 && Next(line) != Got::kEnd) ++count;
-  failed_ = failed;  // a pipe with nothing more to read now is no read error
+  while ((rewind || count < 10'000'000) && Next(line) != Got::kEnd) ++count;
+  error_ = error;  // a pipe with nothing more to read now is no read error
   fcntl(fd_, F_SETFL, flags);
+  if (rewind) lseek(fd_, start, SEEK_SET);
   return count;
 }
 
 BatchInput::Got BatchInput::NextLine(std::string& line) {
-  using Status = LineReader::Status;
-  Status status = Status::kInterrupted;
-  while (status == Status::kInterrupted) {
+  bool oversized = false;
+  std::size_t newline = 0;
+  while ((newline = buffer_.find('\n', start_)) == std::string::npos && !eof_) {
+    // No newline yet: an oversized line is dropped as it arrives, so memory stays bounded.
+    oversized = oversized || buffer_.size() - start_ > kMaxBatchLineBytes;
+    buffer_.erase(0, oversized ? std::string::npos : start_);
+    start_ = 0;
     if (interrupted_ && interrupted_()) return Got::kEnd;
-    status = reader_.Next(line);
+    char chunk[65536];
+    const ssize_t n = read(fd_, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      error_ = errno;
+      return Got::kEnd;
+    }
+    eof_ = n == 0;
+    buffer_.append(chunk, static_cast<std::size_t>(n));
   }
-  failed_ = failed_ || status == Status::kError;
-  if (status == Status::kEnd || status == Status::kError) return Got::kEnd;
+  const std::size_t end = std::min(newline, buffer_.size());
+  if (end == start_ && newline == std::string::npos && !oversized) return Got::kEnd;
+  if (!oversized) line.assign(buffer_, start_, end - start_);
+  start_ = std::min(end + 1, buffer_.size());
   ++number_;
+  if (oversized || line.size() > kMaxBatchLineBytes) return Got::kOversized;
   // A byte-order mark some editors write would otherwise become part of an id, or turn a
   // user object into one; files joined with cat carry one at each file's first line.
-  if (status == Status::kLine && line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);
-  return status == Status::kOversized ? Got::kOversized : Got::kLine;
+  if (line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);
+  return Got::kLine;
 }
 
-BatchInput::Got BatchInput::NextRecord(std::string& line) {
+BatchInput::Got BatchInput::Next(std::string& line) {
   record_.Clear();
   first_ = 0;
   while (true) {
     const Got got = NextLine(line);
     if (got == Got::kEnd) {
       // A record cut short by a signal or a read error is not the user's mistake: no row.
-      if (first_ == 0 || failed_ || (interrupted_ && interrupted_())) return Got::kEnd;
+      if (!csv_ || first_ == 0 || error_ != 0 || (interrupted_ && interrupted_())) return got;
       record_.EndOfInput();
       break;
     }
@@ -205,6 +137,7 @@ BatchInput::Got BatchInput::NextRecord(std::string& line) {
       if (got == Got::kLine && Trim(line).empty()) continue;
       first_ = number_;
     }
+    if (!csv_) return got;
     if (got == Got::kOversized) {
       record_.FeedLostLine();
       break;
@@ -274,38 +207,8 @@ void CheckNotCsv(std::string_view line) {
 // The columns of a CSV batch, named by its header.
 struct CsvColumns {
   std::vector<std::string> names;
-  std::optional<std::size_t> id, role, permissions;
-  std::unordered_map<std::string, std::size_t> seen;  // name → column
-
-  void Add(std::string name, const std::string& where);
+  std::optional<std::size_t> id;  // the distinctId column
 };
-
-// One header cell, checked.
-void CsvColumns::Add(std::string name, const std::string& where) {
-  const std::size_t index = names.size();
-  const std::string column = where + ": column " + std::to_string(index + 1);
-  if (!IsValidUtf8(name)) throw UsageError(where + " is not valid UTF-8");
-  if (name.empty()) throw UsageError(column + " has no name");
-  if (FindControl(name) != std::string::npos) {  // a file of CR-only line ends is one "line"
-    throw UsageError(column + "'s name holds a control character" +
-                     (name.find('\r') != std::string::npos
-                          ? " (a carriage return: lines must end in LF or CRLF)"
-                          : ""));
-  }
-  if (const auto [at, added] = seen.emplace(name, index); !added) {
-    throw UsageError(where + " names '" + Excerpt(name, 100) + "' twice (columns " +
-                     std::to_string(at->second + 1) + " and " + std::to_string(index + 1) + ")");
-  }
-  if (name == "distinctId" || name == "distinct_id" || name == "id") {
-    if (id) {
-      throw UsageError(where + ": '" + names[*id] + "' and '" + name + "' both name the distinct id");
-    }
-    id = index;
-  }
-  if (name == "role") role = index;
-  if (name == "permissions") permissions = index;
-  names.push_back(std::move(name));
-}
 
 // The header of a CSV batch, checked before anything is sent. Throws Error(kUsage).
 CsvColumns ReadCsvHeader(BatchInput& input) {
@@ -319,7 +222,32 @@ CsvColumns ReadCsvHeader(BatchInput& input) {
   if (got == BatchInput::Got::kOversized) throw UsageError(where + " is longer than 1 MiB");
   if (!input.record().error().empty()) throw UsageError(where + ": " + input.record().error());
   CsvColumns columns;
-  for (const std::string& cell : input.record().cells()) columns.Add(std::string(Trim(cell)), where);
+  std::unordered_map<std::string, std::size_t> seen;  // name → column
+  for (const std::string& cell : input.record().cells()) {
+    const std::string name(Trim(cell));
+    const std::size_t index = columns.names.size();
+    const std::string column = where + ": column " + std::to_string(index + 1);
+    if (!IsValidUtf8(name)) throw UsageError(where + " is not valid UTF-8");
+    if (name.empty()) throw UsageError(column + " has no name");
+    if (FindControl(name) != std::string::npos) {  // a file of CR-only line ends is one "line"
+      throw UsageError(column + "'s name holds a control character" +
+                       (name.find('\r') != std::string::npos
+                            ? " (a carriage return: lines must end in LF or CRLF)"
+                            : ""));
+    }
+    if (const auto [at, added] = seen.emplace(name, index); !added) {
+      throw UsageError(where + " names '" + Excerpt(name, 100) + "' twice (columns " +
+                       std::to_string(at->second + 1) + " and " + std::to_string(index + 1) + ")");
+    }
+    if (name == "distinctId" || name == "distinct_id" || name == "id") {
+      if (columns.id) {
+        throw UsageError(where + ": '" + columns.names[*columns.id] + "' and '" + name +
+                         "' both name the distinct id");
+      }
+      columns.id = index;
+    }
+    columns.names.push_back(name);
+  }
   if (!columns.id) {
     const std::string& first = columns.names.front();
     throw UsageError(where + " has no distinctId column (distinct_id or id also do); its first " +
@@ -331,11 +259,10 @@ CsvColumns ReadCsvHeader(BatchInput& input) {
   return columns;
 }
 
-// The line's request checked as a single request is, then by `check` (the schema).
-void CompleteRequest(TokenRequest request, const std::function<void(const TokenRequest&)>& check,
-                     BatchLine& result) {
+void CompleteRequest(TokenRequest request, const Schema* schema, BatchLine& result) {
+  request.distinct_id = *result.distinct_id;
   result.body = BuildRequestBody(request);
-  if (check) check(request);
+  if (schema) schema->Check(request.attributes);
   result.request = std::move(request);
 }
 
@@ -355,7 +282,6 @@ void ParseCsvCells(const std::vector<std::string>& cells, const CsvColumns& colu
   result.distinct_id = std::string(id);
   CheckBareId(id);
   TokenRequest request = options.defaults;
-  request.distinct_id = *result.distinct_id;
   Json attributes = Json::object();
   // Header names are unique: appended as they are, in linear time.
   auto& members = static_cast<Json::object_t::Container&>(attributes.get_ref<Json::object_t&>());
@@ -365,32 +291,33 @@ void ParseCsvCells(const std::vector<std::string>& cells, const CsvColumns& colu
     const std::string cell(Trim(cells[i]));
     const std::string& name = columns.names[i];
     if (i == columns.id || cell.empty()) continue;
-    if (i == columns.role) {
+    if (name == "role") {
       request.role = cell;
-    } else if (i == columns.permissions) {
+    } else if (name == "permissions") {
       request.permissions = ParseJsonObject(cell, "the permissions cell");
     } else {
-      members.emplace_back(name, options.cell_value ? options.cell_value(name, cell) : Json(cell));
+      members.emplace_back(name, options.schema ? options.schema->Coerce(name, cell) : Json(cell));
     }
   }
   MergeAttributes(request.attributes, attributes);
-  CompleteRequest(std::move(request), options.check_line, result);
+  CompleteRequest(std::move(request), options.schema, result);
 }
 
 // One batch run: hands out a job per valid line (in a dry run, writes its request instead),
-// turns outcomes into rows.
+// turns outcomes into rows and writes them in input order, however they complete.
 class BatchRun {
  public:
-  BatchRun(int input_fd, const BatchOptions& options, int out_fd, std::FILE* err,
-           const std::string* dry_url)
+  BatchRun(int input_fd, const BatchOptions& options, int out_fd, std::FILE* err, bool dry_run)
       : options_(options),
         err_(err),
-        dry_url_(dry_url),
-        rows_(out_fd, options, err),
-        input_(input_fd, options.interrupted, options.csv),
-        // Enough lines in hand to keep every connection busy while one slow line holds up the
-        // output; bounded so that memory stays flat however long the input is.
-        window_(1024 + 16 * static_cast<std::size_t>(options.concurrency)) {
+        dry_run_(dry_run),
+        progress_(options.progress && !dry_run),
+        out_(out_fd),
+        input_(input_fd, options.interrupted, options.csv) {
+    if (progress_) {
+      total_ = BatchInput(input_fd, nullptr, options.csv).CountRest(true);
+      if (options.csv && total_ > 0u) --*total_;  // the header is no user
+    }
     if (options.csv) csv_ = ReadCsvHeader(input_);
   }
 
@@ -400,36 +327,50 @@ class BatchRun {
   NextJob Next();
   void Done(std::uint64_t id, const MintOutcome& outcome);
   void Stopped(std::uint64_t line, const Error& failure) {
-    stopped_ = "stopped at line " + std::to_string(line) + ", lines not yet sent skipped: " +
-               WithHint(failure) + "; --keep-going sends every line anyway";
+    stopped_ = "stopped at line " + std::to_string(line) +
+               ", lines not yet sent skipped: " + WithHint(failure) +
+               "; --keep-going sends every line anyway";
   }
   int Finish();
 
  private:
+  struct Slot {  // a line read and not yet written
+    std::optional<std::string> distinct_id;
+    std::optional<std::string> row;  // once it is complete
+    int exit_code = 0;
+  };
+
   BatchLine Parse(BatchInput::Got got);
+  void Complete(std::uint64_t line, std::string row, int exit_code);
+  void ShowProgress(bool final);
 
   const BatchOptions& options_;
   std::FILE* err_;
-  const std::string* dry_url_;  // a dry run: nothing is sent
-  OrderedRows rows_;
+  bool dry_run_;                        // nothing is sent
+  bool progress_;                       // a progress line on stderr
+  std::optional<std::uint64_t> total_;  // the users in the input, when known, for progress
+  LineWriter out_;
+  // After a failed write nothing more is written, but outcomes are still counted.
+  std::optional<Error> write_error_;
   BatchInput input_;
-  std::size_t window_;
-  std::unordered_map<std::uint64_t, std::string> ids_;  // lines in flight → distinct id
+  std::map<std::uint64_t, Slot> slots_;  // by line number
   std::optional<CsvColumns> csv_;
   std::string line_;
+  unsigned long long minted_ = 0, failed_ = 0;  // for printf's %llu
+  int first_exit_ = 0;
+  Clock::time_point started_ = Clock::now(), last_progress_{};
   bool interrupted_ = false;
   std::string stopped_;  // why the batch stopped early, for the summary
 };
 
-// The line or CSV record just read, as a request or an error.
 BatchLine BatchRun::Parse(BatchInput::Got got) {
   BatchLine parsed;
   if (got == BatchInput::Got::kOversized) {
-    parsed.error = std::string(options_.csv ? "the row" : "the line") + " is longer than " +
-                   std::to_string(kMaxBatchLineBytes / 1024 / 1024) + " MiB; it was skipped";
+    parsed.error =
+        std::string(csv_ ? "the row" : "the line") + " is longer than 1 MiB; it was skipped";
     return parsed;
   }
-  if (!csv_) return ParseBatchLine(line_, options_.defaults, options_.check_line);
+  if (!csv_) return ParseBatchLine(line_, options_.defaults, options_.schema);
   try {
     if (!input_.record().error().empty()) throw UsageError(input_.record().error());
     ParseCsvCells(input_.record().cells(), *csv_, options_, parsed);
@@ -441,20 +382,22 @@ BatchLine BatchRun::Parse(BatchInput::Got got) {
 
 NextJob BatchRun::Next() {
   // After a failed write, no further request starts.
-  while (!rows_.write_error && !Interrupted()) {
-    if (rows_.held() >= window_) return {NextJob::State::kNotNow, {}};
+  while (!write_error_ && !Interrupted()) {
+    // Enough lines in hand to keep every connection busy while one slow line holds up the
+    // output; bounded so that memory stays flat however long the input is.
+    if (slots_.size() >= 1024 + 16 * static_cast<std::size_t>(options_.concurrency)) {
+      return {NextJob::State::kNotNow, {}};
+    }
     const auto got = input_.Next(line_);
     if (got == BatchInput::Got::kEnd) break;
     const std::uint64_t number = input_.number();
-    rows_.Expect(number);
-    BatchLine parsed = Parse(got);
+    const BatchLine parsed = Parse(got);
+    slots_[number].distinct_id = parsed.distinct_id;
     if (!parsed.request) {
-      const Json row = ErrorRow(number, parsed.distinct_id, 2, std::nullopt, parsed.error);
-      rows_.Complete(number, row, 2);
-    } else if (dry_url_) {
-      rows_.Complete(number, DryRunRequest(*dry_url_, parsed.body), 0);
+      Complete(number, ErrorRow(number, parsed.distinct_id, 2, std::nullopt, parsed.error), 2);
+    } else if (dry_run_) {
+      Complete(number, DryRunRequest(options_.url, parsed.body).dump(), 0);
     } else {
-      ids_.emplace(number, *parsed.distinct_id);
       return {NextJob::State::kJob, MintJob{number, parsed.body.dump()}};
     }
   }
@@ -462,70 +405,81 @@ NextJob BatchRun::Next() {
 }
 
 void BatchRun::Done(std::uint64_t id, const MintOutcome& outcome) {
-  const auto found = ids_.find(id);
-  std::optional<std::string> distinct_id;
-  if (found != ids_.end()) {
-    distinct_id = std::move(found->second);
-    ids_.erase(found);
-  }
+  const std::optional<std::string> distinct_id = std::move(slots_[id].distinct_id);
   if (outcome.response)
-    // Server fields named line, distinctId or error are dropped: they would pass for ours.
-    return rows_.Complete(id, BatchRowJsonLine(id, distinct_id, *outcome.response), 0);
+    return Complete(id, BatchRowJsonLine(id, distinct_id, *outcome.response), 0);
   const Error& error = *outcome.error;
   const int exit_code = ExitCode(error.kind());
-  rows_.Complete(id, ErrorRow(id, distinct_id, exit_code, error.http_status(), WithHint(error)),
-                 exit_code);
+  Complete(id, ErrorRow(id, distinct_id, exit_code, error.http_status(), WithHint(error)),
+           exit_code);
 }
 
-// The exit status and the last words of the run. A dry run has no summary unless interrupted.
+void BatchRun::Complete(std::uint64_t line, std::string row, int exit_code) {
+  Slot& slot = slots_[line];
+  slot.row = options_.redact ? options_.redact(std::move(row)) : std::move(row);
+  slot.exit_code = exit_code;
+  const std::size_t held = slots_.size();
+  for (auto first = slots_.begin(); first != slots_.end() && first->second.row;
+       first = slots_.erase(first)) {
+    const int code = first->second.exit_code;
+    ++(code == 0 ? minted_ : failed_);
+    if (first_exit_ == 0) first_exit_ = code;
+    try {
+      if (!write_error_) out_.Write(*first->second.row);
+    } catch (const Error& e) {
+      write_error_ = e;
+    }
+  }
+  if (slots_.size() < held) ShowProgress(false);
+}
+
+void BatchRun::ShowProgress(bool final) {
+  if (!progress_) return;
+  const auto now = Clock::now();
+  if (!final && now - last_progress_ < std::chrono::milliseconds(100)) return;
+  last_progress_ = now;
+  const double seconds = std::chrono::duration<double>(now - started_).count();
+  const auto done = minted_ + failed_;
+  const std::string of_total = total_ ? "/" + std::to_string(*total_) : "";
+  std::fprintf(err_, "\r\033[Ktoucan-token: %llu%s done, %llu failed, %.0f/s", done,
+               of_total.c_str(), failed_, seconds > 0 ? static_cast<double>(done) / seconds : 0.0);
+  if (final) std::fputs("\r\033[K", err_);
+  std::fflush(err_);
+}
+
+// The exit status and the last words of the run: on an interrupt, only what was not attempted;
+// else a summary, unless a dry run.
 int BatchRun::Finish() {
   Interrupted();  // the signal may have arrived while the input was being read
-  const std::optional<std::uint64_t> rest =
-      interrupted_ ? input_.CountRest() : std::optional<std::uint64_t>();
-  if (!dry_url_ || (interrupted_ && !rows_.write_error)) rows_.Summary(stopped_);
-  const Tally& tally = rows_.tally;
-  if (rows_.write_error) {
-    const std::string minted = dry_url_ ? "" : ", " + Count(tally.minted, "token") + " minted";
-    std::fprintf(err_, "toucan-token: %s; %s written%s\n", rows_.write_error->what(),
-                 Count(rows_.written(), "row").c_str(), minted.c_str());
-    return ExitCode(ErrorKind::kOutput);
-  }
-  if (interrupted_) {
+  ShowProgress(true);
+  if (interrupted_ && !write_error_) {
+    const std::optional<std::uint64_t> rest = input_.CountRest();
     std::fprintf(err_, "toucan-token: interrupted: %llu minted, %llu failed, %s not attempted\n",
-                 tally.minted, tally.failed,
-                 rest ? std::to_string(*rest).c_str() : "the remaining lines");
+                 minted_, failed_, rest ? std::to_string(*rest).c_str() : "the remaining lines");
     return ExitCode(ErrorKind::kInterrupted);
   }
-  if (input_.failed()) {
+  if (!dry_run_) {
+    const double seconds = std::chrono::duration<double>(Clock::now() - started_).count();
+    std::fprintf(err_, "toucan-token: %llu minted, %llu failed in %.3f s%s\n", minted_, failed_,
+                 seconds, stopped_.empty() ? "" : ("; " + stopped_).c_str());
+  }
+  if (write_error_) {
+    const std::string minted = dry_run_ ? "" : ", " + Count(minted_, "token") + " minted";
+    std::fprintf(err_, "toucan-token: %s; %s written%s\n", write_error_->what(),
+                 Count(out_.lines_written(), "row").c_str(), minted.c_str());
+    return ExitCode(ErrorKind::kOutput);
+  }
+  if (input_.error() != 0) {
     std::fprintf(err_, "toucan-token: reading the batch input failed: %s\n",
                  std::strerror(input_.error()));
-    return tally.first_exit != 0 ? tally.first_exit : ExitCode(ErrorKind::kUsage);
+    return first_exit_ != 0 ? first_exit_ : ExitCode(ErrorKind::kUsage);
   }
-  return tally.first_exit;
+  return first_exit_;
 }
 
 }  // namespace
 
-std::optional<std::uint64_t> CountBatchLines(const std::string& path, bool csv) {
-  // Only a regular file: a pipe or FIFO read here would be consumed before the batch reads it.
-  const int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
-  std::optional<std::uint64_t> count;
-  struct stat info {};
-  if (fstat(fd, &info) == 0 && S_ISREG(info.st_mode)) {
-    BatchInput input(fd, nullptr, csv);
-    std::string line;
-    std::uint64_t users = 0;
-    while (input.Next(line) != BatchInput::Got::kEnd) ++users;
-    if (csv && users > 0) --users;  // the header
-    if (!input.failed()) count = users;
-  }
-  close(fd);
-  return count;
-}
-
-BatchLine ParseBatchLine(std::string_view raw, const TokenRequest& defaults,
-                         const std::function<void(const TokenRequest&)>& check) {
+BatchLine ParseBatchLine(std::string_view raw, const TokenRequest& defaults, const Schema* schema) {
   BatchLine result;
   const std::string_view line = Trim(raw);
   try {
@@ -548,33 +502,27 @@ BatchLine ParseBatchLine(std::string_view raw, const TokenRequest& defaults,
       CheckBareId(line);
       result.distinct_id = std::string(line);
     }
-    request.distinct_id = *result.distinct_id;
-    CompleteRequest(std::move(request), check, result);
+    CompleteRequest(std::move(request), schema, result);
   } catch (const Error& e) {
     result.error = e.what();
   }
   return result;
 }
 
-int RunBatch(Client& client, int input_fd, const BatchOptions& options, int out_fd,
+int RunBatch(Client* client, int input_fd, const BatchOptions& options, int out_fd,
              std::FILE* err) {
-  BatchRun run(input_fd, options, out_fd, err, nullptr);
-  RunCallbacks callbacks;
-  callbacks.interrupted = [&] { return run.Interrupted(); };
-  callbacks.next = [&] { return run.Next(); };
-  callbacks.done = [&](std::uint64_t id, const MintOutcome& outcome) { run.Done(id, outcome); };
-  callbacks.keep_going = options.keep_going;
-  callbacks.stopped = [&](std::uint64_t line, const Error& failure) { run.Stopped(line, failure); };
-  client.MintMany(callbacks, options.concurrency);
-  return run.Finish();
-}
-
-int RunBatchDryRun(int input_fd, const BatchOptions& options, const std::string& url, int out_fd,
-                   std::FILE* err) {
-  BatchOptions quiet = options;
-  quiet.progress = false;
-  BatchRun run(input_fd, quiet, out_fd, err, &url);
-  run.Next();  // writes every row itself
+  BatchRun run(input_fd, options, out_fd, err, client == nullptr);
+  if (!client) {
+    run.Next();  // writes every row itself
+    return run.Finish();
+  }
+  client->MintMany(
+      {.next = [&] { return run.Next(); },
+       .done = [&](std::uint64_t id, const MintOutcome& outcome) { run.Done(id, outcome); },
+       .interrupted = [&] { return run.Interrupted(); },
+       .keep_going = options.keep_going,
+       .stopped = [&](std::uint64_t line, const Error& failure) { run.Stopped(line, failure); }},
+      options.concurrency);
   return run.Finish();
 }
 

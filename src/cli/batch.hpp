@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "schema.hpp"
 #include "toucan/client.hpp"
 
 namespace toucan {
@@ -16,19 +17,15 @@ inline constexpr std::size_t kMaxBatchLineBytes = std::size_t{1024} * 1024;
 struct BatchOptions {
   TokenRequest defaults;  // distinct_id unused: every line names its user
   int concurrency = 8;
-  bool progress = false;                     // redraw a progress line on stderr (a terminal)
-  std::optional<std::uint64_t> total_lines;  // non-blank input lines, when known, for progress
-  // Polled while minting; once true, nothing new starts.
-  std::function<bool()> interrupted;
-  // The schema's check; its Error(kUsage) makes the line an error row.
-  std::function<void(const TokenRequest&)> check_line;
-  bool csv = false;  // CSV input (a header row, then one user per record), not JSON Lines
-  // A CSV cell's value for the attribute `name`, as -a KEY=VALUE converts it. Empty: strings.
-  std::function<Json(const std::string& name, std::string_view text)> cell_value;
-  // Send every line even after a failure every line would meet (a rejected key, a wrong URL).
-  bool keep_going = false;
+  bool progress = false;              // redraw a progress line on stderr (a terminal)
+  std::function<bool()> interrupted;  // polled while minting; once true, nothing new starts
+  // Checks every line and converts CSV cells as -a KEY=VALUE does; none: cells are strings.
+  const Schema* schema = nullptr;
+  bool csv = false;         // CSV input (a header row, then one user per record), not JSON Lines
+  bool keep_going = false;  // send every line even after a failure every line would meet
   // Applied to every row: a line may hold an API key (pasted as a distinct id, say).
   std::function<std::string(std::string)> redact;
+  std::string url;  // the endpoint, for a dry run's request objects
 };
 
 // One input line as a request over the defaults; `distinct_id` as soon as the line names one.
@@ -39,20 +36,15 @@ struct BatchLine {
   std::string error;                    // why, when invalid
 };
 
-// Users in a regular file, for a progress total; empty when they cannot be counted.
-std::optional<std::uint64_t> CountBatchLines(const std::string& path, bool csv = false);
-
 // Reads one non-blank line: `{...}` a user object, `"..."` a JSON string id, else a bare id.
 BatchLine ParseBatchLine(std::string_view line, const TokenRequest& defaults,
-                         const std::function<void(const TokenRequest&)>& check = {});
+                         const Schema* schema = nullptr);
 
 // Mints a token per non-blank line (CSV: record) and writes one JSON row per line in input
-// order, a summary to `err`. Returns the exit code of the first failed line, 8 when stdout
-// failed, or the interrupt status. A bad CSV header throws Error(kUsage) before anything is sent.
-int RunBatch(Client& client, int input_fd, const BatchOptions& options, int out_fd, std::FILE* err);
-
-// The lines as request objects (or error rows), nothing sent.
-int RunBatchDryRun(int input_fd, const BatchOptions& options, const std::string& url, int out_fd,
-                   std::FILE* err);
+// order, a summary to `err`; without a client (--dry-run), each line's request object for
+// `options.url` instead, nothing sent. Returns the exit code of the first failed line, 8 when
+// stdout failed, or the interrupt status. A bad CSV header throws Error(kUsage) before anything
+// is sent.
+int RunBatch(Client* client, int input_fd, const BatchOptions& options, int out_fd, std::FILE* err);
 
 }  // namespace toucan

@@ -21,7 +21,6 @@ class CsvRecord {
   void EndOfInput();
   void Clear();
 
-  bool empty() const { return bytes_ == 0 && cells_.empty() && current_.empty(); }
   bool oversized() const { return oversized_; }
   // Why the record is malformed; empty when it is not.
   const std::string& error() const { return error_; }

@@ -8,10 +8,10 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "cli/completions.hpp"  // generated from completions/
 #include "batch.hpp"
 #include "cache.hpp"
 #include "cli.hpp"
+#include "cli/completions.hpp"  // generated from completions/
 
 extern char** environ;
 
@@ -41,10 +41,9 @@ void OnSingleSignal(int signal) {
 }
 
 void InstallSignalHandlers(void (*handler)(int)) {
-  struct sigaction action {};
+  struct sigaction action {};  // sa_flags 0: no SA_RESTART, so a blocking batch read gets EINTR
   action.sa_handler = handler;
   sigemptyset(&action.sa_mask);
-  action.sa_flags = 0;  // no SA_RESTART: a blocking read of the batch input returns EINTR
   for (const int signal : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaction(signal, &action, nullptr);
 }
 
@@ -53,11 +52,7 @@ void InstallSignalHandlers(void (*handler)(int)) {
 void GuardStandardStreams() {
   for (int fd = 0; fd <= 2; ++fd) {
     if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
-    const int opened = open("/dev/null", (fd == 0 ? O_WRONLY : O_RDONLY));
-    if (opened >= 0 && opened != fd) {
-      dup2(opened, fd);
-      close(opened);
-    }
+    open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);  // the lowest free descriptor: fd
   }
 }
 
@@ -87,12 +82,15 @@ ClientOptions MakeClientOptions(const Options& o, ApiKey key) {
   const auto ms = [](double seconds) {
     return std::chrono::milliseconds(std::max<long long>(1, std::llround(seconds * 1000.0)));
   };
-  ClientOptions client{.base_url = o.base_url, .endpoint_path = o.endpoint_path,
-                       .api_key = std::move(key.key), .api_key_source = std::move(key.source),
-                       .timeout = ms(o.timeout), .connect_timeout = ms(o.connect_timeout),
-                       .retries = o.retries, .ca_bundle = o.cacert, .log = {}};
-  if (o.verbose) client.log = [](const std::string& line) { PrintError(line); };
-  return client;
+  return {.base_url = o.base_url,
+          .endpoint_path = o.endpoint_path,
+          .api_key = std::move(key.key),
+          .api_key_source = std::move(key.source),
+          .timeout = ms(o.timeout),
+          .connect_timeout = ms(o.connect_timeout),
+          .retries = o.retries,
+          .ca_bundle = o.cacert,
+          .log = o.verbose ? PrintError : nullptr};
 }
 
 int RunSingle(const Parsed& parsed, const Json& body, ApiKey key) {
@@ -111,11 +109,10 @@ int RunSingle(const Parsed& parsed, const Json& body, ApiKey key) {
     if (!opened.cache) Warn(opened.warning);
     cache = std::move(opened.cache);
   }
-  const std::string entry =
-      cache ? TokenCache::EntryName(ResolveEndpointUrl(o.base_url, o.endpoint_path), key.key,
-                                    body.dump())
-            : "";
+  std::string entry;
   if (cache) {
+    entry = TokenCache::EntryName(ResolveEndpointUrl(o.base_url, o.endpoint_path), key.key,
+                                  body.dump());
     const auto min_ttl =
         o.min_ttl < 0 ? std::nullopt : std::optional(std::chrono::seconds(o.min_ttl));
     const CacheLookup found = cache->Lookup(entry, Redactor(key.key), min_ttl);
@@ -177,30 +174,19 @@ int RunBatchMode(const Parsed& parsed, const TokenRequest& defaults, ApiKey key,
   const Options& o = parsed.options;
   BatchOptions batch;
   batch.defaults = defaults;
-  if (schema) {
-    batch.check_line = [&schema](const TokenRequest& line) { schema->Check(line.attributes); };
-    batch.cell_value = [&schema](const std::string& name, std::string_view text) {
-      return schema->Coerce(name, text);
-    };
-  }
+  batch.schema = schema ? &*schema : nullptr;
   batch.redact = [](std::string row) { return g_keys.Apply(std::move(row)); };
   batch.concurrency = o.concurrency, batch.keep_going = o.keep_going;
   batch.csv = o.csv || (o.batch_file.size() > 4 && o.batch_file.ends_with(".csv"));
   batch.progress = !o.quiet && isatty(STDERR_FILENO) == 1;
   batch.interrupted = [] { return g_signal != 0; };
-  int input = STDIN_FILENO;
-  if (!o.batch_file.empty() && !NamesStandardInput(o.batch_file)) {
-    input = OpenInput(o.batch_file, "the batch file");
-    if (batch.progress) batch.total_lines = CountBatchLines(o.batch_file, batch.csv);
-  }
-  int status = 0;
-  if (o.dry_run || g_signal != 0) {  // interrupted before the key was read: reads no line
-    status = RunBatchDryRun(input, batch, ResolveEndpointUrl(o.base_url, o.endpoint_path),
-                            STDOUT_FILENO, stderr);
-  } else {
-    Client client(MakeClientOptions(o, std::move(key)));
-    status = RunBatch(client, input, batch, STDOUT_FILENO, stderr);
-  }
+  const int input = o.batch_file.empty() || NamesStandardInput(o.batch_file)
+                        ? STDIN_FILENO
+                        : OpenInput(o.batch_file, "the batch file");
+  batch.url = ResolveEndpointUrl(o.base_url, o.endpoint_path);
+  std::optional<Client> client;  // none: a dry run, or interrupted before the key was read
+  if (!o.dry_run && g_signal == 0) client.emplace(MakeClientOptions(o, std::move(key)));
+  const int status = RunBatch(client ? &*client : nullptr, input, batch, STDOUT_FILENO, stderr);
   return g_signal != 0 ? 128 + g_signal : status;
 }
 
@@ -211,7 +197,6 @@ void ReportSchemaProblems(const Schema& schema, const Json& attributes) {
   if (!problems.empty()) throw UsageError(problems.back());
 }
 
-// A mint, single or batch, once every setting is known.
 int RunMint(const Parsed& parsed, const TokenRequest& request,
             const std::optional<Schema>& schema) {
   const Options& o = parsed.options;
@@ -226,8 +211,7 @@ int RunMint(const Parsed& parsed, const TokenRequest& request,
   // Before the key is read (an api-key-command may take a while) and the input is opened
   // (opening a FIFO can block): a signal then must still wind the batch down.
   if (parsed.batch) InstallSignalHandlers(OnBatchSignal);
-  // --dry-run needs no key, but one that is configured is still read and checked, as is the CA
-  // bundle.
+  // --dry-run needs no key, but a configured one is still read and checked, as is the CA bundle.
   ApiKey key;
   try {
     key = ReadApiKey(o);
@@ -266,20 +250,19 @@ int Run(int argc, char** argv) {
   const bool show_origins = parsed.config || (parsed.options.dry_run && parsed.options.verbose);
   const TokenRequest request = BuildDefaultRequest(parsed, profile, schema ? &*schema : nullptr,
                                                    show_origins ? &layers : nullptr);
-  if (show_origins) {
-    const std::vector<Json> rows = OriginRows(parsed, config, profile, request.attributes, layers);
-    if (!parsed.config) {
-      PrintOrigins(rows);
-    } else {
-      LineWriter out(STDOUT_FILENO);
-      for (const Json& row : rows) WriteRow(out, row);
-      if (!schema) return 0;
-      ReportSchemaProblems(*schema, request.attributes);  // the verdict, as a mint's
-      if (!g_quiet) PrintError("the schema passes these attributes");
-      return 0;
-    }
+  if (!show_origins) return RunMint(parsed, request, schema);
+  const std::vector<Json> rows = OriginRows(parsed, config, profile, request.attributes, layers);
+  if (!parsed.config) {
+    PrintOrigins(rows);
+    return RunMint(parsed, request, schema);
   }
-  return RunMint(parsed, request, schema);
+  LineWriter out(STDOUT_FILENO);
+  for (const Json& row : rows) WriteRow(out, row);
+  if (schema) {
+    ReportSchemaProblems(*schema, request.attributes);  // the verdict, as a mint's
+    if (!g_quiet) PrintError("the schema passes these attributes");
+  }
+  return 0;
 }
 
 int RunAndReport(int argc, char** argv) {

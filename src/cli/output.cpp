@@ -1,4 +1,3 @@
-// Whole-line writes and bounded reads on file descriptors.
 #include "output.hpp"
 
 #include <fcntl.h>
@@ -23,9 +22,7 @@ SignalsHeld::SignalsHeld() {
 SignalsHeld::~SignalsHeld() { pthread_sigmask(SIG_SETMASK, &previous_, nullptr); }
 
 void LineWriter::Write(std::string_view line) {
-  std::string text;
-  text.reserve(line.size() + 1);
-  text.append(line).push_back('\n');
+  const std::string text = std::string(line) + '\n';
   SignalsHeld held;
   std::size_t done = 0;
   while (done < text.size()) {
@@ -38,38 +35,6 @@ void LineWriter::Write(std::string_view line) {
     done += static_cast<std::size_t>(n);
   }
   ++lines_;
-}
-
-LineReader::Status LineReader::Next(std::string& line) {
-  bool oversized = false;
-  while (true) {
-    const auto newline = buffer_.find('\n', start_);
-    if (newline != std::string::npos) {
-      if (!oversized) line.assign(buffer_, start_, newline - start_);
-      start_ = newline + 1;
-      return oversized || line.size() > max_bytes_ ? Status::kOversized : Status::kLine;
-    }
-    // No newline yet: an oversized line is dropped as it arrives, so memory stays bounded.
-    oversized = oversized || buffer_.size() - start_ > max_bytes_;
-    buffer_.erase(0, oversized ? std::string::npos : start_);
-    start_ = 0;
-    if (eof_) {
-      if (buffer_.empty() && !oversized) return Status::kEnd;
-      line = std::move(buffer_);
-      buffer_.clear();
-      return oversized ? Status::kOversized : Status::kLine;
-    }
-    if (stop_ && stop_()) return Status::kInterrupted;
-    char chunk[65536];
-    const ssize_t n = read(fd_, chunk, sizeof chunk);
-    if (n < 0 && errno == EINTR) return Status::kInterrupted;
-    if (n < 0) {
-      error_ = errno;
-      return Status::kError;
-    }
-    eof_ = n == 0;
-    buffer_.append(chunk, static_cast<std::size_t>(n));
-  }
 }
 
 std::string ReadBounded(int fd, std::size_t max_bytes, const std::string& what,

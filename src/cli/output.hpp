@@ -6,12 +6,11 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
-#include <functional>
 #include <optional>
 #include <string>
-#include <vector>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace toucan {
 
@@ -51,28 +50,6 @@ class LineWriter {
   std::uint64_t lines_ = 0;
 };
 
-// Lines of a file descriptor; one over `max_bytes` is kOversized, and skipped, not held.
-class LineReader {
- public:
-  enum class Status { kLine, kOversized, kEnd, kError, kInterrupted };
-  // `stop` is asked before each read: an endless line (/dev/zero) must not keep us reading.
-  LineReader(int fd, std::size_t max_bytes, std::function<bool()> stop = {})
-      : fd_(fd), max_bytes_(max_bytes), stop_(std::move(stop)) {}
-  // kInterrupted: a signal arrived while waiting; call again to go on waiting.
-  Status Next(std::string& line);
-  int error() const { return error_; }  // errno of a kError
-  void ClearStop() { stop_ = nullptr; }
-
- private:
-  int fd_;
-  std::size_t max_bytes_;
-  std::function<bool()> stop_;
-  std::string buffer_;
-  std::size_t start_ = 0;
-  bool eof_ = false;
-  int error_ = 0;
-};
-
 // A whole input of at most `max_bytes` (more is Error(kUsage) naming `what`), or its first line.
 std::string ReadBounded(int fd, std::size_t max_bytes, const std::string& what,
                         bool first_line_only = false);
@@ -88,7 +65,6 @@ struct FileText {
 std::optional<FileText> ReadRegularFile(const std::string& path, std::string_view what,
                                         std::size_t max_bytes, bool missing_ok);
 
-// The parts with `separator` between them.
 std::string Join(const std::vector<std::string>& parts, std::string_view separator);
 
 }  // namespace toucan

@@ -1,6 +1,10 @@
 #include "batch.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 namespace toucan {
 namespace {
@@ -102,6 +106,31 @@ TEST(BatchLine, InvalidLines) {
     EXPECT_FALSE(line.request) << c.line;
     EXPECT_EQ(line.distinct_id.has_value(), c.has_id) << c.line;
     EXPECT_NE(line.error.find(c.says), std::string::npos) << c.line << " → " << line.error;
+  }
+}
+
+// On an interrupt stderr says what was not attempted, and gives no summary as well.
+TEST(Batch, AnInterruptSaysOnlyWhatWasNotAttempted) {
+  ClientOptions client_options;
+  client_options.api_key = "tk_unit_test_key";
+  Client client(client_options);
+  for (Client* mint : {&client, static_cast<Client*>(nullptr)}) {
+    std::FILE* input = std::tmpfile();
+    std::FILE* err = std::tmpfile();
+    std::fputs("u1\nu2\n\nu3\n", input);
+    std::rewind(input);
+    BatchOptions options;
+    options.interrupted = [] { return true; };
+    const int out = ::open("/dev/null", O_WRONLY);
+    EXPECT_EQ(RunBatch(mint, fileno(input), options, out, err), ExitCode(ErrorKind::kInterrupted));
+    ::close(out);
+    std::rewind(err);
+    char text[256];
+    const std::size_t size = std::fread(text, 1, sizeof text, err);
+    EXPECT_EQ(std::string(text, size),
+              "toucan-token: interrupted: 0 minted, 0 failed, 3 not attempted\n");
+    std::fclose(input);
+    std::fclose(err);
   }
 }
 

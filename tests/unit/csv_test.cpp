@@ -54,7 +54,7 @@ TEST(CsvRecord, OversizedRecordsKeepNoCellsButFollowTheQuotes) {
   EXPECT_TRUE(record.cells().empty());
   record.Clear();
   EXPECT_FALSE(record.oversized());
-  EXPECT_TRUE(record.empty());
+  EXPECT_TRUE(record.cells().empty());
   EXPECT_TRUE(record.Feed("a,b"));
   EXPECT_EQ(record.cells(), (Cells{"a", "b"}));
   record.Clear();
