@@ -74,24 +74,19 @@ bool IsOwnFile(const struct stat& info) {
 // Removes the files of the folder that the tool wrote (IsOwnFile) and that `wanted` accepts.
 // Empty when the folder cannot be listed.
 std::optional<std::size_t> RemoveOwnFiles(
-    int folder_fd, const std::function<bool(std::string_view, const struct stat&)>& wanted) {
-  const int listing_fd = ::dup(folder_fd);
-  DIR* listing = listing_fd < 0 ? nullptr : ::fdopendir(listing_fd);
-  if (listing == nullptr) {
-    if (listing_fd >= 0) ::close(listing_fd);
-    return std::nullopt;
-  }
-  ::rewinddir(listing);  // the offset is shared with folder_fd and earlier listings
+    DIR* folder, const std::function<bool(std::string_view, const struct stat&)>& wanted) {
+  ::rewinddir(folder);
   std::size_t removed = 0;
-  while (const dirent* item = ::readdir(listing)) {
+  // errno tells the end of the listing from a failure.
+  for (errno = 0; const dirent* item = ::readdir(folder); errno = 0) {
     struct stat info {};
-    if (::fstatat(folder_fd, item->d_name, &info, AT_SYMLINK_NOFOLLOW) == 0 && IsOwnFile(info) &&
-        wanted(item->d_name, info) && ::unlinkat(folder_fd, item->d_name, 0) == 0) {
+    if (::fstatat(::dirfd(folder), item->d_name, &info, AT_SYMLINK_NOFOLLOW) == 0 &&
+        IsOwnFile(info) && wanted(item->d_name, info) &&
+        ::unlinkat(::dirfd(folder), item->d_name, 0) == 0) {
       ++removed;
     }
   }
-  ::closedir(listing);
-  return removed;
+  return errno == 0 ? std::optional(removed) : std::nullopt;
 }
 
 // mkdir -p, each folder it creates 0700.
@@ -101,13 +96,6 @@ int MakeFolders(const std::string& path) {
     if (::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) return errno;
     if (slash == std::string::npos) return 0;
   }
-}
-
-std::string RandomSuffix() {
-  std::random_device random;
-  std::string bytes;
-  for (int i = 0; i < 8; ++i) bytes += static_cast<char>(random() & 0xFF);
-  return Hex(bytes);
 }
 
 std::int64_t MillisecondsSinceEpoch(system_clock::time_point when) {
@@ -124,18 +112,13 @@ bool WriteAll(int fd, std::string_view data) {
   return true;
 }
 
-// Bounded read of an entry; empty when it is not a regular file of a sane size that the tool
-// wrote (0600, this user's): one that `cache clear` would leave behind is not trusted either.
+// Bounded read of an entry; empty unless the tool wrote it (IsOwnFile): one that `cache clear`
+// would leave behind is not trusted either.
 std::optional<std::string> ReadEntry(int fd) {
   struct stat info {};
-  if (::fstat(fd, &info) != 0 || !IsOwnFile(info) ||
-      static_cast<std::size_t>(info.st_size) > kMaxCacheEntryBytes) {
-    return std::nullopt;
-  }
+  if (::fstat(fd, &info) != 0 || !IsOwnFile(info)) return std::nullopt;
   try {
-    std::string text = ReadBounded(fd, kMaxCacheEntryBytes, "cache entry");
-    if (text.size() != static_cast<std::size_t>(info.st_size)) return std::nullopt;  // changed
-    return text;
+    return ReadBounded(fd, kMaxCacheEntryBytes, "cache entry");
   } catch (const Error&) {
     return std::nullopt;
   }
@@ -146,7 +129,9 @@ std::optional<std::string> ReadEntry(int fd) {
 // rename loses only the entry, which is then a miss, and a second fsync would double what storing
 // costs a mint. Returns 0 or the errno of the failure.
 int WriteAtomically(int folder_fd, const std::string& name, std::string_view text) {
-  const std::string temporary = ".tmp-" + std::to_string(::getpid()) + "-" + RandomSuffix();
+  std::random_device random;
+  const std::string temporary = ".tmp-" + std::to_string(::getpid()) + "-" +
+                                std::to_string(random()) + std::to_string(random());
   std::snprintf(g_unfinished_name, sizeof g_unfinished_name, "%s", temporary.c_str());
   g_unfinished_folder = folder_fd;
   const int fd = ::openat(folder_fd, temporary.c_str(),
@@ -191,25 +176,6 @@ std::optional<Entry> ParseEntry(std::string_view text) {
 
 }  // namespace
 
-TokenCache::TokenCache(int folder_fd, std::string folder, Clock clock)
-    : folder_fd_(folder_fd), folder_(std::move(folder)), clock_(std::move(clock)) {}
-
-TokenCache::TokenCache(TokenCache&& other) noexcept
-    : folder_fd_(std::exchange(other.folder_fd_, -1)),
-      folder_(std::move(other.folder_)),
-      clock_(std::move(other.clock_)) {}
-
-TokenCache& TokenCache::operator=(TokenCache&& other) noexcept {
-  std::swap(folder_fd_, other.folder_fd_);  // `other` closes ours
-  std::swap(folder_, other.folder_);
-  std::swap(clock_, other.clock_);
-  return *this;
-}
-
-TokenCache::~TokenCache() {
-  if (folder_fd_ >= 0) ::close(folder_fd_);
-}
-
 CacheOpen TokenCache::Open(const Environment& env, Clock clock) {
   const auto base = internal::XdgFolder(env, "XDG_CACHE_HOME", ".cache");
   if (!base) return {std::nullopt, "the token cache needs HOME or XDG_CACHE_HOME; not using it"};
@@ -218,25 +184,25 @@ CacheOpen TokenCache::Open(const Environment& env, Clock clock) {
     return {std::nullopt, "cannot create the cache folder " + folder + ": " + std::strerror(error) +
                               "; not using it"};
   }
-  const int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  Folder listing(::opendir(folder.c_str()), &::closedir);
   struct stat info {};
-  if (fd < 0 || ::fstat(fd, &info) != 0) {
-    const std::string reason = std::strerror(errno);
-    if (fd >= 0) ::close(fd);
-    return {std::nullopt,
-            "cannot open the cache folder " + folder + ": " + reason + "; not using it"};
+  if (!listing || ::fstat(::dirfd(listing.get()), &info) != 0) {
+    return {std::nullopt, "cannot open the cache folder " + folder + ": " + std::strerror(errno) +
+                              "; not using it"};
   }
-  const std::string problem =
-      info.st_uid != ::geteuid() ? "belongs to another user"
-      : (info.st_mode & 077) == 0
-          ? ""
-          : "is open to group or others (mode " + internal::OctalMode(info.st_mode) +
-                "; run chmod 700 " + folder + ")";
-  if (!problem.empty()) {
-    ::close(fd);
-    return {std::nullopt, "the cache folder " + folder + " " + problem + "; not using it"};
+  if (info.st_uid != ::geteuid()) {
+    return {std::nullopt, "the cache folder " + folder + " belongs to another user; not using it"};
   }
-  return {TokenCache(fd, folder, std::move(clock)), ""};
+  if ((info.st_mode & 077) != 0) {
+    return {std::nullopt, "the cache folder " + folder + " is open to group or others (mode " +
+                              internal::OctalMode(info.st_mode) + "; run chmod 700 " + folder +
+                              "); not using it"};
+  }
+  TokenCache cache;
+  cache.folder_ = folder;
+  cache.listing_ = std::move(listing);
+  cache.clock_ = std::move(clock);
+  return {std::move(cache), ""};
 }
 
 std::string TokenCache::EntryName(std::string_view url, std::string_view api_key,
@@ -253,7 +219,7 @@ CacheLookup TokenCache::Lookup(const std::string& name, const Redactor& redactor
                                std::optional<std::chrono::seconds> min_ttl) const {
   if (!IsEntryName(name)) return {std::nullopt, "no entry"};
   const int fd =
-      ::openat(folder_fd_, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+      ::openat(dirfd(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) return {std::nullopt, errno == ENOENT ? "no entry" : "corrupt"};
   const auto text = ReadEntry(fd);
   ::close(fd);
@@ -297,16 +263,16 @@ CacheStore TokenCache::Store(const std::string& name, const TokenResponse& respo
       response.expires_at ? *response.expires_at - seconds(*response.expires_in) : clock_();
   const std::string reply = ResponseJsonLine(response);
   if (reply.size() > kMaxResponseBytes) return {false, "the reply is too large"};
-  const std::string text = std::string(kEntryHeader) +
-                           std::to_string(MillisecondsSinceEpoch(received)) + '\n' + reply;
+  const std::string text =
+      std::string(kEntryHeader) + std::to_string(MillisecondsSinceEpoch(received)) + '\n' + reply;
 
   // Leftovers of writers that were killed hold live tokens: a minute is far longer than a write.
   const auto now = system_clock::now();
-  RemoveOwnFiles(folder_fd_, [now](std::string_view file, const struct stat& info) {
+  RemoveOwnFiles(listing_.get(), [now](std::string_view file, const struct stat& info) {
     return IsTemporaryName(file) &&
            system_clock::from_time_t(info.st_mtime) + kStaleTemporary < now;
   });
-  const int failure = WriteAtomically(folder_fd_, name, text);
+  const int failure = WriteAtomically(dirfd(), name, text);
   if (failure == ENOTEMPTY || failure == EEXIST || failure == EISDIR) {
     return {false, "the cache entry " + folder_ + "/" + name + " is a directory; remove it", true};
   }
@@ -317,9 +283,10 @@ CacheStore TokenCache::Store(const std::string& name, const TokenResponse& respo
 
 std::size_t TokenCache::Clear() const {
   // Temporary files too, a writer's in progress included: no token survives a clear.
-  const auto removed = RemoveOwnFiles(folder_fd_, [](std::string_view name, const struct stat&) {
-    return IsEntryName(name) || IsTemporaryName(name);
-  });
+  const auto removed =
+      RemoveOwnFiles(listing_.get(), [](std::string_view name, const struct stat&) {
+        return IsEntryName(name) || IsTemporaryName(name);
+      });
   if (!removed) {
     throw UsageError("cannot list the cache folder " + folder_ + ": " + std::strerror(errno));
   }

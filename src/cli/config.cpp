@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 
 #include "config_internal.hpp"
 #include "output.hpp"
@@ -57,10 +58,9 @@ void CheckPermissions(const std::string& path, const FileText& file) {
   // The folder that holds the name, and, for a symbolic link, the one that holds the file: in a
   // folder others may write, they can swap or remove the file whatever its own mode.
   std::vector<std::string> folders{internal::Folder(path)};
-  if (char* resolved = ::realpath(path.c_str(), nullptr)) {
-    if (const std::string real = internal::Folder(resolved); real != folders.front()) folders.push_back(real);
-    std::free(resolved);
-  }
+  std::error_code error;
+  const std::string real = internal::Folder(std::filesystem::canonical(path, error));
+  if (!error && real != folders.front()) folders.push_back(real);
   for (const std::string& folder : folders) {
     struct stat info {};
     if (::stat(folder.c_str(), &info) != 0) {
@@ -98,7 +98,8 @@ ConfigLocation LocateConfig(const Environment& env) {
 Config LoadConfig(const Environment& env) {
   const ConfigLocation location = LocateConfig(env);
   if (location.path.empty()) return {};
-  const auto file = ReadRegularFile(location.path, "config file", kMaxConfigBytes, !location.explicit_path);
+  const auto file =
+      ReadRegularFile(location.path, "config file", kMaxConfigBytes, !location.explicit_path);
   if (!file) return {};
   CheckPermissions(location.path, *file);
   return ParseConfig(file->text, location.path, env);

@@ -19,10 +19,6 @@ namespace {
 
 constexpr std::size_t kMaxKeyLineBytes = 4096;
 
-std::string CommandText(const std::vector<std::string>& argv) {
-  return "api-key-command " + Quoted(Join(argv, " "));
-}
-
 // The command running, for StopKeyCommand in a signal handler; plain storage, no locks.
 volatile sig_atomic_t g_command_pid = 0;
 volatile sig_atomic_t g_command_has_group = 0;
@@ -44,7 +40,6 @@ int SpawnWithStdout(const std::vector<std::string>& argv, int stdout_fd, pid_t& 
   posix_spawnattr_t attributes;
   posix_spawnattr_init(&attributes);
   g_command_has_group = !HasControllingTerminal();
-  if (g_command_has_group) posix_spawnattr_setpgroup(&attributes, 0);
   // Until its pid is stored, a signal handler could not stop the command: SIGINT and SIGTERM wait
   // till then. The command starts with the mask as it was.
   const SignalsHeld held;
@@ -70,10 +65,9 @@ int SpawnWithStdout(const std::vector<std::string>& argv, int stdout_fd, pid_t& 
 
 struct KeyOutput {
   std::string first_line;
-  bool line_complete = false;  // a newline or the end of output was seen
+  bool line_complete = false;  // a newline was seen
   bool too_long = false;
-  bool timed_out = false;
-  std::optional<int> status;  // set when the command was seen to exit while reading
+  std::optional<int> status;  // empty when the deadline passed first
 };
 
 // Keeps the first line of what a read returned; drops the rest.
@@ -85,35 +79,35 @@ void KeepFirstLine(KeyOutput& out, std::string_view chunk) {
   if (newline != std::string_view::npos) out.line_complete = true;
 }
 
-// Reads the child's stdout until it closes, the child exits, or the deadline passes. Only the
-// first line is kept; the rest is drained, so a chatty command cannot block on a full pipe. The
-// child's exit ends the reading even if the pipe stays open: a process it left behind (an agent
-// started in the background) may hold the pipe for ever.
-KeyOutput ReadFirstLine(int fd, pid_t pid, std::chrono::steady_clock::time_point deadline) {
+// Reads the child's stdout until the child exits or the deadline passes. Only the first line is
+// kept; the rest is drained, so a chatty command cannot block on a full pipe. The child's exit ends
+// the reading even if the pipe stays open: a process it left behind (an agent started in the
+// background) may hold the pipe for ever.
+KeyOutput ReadUntilExit(int fd, pid_t pid, std::chrono::steady_clock::time_point deadline) {
   KeyOutput out;
+  pollfd poller{fd, POLLIN, 0};
   char buffer[4096];
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return out.timed_out = true, out;
-    pollfd poller{fd, POLLIN, 0};
-    const int ready = ::poll(&poller, 1, static_cast<int>(std::min<long long>(left.count(), 20)));
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready == 0) {
-      int status = 0;
-      const pid_t done = ::waitpid(pid, &status, WNOHANG);  // -1: StopKeyCommand reaped it
-      if (done == 0 || (done < 0 && errno == EINTR)) continue;
+    int status = 0;
+    const pid_t done = ::waitpid(pid, &status, WNOHANG);  // -1: StopKeyCommand reaped it
+    if (done == pid || (done < 0 && errno != EINTR)) {
       out.status = status;
       ::fcntl(fd, F_SETFL, O_NONBLOCK);  // what it wrote before exiting, without waiting
       for (ssize_t got; (got = ::read(fd, buffer, sizeof buffer)) > 0;) {
         KeepFirstLine(out, std::string_view(buffer, static_cast<std::size_t>(got)));
       }
-      return out.line_complete = true, out;
+      return out;
     }
-    const ssize_t got = ready < 0 ? -1 : ::read(fd, buffer, sizeof buffer);
-    if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (got <= 0) return out.line_complete = true, out;
-    KeepFirstLine(out, std::string_view(buffer, static_cast<std::size_t>(got)));
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return out;
+    // At the end of the output the fd is set to -1: poll then only waits for the exit.
+    const std::chrono::milliseconds most(poller.fd < 0 ? 5 : 20);
+    if (::poll(&poller, 1, static_cast<int>(std::min(left, most).count())) > 0) {
+      const ssize_t got = ::read(fd, buffer, sizeof buffer);
+      if (got > 0) KeepFirstLine(out, std::string_view(buffer, static_cast<std::size_t>(got)));
+      if (got == 0 || (got < 0 && errno != EINTR)) poller.fd = -1;
+    }
   }
 }
 
@@ -121,60 +115,40 @@ KeyOutput ReadFirstLine(int fd, pid_t pid, std::chrono::steady_clock::time_point
 // Async-signal-safe.
 void KillCommand(pid_t pid) { ::kill(g_command_has_group ? -pid : pid, SIGKILL); }
 
-// The exit status, or empty when the deadline passed first (the child is then killed).
-std::optional<int> WaitUntil(pid_t pid, std::chrono::steady_clock::time_point deadline) {
-  int status = 0;
-  for (auto pause = std::chrono::milliseconds(1);;
-       pause = std::min(pause * 2, std::chrono::milliseconds(50))) {
-    const pid_t done = ::waitpid(pid, &status, WNOHANG);
-    if (done == pid) return status;
-    if (done < 0 && errno != EINTR) return status;
-    if (std::chrono::steady_clock::now() >= deadline) break;
-    ::usleep(static_cast<useconds_t>(pause.count() * 1000));
-  }
-  KillCommand(pid);
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
 std::string RunKeyCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
   if (argv.empty() || argv.front().empty()) throw UsageError("api-key-command is empty");
+  const std::string name = "api-key-command " + Quoted(Join(argv, " "));
   int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0)
-    throw UsageError(CommandText(argv) + ": " + std::strerror(errno));
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw UsageError(name + ": " + std::strerror(errno));
   pid_t pid = -1;
   const int error = SpawnWithStdout(argv, fds[1], pid);
   ::close(fds[1]);
   if (error != 0) {
     ::close(fds[0]);
-    throw UsageError(CommandText(argv) + " could not be started: " + std::strerror(error));
+    throw UsageError(name + " could not be started: " + std::strerror(error));
   }
   if (g_command_stopped) KillCommand(pid);  // a signal came before it was started
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  const KeyOutput out = ReadFirstLine(fds[0], pid, deadline);
+  const KeyOutput out = ReadUntilExit(fds[0], pid, std::chrono::steady_clock::now() + timeout);
   // Past the limit the command is stopped before its output pipe closes, so that it is reported
   // as too slow, not as killed by the SIGPIPE that closing would cause.
-  if (out.timed_out) KillCommand(pid);
+  if (!out.status) KillCommand(pid);
   ::close(fds[0]);
-  const auto status =
-      out.status ? out.status
-                 : WaitUntil(pid, out.timed_out ? std::chrono::steady_clock::now() : deadline);
+  while (!out.status && ::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
   g_command_pid = 0;
-  const std::string name = CommandText(argv);
   if (g_command_stopped) throw Error(ErrorKind::kInterrupted, "interrupted while " + name + " ran");
-  if (!status || out.timed_out) {
+  if (!out.status) {
     char limit[32];
     std::snprintf(limit, sizeof limit, "%g", static_cast<double>(timeout.count()) / 1000.0);
     throw UsageError(name + " did not finish within " + limit + " s and was stopped");
   }
-  if (WIFSIGNALED(*status)) {
-    throw UsageError(name + " was ended by signal " + std::to_string(WTERMSIG(*status)));
+  if (WIFSIGNALED(*out.status)) {
+    throw UsageError(name + " was ended by signal " + std::to_string(WTERMSIG(*out.status)));
   }
-  if (WEXITSTATUS(*status) != 0) {
-    throw UsageError(name + " failed with exit status " + std::to_string(WEXITSTATUS(*status)));
+  if (WEXITSTATUS(*out.status) != 0) {
+    throw UsageError(name + " failed with exit status " + std::to_string(WEXITSTATUS(*out.status)));
   }
   if (out.too_long) throw UsageError(name + " printed a first line longer than 4 KiB");
   std::string key(Trim(out.first_line));

@@ -10,8 +10,8 @@ namespace toucan {
 namespace {
 
 // In the order of AttributeType.
-constexpr std::string_view kTypeNames[] = {"string", "integer", "number",
-                                           "boolean", "array", "object"};
+constexpr std::string_view kTypeNames[] = {"string",  "integer", "number",
+                                           "boolean", "array",   "object"};
 
 // A value from user input as JSON, cut short for a message.
 std::string Shown(const Json& value) {
@@ -47,10 +47,80 @@ AttributeType ParseType(const std::string& attribute, const Json& value) {
 
 bool Matches(AttributeType type, const Json& value) {
   // In the order of AttributeType.
-  constexpr bool (Json::*kIs[])() const noexcept = {&Json::is_string,  &Json::is_number_integer,
-                                                     &Json::is_number,  &Json::is_boolean,
-                                                     &Json::is_array,   &Json::is_object};
+  constexpr bool (Json::*kIs[])()
+      const noexcept = {&Json::is_string,  &Json::is_number_integer, &Json::is_number,
+                        &Json::is_boolean, &Json::is_array,          &Json::is_object};
   return (value.*kIs[static_cast<std::size_t>(type)])();
+}
+
+AttributeDeclaration ParseLongForm(const std::string& name, const Json& declaration) {
+  const std::string attribute = "attribute " + Quoted(name);
+  if (!declaration.contains("type")) throw UsageError(attribute + " needs a \"type\"");
+  AttributeDeclaration entry{name, ParseType(name, declaration["type"]), false, {}};
+  for (const auto& [key, value] : declaration.items()) {
+    if (key == "required") {
+      if (!value.is_boolean()) throw UsageError(attribute + ": \"required\" must be true or false");
+      entry.required = value.get<bool>();
+    } else if (key == "enum") {
+      if (!value.is_array() || value.empty()) {
+        throw UsageError(attribute + ": \"enum\" must be a non-empty array");
+      }
+      for (const Json& allowed : value) {
+        if (!Matches(entry.type, allowed)) {
+          throw UsageError(attribute + ": \"enum\" value " + Shown(allowed) + " is not a " +
+                           std::string(AttributeTypeName(entry.type)));
+        }
+      }
+      entry.allowed = {value.begin(), value.end()};
+    } else if (key != "type" && key != "description") {
+      throw UsageError(attribute + ": unknown field " + Quoted(key) +
+                       DidYouMean(key, {"type", "required", "enum", "description"}));
+    }
+  }
+  return entry;
+}
+
+// A suggestion costs a pass over the candidates for each problem; past this many (no schema a
+// person writes), a line of a batch would pay too much for it, so none is made.
+constexpr std::size_t kMostCandidates = 1000;
+
+// Up to ten items of a list, and "..." for the rest.
+template <typename Items, typename Show>
+std::string FirstTen(const Items& items, const Show& show) {
+  std::string list;
+  for (std::size_t i = 0; i < items.size() && i < 10; ++i) list += (i ? ", " : "") + show(items[i]);
+  return Excerpt(items.size() > 10 ? list + ", ..." : list);
+}
+
+// `suggested` collects the names offered, whose absence then needs no line of its own.
+std::string UnknownAttribute(const std::string& key,
+                             const std::vector<AttributeDeclaration>& declarations,
+                             std::vector<std::string>& suggested) {
+  const std::string message = "unknown attribute " + Quoted(key);
+  if (declarations.size() <= kMostCandidates) {
+    std::vector<std::string> names;
+    for (const auto& declaration : declarations) names.push_back(declaration.name);
+    if (const auto close = SuggestName(key, names)) {
+      suggested.push_back(*close);
+      return message + " (did you mean " + Quoted(*close) + "?)";
+    }
+  }
+  if (declarations.empty()) return message + ": the schema declares none";
+  return message + ": the schema declares " +
+         FirstTen(declarations, [](const AttributeDeclaration& d) { return Quoted(d.name); });
+}
+
+std::string OutsideEnum(const AttributeDeclaration& declaration, const Json& value) {
+  std::string message = "attribute " + Quoted(declaration.name) + ": " + Shown(value) +
+                        " is not one of " + FirstTen(declaration.allowed, Shown);
+  if (value.is_string() && declaration.allowed.size() <= kMostCandidates) {
+    std::vector<std::string> words;
+    for (const Json& allowed : declaration.allowed) {
+      if (allowed.is_string()) words.push_back(allowed.get<std::string>());
+    }
+    message += DidYouMean(value.get<std::string>(), words);
+  }
+  return message;
 }
 
 }  // namespace
@@ -85,44 +155,6 @@ std::string DidYouMean(std::string_view word, const std::vector<std::string>& ca
   return close ? " (did you mean " + Quoted(*close) + "?)" : std::string();
 }
 
-namespace {
-
-// `enum = [...]`: a non-empty array of values of the declared type.
-std::vector<Json> ParseEnum(const std::string& name, AttributeType type, const Json& values) {
-  if (!values.is_array() || values.empty()) {
-    throw UsageError("attribute " + Quoted(name) + ": \"enum\" must be a non-empty array");
-  }
-  for (const Json& value : values) {
-    if (!Matches(type, value)) {
-      throw UsageError("attribute " + Quoted(name) + ": \"enum\" value " + Shown(value) +
-                       " is not a " + std::string(AttributeTypeName(type)));
-    }
-  }
-  return {values.begin(), values.end()};
-}
-
-AttributeDeclaration ParseLongForm(const std::string& name, const Json& declaration) {
-  if (!declaration.contains("type")) {
-    throw UsageError("attribute " + Quoted(name) + " needs a \"type\"");
-  }
-  AttributeDeclaration entry{name, ParseType(name, declaration["type"]), false, {}};
-  for (const auto& [key, value] : declaration.items()) {
-    if (key == "required" && value.is_boolean()) {
-      entry.required = value.get<bool>();
-    } else if (key == "required") {
-      throw UsageError("attribute " + Quoted(name) + ": \"required\" must be true or false");
-    } else if (key == "enum") {
-      entry.allowed = ParseEnum(name, entry.type, value);
-    } else if (key != "type" && key != "description") {
-      throw UsageError("attribute " + Quoted(name) + ": unknown field " + Quoted(key) +
-                       DidYouMean(key, {"type", "required", "enum", "description"}));
-    }
-  }
-  return entry;
-}
-
-}  // namespace
-
 void Schema::Declare(const std::string& name, const Json& declaration) {
   if (name.empty()) throw UsageError("an attribute name must not be empty");
   if (index_.contains(name)) throw UsageError("attribute " + Quoted(name) + " is declared twice");
@@ -132,7 +164,8 @@ void Schema::Declare(const std::string& name, const Json& declaration) {
   } else if (declaration.is_object()) {
     entry = ParseLongForm(name, declaration);
   } else {
-    throw UsageError("attribute " + Quoted(name) + " must be declared as a type name (\"string\") " +
+    throw UsageError("attribute " + Quoted(name) +
+                     " must be declared as a type name (\"string\") " +
                      "or as {\"type\": ..., \"required\": ...}, not " + Shown(declaration));
   }
   index_.emplace(name, declarations_.size());
@@ -219,63 +252,15 @@ Json Schema::Coerce(std::string_view name, std::string_view text) const {
   return std::string(text);
 }
 
-namespace {
-
-// A suggestion costs a pass over the candidates for each problem; past this many (no schema a
-// person writes), a line of a batch would pay too much for it, so none is made.
-constexpr std::size_t kMostCandidates = 1000;
-
-// Up to ten items of a list, and "..." for the rest.
-template <typename Items, typename Show>
-std::string FirstTen(const Items& items, const Show& show) {
-  std::string list;
-  for (std::size_t i = 0; i < items.size() && i < 10; ++i) list += (i ? ", " : "") + show(items[i]);
-  return Excerpt(items.size() > 10 ? list + ", ..." : list);
-}
-
-// `suggested` collects the names offered, whose absence then needs no line of its own.
-std::string UnknownAttribute(const std::string& key,
-                             const std::vector<AttributeDeclaration>& declarations,
-                             std::vector<std::string>& suggested) {
-  const std::string message = "unknown attribute " + Quoted(key);
-  if (declarations.size() <= kMostCandidates) {
-    std::vector<std::string> names;
-    for (const auto& declaration : declarations) names.push_back(declaration.name);
-    if (const auto close = SuggestName(key, names)) {
-      suggested.push_back(*close);
-      return message + " (did you mean " + Quoted(*close) + "?)";
-    }
-  }
-  if (declarations.empty()) return message + ": the schema declares none";
-  return message + ": the schema declares " +
-         FirstTen(declarations, [](const AttributeDeclaration& d) { return Quoted(d.name); });
-}
-
-std::string OutsideEnum(const AttributeDeclaration& declaration, const Json& value) {
-  std::string message = "attribute " + Quoted(declaration.name) + ": " + Shown(value) +
-                        " is not one of " + FirstTen(declaration.allowed, Shown);
-  if (value.is_string() && declaration.allowed.size() <= kMostCandidates) {
-    std::vector<std::string> words;
-    for (const Json& allowed : declaration.allowed) {
-      if (allowed.is_string()) words.push_back(allowed.get<std::string>());
-    }
-    message += DidYouMean(value.get<std::string>(), words);
-  }
-  return message;
-}
-
-}  // namespace
-
 std::vector<std::string> Schema::Problems(const Json& attributes) const {
   // A hostile line may hold 100,000 unknown keys: the first few are worth a message each (with a
   // suggestion, which costs a pass over the names), the rest a count.
   constexpr std::size_t kShown = 20;
   std::vector<std::string> problems;
   std::vector<std::string> suggested;
-  std::size_t more = 0;
+  std::size_t found = 0;
   const auto add = [&](const auto& make) {
-    if (problems.size() < kShown) problems.push_back(make());
-    else ++more;
+    if (++found <= kShown) problems.push_back(make());
   };
   std::size_t required_given = 0;
   for (const auto& item : attributes.items()) {  // not a structured binding: lambdas use it
@@ -309,8 +294,10 @@ std::vector<std::string> Schema::Problems(const Json& attributes) const {
       }
     }
   }
-  if (more > 0) {
-    problems.push_back("and " + std::to_string(more) + (more == 1 ? " more problem" : " more problems"));
+  if (found > kShown) {
+    const std::size_t more = found - kShown;
+    problems.push_back("and " + std::to_string(more) +
+                       (more == 1 ? " more problem" : " more problems"));
   }
   return problems;
 }

@@ -38,14 +38,12 @@ std::size_t SkipString(std::string_view text, std::size_t i) {
   return text.size();
 }
 
-// A lexical scan run before toml++ builds anything; the offset of the first thing refused, and
-// why. It refuses non-ASCII text: toml++ 3.3 tests such characters with
-// is_non_ascii_horizontal_whitespace(), which reaches __builtin_unreachable() for U+00A1–U+0499
-// and U+FC26–U+FEFE (undefined behaviour; found by fuzz_config, upstream issue 190). And it
-// refuses nesting past the limit: a header such as `[a.a.a…]` with 300,000 parts would otherwise
-// build, and recursively free, a table that deep. Valid TOML holds quotes only in strings, and
-// toml++ stops at the first error, so taking every quote outside a string or comment for the
-// start of one agrees with toml++ on everything it builds.
+// Run before toml++ builds anything: the offset of the first thing refused, and why. Non-ASCII
+// text: toml++ 3.3 reaches __builtin_unreachable() on U+00A1–U+0499 and U+FC26–U+FEFE (found by
+// fuzz_config, upstream issue 190). Nesting past the limit: a header `[a.a.a…]` of 300,000 parts
+// would build, and recursively free, a table that deep. toml++ stops at the first error, and
+// valid TOML holds quotes only in strings, so taking every quote outside a string or comment for
+// the start of one agrees with toml++ on everything it builds.
 std::pair<std::size_t, std::string> ScanToml(std::string_view text) {
   const auto bad = std::find_if(text.begin(), text.end(), [](char c) { return (c & 0x80) != 0; });
   if (bad != text.end()) {
