@@ -127,31 +127,32 @@ const std::pair<std::string_view, void (*)(Profile&, const Value&)> kSettings[] 
     {"output", [](Profile& p, const Value& v) { p.output = v.Text(); }},
 };
 
-std::vector<std::string> KnownKeys() {
-  std::vector<std::string> keys;
-  for (const auto& [key, apply] : kSettings) keys.emplace_back(key);
-  return keys;
-}
-
-bool IsInlineKeyName(std::string_view key) {
-  std::string normal;
-  for (const char c : key) {
+// A key that is no setting: in a profile, or at the top of the file (`top_level`).
+[[noreturn]] void UnknownKey(const toml::key& key, bool top_level) {
+  const std::string name(key.str());
+  const std::string where = Where(key.source()) + ": ";
+  std::string normal;  // `api_key`, `API-Key`, ...
+  for (const char c : name) {
     if (c != '-' && c != '_') normal += AsciiLower(c);
   }
-  return normal == "apikey" || normal == "key" || normal == "token";
-}
-
-[[noreturn]] void UnknownKey(const toml::key& key) {
-  const std::string name(key.str());
-  if (IsInlineKeyName(name)) {
-    throw UsageError(Where(key.source()) +
-                     ": an API key is never kept in the config file; put it " +
-                     "in a file only you can read and name it with 'api-key-file', or use " +
-                     "'api-key-command'");
+  if (normal == "apikey" || normal == "key" || normal == "token") {
+    throw UsageError(where +
+                     "an API key is never kept in the config file; put it in a file only you can "
+                     "read and name it with 'api-key-file', or use 'api-key-command'");
   }
-  const std::string message = Where(key.source()) + ": unknown key " + Quoted(name);
-  const std::string hint = DidYouMean(name, KnownKeys());
-  throw UsageError(message + (hint.empty() ? "; the keys are " + Join(KnownKeys(), ", ") : hint));
+  std::vector<std::string> keys;
+  for (const auto& [setting, apply] : kSettings) keys.emplace_back(setting);
+  if (top_level && std::ranges::count(keys, name) != 0) {
+    throw UsageError(where + Quoted(name) +
+                     " belongs in a profile: put it under [profile.default] or [profile.NAME]");
+  }
+  if (top_level) {
+    throw UsageError(where + "unknown key " + Quoted(name) + DidYouMean(name, {"profile"}) +
+                     "; the file holds [profile.NAME] tables");
+  }
+  const std::string hint = DidYouMean(name, keys);
+  throw UsageError(where + "unknown key " + Quoted(name) +
+                   (hint.empty() ? "; the keys are " + Join(keys, ", ") : hint));
 }
 
 void ApplySetting(Profile& profile, const toml::key& key, const toml::node& value,
@@ -159,7 +160,7 @@ void ApplySetting(Profile& profile, const toml::key& key, const toml::node& valu
   for (const auto& [name, apply] : kSettings) {
     if (name == key.str()) return apply(profile, Value{name, value, context});
   }
-  UnknownKey(key);
+  UnknownKey(key, false);
 }
 
 Profile ParseProfile(const toml::key& name, const toml::node& node, const Context& context) {
@@ -194,17 +195,6 @@ Profile ParseProfile(const toml::key& name, const toml::node& node, const Contex
   return profile;
 }
 
-[[noreturn]] void UnknownTopLevelKey(const toml::key& key) {
-  const std::string name(key.str());
-  if (std::ranges::count(KnownKeys(), name) != 0) {
-    throw UsageError(Where(key.source()) + ": " + Quoted(name) +
-                     " belongs in a profile: put it under [profile.default] or [profile.NAME]");
-  }
-  if (IsInlineKeyName(name)) UnknownKey(key);
-  throw UsageError(Where(key.source()) + ": unknown key " + Quoted(name) +
-                   DidYouMean(name, {"profile"}) + "; the file holds [profile.NAME] tables");
-}
-
 }  // namespace
 
 Config ParseConfig(std::string_view text, const std::string& path, const Environment& env) {
@@ -213,7 +203,7 @@ Config ParseConfig(std::string_view text, const std::string& path, const Environ
   config.path = path;
   const Context context{internal::Folder(path), EnvValue(env, "HOME")};
   for (const auto& [key, value] : internal::InFileOrder(document)) {
-    if (key->str() != "profile") UnknownTopLevelKey(*key);
+    if (key->str() != "profile") UnknownKey(*key, true);
     const auto* profiles = value->as_table();
     if (profiles == nullptr) {
       throw UsageError(Where(value->source()) + ": 'profile' must hold tables: [profile.NAME]");

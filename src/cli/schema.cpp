@@ -10,8 +10,8 @@ namespace toucan {
 namespace {
 
 // In the order of AttributeType.
-constexpr std::string_view kTypeNames[] = {"string",  "integer", "number",
-                                           "boolean", "array",   "object"};
+const std::vector<std::string> kTypeNames = {"string",  "integer", "number",
+                                             "boolean", "array",   "object"};
 
 // A value from user input as JSON, cut short for a message.
 std::string Shown(const Json& value) {
@@ -35,14 +35,10 @@ std::size_t EditDistance(std::string_view a, std::string_view b) {
 
 AttributeType ParseType(const std::string& attribute, const Json& value) {
   const std::string text = value.is_string() ? value.get<std::string>() : std::string();
-  const auto found = std::find(std::begin(kTypeNames), std::end(kTypeNames), text);
-  if (found != std::end(kTypeNames)) {
-    return static_cast<AttributeType>(found - std::begin(kTypeNames));
-  }
-  const std::vector<std::string> names(std::begin(kTypeNames), std::end(kTypeNames));
+  const auto found = std::find(kTypeNames.begin(), kTypeNames.end(), text);
+  if (found != kTypeNames.end()) return static_cast<AttributeType>(found - kTypeNames.begin());
   throw UsageError("attribute " + Quoted(attribute) + ": unknown type " + Shown(value) +
-                   DidYouMean(text, names) +
-                   "; the types are string, integer, number, boolean, array, object");
+                   DidYouMean(text, kTypeNames) + "; the types are " + Join(kTypeNames, ", "));
 }
 
 bool Matches(AttributeType type, const Json& value) {
@@ -68,7 +64,7 @@ AttributeDeclaration ParseLongForm(const std::string& name, const Json& declarat
       for (const Json& allowed : value) {
         if (!Matches(entry.type, allowed)) {
           throw UsageError(attribute + ": \"enum\" value " + Shown(allowed) + " is not a " +
-                           std::string(AttributeTypeName(entry.type)));
+                           kTypeNames[static_cast<std::size_t>(entry.type)]);
         }
       }
       entry.allowed = {value.begin(), value.end()};
@@ -124,10 +120,6 @@ std::string OutsideEnum(const AttributeDeclaration& declaration, const Json& val
 }
 
 }  // namespace
-
-std::string_view AttributeTypeName(AttributeType type) {
-  return kTypeNames[static_cast<std::size_t>(type)];
-}
 
 std::optional<std::string> SuggestName(std::string_view word,
                                        const std::vector<std::string>& candidates) {
@@ -275,7 +267,7 @@ std::vector<std::string> Schema::Problems(const Json& attributes) const {
     if (!Matches(declaration->type, value)) {
       add([&] {
         return "attribute " + Quoted(key) + " has the wrong type: the schema declares " +
-               std::string(AttributeTypeName(declaration->type)) + ", the value is " +
+               kTypeNames[static_cast<std::size_t>(declaration->type)] + ", the value is " +
                Shown(value) + " (" + value.type_name() + ")";
       });
     } else if (!declaration->allowed.empty() &&

@@ -12,8 +12,6 @@ namespace toucan {
 
 enum class AttributeType { kString, kInteger, kNumber, kBoolean, kArray, kObject };
 
-std::string_view AttributeTypeName(AttributeType type);
-
 struct AttributeDeclaration {
   std::string name;
   AttributeType type = AttributeType::kString;
