@@ -71,8 +71,7 @@ bool IsOwnFile(const struct stat& info) {
   return S_ISREG(info.st_mode) && (info.st_mode & 07777) == 0600 && info.st_uid == ::geteuid();
 }
 
-// Removes the files of the folder that the tool wrote (IsOwnFile) and that `wanted` accepts.
-// Empty when the folder cannot be listed.
+// Removes the files the tool wrote (IsOwnFile) that `wanted` accepts; empty when listing fails.
 std::optional<std::size_t> RemoveOwnFiles(
     DIR* folder, const std::function<bool(std::string_view, const struct stat&)>& wanted) {
   ::rewinddir(folder);
@@ -124,10 +123,9 @@ std::optional<std::string> ReadEntry(int fd) {
   }
 }
 
-// A reader sees the old entry or the new one, never part of one: the new one is complete and on
-// disk before the rename makes it visible. The folder is not synced: a crash that loses the
-// rename loses only the entry, which is then a miss, and a second fsync would double what storing
-// costs a mint. Returns 0 or the errno of the failure.
+// A reader sees the old entry or the new one, never part of one. The folder is not synced: a crash
+// that loses the rename loses only the entry (a miss), and a second fsync would double what
+// storing costs a mint. Returns 0 or the errno of the failure.
 int WriteAtomically(int folder_fd, const std::string& name, std::string_view text) {
   std::random_device random;
   const std::string temporary = ".tmp-" + std::to_string(::getpid()) + "-" +

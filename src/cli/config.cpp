@@ -1,5 +1,4 @@
-// Where the config file is, and whether it may be trusted: the environment, XDG folders and
-// file permissions.
+// Where the config file is, and whether it may be trusted.
 #include "config.hpp"
 
 #include <sys/stat.h>

@@ -24,22 +24,17 @@ volatile sig_atomic_t g_command_pid = 0;
 volatile sig_atomic_t g_command_has_group = 0;
 volatile sig_atomic_t g_command_stopped = 0;
 
-// Without a controlling terminal (CI, cron, a service) the command gets a process group of its
-// own, so that past the limit everything it started is stopped with it: a process left behind
-// would hold the job's output pipes open. With one, it stays in ours: a program that prompts on
-// the terminal (pass, gpg) must stay in the foreground group to read it.
-bool HasControllingTerminal() {
-  const int fd = ::open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
-  if (fd < 0) return false;
-  ::close(fd);
-  return true;
-}
-
 // Returns posix_spawnp's error; `pid` is set on success.
 int SpawnWithStdout(const std::vector<std::string>& argv, int stdout_fd, pid_t& pid) {
   posix_spawnattr_t attributes;
   posix_spawnattr_init(&attributes);
-  g_command_has_group = !HasControllingTerminal();
+  // Without a controlling terminal (CI, cron, a service) the command gets a process group of its
+  // own, so that past the limit everything it started is stopped with it: a process left behind
+  // would hold the job's output pipes open. With one, it stays in ours: a program that prompts on
+  // the terminal (pass, gpg) must stay in the foreground group to read it.
+  const int tty = ::open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
+  if (tty >= 0) ::close(tty);
+  g_command_has_group = tty < 0;
   // Until its pid is stored, a signal handler could not stop the command: SIGINT and SIGTERM wait
   // till then. The command starts with the mask as it was.
   const SignalsHeld held;
@@ -64,38 +59,28 @@ int SpawnWithStdout(const std::vector<std::string>& argv, int stdout_fd, pid_t& 
 }
 
 struct KeyOutput {
-  std::string first_line;
-  bool line_complete = false;  // a newline was seen
-  bool too_long = false;
+  std::string head;           // the first bytes: a line of 4 KiB and its newline at most
   std::optional<int> status;  // empty when the deadline passed first
 };
 
-// Keeps the first line of what a read returned; drops the rest.
-void KeepFirstLine(KeyOutput& out, std::string_view chunk) {
-  if (out.line_complete || out.too_long) return;
-  const auto newline = chunk.find('\n');
-  out.first_line += chunk.substr(0, newline);
-  if (out.first_line.size() > kMaxKeyLineBytes) out.too_long = true;
-  if (newline != std::string_view::npos) out.line_complete = true;
-}
-
-// Reads the child's stdout until the child exits or the deadline passes. Only the first line is
-// kept; the rest is drained, so a chatty command cannot block on a full pipe. The child's exit ends
-// the reading even if the pipe stays open: a process it left behind (an agent started in the
-// background) may hold the pipe for ever.
+// Reads the child's stdout until it exits or the deadline passes, draining what is not kept, so a
+// chatty command cannot block on a full pipe. The exit ends the reading even if the pipe stays
+// open: a process it left behind (an agent started in the background) may hold it for ever.
 KeyOutput ReadUntilExit(int fd, pid_t pid, std::chrono::steady_clock::time_point deadline) {
   KeyOutput out;
   pollfd poller{fd, POLLIN, 0};
   char buffer[4096];
+  const auto keep = [&](ssize_t got) {
+    const std::size_t room = kMaxKeyLineBytes + 1 - out.head.size();
+    out.head.append(buffer, std::min(room, static_cast<std::size_t>(got)));
+  };
   for (;;) {
     int status = 0;
     const pid_t done = ::waitpid(pid, &status, WNOHANG);  // -1: StopKeyCommand reaped it
     if (done == pid || (done < 0 && errno != EINTR)) {
       out.status = status;
       ::fcntl(fd, F_SETFL, O_NONBLOCK);  // what it wrote before exiting, without waiting
-      for (ssize_t got; (got = ::read(fd, buffer, sizeof buffer)) > 0;) {
-        KeepFirstLine(out, std::string_view(buffer, static_cast<std::size_t>(got)));
-      }
+      for (ssize_t got; (got = ::read(fd, buffer, sizeof buffer)) > 0;) keep(got);
       return out;
     }
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -105,14 +90,13 @@ KeyOutput ReadUntilExit(int fd, pid_t pid, std::chrono::steady_clock::time_point
     const std::chrono::milliseconds most(poller.fd < 0 ? 5 : 20);
     if (::poll(&poller, 1, static_cast<int>(std::min(left, most).count())) > 0) {
       const ssize_t got = ::read(fd, buffer, sizeof buffer);
-      if (got > 0) KeepFirstLine(out, std::string_view(buffer, static_cast<std::size_t>(got)));
+      if (got > 0) keep(got);
       if (got == 0 || (got < 0 && errno != EINTR)) poller.fd = -1;
     }
   }
 }
 
-// The command and, when it leads a process group of its own, whatever it started.
-// Async-signal-safe.
+// The command, with its process group when it leads one. Async-signal-safe.
 void KillCommand(pid_t pid) { ::kill(g_command_has_group ? -pid : pid, SIGKILL); }
 
 }  // namespace
@@ -150,8 +134,11 @@ std::string RunKeyCommand(const std::vector<std::string>& argv, std::chrono::mil
   if (WEXITSTATUS(*out.status) != 0) {
     throw UsageError(name + " failed with exit status " + std::to_string(WEXITSTATUS(*out.status)));
   }
-  if (out.too_long) throw UsageError(name + " printed a first line longer than 4 KiB");
-  std::string key(Trim(out.first_line));
+  const std::string line = out.head.substr(0, out.head.find('\n'));
+  if (line.size() > kMaxKeyLineBytes) {
+    throw UsageError(name + " printed a first line longer than 4 KiB");
+  }
+  std::string key(Trim(line));
   if (key.empty()) throw UsageError(name + " printed no key on its standard output");
   return key;
 }

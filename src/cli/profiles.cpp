@@ -155,14 +155,6 @@ const std::pair<std::string_view, void (*)(Profile&, const Value&)> kSettings[] 
                    (hint.empty() ? "; the keys are " + Join(keys, ", ") : hint));
 }
 
-void ApplySetting(Profile& profile, const toml::key& key, const toml::node& value,
-                  const Context& context) {
-  for (const auto& [name, apply] : kSettings) {
-    if (name == key.str()) return apply(profile, Value{name, value, context});
-  }
-  UnknownKey(key, false);
-}
-
 Profile ParseProfile(const toml::key& name, const toml::node& node, const Context& context) {
   const auto* table = node.as_table();
   if (table == nullptr) {
@@ -177,7 +169,10 @@ Profile ParseProfile(const toml::key& name, const toml::node& node, const Contex
     return where.substr(0, where.rfind(':'));
   };
   for (const auto& [key, value] : internal::InFileOrder(*table)) {
-    ApplySetting(profile, *key, *value, context);
+    const auto* setting = std::find_if(std::begin(kSettings), std::end(kSettings),
+                                       [&](const auto& s) { return s.first == key->str(); });
+    if (setting == std::end(kSettings)) UnknownKey(*key, false);
+    setting->second(profile, Value{setting->first, *value, context});
     profile.lines[std::string(key->str())] = line(key->source());
     if (key->str() == "attributes") {
       for (const auto& [attribute, unused] : *value->as_table()) {
