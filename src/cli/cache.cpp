@@ -63,24 +63,26 @@ bool IsEntryName(std::string_view name) {
   return name.size() == 64 && name.find_first_not_of("0123456789abcdef") == std::string_view::npos;
 }
 
-bool IsTemporaryName(std::string_view name) { return name.rfind(".tmp-", 0) == 0; }
-
 // A regular file of mode 0600 owned by this user, as the tool writes them: not a directory, a
 // link or someone else's file that happens to bear an entry's name.
 bool IsOwnFile(const struct stat& info) {
   return S_ISREG(info.st_mode) && (info.st_mode & 07777) == 0600 && info.st_uid == ::geteuid();
 }
 
-// Removes the files the tool wrote (IsOwnFile) that `wanted` accepts; empty when listing fails.
-std::optional<std::size_t> RemoveOwnFiles(
-    DIR* folder, const std::function<bool(std::string_view, const struct stat&)>& wanted) {
+// Removes the files the tool wrote (IsOwnFile): temporary files last changed before `stale`, and,
+// with `entries`, every entry. Empty when the listing fails.
+std::optional<std::size_t> RemoveOwnFiles(DIR* folder, system_clock::time_point stale,
+                                          bool entries) {
   ::rewinddir(folder);
   std::size_t removed = 0;
   // errno tells the end of the listing from a failure.
   for (errno = 0; const dirent* item = ::readdir(folder); errno = 0) {
+    const std::string_view name = item->d_name;
     struct stat info {};
     if (::fstatat(::dirfd(folder), item->d_name, &info, AT_SYMLINK_NOFOLLOW) == 0 &&
-        IsOwnFile(info) && wanted(item->d_name, info) &&
+        IsOwnFile(info) &&
+        ((entries && IsEntryName(name)) ||
+         (name.starts_with(".tmp-") && system_clock::from_time_t(info.st_mtime) < stale)) &&
         ::unlinkat(::dirfd(folder), item->d_name, 0) == 0) {
       ++removed;
     }
@@ -265,11 +267,7 @@ CacheStore TokenCache::Store(const std::string& name, const TokenResponse& respo
       std::string(kEntryHeader) + std::to_string(MillisecondsSinceEpoch(received)) + '\n' + reply;
 
   // Leftovers of writers that were killed hold live tokens: a minute is far longer than a write.
-  const auto now = system_clock::now();
-  RemoveOwnFiles(listing_.get(), [now](std::string_view file, const struct stat& info) {
-    return IsTemporaryName(file) &&
-           system_clock::from_time_t(info.st_mtime) + kStaleTemporary < now;
-  });
+  RemoveOwnFiles(listing_.get(), system_clock::now() - kStaleTemporary, false);
   const int failure = WriteAtomically(dirfd(), name, text);
   if (failure == ENOTEMPTY || failure == EEXIST || failure == EISDIR) {
     return {false, "the cache entry " + folder_ + "/" + name + " is a directory; remove it", true};
@@ -281,10 +279,7 @@ CacheStore TokenCache::Store(const std::string& name, const TokenResponse& respo
 
 std::size_t TokenCache::Clear() const {
   // Temporary files too, a writer's in progress included: no token survives a clear.
-  const auto removed =
-      RemoveOwnFiles(listing_.get(), [](std::string_view name, const struct stat&) {
-        return IsEntryName(name) || IsTemporaryName(name);
-      });
+  const auto removed = RemoveOwnFiles(listing_.get(), system_clock::time_point::max(), true);
   if (!removed) {
     throw UsageError("cannot list the cache folder " + folder_ + ": " + std::strerror(errno));
   }

@@ -2,16 +2,10 @@
 
 #include <dirent.h>
 
-#include <chrono>
 #include <cstddef>
-#include <functional>
 #include <memory>
-#include <optional>
-#include <string>
-#include <string_view>
 
 #include "config.hpp"
-#include "toucan/client.hpp"
 
 namespace toucan {
 

@@ -4,13 +4,8 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <optional>
-#include <string>
-#include <string_view>
-#include <vector>
 
 #include "schema.hpp"
-#include "toucan/client.hpp"
 
 namespace toucan {
 

@@ -5,14 +5,9 @@
 #include <sys/types.h>
 #include <toml++/toml.h>
 
-#include <optional>
-#include <string>
-#include <string_view>
 #include <utility>
-#include <vector>
 
 #include "config.hpp"
-#include "toucan/client.hpp"
 
 namespace toucan::internal {
 

@@ -150,16 +150,14 @@ std::string DidYouMean(std::string_view word, const std::vector<std::string>& ca
 void Schema::Declare(const std::string& name, const Json& declaration) {
   if (name.empty()) throw UsageError("an attribute name must not be empty");
   if (index_.contains(name)) throw UsageError("attribute " + Quoted(name) + " is declared twice");
-  AttributeDeclaration entry;
-  if (declaration.is_string()) {
-    entry = {name, ParseType(name, declaration), false, {}};
-  } else if (declaration.is_object()) {
-    entry = ParseLongForm(name, declaration);
-  } else {
+  if (!declaration.is_string() && !declaration.is_object()) {
     throw UsageError("attribute " + Quoted(name) +
                      " must be declared as a type name (\"string\") " +
                      "or as {\"type\": ..., \"required\": ...}, not " + Shown(declaration));
   }
+  AttributeDeclaration entry =
+      declaration.is_object() ? ParseLongForm(name, declaration)
+                              : AttributeDeclaration{name, ParseType(name, declaration), false, {}};
   index_.emplace(name, declarations_.size());
   if (entry.required) ++required_;
   declarations_.push_back(std::move(entry));
