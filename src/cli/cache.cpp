@@ -2,7 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -35,12 +35,12 @@ std::atomic<int> g_unfinished_folder{-1};
 char g_unfinished_name[64];
 
 std::string Sha256(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  const auto* bytes = reinterpret_cast<const unsigned char*>(data.data());
+  if (::SHA256(bytes, data.size(), digest) == nullptr) {
     throw Error(ErrorKind::kInternal, "SHA-256 failed in libcrypto");
   }
-  return std::string(reinterpret_cast<const char*>(digest), length);
+  return std::string(reinterpret_cast<const char*>(digest), sizeof digest);
 }
 
 std::string Hex(std::string_view bytes) {
@@ -113,18 +113,6 @@ bool WriteAll(int fd, std::string_view data) {
   return true;
 }
 
-// Bounded read of an entry; empty unless the tool wrote it (IsOwnFile): one that `cache clear`
-// would leave behind is not trusted either.
-std::optional<std::string> ReadEntry(int fd) {
-  struct stat info {};
-  if (::fstat(fd, &info) != 0 || !IsOwnFile(info)) return std::nullopt;
-  try {
-    return ReadBounded(fd, kMaxCacheEntryBytes, "cache entry");
-  } catch (const Error&) {
-    return std::nullopt;
-  }
-}
-
 // A reader sees the old entry or the new one, never part of one. The folder is not synced: a crash
 // that loses the rename loses only the entry (a miss), and a second fsync would double what
 // storing costs a mint. Returns 0 or the errno of the failure.
@@ -159,19 +147,28 @@ int WriteAtomically(int folder_fd, const std::string& name, std::string_view tex
 constexpr std::string_view kEntryHeader = "toucan-token cache entry v3 ";
 
 struct Entry {
-  std::string_view reply;
+  std::string reply;
   std::int64_t received_ms = 0;
 };
 
-std::optional<Entry> ParseEntry(std::string_view text) {
-  if (text.substr(0, kEntryHeader.size()) != kEntryHeader) return std::nullopt;
-  text.remove_prefix(kEntryHeader.size());
+// Empty unless the tool wrote it (IsOwnFile: one that `cache clear` would leave behind is not
+// trusted either) and it reads as an entry.
+std::optional<Entry> ReadEntry(int fd) {
+  struct stat info {};
+  std::string text;
+  try {
+    if (::fstat(fd, &info) != 0 || !IsOwnFile(info)) return std::nullopt;
+    text = ReadBounded(fd, kMaxCacheEntryBytes, "cache entry");
+  } catch (const Error&) {
+    return std::nullopt;
+  }
   const std::size_t newline = text.find('\n');
-  if (newline == std::string_view::npos) return std::nullopt;
+  if (!text.starts_with(kEntryHeader) || newline == std::string::npos) return std::nullopt;
   Entry entry{text.substr(newline + 1)};
-  const auto [end, error] = std::from_chars(text.data(), text.data() + newline, entry.received_ms);
-  const bool read = error == std::errc() && end == text.data() + newline;
-  return read && entry.received_ms >= 0 ? std::optional(entry) : std::nullopt;
+  const char* end = text.data() + newline;
+  const auto read = std::from_chars(text.data() + kEntryHeader.size(), end, entry.received_ms);
+  if (read.ec != std::errc() || read.ptr != end || entry.received_ms < 0) return std::nullopt;
+  return entry;
 }
 
 }  // namespace
@@ -221,9 +218,8 @@ CacheLookup TokenCache::Lookup(const std::string& name, const Redactor& redactor
   const int fd =
       ::openat(dirfd(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) return {std::nullopt, errno == ENOENT ? "no entry" : "corrupt"};
-  const auto text = ReadEntry(fd);
+  const auto entry = ReadEntry(fd);
   ::close(fd);
-  const auto entry = text ? ParseEntry(*text) : std::nullopt;
   if (!entry) return {std::nullopt, "corrupt"};
   const std::int64_t now = MillisecondsSinceEpoch(clock_());
   if (entry->received_ms > now) return {std::nullopt, "from the future"};

@@ -25,12 +25,8 @@ std::string OctalMode(mode_t mode) {
 std::optional<std::string> XdgFolder(const Environment& env, const std::string& variable,
                                      std::string_view fallback) {
   // The XDG base directory rules ignore a relative path.
-  if (auto value = env(variable); value && !value->empty() && value->front() == '/') {
-    return value;
-  }
-  if (auto home = env("HOME"); home && !home->empty()) {
-    return *home + "/" + std::string(fallback);
-  }
+  if (auto value = env(variable); value && value->starts_with('/')) return value;
+  if (auto home = env("HOME"); home && !home->empty()) return *home + "/" + std::string(fallback);
   return std::nullopt;
 }
 

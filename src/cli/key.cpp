@@ -58,34 +58,29 @@ int SpawnWithStdout(const std::vector<std::string>& argv, int stdout_fd, pid_t& 
   return error;
 }
 
-struct KeyOutput {
-  std::string head;           // the first bytes: a line of 4 KiB and its newline at most
-  std::optional<int> status;  // empty when the deadline passed first
-};
-
-// Reads the child's stdout until it exits or the deadline passes, draining what is not kept, so a
-// chatty command cannot block on a full pipe. The exit ends the reading even if the pipe stays
-// open: a process it left behind (an agent started in the background) may hold it for ever.
-KeyOutput ReadUntilExit(int fd, pid_t pid, std::chrono::steady_clock::time_point deadline) {
-  KeyOutput out;
+// Reads the child's stdout into `head` (at most a line of 4 KiB and its newline) until it exits;
+// empty when the deadline passes first. The rest is drained, so a chatty command cannot block on
+// a full pipe. The exit ends the reading even if the pipe stays open: a process it left behind
+// (an agent started in the background) may hold it for ever.
+std::optional<int> ReadUntilExit(int fd, pid_t pid, std::chrono::steady_clock::time_point deadline,
+                                 std::string& head) {
   pollfd poller{fd, POLLIN, 0};
   char buffer[4096];
   const auto keep = [&](ssize_t got) {
-    const std::size_t room = kMaxKeyLineBytes + 1 - out.head.size();
-    out.head.append(buffer, std::min(room, static_cast<std::size_t>(got)));
+    const std::size_t room = kMaxKeyLineBytes + 1 - head.size();
+    head.append(buffer, std::min(room, static_cast<std::size_t>(got)));
   };
   for (;;) {
     int status = 0;
     const pid_t done = ::waitpid(pid, &status, WNOHANG);  // -1: StopKeyCommand reaped it
     if (done == pid || (done < 0 && errno != EINTR)) {
-      out.status = status;
       ::fcntl(fd, F_SETFL, O_NONBLOCK);  // what it wrote before exiting, without waiting
       for (ssize_t got; (got = ::read(fd, buffer, sizeof buffer)) > 0;) keep(got);
-      return out;
+      return status;
     }
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return out;
+    if (left.count() <= 0) return std::nullopt;
     // At the end of the output the fd is set to -1: poll then only waits for the exit.
     const std::chrono::milliseconds most(poller.fd < 0 ? 5 : 20);
     if (::poll(&poller, 1, static_cast<int>(std::min(left, most).count())) > 0) {
@@ -114,27 +109,28 @@ std::string RunKeyCommand(const std::vector<std::string>& argv, std::chrono::mil
     throw UsageError(name + " could not be started: " + std::strerror(error));
   }
   if (g_command_stopped) KillCommand(pid);  // a signal came before it was started
-  const KeyOutput out = ReadUntilExit(fds[0], pid, std::chrono::steady_clock::now() + timeout);
+  std::string head;
+  const auto status = ReadUntilExit(fds[0], pid, std::chrono::steady_clock::now() + timeout, head);
   // Past the limit the command is stopped before its output pipe closes, so that it is reported
   // as too slow, not as killed by the SIGPIPE that closing would cause.
-  if (!out.status) KillCommand(pid);
+  if (!status) KillCommand(pid);
   ::close(fds[0]);
-  while (!out.status && ::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+  while (!status && ::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
   }
   g_command_pid = 0;
   if (g_command_stopped) throw Error(ErrorKind::kInterrupted, "interrupted while " + name + " ran");
-  if (!out.status) {
+  if (!status) {
     char limit[32];
     std::snprintf(limit, sizeof limit, "%g", static_cast<double>(timeout.count()) / 1000.0);
     throw UsageError(name + " did not finish within " + limit + " s and was stopped");
   }
-  if (WIFSIGNALED(*out.status)) {
-    throw UsageError(name + " was ended by signal " + std::to_string(WTERMSIG(*out.status)));
+  if (WIFSIGNALED(*status)) {
+    throw UsageError(name + " was ended by signal " + std::to_string(WTERMSIG(*status)));
   }
-  if (WEXITSTATUS(*out.status) != 0) {
-    throw UsageError(name + " failed with exit status " + std::to_string(WEXITSTATUS(*out.status)));
+  if (WEXITSTATUS(*status) != 0) {
+    throw UsageError(name + " failed with exit status " + std::to_string(WEXITSTATUS(*status)));
   }
-  const std::string line = out.head.substr(0, out.head.find('\n'));
+  const std::string line = head.substr(0, head.find('\n'));
   if (line.size() > kMaxKeyLineBytes) {
     throw UsageError(name + " printed a first line longer than 4 KiB");
   }

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-#include <tuple>
 
 #include "config_internal.hpp"
 
@@ -123,9 +122,7 @@ std::vector<std::pair<const toml::key*, const toml::node*>> InFileOrder(const to
   std::vector<std::pair<const toml::key*, const toml::node*>> entries;
   for (const auto& [key, value] : table) entries.emplace_back(&key, &value);
   std::stable_sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
-    const auto& x = a.first->source().begin;
-    const auto& y = b.first->source().begin;
-    return std::tie(x.line, x.column) < std::tie(y.line, y.column);
+    return a.first->source().begin < b.first->source().begin;
   });
   return entries;
 }
