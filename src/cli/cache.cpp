@@ -26,8 +26,6 @@ using std::chrono::system_clock;
 
 // Longer lives than this are not believed (and would overflow the millisecond arithmetic).
 constexpr std::int64_t kLongestLife = std::int64_t{10} * 365 * 86400;
-// A temporary file this old belongs to a process that died before its rename.
-constexpr auto kStaleTemporary = std::chrono::minutes(1);
 
 // The temporary file being written, for RemoveUnfinishedCacheEntry in a signal handler: plain
 // storage, set before the file exists and cleared after its rename.
@@ -263,7 +261,7 @@ CacheStore TokenCache::Store(const std::string& name, const TokenResponse& respo
       std::string(kEntryHeader) + std::to_string(MillisecondsSinceEpoch(received)) + '\n' + reply;
 
   // Leftovers of writers that were killed hold live tokens: a minute is far longer than a write.
-  RemoveOwnFiles(listing_.get(), system_clock::now() - kStaleTemporary, false);
+  RemoveOwnFiles(listing_.get(), system_clock::now() - std::chrono::minutes(1), false);
   const int failure = WriteAtomically(dirfd(), name, text);
   if (failure == ENOTEMPTY || failure == EEXIST || failure == EISDIR) {
     return {false, "the cache entry " + folder_ + "/" + name + " is a directory; remove it", true};

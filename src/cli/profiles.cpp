@@ -194,8 +194,7 @@ Profile ParseProfile(const toml::key& name, const toml::node& node, const Contex
 
 Config ParseConfig(std::string_view text, const std::string& path, const Environment& env) {
   const toml::table document = internal::ParseToml(text, path);
-  Config config;
-  config.path = path;
+  Config config{path, {}};
   const Context context{internal::Folder(path), EnvValue(env, "HOME")};
   for (const auto& [key, value] : internal::InFileOrder(document)) {
     if (key->str() != "profile") UnknownKey(*key, true);

@@ -72,14 +72,6 @@ std::pair<std::size_t, std::string> ScanToml(std::string_view text) {
   return {std::string_view::npos, ""};
 }
 
-// The text before a refusal is ASCII, so columns, which count characters, count bytes.
-std::string LineColumn(std::string_view text, std::size_t offset) {
-  const auto line = std::count(text.begin(), text.begin() + static_cast<long>(offset), '\n') + 1;
-  const auto newline = offset == 0 ? std::string_view::npos : text.rfind('\n', offset - 1);
-  const std::size_t column = offset - (newline == std::string_view::npos ? 0 : newline + 1) + 1;
-  return std::to_string(line) + ":" + std::to_string(column);
-}
-
 // The depth walk stops one level past the limit, so it never recurses further than that.
 const toml::node* FindTooDeep(const toml::node& node, int depth) {
   if (depth > kMaxConfigDepth) return &node;
@@ -104,7 +96,12 @@ std::string Where(const toml::source_region& region) {
 
 toml::table ParseToml(std::string_view text, const std::string& source) {
   if (const auto [offset, reason] = ScanToml(text); offset != std::string_view::npos) {
-    throw UsageError(source + ":" + LineColumn(text, offset) + ": " + reason);
+    // The text before a refusal is ASCII, so columns, which count characters, count bytes.
+    const std::string_view before = text.substr(0, offset);
+    const auto line = std::count(before.begin(), before.end(), '\n') + 1;
+    const std::size_t start = before.rfind('\n') + 1;  // npos + 1 is 0: the first line
+    throw UsageError(source + ":" + std::to_string(line) + ":" +
+                     std::to_string(offset - start + 1) + ": " + reason);
   }
   toml::table table;
   try {
