@@ -193,11 +193,7 @@ CacheOpen TokenCache::Open(const Environment& env, Clock clock) {
                               internal::OctalMode(info.st_mode) + "; run chmod 700 " + folder +
                               "); not using it"};
   }
-  TokenCache cache;
-  cache.folder_ = folder;
-  cache.listing_ = std::move(listing);
-  cache.clock_ = std::move(clock);
-  return {std::move(cache), ""};
+  return {TokenCache(std::move(listing), folder, std::move(clock)), ""};
 }
 
 std::string TokenCache::EntryName(std::string_view url, std::string_view api_key,

@@ -52,12 +52,13 @@ class TokenCache {
 
  private:
   using Folder = std::unique_ptr<DIR, int (*)(DIR*)>;
-  TokenCache() = default;
+  TokenCache(Folder listing, std::string folder, Clock clock)
+      : listing_(std::move(listing)), folder_(std::move(folder)), clock_(std::move(clock)) {}
   int dirfd() const { return ::dirfd(listing_.get()); }
 
   // Every file operation is relative to it, so the folder checked is the one used. Not for
   // concurrent use: each listing rewinds it.
-  Folder listing_{nullptr, &::closedir};
+  Folder listing_;
   std::string folder_;
   Clock clock_;
 };

@@ -85,8 +85,8 @@ struct Value {
     }
     if (argv.empty() || argv.front().empty()) {
       Refuse(
-          " must be an array of strings: the program, then its arguments (it is run without a "
-          "shell)");
+          " must be an array of strings: the program, then its arguments (it is run "
+          "without a shell)");
     }
     return argv;
   }

@@ -252,7 +252,6 @@ std::vector<std::string> Schema::Problems(const Json& attributes) const {
   const auto add = [&](const auto& make) {
     if (++found <= kShown) problems.push_back(make());
   };
-  std::size_t required_given = 0;
   for (const auto& item : attributes.items()) {  // not a structured binding: lambdas use it
     const std::string& key = item.key();
     const Json& value = item.value();
@@ -261,7 +260,6 @@ std::vector<std::string> Schema::Problems(const Json& attributes) const {
       add([&] { return UnknownAttribute(key, declarations_, suggested); });
       continue;
     }
-    if (declaration->required) ++required_given;
     if (!Matches(declaration->type, value)) {
       add([&] {
         return "attribute " + Quoted(key) + " has the wrong type: the schema declares " +
@@ -269,17 +267,16 @@ std::vector<std::string> Schema::Problems(const Json& attributes) const {
                Shown(value) + " (" + value.type_name() + ")";
       });
     } else if (!declaration->allowed.empty() &&
-               std::find(declaration->allowed.begin(), declaration->allowed.end(), value) ==
-                   declaration->allowed.end()) {
+               std::ranges::count(declaration->allowed, value) == 0) {
       add([&] { return OutsideEnum(*declaration, value); });
     }
   }
-  if (required_given < required_) {
+  if (required_ > 0) {
     std::unordered_set<std::string> given;  // Json's contains would scan the object each time
     for (const auto& [key, value] : attributes.items()) given.insert(key);
     for (const auto& declaration : declarations_) {
       if (declaration.required && !given.contains(declaration.name) &&
-          std::find(suggested.begin(), suggested.end(), declaration.name) == suggested.end()) {
+          std::ranges::count(suggested, declaration.name) == 0) {
         add([&] { return "required attribute " + Quoted(declaration.name) + " is missing"; });
       }
     }
