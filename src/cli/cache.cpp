@@ -44,9 +44,7 @@ std::string Sha256(std::string_view data) {
 std::string Hex(std::string_view bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string text;
-  for (const char byte : bytes) {
-    text += {kDigits[static_cast<unsigned char>(byte) >> 4], kDigits[byte & 15]};
-  }
+  for (const unsigned char byte : bytes) text += {kDigits[byte >> 4], kDigits[byte & 15]};
   return text;
 }
 

@@ -24,8 +24,10 @@ volatile sig_atomic_t g_command_pid = 0;
 volatile sig_atomic_t g_command_has_group = 0;
 volatile sig_atomic_t g_command_stopped = 0;
 
-// Returns posix_spawnp's error; `pid` is set on success.
-int SpawnWithStdout(const std::vector<std::string>& argv, int stdout_fd, pid_t& pid) {
+// Starts the command with its stdout into a pipe; returns the pipe's read end.
+int Spawn(const std::vector<std::string>& argv, const std::string& name, pid_t& pid) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw UsageError(name + ": " + std::strerror(errno));
   posix_spawnattr_t attributes;
   posix_spawnattr_init(&attributes);
   // Without a controlling terminal (CI, cron, a service) the command gets a process group of its
@@ -44,7 +46,7 @@ int SpawnWithStdout(const std::vector<std::string>& argv, int stdout_fd, pid_t& 
                                               (g_command_has_group ? POSIX_SPAWN_SETPGROUP : 0)));
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, stdout_fd, STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
   // Standard input belongs to the tool (a batch may read its lines from it): a command that
   // reads it would take a user's line for the key. Prompting programs use the terminal itself.
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
@@ -52,10 +54,15 @@ int SpawnWithStdout(const std::vector<std::string>& argv, int stdout_fd, pid_t& 
   for (const auto& part : argv) args.push_back(const_cast<char*>(part.c_str()));
   args.push_back(nullptr);
   const int error = posix_spawnp(&pid, args[0], &actions, &attributes, args.data(), environ);
-  if (error == 0) g_command_pid = pid;
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);
-  return error;
+  ::close(fds[1]);
+  if (error != 0) {
+    ::close(fds[0]);
+    throw UsageError(name + " could not be started: " + std::strerror(error));
+  }
+  g_command_pid = pid;
+  return fds[0];
 }
 
 // Reads the child's stdout into `head` (at most a line of 4 KiB and its newline) until it exits;
@@ -99,22 +106,15 @@ void KillCommand(pid_t pid) { ::kill(g_command_has_group ? -pid : pid, SIGKILL);
 std::string RunKeyCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
   if (argv.empty() || argv.front().empty()) throw UsageError("api-key-command is empty");
   const std::string name = "api-key-command " + Quoted(Join(argv, " "));
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw UsageError(name + ": " + std::strerror(errno));
   pid_t pid = -1;
-  const int error = SpawnWithStdout(argv, fds[1], pid);
-  ::close(fds[1]);
-  if (error != 0) {
-    ::close(fds[0]);
-    throw UsageError(name + " could not be started: " + std::strerror(error));
-  }
+  const int fd = Spawn(argv, name, pid);
   if (g_command_stopped) KillCommand(pid);  // a signal came before it was started
   std::string head;
-  const auto status = ReadUntilExit(fds[0], pid, std::chrono::steady_clock::now() + timeout, head);
+  const auto status = ReadUntilExit(fd, pid, std::chrono::steady_clock::now() + timeout, head);
   // Past the limit the command is stopped before its output pipe closes, so that it is reported
   // as too slow, not as killed by the SIGPIPE that closing would cause.
   if (!status) KillCommand(pid);
-  ::close(fds[0]);
+  ::close(fd);
   while (!status && ::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
   }
   g_command_pid = 0;

@@ -126,12 +126,11 @@ std::optional<std::string> SuggestName(std::string_view word,
   // Long words would make the distance quadratic in hostile input; no real name is that long.
   constexpr std::size_t kLongest = 256;
   if (word.size() > kLongest) return std::nullopt;
-  for (const auto& candidate : candidates) {
-    if (AsciiLower(word) == AsciiLower(candidate)) return candidate;
-  }
+  const std::string lower = AsciiLower(word);
   std::optional<std::string> best;
   std::size_t best_distance = 3;
   for (const auto& candidate : candidates) {
+    if (AsciiLower(candidate) == lower) return candidate;  // a case-only difference wins
     if (candidate.size() > kLongest || candidate.size() + 2 < word.size() ||
         word.size() + 2 < candidate.size()) {
       continue;
