@@ -12,7 +12,6 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
-#include <utility>
 
 #include "config_internal.hpp"
 #include "output.hpp"
@@ -48,19 +47,11 @@ std::string Hex(std::string_view bytes) {
   return text;
 }
 
-// A length prefix before every part, so ("ab", "c") and ("a", "bc") never hash alike.
-void AppendFramed(std::string& out, std::string_view part) {
-  const auto size = static_cast<std::uint64_t>(part.size());
-  for (int shift = 56; shift >= 0; shift -= 8) out += static_cast<char>((size >> shift) & 0xFF);
-  out += part;
-}
-
 bool IsEntryName(std::string_view name) {
   return name.size() == 64 && name.find_first_not_of("0123456789abcdef") == std::string_view::npos;
 }
 
-// A regular file of mode 0600 owned by this user, as the tool writes them: not a directory, a
-// link or someone else's file that happens to bear an entry's name.
+// As the tool writes them: not a directory, a link or another user's file bearing an entry's name.
 bool IsOwnFile(const struct stat& info) {
   return S_ISREG(info.st_mode) && (info.st_mode & 07777) == 0600 && info.st_uid == ::geteuid();
 }
@@ -196,11 +187,16 @@ CacheOpen TokenCache::Open(const Environment& env, Clock clock) {
 
 std::string TokenCache::EntryName(std::string_view url, std::string_view api_key,
                                   std::string_view body) {
+  const std::string key_hash = Sha256(api_key);
   std::string framed;
-  AppendFramed(framed, kEntryHeader);  // v1 held Json extras, v2 the printed line quoted
-  AppendFramed(framed, url);
-  AppendFramed(framed, Sha256(api_key));
-  AppendFramed(framed, body);
+  // The header names the layout (v1 held Json extras, v2 the printed line quoted). A length
+  // prefix before every part, so ("ab", "c") and ("a", "bc") never hash alike.
+  for (const std::string_view part : {kEntryHeader, url, std::string_view(key_hash), body}) {
+    const auto size = static_cast<std::uint64_t>(part.size());
+    for (int shift = 56; shift >= 0; shift -= 8)
+      framed += static_cast<char>((size >> shift) & 0xFF);
+    framed += part;
+  }
   return Hex(Sha256(framed));
 }
 

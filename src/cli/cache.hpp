@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 
-#include <cstddef>
 #include <memory>
 
 #include "config.hpp"

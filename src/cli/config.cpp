@@ -42,11 +42,13 @@ namespace {
 
 // As ssh does: a file others could rewrite could point api-key-command at their program.
 void CheckPermissions(const std::string& path, const FileText& file) {
-  const auto advice = [&](const std::string& what, mode_t mode) {
-    return "config " + what + " is writable by group or others (mode " + internal::OctalMode(mode) +
-           "); run: chmod go-w " + what.substr(what.find(' ') + 1);
+  const auto check = [](const std::string& what, const std::string& name, mode_t mode) {
+    if ((mode & (S_IWGRP | S_IWOTH)) != 0) {
+      throw UsageError("config " + what + " " + name + " is writable by group or others (mode " +
+                       internal::OctalMode(mode) + "); run: chmod go-w " + name);
+    }
   };
-  if ((file.mode & (S_IWGRP | S_IWOTH)) != 0) throw UsageError(advice("file " + path, file.mode));
+  check("file", path, file.mode);
   if (file.owner != ::geteuid() && file.owner != 0) {
     throw UsageError("config file " + path + " belongs to another user");
   }
@@ -61,9 +63,7 @@ void CheckPermissions(const std::string& path, const FileText& file) {
     if (::stat(folder.c_str(), &info) != 0) {
       throw UsageError("config folder " + folder + ": " + std::strerror(errno));
     }
-    if ((info.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-      throw UsageError(advice("folder " + folder, info.st_mode));
-    }
+    check("folder", folder, info.st_mode);
   }
 }
 

@@ -281,9 +281,8 @@ std::vector<std::string> Schema::Problems(const Json& attributes) const {
     }
   }
   if (found > kShown) {
-    const std::size_t more = found - kShown;
-    problems.push_back("and " + std::to_string(more) +
-                       (more == 1 ? " more problem" : " more problems"));
+    problems.push_back("and " + std::to_string(found - kShown) +
+                       (found == kShown + 1 ? " more problem" : " more problems"));
   }
   return problems;
 }

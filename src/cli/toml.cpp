@@ -103,16 +103,15 @@ toml::table ParseToml(std::string_view text, const std::string& source) {
     throw UsageError(source + ":" + std::to_string(line) + ":" +
                      std::to_string(offset - start + 1) + ": " + reason);
   }
-  toml::table table;
   try {
-    table = toml::parse(text, std::string_view(source));
+    toml::table table = toml::parse(text, std::string_view(source));
+    if (const auto* deep = FindTooDeep(table, 0)) {
+      throw UsageError(Where(deep->source()) + ": " + kTooDeep);
+    }
+    return table;
   } catch (const toml::parse_error& e) {
     throw UsageError(Where(e.source()) + ": " + std::string(e.description()));
   }
-  if (const auto* deep = FindTooDeep(table, 0)) {
-    throw UsageError(Where(deep->source()) + ": " + kTooDeep);
-  }
-  return table;
 }
 
 std::vector<std::pair<const toml::key*, const toml::node*>> InFileOrder(const toml::table& table) {
