@@ -22,7 +22,6 @@ struct Value {
   const toml::node& node;
   const Context& context;
 
-  // "file:line:column: 'key' <what>".
   [[noreturn]] void Refuse(const std::string& what) const {
     throw UsageError(Where(node.source()) + ": '" + std::string(key) + "'" + what);
   }
@@ -92,8 +91,6 @@ struct Value {
   }
 };
 
-constexpr std::int64_t kMaxMinTtl = std::int64_t{365} * 86400;  // as --min-ttl
-
 // In the order the "unknown key" message lists them.
 const std::pair<std::string_view, void (*)(Profile&, const Value&)> kSettings[] = {
     {"base-url", [](Profile& p, const Value& v) { p.base_url = v.Text(); }},
@@ -122,8 +119,7 @@ const std::pair<std::string_view, void (*)(Profile&, const Value&)> kSettings[] 
        if (!v.node.is_boolean()) v.Refuse(" must be true or false");
        p.cache = v.node.as_boolean()->get();
      }},
-    {"min-ttl",
-     [](Profile& p, const Value& v) { p.min_ttl = v.Integer<std::int64_t>(0, kMaxMinTtl); }},
+    {"min-ttl", [](Profile& p, const Value& v) { p.min_ttl = v.Integer(0L, 365L * 86400); }},
     {"output", [](Profile& p, const Value& v) { p.output = v.Text(); }},
 };
 
@@ -146,13 +142,13 @@ const std::pair<std::string_view, void (*)(Profile&, const Value&)> kSettings[] 
     throw UsageError(where + Quoted(name) +
                      " belongs in a profile: put it under [profile.default] or [profile.NAME]");
   }
+  const std::string unknown = where + "unknown key " + Quoted(name);
   if (top_level) {
-    throw UsageError(where + "unknown key " + Quoted(name) + DidYouMean(name, {"profile"}) +
+    throw UsageError(unknown + DidYouMean(name, {"profile"}) +
                      "; the file holds [profile.NAME] tables");
   }
   const std::string hint = DidYouMean(name, keys);
-  throw UsageError(where + "unknown key " + Quoted(name) +
-                   (hint.empty() ? "; the keys are " + Join(keys, ", ") : hint));
+  throw UsageError(unknown + (hint.empty() ? "; the keys are " + Join(keys, ", ") : hint));
 }
 
 Profile ParseProfile(const toml::key& name, const toml::node& node, const Context& context) {

@@ -146,20 +146,25 @@ std::string DidYouMean(std::string_view word, const std::vector<std::string>& ca
   return close ? " (did you mean " + Quoted(*close) + "?)" : std::string();
 }
 
-void Schema::Declare(const std::string& name, const Json& declaration) {
-  if (name.empty()) throw UsageError("an attribute name must not be empty");
-  if (index_.contains(name)) throw UsageError("attribute " + Quoted(name) + " is declared twice");
-  if (!declaration.is_string() && !declaration.is_object()) {
-    throw UsageError("attribute " + Quoted(name) +
-                     " must be declared as a type name (\"string\") " +
-                     "or as {\"type\": ..., \"required\": ...}, not " + Shown(declaration));
+void Schema::Declare(const std::string& name, const Json& declaration, std::string_view where) {
+  try {
+    if (name.empty()) throw UsageError("an attribute name must not be empty");
+    if (index_.contains(name)) throw UsageError("attribute " + Quoted(name) + " is declared twice");
+    if (!declaration.is_string() && !declaration.is_object()) {
+      throw UsageError("attribute " + Quoted(name) +
+                       " must be declared as a type name (\"string\") " +
+                       "or as {\"type\": ..., \"required\": ...}, not " + Shown(declaration));
+    }
+    AttributeDeclaration entry =
+        declaration.is_object()
+            ? ParseLongForm(name, declaration)
+            : AttributeDeclaration{name, ParseType(name, declaration), false, {}};
+    index_.emplace(name, declarations_.size());
+    if (entry.required) ++required_;
+    declarations_.push_back(std::move(entry));
+  } catch (const Error& e) {
+    throw UsageError(std::string(where) + e.what());
   }
-  AttributeDeclaration entry =
-      declaration.is_object() ? ParseLongForm(name, declaration)
-                              : AttributeDeclaration{name, ParseType(name, declaration), false, {}};
-  index_.emplace(name, declarations_.size());
-  if (entry.required) ++required_;
-  declarations_.push_back(std::move(entry));
 }
 
 const AttributeDeclaration* Schema::Find(std::string_view name) const {
@@ -183,11 +188,7 @@ Schema Schema::FromJson(const Json& document, std::string_view source) {
   }
   Schema schema;
   for (const auto& [name, declaration] : document.items()) {
-    try {
-      schema.Declare(name, declaration);
-    } catch (const Error& e) {
-      throw UsageError(std::string(source) + ": " + e.what());
-    }
+    schema.Declare(name, declaration, std::string(source) + ": ");
   }
   return schema;
 }
@@ -205,11 +206,8 @@ Schema internal::SchemaFromToml(const toml::table& table, std::string_view label
   Schema schema;
   for (const auto& [key, value] : InFileOrder(table)) {
     const Json declaration = TomlToJson(*value);  // its messages carry their place
-    try {
-      schema.Declare(std::string(key->str()), declaration);
-    } catch (const Error& e) {
-      throw UsageError(Where(key->source()) + ": " + std::string(label) + e.what());
-    }
+    schema.Declare(std::string(key->str()), declaration,
+                   Where(key->source()) + ": " + std::string(label));
   }
   return schema;
 }
@@ -257,9 +255,7 @@ std::vector<std::string> Schema::Problems(const Json& attributes) const {
     const AttributeDeclaration* declaration = Find(key);
     if (declaration == nullptr) {
       add([&] { return UnknownAttribute(key, declarations_, suggested); });
-      continue;
-    }
-    if (!Matches(declaration->type, value)) {
+    } else if (!Matches(declaration->type, value)) {
       add([&] {
         return "attribute " + Quoted(key) + " has the wrong type: the schema declares " +
                kTypeNames[static_cast<std::size_t>(declaration->type)] + ", the value is " +

@@ -29,8 +29,8 @@ class Schema {
   // A bounded regular file: JSON when the name ends in `.json`, else TOML.
   static Schema Load(const std::string& path);
 
-  // A message names the attribute but no place, for the caller to add.
-  void Declare(const std::string& name, const Json& declaration);
+  // Messages start with `where`, the declaration's place.
+  void Declare(const std::string& name, const Json& declaration, std::string_view where = "");
 
   const std::vector<AttributeDeclaration>& declarations() const { return declarations_; }
   const AttributeDeclaration* Find(std::string_view name) const;
