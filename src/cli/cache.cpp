@@ -2,7 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,7 +12,6 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
-#include <utility>
 
 #include "config_internal.hpp"
 #include "output.hpp"
@@ -26,8 +25,6 @@ using std::chrono::system_clock;
 
 // Longer lives than this are not believed (and would overflow the millisecond arithmetic).
 constexpr std::int64_t kLongestLife = std::int64_t{10} * 365 * 86400;
-// A temporary file this old belongs to a process that died before its rename.
-constexpr auto kStaleTemporary = std::chrono::minutes(1);
 
 // The temporary file being written, for RemoveUnfinishedCacheEntry in a signal handler: plain
 // storage, set before the file exists and cleared after its rename.
@@ -35,63 +32,49 @@ std::atomic<int> g_unfinished_folder{-1};
 char g_unfinished_name[64];
 
 std::string Sha256(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  const auto* bytes = reinterpret_cast<const unsigned char*>(data.data());
+  if (::SHA256(bytes, data.size(), digest) == nullptr) {
     throw Error(ErrorKind::kInternal, "SHA-256 failed in libcrypto");
   }
-  return std::string(reinterpret_cast<const char*>(digest), length);
+  return std::string(reinterpret_cast<const char*>(digest), sizeof digest);
 }
 
 std::string Hex(std::string_view bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string text;
-  for (const char byte : bytes) {
-    text += {kDigits[static_cast<unsigned char>(byte) >> 4], kDigits[byte & 15]};
-  }
+  for (const unsigned char byte : bytes) text += {kDigits[byte >> 4], kDigits[byte & 15]};
   return text;
-}
-
-// A length prefix before every part, so ("ab", "c") and ("a", "bc") never hash alike.
-void AppendFramed(std::string& out, std::string_view part) {
-  const auto size = static_cast<std::uint64_t>(part.size());
-  for (int shift = 56; shift >= 0; shift -= 8) out += static_cast<char>((size >> shift) & 0xFF);
-  out += part;
 }
 
 bool IsEntryName(std::string_view name) {
   return name.size() == 64 && name.find_first_not_of("0123456789abcdef") == std::string_view::npos;
 }
 
-bool IsTemporaryName(std::string_view name) { return name.rfind(".tmp-", 0) == 0; }
-
-// A regular file of mode 0600 owned by this user, as the tool writes them: not a directory, a
-// link or someone else's file that happens to bear an entry's name.
+// As the tool writes them: not a directory, a link or another user's file bearing an entry's name.
 bool IsOwnFile(const struct stat& info) {
   return S_ISREG(info.st_mode) && (info.st_mode & 07777) == 0600 && info.st_uid == ::geteuid();
 }
 
-// Removes the files of the folder that the tool wrote (IsOwnFile) and that `wanted` accepts.
-// Empty when the folder cannot be listed.
-std::optional<std::size_t> RemoveOwnFiles(
-    int folder_fd, const std::function<bool(std::string_view, const struct stat&)>& wanted) {
-  const int listing_fd = ::dup(folder_fd);
-  DIR* listing = listing_fd < 0 ? nullptr : ::fdopendir(listing_fd);
-  if (listing == nullptr) {
-    if (listing_fd >= 0) ::close(listing_fd);
-    return std::nullopt;
-  }
-  ::rewinddir(listing);  // the offset is shared with folder_fd and earlier listings
+// Removes the files the tool wrote (IsOwnFile): temporary files last changed before `stale`, and,
+// with `entries`, every entry. Empty when the listing fails.
+std::optional<std::size_t> RemoveOwnFiles(DIR* folder, system_clock::time_point stale,
+                                          bool entries) {
+  ::rewinddir(folder);
   std::size_t removed = 0;
-  while (const dirent* item = ::readdir(listing)) {
+  // errno tells the end of the listing from a failure.
+  for (errno = 0; const dirent* item = ::readdir(folder); errno = 0) {
+    const std::string_view name = item->d_name;
     struct stat info {};
-    if (::fstatat(folder_fd, item->d_name, &info, AT_SYMLINK_NOFOLLOW) == 0 && IsOwnFile(info) &&
-        wanted(item->d_name, info) && ::unlinkat(folder_fd, item->d_name, 0) == 0) {
+    if (::fstatat(::dirfd(folder), item->d_name, &info, AT_SYMLINK_NOFOLLOW) == 0 &&
+        IsOwnFile(info) &&
+        ((entries && IsEntryName(name)) ||
+         (name.starts_with(".tmp-") && system_clock::from_time_t(info.st_mtime) < stale)) &&
+        ::unlinkat(::dirfd(folder), item->d_name, 0) == 0) {
       ++removed;
     }
   }
-  ::closedir(listing);
-  return removed;
+  return errno == 0 ? std::optional(removed) : std::nullopt;
 }
 
 // mkdir -p, each folder it creates 0700.
@@ -101,13 +84,6 @@ int MakeFolders(const std::string& path) {
     if (::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) return errno;
     if (slash == std::string::npos) return 0;
   }
-}
-
-std::string RandomSuffix() {
-  std::random_device random;
-  std::string bytes;
-  for (int i = 0; i < 8; ++i) bytes += static_cast<char>(random() & 0xFF);
-  return Hex(bytes);
 }
 
 std::int64_t MillisecondsSinceEpoch(system_clock::time_point when) {
@@ -124,29 +100,13 @@ bool WriteAll(int fd, std::string_view data) {
   return true;
 }
 
-// Bounded read of an entry; empty when it is not a regular file of a sane size that the tool
-// wrote (0600, this user's): one that `cache clear` would leave behind is not trusted either.
-std::optional<std::string> ReadEntry(int fd) {
-  struct stat info {};
-  if (::fstat(fd, &info) != 0 || !IsOwnFile(info) ||
-      static_cast<std::size_t>(info.st_size) > kMaxCacheEntryBytes) {
-    return std::nullopt;
-  }
-  try {
-    std::string text = ReadBounded(fd, kMaxCacheEntryBytes, "cache entry");
-    if (text.size() != static_cast<std::size_t>(info.st_size)) return std::nullopt;  // changed
-    return text;
-  } catch (const Error&) {
-    return std::nullopt;
-  }
-}
-
-// A reader sees the old entry or the new one, never part of one: the new one is complete and on
-// disk before the rename makes it visible. The folder is not synced: a crash that loses the
-// rename loses only the entry, which is then a miss, and a second fsync would double what storing
-// costs a mint. Returns 0 or the errno of the failure.
+// A reader sees the old entry or the new one, never part of one. The folder is not synced: a crash
+// that loses the rename loses only the entry (a miss), and a second fsync would double what
+// storing costs a mint. Returns 0 or the errno of the failure.
 int WriteAtomically(int folder_fd, const std::string& name, std::string_view text) {
-  const std::string temporary = ".tmp-" + std::to_string(::getpid()) + "-" + RandomSuffix();
+  std::random_device random;
+  const std::string temporary = ".tmp-" + std::to_string(::getpid()) + "-" +
+                                std::to_string(random()) + std::to_string(random());
   std::snprintf(g_unfinished_name, sizeof g_unfinished_name, "%s", temporary.c_str());
   g_unfinished_folder = folder_fd;
   const int fd = ::openat(folder_fd, temporary.c_str(),
@@ -174,41 +134,31 @@ int WriteAtomically(int folder_fd, const std::string& name, std::string_view tex
 constexpr std::string_view kEntryHeader = "toucan-token cache entry v3 ";
 
 struct Entry {
-  std::string_view reply;
+  std::string reply;
   std::int64_t received_ms = 0;
 };
 
-std::optional<Entry> ParseEntry(std::string_view text) {
-  if (text.substr(0, kEntryHeader.size()) != kEntryHeader) return std::nullopt;
-  text.remove_prefix(kEntryHeader.size());
+// Empty unless the tool wrote it (IsOwnFile: one that `cache clear` would leave behind is not
+// trusted either) and it reads as an entry.
+std::optional<Entry> ReadEntry(int fd) {
+  struct stat info {};
+  std::string text;
+  try {
+    if (::fstat(fd, &info) != 0 || !IsOwnFile(info)) return std::nullopt;
+    text = ReadBounded(fd, kMaxCacheEntryBytes, "cache entry");
+  } catch (const Error&) {
+    return std::nullopt;
+  }
   const std::size_t newline = text.find('\n');
-  if (newline == std::string_view::npos) return std::nullopt;
+  if (!text.starts_with(kEntryHeader) || newline == std::string::npos) return std::nullopt;
   Entry entry{text.substr(newline + 1)};
-  const auto [end, error] = std::from_chars(text.data(), text.data() + newline, entry.received_ms);
-  const bool read = error == std::errc() && end == text.data() + newline;
-  return read && entry.received_ms >= 0 ? std::optional(entry) : std::nullopt;
+  const char* end = text.data() + newline;
+  const auto read = std::from_chars(text.data() + kEntryHeader.size(), end, entry.received_ms);
+  if (read.ec != std::errc() || read.ptr != end || entry.received_ms < 0) return std::nullopt;
+  return entry;
 }
 
 }  // namespace
-
-TokenCache::TokenCache(int folder_fd, std::string folder, Clock clock)
-    : folder_fd_(folder_fd), folder_(std::move(folder)), clock_(std::move(clock)) {}
-
-TokenCache::TokenCache(TokenCache&& other) noexcept
-    : folder_fd_(std::exchange(other.folder_fd_, -1)),
-      folder_(std::move(other.folder_)),
-      clock_(std::move(other.clock_)) {}
-
-TokenCache& TokenCache::operator=(TokenCache&& other) noexcept {
-  std::swap(folder_fd_, other.folder_fd_);  // `other` closes ours
-  std::swap(folder_, other.folder_);
-  std::swap(clock_, other.clock_);
-  return *this;
-}
-
-TokenCache::~TokenCache() {
-  if (folder_fd_ >= 0) ::close(folder_fd_);
-}
 
 CacheOpen TokenCache::Open(const Environment& env, Clock clock) {
   const auto base = internal::XdgFolder(env, "XDG_CACHE_HOME", ".cache");
@@ -218,34 +168,35 @@ CacheOpen TokenCache::Open(const Environment& env, Clock clock) {
     return {std::nullopt, "cannot create the cache folder " + folder + ": " + std::strerror(error) +
                               "; not using it"};
   }
-  const int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  Folder listing(::opendir(folder.c_str()), &::closedir);
   struct stat info {};
-  if (fd < 0 || ::fstat(fd, &info) != 0) {
-    const std::string reason = std::strerror(errno);
-    if (fd >= 0) ::close(fd);
-    return {std::nullopt,
-            "cannot open the cache folder " + folder + ": " + reason + "; not using it"};
+  if (!listing || ::fstat(::dirfd(listing.get()), &info) != 0) {
+    return {std::nullopt, "cannot open the cache folder " + folder + ": " + std::strerror(errno) +
+                              "; not using it"};
   }
-  const std::string problem =
-      info.st_uid != ::geteuid() ? "belongs to another user"
-      : (info.st_mode & 077) == 0
-          ? ""
-          : "is open to group or others (mode " + internal::OctalMode(info.st_mode) +
-                "; run chmod 700 " + folder + ")";
-  if (!problem.empty()) {
-    ::close(fd);
-    return {std::nullopt, "the cache folder " + folder + " " + problem + "; not using it"};
+  if (info.st_uid != ::geteuid()) {
+    return {std::nullopt, "the cache folder " + folder + " belongs to another user; not using it"};
   }
-  return {TokenCache(fd, folder, std::move(clock)), ""};
+  if ((info.st_mode & 077) != 0) {
+    return {std::nullopt, "the cache folder " + folder + " is open to group or others (mode " +
+                              internal::OctalMode(info.st_mode) + "; run chmod 700 " + folder +
+                              "); not using it"};
+  }
+  return {TokenCache(std::move(listing), folder, std::move(clock)), ""};
 }
 
 std::string TokenCache::EntryName(std::string_view url, std::string_view api_key,
                                   std::string_view body) {
+  const std::string key_hash = Sha256(api_key);
   std::string framed;
-  AppendFramed(framed, kEntryHeader);  // v1 held Json extras, v2 the printed line quoted
-  AppendFramed(framed, url);
-  AppendFramed(framed, Sha256(api_key));
-  AppendFramed(framed, body);
+  // The header names the layout (v1 held Json extras, v2 the printed line quoted). A length
+  // prefix before every part, so ("ab", "c") and ("a", "bc") never hash alike.
+  for (const std::string_view part : {kEntryHeader, url, std::string_view(key_hash), body}) {
+    const auto size = static_cast<std::uint64_t>(part.size());
+    for (int shift = 56; shift >= 0; shift -= 8)
+      framed += static_cast<char>((size >> shift) & 0xFF);
+    framed += part;
+  }
   return Hex(Sha256(framed));
 }
 
@@ -253,11 +204,10 @@ CacheLookup TokenCache::Lookup(const std::string& name, const Redactor& redactor
                                std::optional<std::chrono::seconds> min_ttl) const {
   if (!IsEntryName(name)) return {std::nullopt, "no entry"};
   const int fd =
-      ::openat(folder_fd_, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+      ::openat(dirfd(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) return {std::nullopt, errno == ENOENT ? "no entry" : "corrupt"};
-  const auto text = ReadEntry(fd);
+  const auto entry = ReadEntry(fd);
   ::close(fd);
-  const auto entry = text ? ParseEntry(*text) : std::nullopt;
   if (!entry) return {std::nullopt, "corrupt"};
   const std::int64_t now = MillisecondsSinceEpoch(clock_());
   if (entry->received_ms > now) return {std::nullopt, "from the future"};
@@ -297,16 +247,12 @@ CacheStore TokenCache::Store(const std::string& name, const TokenResponse& respo
       response.expires_at ? *response.expires_at - seconds(*response.expires_in) : clock_();
   const std::string reply = ResponseJsonLine(response);
   if (reply.size() > kMaxResponseBytes) return {false, "the reply is too large"};
-  const std::string text = std::string(kEntryHeader) +
-                           std::to_string(MillisecondsSinceEpoch(received)) + '\n' + reply;
+  const std::string text =
+      std::string(kEntryHeader) + std::to_string(MillisecondsSinceEpoch(received)) + '\n' + reply;
 
   // Leftovers of writers that were killed hold live tokens: a minute is far longer than a write.
-  const auto now = system_clock::now();
-  RemoveOwnFiles(folder_fd_, [now](std::string_view file, const struct stat& info) {
-    return IsTemporaryName(file) &&
-           system_clock::from_time_t(info.st_mtime) + kStaleTemporary < now;
-  });
-  const int failure = WriteAtomically(folder_fd_, name, text);
+  RemoveOwnFiles(listing_.get(), system_clock::now() - std::chrono::minutes(1), false);
+  const int failure = WriteAtomically(dirfd(), name, text);
   if (failure == ENOTEMPTY || failure == EEXIST || failure == EISDIR) {
     return {false, "the cache entry " + folder_ + "/" + name + " is a directory; remove it", true};
   }
@@ -317,9 +263,7 @@ CacheStore TokenCache::Store(const std::string& name, const TokenResponse& respo
 
 std::size_t TokenCache::Clear() const {
   // Temporary files too, a writer's in progress included: no token survives a clear.
-  const auto removed = RemoveOwnFiles(folder_fd_, [](std::string_view name, const struct stat&) {
-    return IsEntryName(name) || IsTemporaryName(name);
-  });
+  const auto removed = RemoveOwnFiles(listing_.get(), system_clock::time_point::max(), true);
   if (!removed) {
     throw UsageError("cannot list the cache folder " + folder_ + ": " + std::strerror(errno));
   }

@@ -1,14 +1,10 @@
 #pragma once
 
-#include <chrono>
-#include <cstddef>
-#include <functional>
-#include <optional>
-#include <string>
-#include <string_view>
+#include <dirent.h>
+
+#include <memory>
 
 #include "config.hpp"
-#include "toucan/client.hpp"
 
 namespace toucan {
 
@@ -16,12 +12,8 @@ namespace toucan {
 inline constexpr std::size_t kMaxCacheEntryBytes = kMaxResponseBytes + 64;
 
 struct CacheLookup {
-  // The cached reply as a mint would print it: `expires_in` the remaining whole seconds,
-  // `expires_at` the original. Empty on a miss.
-  std::optional<TokenResponse> hit;
-  // Why it missed: "no entry", "expired", "expires within min-ttl", "corrupt" (with the reason
-  // when the cached reply fails a check a fresh reply gets), "from the future"; for --verbose.
-  std::string reason;
+  std::optional<TokenResponse> hit;  // `expires_in` is then the whole seconds left
+  std::string reason;                // why it missed (or the seconds left), for --verbose
 };
 
 struct CacheStore {
@@ -32,54 +24,46 @@ struct CacheStore {
 
 struct CacheOpen;
 
-// Tokens kept on disk per request, so repeated calls within a token's life skip the network.
-// One file per request, named by a hash, written atomically (temporary file, fsync, rename), so
-// concurrent processes never see half an entry.
+// Tokens kept on disk, one file per request named by a hash, so repeated calls within a token's
+// life skip the network.
 class TokenCache {
  public:
   using Clock = std::function<std::chrono::system_clock::time_point()>;
 
-  // Opens `${XDG_CACHE_HOME:-$HOME/.cache}/toucan-token/`, creating it 0700. A folder owned by
-  // another user or open to group/others is not used.
+  // `${XDG_CACHE_HOME:-$HOME/.cache}/toucan-token/`, created 0700; refused when not private.
   static CacheOpen Open(const Environment& env, Clock clock = std::chrono::system_clock::now);
 
-  // Hex SHA-256 of the resolved URL, the SHA-256 of the key and the exact body, each
-  // length-prefixed so that no two different requests share a name.
+  // Hex SHA-256 of the URL, the key's SHA-256 and the exact body.
   static std::string EntryName(std::string_view url, std::string_view api_key,
                                std::string_view body);
 
-  // A hit needs an entry received no later than now with at least `min_ttl` seconds of life
-  // left; by default the larger of 60 s and 10 % of its expiresIn. The cached reply is read back
-  // as a fresh one is (ParseTokenResponse), with `redactor` made from this run's key: a token
-  // that holds the key is a miss, a field that holds it is starred, as on a mint.
+  // A hit has at least `min_ttl` seconds left (default: the larger of 60 s and 10 % of its
+  // expiresIn). The reply is read back as a fresh one is, with `redactor` of this run's key.
   CacheLookup Lookup(const std::string& name, const Redactor& redactor,
                      std::optional<std::chrono::seconds> min_ttl = std::nullopt) const;
 
-  // Keeps a reply as a mint prints it (ResponseJsonLine) and when it came. Replies without a
-  // usable expiry are never stored.
   CacheStore Store(const std::string& name, const TokenResponse& response) const;
 
-  // Removes every entry and temporary file the tool wrote; returns how many.
+  // Removes every entry and temporary file; returns how many.
   std::size_t Clear() const;
 
   const std::string& folder() const { return folder_; }
 
-  TokenCache(TokenCache&& other) noexcept;
-  TokenCache& operator=(TokenCache&& other) noexcept;
-  TokenCache(const TokenCache&) = delete;
-  TokenCache& operator=(const TokenCache&) = delete;
-  ~TokenCache();
-
  private:
-  TokenCache(int folder_fd, std::string folder, Clock clock);
+  using Folder = std::unique_ptr<DIR, int (*)(DIR*)>;
+  TokenCache(Folder listing, std::string folder, Clock clock)
+      : listing_(std::move(listing)), folder_(std::move(folder)), clock_(std::move(clock)) {}
+  int dirfd() const { return ::dirfd(listing_.get()); }
 
-  int folder_fd_ = -1;  // every file operation is relative to it, so the checked folder is used
+  // Every file operation is relative to it, so the folder checked is the one used. Not for
+  // concurrent use: each listing rewinds it.
+  Folder listing_;
   std::string folder_;
   Clock clock_;
 };
 
-// Removes the temporary file of a Store in progress, if any. Async-signal-safe: for a signal
-// handler, so that an interrupted write leaves no token behind.
+// Removes the temporary file of a Store in progress: async-signal-safe, so that an interrupted
+// write leaves no token behind.
 void RemoveUnfinishedCacheEntry() noexcept;
 
 struct CacheOpen {

@@ -1,5 +1,4 @@
-// Where the config file is, and whether it may be trusted: the environment, XDG folders and
-// file permissions.
+// Where the config file is, and whether it may be trusted.
 #include "config.hpp"
 
 #include <sys/stat.h>
@@ -9,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 
 #include "config_internal.hpp"
 #include "output.hpp"
@@ -25,12 +25,8 @@ std::string OctalMode(mode_t mode) {
 std::optional<std::string> XdgFolder(const Environment& env, const std::string& variable,
                                      std::string_view fallback) {
   // The XDG base directory rules ignore a relative path.
-  if (auto value = env(variable); value && !value->empty() && value->front() == '/') {
-    return value;
-  }
-  if (auto home = env("HOME"); home && !home->empty()) {
-    return *home + "/" + std::string(fallback);
-  }
+  if (auto value = env(variable); value && value->starts_with('/')) return value;
+  if (auto home = env("HOME"); home && !home->empty()) return *home + "/" + std::string(fallback);
   return std::nullopt;
 }
 
@@ -46,29 +42,28 @@ namespace {
 
 // As ssh does: a file others could rewrite could point api-key-command at their program.
 void CheckPermissions(const std::string& path, const FileText& file) {
-  const auto advice = [&](const std::string& what, mode_t mode) {
-    return "config " + what + " is writable by group or others (mode " + internal::OctalMode(mode) +
-           "); run: chmod go-w " + what.substr(what.find(' ') + 1);
+  const auto check = [](const std::string& what, const std::string& name, mode_t mode) {
+    if ((mode & (S_IWGRP | S_IWOTH)) != 0) {
+      throw UsageError("config " + what + " " + name + " is writable by group or others (mode " +
+                       internal::OctalMode(mode) + "); run: chmod go-w " + name);
+    }
   };
-  if ((file.mode & (S_IWGRP | S_IWOTH)) != 0) throw UsageError(advice("file " + path, file.mode));
+  check("file", path, file.mode);
   if (file.owner != ::geteuid() && file.owner != 0) {
     throw UsageError("config file " + path + " belongs to another user");
   }
   // The folder that holds the name, and, for a symbolic link, the one that holds the file: in a
   // folder others may write, they can swap or remove the file whatever its own mode.
   std::vector<std::string> folders{internal::Folder(path)};
-  if (char* resolved = ::realpath(path.c_str(), nullptr)) {
-    if (const std::string real = internal::Folder(resolved); real != folders.front()) folders.push_back(real);
-    std::free(resolved);
-  }
+  std::error_code error;
+  const std::string real = internal::Folder(std::filesystem::canonical(path, error));
+  if (!error && real != folders.front()) folders.push_back(real);
   for (const std::string& folder : folders) {
     struct stat info {};
     if (::stat(folder.c_str(), &info) != 0) {
       throw UsageError("config folder " + folder + ": " + std::strerror(errno));
     }
-    if ((info.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-      throw UsageError(advice("folder " + folder, info.st_mode));
-    }
+    check("folder", folder, info.st_mode);
   }
 }
 
@@ -98,7 +93,8 @@ ConfigLocation LocateConfig(const Environment& env) {
 Config LoadConfig(const Environment& env) {
   const ConfigLocation location = LocateConfig(env);
   if (location.path.empty()) return {};
-  const auto file = ReadRegularFile(location.path, "config file", kMaxConfigBytes, !location.explicit_path);
+  const auto file =
+      ReadRegularFile(location.path, "config file", kMaxConfigBytes, !location.explicit_path);
   if (!file) return {};
   CheckPermissions(location.path, *file);
   return ParseConfig(file->text, location.path, env);

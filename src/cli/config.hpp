@@ -4,31 +4,24 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <optional>
-#include <string>
-#include <string_view>
-#include <vector>
 
 #include "schema.hpp"
-#include "toucan/client.hpp"
 
 namespace toucan {
 
-// Reads one environment variable; empty when unset. Passed in, so tests never see the real HOME.
+// Passed in, so that tests never see the real HOME.
 using Environment = std::function<std::optional<std::string>(const std::string& name)>;
 
 Environment ProcessEnvironment();
 
-// Trimmed; empty or only whitespace counts as unset, as for every TOUCAN_* variable.
+// Trimmed; blank counts as unset.
 std::optional<std::string> EnvValue(const Environment& env, const std::string& name);
 
 // Config and schema files: a hand-written one is a few KiB; a bound keeps /dev/zero out.
 inline constexpr std::size_t kMaxConfigBytes = std::size_t{1024} * 1024;
-// As for JSON input.
-inline constexpr int kMaxConfigDepth = 64;
+inline constexpr int kMaxConfigDepth = 64;  // as for JSON input
 
-// One `[profile.NAME]` table. Every setting is optional: flag > environment > profile > default.
-// Paths are resolved against the config file's folder (and a leading `~/` against HOME).
+// One `[profile.NAME]` table; paths are resolved against the config file's folder and HOME.
 struct Profile {
   std::string name;
   Json settings = Json::object();  // the table as the file writes it, for `toucan-token profiles`
@@ -42,15 +35,15 @@ struct Profile {
   std::optional<Json> attributes;   // a JSON object
   std::optional<Json> permissions;  // a JSON object
   std::optional<std::string> cacert;
-  std::optional<double> timeout;           // seconds, > 0, at most 86400
-  std::optional<double> connect_timeout;   // seconds, > 0, at most 86400
-  std::optional<int> retries;              // 0 to 100
-  std::optional<int> concurrency;          // 1 to 256
+  std::optional<double> timeout;  // seconds
+  std::optional<double> connect_timeout;
+  std::optional<int> retries;
+  std::optional<int> concurrency;
   std::optional<std::string> schema_path;  // `schema = "file"`
-  std::optional<Schema> schema_inline;     // `schema = { ... }` / `[profile.NAME.schema]`
+  std::optional<Schema> schema_inline;     // `schema = { ... }`
   std::optional<bool> cache;
-  std::optional<std::int64_t> min_ttl;  // seconds, >= 0
-  std::optional<std::string> output;    // a format of kOutputFormats
+  std::optional<std::int64_t> min_ttl;  // seconds
+  std::optional<std::string> output;
   // "PATH:LINE" of each setting by key, and of each attribute by "attributes.NAME".
   std::map<std::string, std::string> lines;
 
@@ -63,35 +56,30 @@ struct Config {
   std::vector<Profile> profiles;  // in file order
 };
 
-// `$TOUCAN_CONFIG` (explicit: the file must exist), else
-// `${XDG_CONFIG_HOME:-$HOME/.config}/toucan-token/config.toml`; empty without either.
+// `$TOUCAN_CONFIG`, else `${XDG_CONFIG_HOME:-$HOME/.config}/toucan-token/config.toml`.
 struct ConfigLocation {
   std::string path;
-  bool explicit_path = false;
+  bool explicit_path = false;  // the file must exist
 };
 ConfigLocation LocateConfig(const Environment& env);
 
-// Locates, checks (regular, ours, not writable by others, at most 1 MiB) and parses the config
-// file; a missing default file gives no profiles. Errors are Error(kUsage), content errors with
-// `file:line:column`.
+// A missing default file gives no profiles. Errors are Error(kUsage), with `file:line:column`.
 Config LoadConfig(const Environment& env);
 Config ParseConfig(std::string_view text, const std::string& path, const Environment& env);
 
-// `flag` (--profile), else TOUCAN_PROFILE, else `default` when the file has one.
+// --profile, else TOUCAN_PROFILE, else `default` when the file has one.
 std::optional<Profile> SelectProfile(const Config& config, const std::optional<std::string>& flag,
                                      const Environment& env);
 
 // The rows of `toucan-token profiles`: {"name", "active", "settings"}, in file order.
 std::vector<Json> ProfileRows(const Config& config, const std::optional<std::string>& active);
 
-// Runs `argv` without a shell: the first line of its standard output, trimmed. Throws
-// Error(kUsage) naming the command (never the output) when it fails, runs past `timeout` (it is
-// killed), or prints no line of at most 4 KiB.
+// The first line, trimmed, of `argv` run without a shell. Errors name the command, never its
+// output.
 std::string RunKeyCommand(const std::vector<std::string>& argv,
                           std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
-// Kills the api-key-command running, with its process group; RunKeyCommand then throws
-// Error(kInterrupted). Async-signal-safe, for SIGINT/SIGTERM handlers.
+// Kills the api-key-command running (RunKeyCommand then throws kInterrupted); async-signal-safe.
 void StopKeyCommand() noexcept;
 
 }  // namespace toucan

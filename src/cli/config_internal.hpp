@@ -5,38 +5,30 @@
 #include <sys/types.h>
 #include <toml++/toml.h>
 
-#include <optional>
-#include <string>
-#include <string_view>
 #include <utility>
-#include <vector>
 
 #include "config.hpp"
-#include "toucan/client.hpp"
 
 namespace toucan::internal {
 
-// `$variable` when it is an absolute path, else `$HOME/fallback`; empty when neither is usable.
+// `$variable` when it is an absolute path, else `$HOME/fallback`.
 std::optional<std::string> XdgFolder(const Environment& env, const std::string& variable,
                                      std::string_view fallback);
 
-// "0644".
 std::string OctalMode(mode_t mode);
 
 std::string Folder(const std::string& path);
 
 std::string Where(const toml::source_region& region);
 
-// TOML text, ASCII only and nesting bounded. Throws Error(kUsage) with `source:line:column`.
+// ASCII only and nesting bounded. Throws Error(kUsage) with `source:line:column`.
 toml::table ParseToml(std::string_view text, const std::string& source);
 
 // A table's entries in the order the file writes them (toml::table is sorted by key).
 std::vector<std::pair<const toml::key*, const toml::node*>> InFileOrder(const toml::table& table);
 
-// Dates and times, which have no JSON form, throw Error(kUsage) with the location.
 Json TomlToJson(const toml::node& node);
 
-// Messages start with the declaration's place, then `label`.
 Schema SchemaFromToml(const toml::table& table, std::string_view label);
 
 }  // namespace toucan::internal

@@ -19,32 +19,24 @@ namespace {
 
 constexpr std::size_t kMaxKeyLineBytes = 4096;
 
-std::string CommandText(const std::vector<std::string>& argv) {
-  return "api-key-command " + Quoted(Join(argv, " "));
-}
-
 // The command running, for StopKeyCommand in a signal handler; plain storage, no locks.
 volatile sig_atomic_t g_command_pid = 0;
 volatile sig_atomic_t g_command_has_group = 0;
 volatile sig_atomic_t g_command_stopped = 0;
 
-// Without a controlling terminal (CI, cron, a service) the command gets a process group of its
-// own, so that past the limit everything it started is stopped with it: a process left behind
-// would hold the job's output pipes open. With one, it stays in ours: a program that prompts on
-// the terminal (pass, gpg) must stay in the foreground group to read it.
-bool HasControllingTerminal() {
-  const int fd = ::open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
-  if (fd < 0) return false;
-  ::close(fd);
-  return true;
-}
-
-// Returns posix_spawnp's error; `pid` is set on success.
-int SpawnWithStdout(const std::vector<std::string>& argv, int stdout_fd, pid_t& pid) {
+// Starts the command with its stdout into a pipe; returns the pipe's read end.
+int Spawn(const std::vector<std::string>& argv, const std::string& name, pid_t& pid) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw UsageError(name + ": " + std::strerror(errno));
   posix_spawnattr_t attributes;
   posix_spawnattr_init(&attributes);
-  g_command_has_group = !HasControllingTerminal();
-  if (g_command_has_group) posix_spawnattr_setpgroup(&attributes, 0);
+  // Without a controlling terminal (CI, cron, a service) the command gets a process group of its
+  // own, so that past the limit everything it started is stopped with it: a process left behind
+  // would hold the job's output pipes open. With one, it stays in ours: a program that prompts on
+  // the terminal (pass, gpg) must stay in the foreground group to read it.
+  const int tty = ::open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
+  if (tty >= 0) ::close(tty);
+  g_command_has_group = tty < 0;
   // Until its pid is stored, a signal handler could not stop the command: SIGINT and SIGTERM wait
   // till then. The command starts with the mask as it was.
   const SignalsHeld held;
@@ -54,7 +46,7 @@ int SpawnWithStdout(const std::vector<std::string>& argv, int stdout_fd, pid_t& 
                                               (g_command_has_group ? POSIX_SPAWN_SETPGROUP : 0)));
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, stdout_fd, STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
   // Standard input belongs to the tool (a batch may read its lines from it): a command that
   // reads it would take a user's line for the key. Prompting programs use the terminal itself.
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
@@ -62,110 +54,72 @@ int SpawnWithStdout(const std::vector<std::string>& argv, int stdout_fd, pid_t& 
   for (const auto& part : argv) args.push_back(const_cast<char*>(part.c_str()));
   args.push_back(nullptr);
   const int error = posix_spawnp(&pid, args[0], &actions, &attributes, args.data(), environ);
-  if (error == 0) g_command_pid = pid;
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);
-  return error;
+  ::close(fds[1]);
+  if (error != 0) {
+    ::close(fds[0]);
+    throw UsageError(name + " could not be started: " + std::strerror(error));
+  }
+  g_command_pid = pid;
+  return fds[0];
 }
 
-struct KeyOutput {
-  std::string first_line;
-  bool line_complete = false;  // a newline or the end of output was seen
-  bool too_long = false;
-  bool timed_out = false;
-  std::optional<int> status;  // set when the command was seen to exit while reading
-};
-
-// Keeps the first line of what a read returned; drops the rest.
-void KeepFirstLine(KeyOutput& out, std::string_view chunk) {
-  if (out.line_complete || out.too_long) return;
-  const auto newline = chunk.find('\n');
-  out.first_line += chunk.substr(0, newline);
-  if (out.first_line.size() > kMaxKeyLineBytes) out.too_long = true;
-  if (newline != std::string_view::npos) out.line_complete = true;
-}
-
-// Reads the child's stdout until it closes, the child exits, or the deadline passes. Only the
-// first line is kept; the rest is drained, so a chatty command cannot block on a full pipe. The
-// child's exit ends the reading even if the pipe stays open: a process it left behind (an agent
-// started in the background) may hold the pipe for ever.
-KeyOutput ReadFirstLine(int fd, pid_t pid, std::chrono::steady_clock::time_point deadline) {
-  KeyOutput out;
+// Reads the child's stdout into `head` (at most a line of 4 KiB and its newline) until it exits;
+// empty when the deadline passes first. The rest is drained, so a chatty command cannot block on
+// a full pipe. The exit ends the reading even if the pipe stays open: a process it left behind
+// (an agent started in the background) may hold it for ever.
+std::optional<int> ReadUntilExit(int fd, pid_t pid, std::chrono::steady_clock::time_point deadline,
+                                 std::string& head) {
+  pollfd poller{fd, POLLIN, 0};
   char buffer[4096];
+  const auto keep = [&](ssize_t got) {
+    const std::size_t room = kMaxKeyLineBytes + 1 - head.size();
+    head.append(buffer, std::min(room, static_cast<std::size_t>(got)));
+  };
   for (;;) {
+    int status = 0;
+    const pid_t done = ::waitpid(pid, &status, WNOHANG);  // -1: StopKeyCommand reaped it
+    if (done == pid || (done < 0 && errno != EINTR)) {
+      ::fcntl(fd, F_SETFL, O_NONBLOCK);  // what it wrote before exiting, without waiting
+      for (ssize_t got; (got = ::read(fd, buffer, sizeof buffer)) > 0;) keep(got);
+      return status;
+    }
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return out.timed_out = true, out;
-    pollfd poller{fd, POLLIN, 0};
-    const int ready = ::poll(&poller, 1, static_cast<int>(std::min<long long>(left.count(), 20)));
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready == 0) {
-      int status = 0;
-      const pid_t done = ::waitpid(pid, &status, WNOHANG);  // -1: StopKeyCommand reaped it
-      if (done == 0 || (done < 0 && errno == EINTR)) continue;
-      out.status = status;
-      ::fcntl(fd, F_SETFL, O_NONBLOCK);  // what it wrote before exiting, without waiting
-      for (ssize_t got; (got = ::read(fd, buffer, sizeof buffer)) > 0;) {
-        KeepFirstLine(out, std::string_view(buffer, static_cast<std::size_t>(got)));
-      }
-      return out.line_complete = true, out;
+    if (left.count() <= 0) return std::nullopt;
+    // At the end of the output the fd is set to -1: poll then only waits for the exit.
+    const std::chrono::milliseconds most(poller.fd < 0 ? 5 : 20);
+    if (::poll(&poller, 1, static_cast<int>(std::min(left, most).count())) > 0) {
+      const ssize_t got = ::read(fd, buffer, sizeof buffer);
+      if (got > 0) keep(got);
+      if (got == 0 || (got < 0 && errno != EINTR)) poller.fd = -1;
     }
-    const ssize_t got = ready < 0 ? -1 : ::read(fd, buffer, sizeof buffer);
-    if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (got <= 0) return out.line_complete = true, out;
-    KeepFirstLine(out, std::string_view(buffer, static_cast<std::size_t>(got)));
   }
 }
 
-// The command and, when it leads a process group of its own, whatever it started.
-// Async-signal-safe.
+// The command, with its process group when it leads one. Async-signal-safe.
 void KillCommand(pid_t pid) { ::kill(g_command_has_group ? -pid : pid, SIGKILL); }
-
-// The exit status, or empty when the deadline passed first (the child is then killed).
-std::optional<int> WaitUntil(pid_t pid, std::chrono::steady_clock::time_point deadline) {
-  int status = 0;
-  for (auto pause = std::chrono::milliseconds(1);;
-       pause = std::min(pause * 2, std::chrono::milliseconds(50))) {
-    const pid_t done = ::waitpid(pid, &status, WNOHANG);
-    if (done == pid) return status;
-    if (done < 0 && errno != EINTR) return status;
-    if (std::chrono::steady_clock::now() >= deadline) break;
-    ::usleep(static_cast<useconds_t>(pause.count() * 1000));
-  }
-  KillCommand(pid);
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return std::nullopt;
-}
 
 }  // namespace
 
 std::string RunKeyCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
   if (argv.empty() || argv.front().empty()) throw UsageError("api-key-command is empty");
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0)
-    throw UsageError(CommandText(argv) + ": " + std::strerror(errno));
+  const std::string name = "api-key-command " + Quoted(Join(argv, " "));
   pid_t pid = -1;
-  const int error = SpawnWithStdout(argv, fds[1], pid);
-  ::close(fds[1]);
-  if (error != 0) {
-    ::close(fds[0]);
-    throw UsageError(CommandText(argv) + " could not be started: " + std::strerror(error));
-  }
+  const int fd = Spawn(argv, name, pid);
   if (g_command_stopped) KillCommand(pid);  // a signal came before it was started
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  const KeyOutput out = ReadFirstLine(fds[0], pid, deadline);
+  std::string head;
+  const auto status = ReadUntilExit(fd, pid, std::chrono::steady_clock::now() + timeout, head);
   // Past the limit the command is stopped before its output pipe closes, so that it is reported
   // as too slow, not as killed by the SIGPIPE that closing would cause.
-  if (out.timed_out) KillCommand(pid);
-  ::close(fds[0]);
-  const auto status =
-      out.status ? out.status
-                 : WaitUntil(pid, out.timed_out ? std::chrono::steady_clock::now() : deadline);
+  if (!status) KillCommand(pid);
+  ::close(fd);
+  while (!status && ::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
   g_command_pid = 0;
-  const std::string name = CommandText(argv);
   if (g_command_stopped) throw Error(ErrorKind::kInterrupted, "interrupted while " + name + " ran");
-  if (!status || out.timed_out) {
+  if (!status) {
     char limit[32];
     std::snprintf(limit, sizeof limit, "%g", static_cast<double>(timeout.count()) / 1000.0);
     throw UsageError(name + " did not finish within " + limit + " s and was stopped");
@@ -176,8 +130,11 @@ std::string RunKeyCommand(const std::vector<std::string>& argv, std::chrono::mil
   if (WEXITSTATUS(*status) != 0) {
     throw UsageError(name + " failed with exit status " + std::to_string(WEXITSTATUS(*status)));
   }
-  if (out.too_long) throw UsageError(name + " printed a first line longer than 4 KiB");
-  std::string key(Trim(out.first_line));
+  const std::string line = head.substr(0, head.find('\n'));
+  if (line.size() > kMaxKeyLineBytes) {
+    throw UsageError(name + " printed a first line longer than 4 KiB");
+  }
+  std::string key(Trim(line));
   if (key.empty()) throw UsageError(name + " printed no key on its standard output");
   return key;
 }

@@ -10,163 +10,145 @@ namespace {
 
 using internal::Where;
 
-const std::vector<std::string> kKnownKeys = {
-    "base-url",    "endpoint-path", "api-key-env", "api-key-file", "api-key-command", "role",
-    "attributes",  "permissions",   "cacert",      "timeout",      "connect-timeout", "retries",
-    "concurrency", "schema",        "cache",       "min-ttl",      "output"};
-
-bool IsInlineKeyName(std::string_view key) {
-  std::string normal;
-  for (const char c : key) {
-    if (c != '-' && c != '_') normal += AsciiLower(c);
-  }
-  return normal == "apikey" || normal == "key" || normal == "token";
-}
-
-[[noreturn]] void UnknownKey(const toml::key& key) {
-  const std::string name(key.str());
-  if (IsInlineKeyName(name)) {
-    throw UsageError(Where(key.source()) +
-                     ": an API key is never kept in the config file; put it " +
-                     "in a file only you can read and name it with 'api-key-file', or use " +
-                     "'api-key-command'");
-  }
-  const std::string message = Where(key.source()) + ": unknown key " + Quoted(name);
-  const std::string hint = DidYouMean(name, kKnownKeys);
-  throw UsageError(message + (hint.empty() ? "; the keys are " + Join(kKnownKeys, ", ") : hint));
-}
-
 struct Context {
   std::string folder;  // of the config file, for relative paths
   std::optional<std::string> home;
 };
 
-std::string ResolvePath(const std::string& path, const Context& context) {
-  if (path == "-" || path.front() == '/') return path;
-  if (path.rfind("~/", 0) == 0 && context.home) return *context.home + path.substr(1);
-  return context.folder + "/" + path;
-}
-
-// "file:line:column: 'key' <what>".
-[[noreturn]] void Refuse(const toml::node& value, std::string_view key, const std::string& what) {
-  throw UsageError(Where(value.source()) + ": '" + std::string(key) + "'" + what);
-}
-
-const std::string& NonEmptyString(std::string_view key, const toml::node& value) {
-  const auto* text = value.as_string();
-  if (text == nullptr) Refuse(value, key, " must be a string");
-  if (text->get().empty()) Refuse(value, key, " must not be empty");
-  return text->get();
-}
-
-double Seconds(std::string_view key, const toml::node& value) {
-  const std::optional<double> seconds = value.value<double>();  // an integer converts
-  if (!seconds || !std::isfinite(*seconds) || *seconds <= 0 || *seconds > 86400) {
-    Refuse(value, key, " must be a number of seconds greater than 0 (at most 86400)");
-  }
-  return *seconds;
-}
-
-std::int64_t IntegerIn(std::string_view key, const toml::node& value, std::int64_t low,
-                       std::int64_t high) {
-  const auto* integer = value.as_integer();
-  if (integer == nullptr || integer->get() < low || integer->get() > high) {
-    Refuse(value, key,
-           " must be an integer from " + std::to_string(low) + " to " + std::to_string(high));
-  }
-  return integer->get();
-}
-
-Json Table(std::string_view key, const toml::node& value) {
-  if (!value.is_table()) Refuse(value, key, " must be a table");
-  return internal::TomlToJson(value);
-}
-
-std::vector<std::string> Command(const toml::node& value) {
-  const auto* array = value.as_array();
-  std::vector<std::string> argv;
-  if (array != nullptr && array->is_homogeneous(toml::node_type::string)) {
-    for (const auto& part : *array) argv.push_back(part.as_string()->get());
-  }
-  if (argv.empty() || argv.front().empty()) {
-    throw UsageError(Where(value.source()) +
-                     ": 'api-key-command' must be an array of strings: the program, then its "
-                     "arguments (it is run without a shell)");
-  }
-  return argv;
-}
-
-struct TextSetting {
+// One setting as the file writes it. Each is checked here, where the file's line and column are
+// known: a bad URL or attribute key would otherwise be reported later without them.
+struct Value {
   std::string_view key;
-  std::optional<std::string> Profile::*member;
-  bool path;  // resolved against the config file's folder
-};
-constexpr TextSetting kTextSettings[] = {
-    {"base-url", &Profile::base_url, false}, {"endpoint-path", &Profile::endpoint_path, false},
-    {"api-key-env", &Profile::api_key_env, false}, {"role", &Profile::role, false},
-    {"output", &Profile::output, false},   {"api-key-file", &Profile::api_key_file, true},
-    {"cacert", &Profile::cacert, true}};
+  const toml::node& node;
+  const Context& context;
 
-// Returns false when `key` is not a string-valued or path-valued setting.
-bool ApplyTextSetting(Profile& profile, std::string_view key, const toml::node& value,
-                      const Context& context) {
-  const auto* setting = std::find_if(std::begin(kTextSettings), std::end(kTextSettings),
-                                     [&](const TextSetting& s) { return s.key == key; });
-  if (setting == std::end(kTextSettings)) return false;
-  const std::string& text = NonEmptyString(key, value);
-  // The URL rules are checked here, where the file's line and column are known (a profile's
-  // bad URL would otherwise be reported later without them, as if a flag had been given).
-  try {
-    if (key == "base-url") ResolveEndpointUrl(text, kDefaultEndpointPath);
-    if (key == "endpoint-path") ResolveEndpointUrl(kDefaultBaseUrl, text);
-    if (key == "output" && !IsOutputFormat(text))
-      throw UsageError(Quoted(text) + " is not a format; use " + kOutputFormatList);
-  } catch (const Error& e) {
-    Refuse(value, key, std::string(": ") + e.what());
+  [[noreturn]] void Refuse(const std::string& what) const {
+    throw UsageError(Where(node.source()) + ": '" + std::string(key) + "'" + what);
   }
-  profile.*setting->member = setting->path ? ResolvePath(text, context) : text;
-  return true;
-}
 
-void ApplySetting(Profile& profile, const toml::key& key, const toml::node& value,
-                  const Context& context) {
-  const std::string_view name = key.str();
-  if (ApplyTextSetting(profile, name, value, context)) return;
-  if (name == "api-key-command") {
-    profile.api_key_command = Command(value);
-  } else if (name == "attributes") {
-    profile.attributes = Table(name, value);
-    // Checked here, where the line and column are known (a bad key would otherwise be
-    // reported at the first mint, without them).
+  std::string Text() const {
+    const auto* text = node.as_string();
+    if (text == nullptr) Refuse(" must be a string");
+    if (text->get().empty()) Refuse(" must not be empty");
     try {
-      CheckAttributeKeys(*profile.attributes);
+      if (key == "base-url") ResolveEndpointUrl(text->get(), kDefaultEndpointPath);
+      if (key == "endpoint-path") ResolveEndpointUrl(kDefaultBaseUrl, text->get());
+      if (key == "output" && !IsOutputFormat(text->get()))
+        throw UsageError(Quoted(text->get()) + " is not a format; use " + kOutputFormatList);
     } catch (const Error& e) {
-      Refuse(value, name, std::string(": ") + e.what());
+      Refuse(std::string(": ") + e.what());
     }
-  } else if (name == "permissions") {
-    profile.permissions = Table(name, value);
-  } else if (name == "timeout") {
-    profile.timeout = Seconds(name, value);
-  } else if (name == "connect-timeout") {
-    profile.connect_timeout = Seconds(name, value);
-  } else if (name == "retries") {
-    profile.retries = static_cast<int>(IntegerIn(name, value, 0, 100));
-  } else if (name == "concurrency") {
-    profile.concurrency = static_cast<int>(IntegerIn(name, value, 1, 256));
-  } else if (name == "min-ttl") {
-    profile.min_ttl = IntegerIn(name, value, 0, std::int64_t{365} * 86400);  // as --min-ttl
-  } else if (name == "cache") {
-    if (!value.is_boolean()) Refuse(value, name, " must be true or false");
-    profile.cache = value.as_boolean()->get();
-  } else if (name == "schema") {
-    if (const auto* table = value.as_table()) {
-      profile.schema_inline = internal::SchemaFromToml(*table, "schema: ");
-    } else {
-      profile.schema_path = ResolvePath(NonEmptyString(name, value), context);
-    }
-  } else {
-    UnknownKey(key);
+    return text->get();
   }
+
+  std::string Path() const {
+    const std::string path = Text();
+    if (path == "-" || path.front() == '/') return path;
+    if (path.rfind("~/", 0) == 0 && context.home) return *context.home + path.substr(1);
+    return context.folder + "/" + path;
+  }
+
+  double Seconds() const {
+    const std::optional<double> seconds = node.value<double>();  // an integer converts
+    if (!seconds || !std::isfinite(*seconds) || *seconds <= 0 || *seconds > 86400) {
+      Refuse(" must be a number of seconds greater than 0 (at most 86400)");
+    }
+    return *seconds;
+  }
+
+  template <typename Int>
+  Int Integer(Int low, Int high) const {
+    const auto* integer = node.as_integer();
+    if (integer == nullptr || integer->get() < low || integer->get() > high) {
+      Refuse(" must be an integer from " + std::to_string(low) + " to " + std::to_string(high));
+    }
+    return static_cast<Int>(integer->get());
+  }
+
+  Json Table() const {
+    if (!node.is_table()) Refuse(" must be a table");
+    Json table = internal::TomlToJson(node);
+    try {
+      if (key == "attributes") CheckAttributeKeys(table);
+    } catch (const Error& e) {
+      Refuse(std::string(": ") + e.what());
+    }
+    return table;
+  }
+
+  std::vector<std::string> Command() const {
+    const auto* array = node.as_array();
+    std::vector<std::string> argv;
+    if (array != nullptr && array->is_homogeneous(toml::node_type::string)) {
+      for (const auto& part : *array) argv.push_back(part.as_string()->get());
+    }
+    if (argv.empty() || argv.front().empty()) {
+      Refuse(
+          " must be an array of strings: the program, then its arguments (it is run "
+          "without a shell)");
+    }
+    return argv;
+  }
+};
+
+// In the order the "unknown key" message lists them.
+const std::pair<std::string_view, void (*)(Profile&, const Value&)> kSettings[] = {
+    {"base-url", [](Profile& p, const Value& v) { p.base_url = v.Text(); }},
+    {"endpoint-path", [](Profile& p, const Value& v) { p.endpoint_path = v.Text(); }},
+    {"api-key-env", [](Profile& p, const Value& v) { p.api_key_env = v.Text(); }},
+    {"api-key-file", [](Profile& p, const Value& v) { p.api_key_file = v.Path(); }},
+    {"api-key-command", [](Profile& p, const Value& v) { p.api_key_command = v.Command(); }},
+    {"role", [](Profile& p, const Value& v) { p.role = v.Text(); }},
+    {"attributes", [](Profile& p, const Value& v) { p.attributes = v.Table(); }},
+    {"permissions", [](Profile& p, const Value& v) { p.permissions = v.Table(); }},
+    {"cacert", [](Profile& p, const Value& v) { p.cacert = v.Path(); }},
+    {"timeout", [](Profile& p, const Value& v) { p.timeout = v.Seconds(); }},
+    {"connect-timeout", [](Profile& p, const Value& v) { p.connect_timeout = v.Seconds(); }},
+    {"retries", [](Profile& p, const Value& v) { p.retries = v.Integer(0, 100); }},
+    {"concurrency", [](Profile& p, const Value& v) { p.concurrency = v.Integer(1, 256); }},
+    {"schema",
+     [](Profile& p, const Value& v) {
+       if (const auto* table = v.node.as_table()) {
+         p.schema_inline = internal::SchemaFromToml(*table, "schema: ");
+       } else {
+         p.schema_path = v.Path();
+       }
+     }},
+    {"cache",
+     [](Profile& p, const Value& v) {
+       if (!v.node.is_boolean()) v.Refuse(" must be true or false");
+       p.cache = v.node.as_boolean()->get();
+     }},
+    {"min-ttl", [](Profile& p, const Value& v) { p.min_ttl = v.Integer(0L, 365L * 86400); }},
+    {"output", [](Profile& p, const Value& v) { p.output = v.Text(); }},
+};
+
+// A key that is no setting: in a profile, or at the top of the file (`top_level`).
+[[noreturn]] void UnknownKey(const toml::key& key, bool top_level) {
+  const std::string name(key.str());
+  const std::string where = Where(key.source()) + ": ";
+  std::string normal;  // `api_key`, `API-Key`, ...
+  for (const char c : name) {
+    if (c != '-' && c != '_') normal += AsciiLower(c);
+  }
+  if (normal == "apikey" || normal == "key" || normal == "token") {
+    throw UsageError(where +
+                     "an API key is never kept in the config file; put it in a file only you can "
+                     "read and name it with 'api-key-file', or use 'api-key-command'");
+  }
+  std::vector<std::string> keys;
+  for (const auto& [setting, apply] : kSettings) keys.emplace_back(setting);
+  if (top_level && std::ranges::count(keys, name) != 0) {
+    throw UsageError(where + Quoted(name) +
+                     " belongs in a profile: put it under [profile.default] or [profile.NAME]");
+  }
+  const std::string unknown = where + "unknown key " + Quoted(name);
+  if (top_level) {
+    throw UsageError(unknown + DidYouMean(name, {"profile"}) +
+                     "; the file holds [profile.NAME] tables");
+  }
+  const std::string hint = DidYouMean(name, keys);
+  throw UsageError(unknown + (hint.empty() ? "; the keys are " + Join(keys, ", ") : hint));
 }
 
 Profile ParseProfile(const toml::key& name, const toml::node& node, const Context& context) {
@@ -183,7 +165,10 @@ Profile ParseProfile(const toml::key& name, const toml::node& node, const Contex
     return where.substr(0, where.rfind(':'));
   };
   for (const auto& [key, value] : internal::InFileOrder(*table)) {
-    ApplySetting(profile, *key, *value, context);
+    const auto* setting = std::find_if(std::begin(kSettings), std::end(kSettings),
+                                       [&](const auto& s) { return s.first == key->str(); });
+    if (setting == std::end(kSettings)) UnknownKey(*key, false);
+    setting->second(profile, Value{setting->first, *value, context});
     profile.lines[std::string(key->str())] = line(key->source());
     if (key->str() == "attributes") {
       for (const auto& [attribute, unused] : *value->as_table()) {
@@ -201,26 +186,14 @@ Profile ParseProfile(const toml::key& name, const toml::node& node, const Contex
   return profile;
 }
 
-[[noreturn]] void UnknownTopLevelKey(const toml::key& key) {
-  const std::string name(key.str());
-  if (std::find(kKnownKeys.begin(), kKnownKeys.end(), name) != kKnownKeys.end()) {
-    throw UsageError(Where(key.source()) + ": " + Quoted(name) +
-                     " belongs in a profile: put it under [profile.default] or [profile.NAME]");
-  }
-  if (IsInlineKeyName(name)) UnknownKey(key);
-  throw UsageError(Where(key.source()) + ": unknown key " + Quoted(name) +
-                   DidYouMean(name, {"profile"}) + "; the file holds [profile.NAME] tables");
-}
-
 }  // namespace
 
 Config ParseConfig(std::string_view text, const std::string& path, const Environment& env) {
   const toml::table document = internal::ParseToml(text, path);
-  Config config;
-  config.path = path;
+  Config config{path, {}};
   const Context context{internal::Folder(path), EnvValue(env, "HOME")};
   for (const auto& [key, value] : internal::InFileOrder(document)) {
-    if (key->str() != "profile") UnknownTopLevelKey(*key);
+    if (key->str() != "profile") UnknownKey(*key, true);
     const auto* profiles = value->as_table();
     if (profiles == nullptr) {
       throw UsageError(Where(value->source()) + ": 'profile' must hold tables: [profile.NAME]");
@@ -234,16 +207,9 @@ Config ParseConfig(std::string_view text, const std::string& path, const Environ
 
 std::optional<Profile> SelectProfile(const Config& config, const std::optional<std::string>& flag,
                                      const Environment& env) {
-  std::optional<std::string> chosen;
-  std::string how;
-  if (flag) {
-    if (Trim(*flag).empty()) throw UsageError("--profile must not be empty");
-    chosen = *flag;
-    how = "--profile";
-  } else if (auto value = EnvValue(env, "TOUCAN_PROFILE")) {
-    chosen = std::move(value);
-    how = "TOUCAN_PROFILE";
-  }
+  if (flag && Trim(*flag).empty()) throw UsageError("--profile must not be empty");
+  const std::optional<std::string> chosen = flag ? flag : EnvValue(env, "TOUCAN_PROFILE");
+  const std::string how = flag ? "--profile" : "TOUCAN_PROFILE";
   const std::string wanted = chosen.value_or("default");
   std::vector<std::string> names;
   for (const Profile& profile : config.profiles) {
@@ -256,8 +222,9 @@ std::optional<Profile> SelectProfile(const Config& config, const std::optional<s
     const std::string path = LocateConfig(env).path;
     throw UsageError(message + ": there is no config file" + (path.empty() ? "" : " at " + path));
   }
-  throw UsageError(message + DidYouMean(wanted, names) + " in " + config.path + "; " +
-                   (names.empty() ? std::string("it defines no profile") : "profiles: " + Join(names, ", ")));
+  throw UsageError(
+      message + DidYouMean(wanted, names) + " in " + config.path + "; " +
+      (names.empty() ? std::string("it defines no profile") : "profiles: " + Join(names, ", ")));
 }
 
 std::vector<Json> ProfileRows(const Config& config, const std::optional<std::string>& active) {

@@ -10,8 +10,8 @@ namespace toucan {
 namespace {
 
 // In the order of AttributeType.
-constexpr std::string_view kTypeNames[] = {"string", "integer", "number",
-                                           "boolean", "array", "object"};
+const std::vector<std::string> kTypeNames = {"string",  "integer", "number",
+                                             "boolean", "array",   "object"};
 
 // A value from user input as JSON, cut short for a message.
 std::string Shown(const Json& value) {
@@ -35,191 +35,46 @@ std::size_t EditDistance(std::string_view a, std::string_view b) {
 
 AttributeType ParseType(const std::string& attribute, const Json& value) {
   const std::string text = value.is_string() ? value.get<std::string>() : std::string();
-  const auto found = std::find(std::begin(kTypeNames), std::end(kTypeNames), text);
-  if (found != std::end(kTypeNames)) {
-    return static_cast<AttributeType>(found - std::begin(kTypeNames));
-  }
-  const std::vector<std::string> names(std::begin(kTypeNames), std::end(kTypeNames));
+  const auto found = std::find(kTypeNames.begin(), kTypeNames.end(), text);
+  if (found != kTypeNames.end()) return static_cast<AttributeType>(found - kTypeNames.begin());
   throw UsageError("attribute " + Quoted(attribute) + ": unknown type " + Shown(value) +
-                   DidYouMean(text, names) +
-                   "; the types are string, integer, number, boolean, array, object");
+                   DidYouMean(text, kTypeNames) + "; the types are " + Join(kTypeNames, ", "));
 }
 
 bool Matches(AttributeType type, const Json& value) {
   // In the order of AttributeType.
-  constexpr bool (Json::*kIs[])() const noexcept = {&Json::is_string,  &Json::is_number_integer,
-                                                     &Json::is_number,  &Json::is_boolean,
-                                                     &Json::is_array,   &Json::is_object};
+  constexpr bool (Json::*kIs[])()
+      const noexcept = {&Json::is_string,  &Json::is_number_integer, &Json::is_number,
+                        &Json::is_boolean, &Json::is_array,          &Json::is_object};
   return (value.*kIs[static_cast<std::size_t>(type)])();
 }
 
-}  // namespace
-
-std::string_view AttributeTypeName(AttributeType type) {
-  return kTypeNames[static_cast<std::size_t>(type)];
-}
-
-std::optional<std::string> SuggestName(std::string_view word,
-                                       const std::vector<std::string>& candidates) {
-  // Long words would make the distance quadratic in hostile input; no real name is that long.
-  constexpr std::size_t kLongest = 256;
-  if (word.size() > kLongest) return std::nullopt;
-  for (const auto& candidate : candidates) {
-    if (AsciiLower(word) == AsciiLower(candidate)) return candidate;
-  }
-  std::optional<std::string> best;
-  std::size_t best_distance = 3;
-  for (const auto& candidate : candidates) {
-    if (candidate.size() > kLongest || candidate.size() + 2 < word.size() ||
-        word.size() + 2 < candidate.size()) {
-      continue;
-    }
-    const std::size_t distance = EditDistance(word, candidate);
-    if (distance < best_distance) best = candidate, best_distance = distance;
-  }
-  return best;
-}
-
-std::string DidYouMean(std::string_view word, const std::vector<std::string>& candidates) {
-  const auto close = SuggestName(word, candidates);
-  return close ? " (did you mean " + Quoted(*close) + "?)" : std::string();
-}
-
-namespace {
-
-// `enum = [...]`: a non-empty array of values of the declared type.
-std::vector<Json> ParseEnum(const std::string& name, AttributeType type, const Json& values) {
-  if (!values.is_array() || values.empty()) {
-    throw UsageError("attribute " + Quoted(name) + ": \"enum\" must be a non-empty array");
-  }
-  for (const Json& value : values) {
-    if (!Matches(type, value)) {
-      throw UsageError("attribute " + Quoted(name) + ": \"enum\" value " + Shown(value) +
-                       " is not a " + std::string(AttributeTypeName(type)));
-    }
-  }
-  return {values.begin(), values.end()};
-}
-
 AttributeDeclaration ParseLongForm(const std::string& name, const Json& declaration) {
-  if (!declaration.contains("type")) {
-    throw UsageError("attribute " + Quoted(name) + " needs a \"type\"");
-  }
+  const std::string attribute = "attribute " + Quoted(name);
+  if (!declaration.contains("type")) throw UsageError(attribute + " needs a \"type\"");
   AttributeDeclaration entry{name, ParseType(name, declaration["type"]), false, {}};
   for (const auto& [key, value] : declaration.items()) {
-    if (key == "required" && value.is_boolean()) {
+    if (key == "required") {
+      if (!value.is_boolean()) throw UsageError(attribute + ": \"required\" must be true or false");
       entry.required = value.get<bool>();
-    } else if (key == "required") {
-      throw UsageError("attribute " + Quoted(name) + ": \"required\" must be true or false");
     } else if (key == "enum") {
-      entry.allowed = ParseEnum(name, entry.type, value);
+      if (!value.is_array() || value.empty()) {
+        throw UsageError(attribute + ": \"enum\" must be a non-empty array");
+      }
+      for (const Json& allowed : value) {
+        if (!Matches(entry.type, allowed)) {
+          throw UsageError(attribute + ": \"enum\" value " + Shown(allowed) + " is not a " +
+                           kTypeNames[static_cast<std::size_t>(entry.type)]);
+        }
+      }
+      entry.allowed = {value.begin(), value.end()};
     } else if (key != "type" && key != "description") {
-      throw UsageError("attribute " + Quoted(name) + ": unknown field " + Quoted(key) +
+      throw UsageError(attribute + ": unknown field " + Quoted(key) +
                        DidYouMean(key, {"type", "required", "enum", "description"}));
     }
   }
   return entry;
 }
-
-}  // namespace
-
-void Schema::Declare(const std::string& name, const Json& declaration) {
-  if (name.empty()) throw UsageError("an attribute name must not be empty");
-  if (index_.contains(name)) throw UsageError("attribute " + Quoted(name) + " is declared twice");
-  AttributeDeclaration entry;
-  if (declaration.is_string()) {
-    entry = {name, ParseType(name, declaration), false, {}};
-  } else if (declaration.is_object()) {
-    entry = ParseLongForm(name, declaration);
-  } else {
-    throw UsageError("attribute " + Quoted(name) + " must be declared as a type name (\"string\") " +
-                     "or as {\"type\": ..., \"required\": ...}, not " + Shown(declaration));
-  }
-  index_.emplace(name, declarations_.size());
-  if (entry.required) ++required_;
-  declarations_.push_back(std::move(entry));
-}
-
-const AttributeDeclaration* Schema::Find(std::string_view name) const {
-  const auto found = index_.find(std::string(name));
-  return found == index_.end() ? nullptr : &declarations_[found->second];
-}
-
-Schema Schema::FromJson(const Json& document, std::string_view source) {
-  if (!document.is_object()) {
-    throw UsageError(std::string(source) +
-                     ": a schema must be an object of attribute declarations");
-  }
-  // The most likely wrong file: a JSON Schema for the same attributes. Said plainly, with the
-  // format that is meant, rather than as a complaint about an attribute named "properties".
-  if (document.contains("$schema") ||
-      (document.contains("properties") && document.value("type", Json()) == "object")) {
-    throw UsageError(std::string(source) +
-                     ": this is a JSON Schema document; a toucan-token schema maps each attribute "
-                     "to its type: {\"region\": {\"type\": \"string\", \"enum\": [\"EU\", "
-                     "\"US\"]}, \"year\": \"integer\"}");
-  }
-  Schema schema;
-  for (const auto& [name, declaration] : document.items()) {
-    try {
-      schema.Declare(name, declaration);
-    } catch (const Error& e) {
-      throw UsageError(std::string(source) + ": " + e.what());
-    }
-  }
-  return schema;
-}
-
-Schema Schema::Parse(std::string_view text, const std::string& source, bool is_json) {
-  if (is_json) {
-    // The parser user input goes through: depth bounded while parsing, and a name declared
-    // twice refused (the last declaration would win without a word).
-    return FromJson(ParseJsonValue(text, source), source);
-  }
-  return internal::SchemaFromToml(internal::ParseToml(text, source), "");
-}
-
-Schema internal::SchemaFromToml(const toml::table& table, std::string_view label) {
-  Schema schema;
-  for (const auto& [key, value] : InFileOrder(table)) {
-    const Json declaration = TomlToJson(*value);  // its messages carry their place
-    try {
-      schema.Declare(std::string(key->str()), declaration);
-    } catch (const Error& e) {
-      throw UsageError(Where(key->source()) + ": " + std::string(label) + e.what());
-    }
-  }
-  return schema;
-}
-
-Schema Schema::Load(const std::string& path) {
-  const auto file = ReadRegularFile(path, "schema file", kMaxConfigBytes, false);
-  return Parse(file->text, path, path.ends_with(".json"));
-}
-
-Json Schema::Coerce(std::string_view name, std::string_view text) const {
-  const AttributeDeclaration* declaration = Find(name);
-  if (declaration == nullptr) return std::string(text);
-  const AttributeType type = declaration->type;
-  // JSON's number syntax, so `-a` accepts exactly what `:=` would.
-  const bool number_text = IsJsonNumber(text);
-  const bool integer_text = number_text && text.find_first_of(".eE") == std::string_view::npos;
-  if ((type == AttributeType::kInteger && integer_text) ||
-      (type == AttributeType::kNumber && number_text)) {
-    // Converted as `:=` converts: a number that would not survive unchanged is refused.
-    try {
-      return ParseJsonValue(text, name);
-    } catch (const Error&) {
-      throw UsageError("attribute " + Quoted(name) + ": " + Shown(Json(std::string(text))) +
-                       (integer_text ? " does not fit a 64-bit integer"
-                                     : " cannot be represented exactly as a number"));
-    }
-  }
-  if (type == AttributeType::kBoolean && (text == "true" || text == "false")) return text == "true";
-  return std::string(text);
-}
-
-namespace {
 
 // A suggestion costs a pass over the candidates for each problem; past this many (no schema a
 // person writes), a line of a batch would pay too much for it, so none is made.
@@ -266,51 +121,164 @@ std::string OutsideEnum(const AttributeDeclaration& declaration, const Json& val
 
 }  // namespace
 
+std::optional<std::string> SuggestName(std::string_view word,
+                                       const std::vector<std::string>& candidates) {
+  // Long words would make the distance quadratic in hostile input; no real name is that long.
+  constexpr std::size_t kLongest = 256;
+  if (word.size() > kLongest) return std::nullopt;
+  const std::string lower = AsciiLower(word);
+  std::optional<std::string> best;
+  std::size_t best_distance = 3;
+  for (const auto& candidate : candidates) {
+    if (AsciiLower(candidate) == lower) return candidate;  // a case-only difference wins
+    if (candidate.size() > kLongest || candidate.size() + 2 < word.size() ||
+        word.size() + 2 < candidate.size()) {
+      continue;
+    }
+    const std::size_t distance = EditDistance(word, candidate);
+    if (distance < best_distance) best = candidate, best_distance = distance;
+  }
+  return best;
+}
+
+std::string DidYouMean(std::string_view word, const std::vector<std::string>& candidates) {
+  const auto close = SuggestName(word, candidates);
+  return close ? " (did you mean " + Quoted(*close) + "?)" : std::string();
+}
+
+void Schema::Declare(const std::string& name, const Json& declaration, std::string_view where) {
+  try {
+    if (name.empty()) throw UsageError("an attribute name must not be empty");
+    if (index_.contains(name)) throw UsageError("attribute " + Quoted(name) + " is declared twice");
+    if (!declaration.is_string() && !declaration.is_object()) {
+      throw UsageError("attribute " + Quoted(name) +
+                       " must be declared as a type name (\"string\") " +
+                       "or as {\"type\": ..., \"required\": ...}, not " + Shown(declaration));
+    }
+    AttributeDeclaration entry =
+        declaration.is_object()
+            ? ParseLongForm(name, declaration)
+            : AttributeDeclaration{name, ParseType(name, declaration), false, {}};
+    index_.emplace(name, declarations_.size());
+    if (entry.required) ++required_;
+    declarations_.push_back(std::move(entry));
+  } catch (const Error& e) {
+    throw UsageError(std::string(where) + e.what());
+  }
+}
+
+const AttributeDeclaration* Schema::Find(std::string_view name) const {
+  const auto found = index_.find(std::string(name));
+  return found == index_.end() ? nullptr : &declarations_[found->second];
+}
+
+Schema Schema::FromJson(const Json& document, std::string_view source) {
+  if (!document.is_object()) {
+    throw UsageError(std::string(source) +
+                     ": a schema must be an object of attribute declarations");
+  }
+  // The most likely wrong file: a JSON Schema for the same attributes. Said plainly, with the
+  // format that is meant, rather than as a complaint about an attribute named "properties".
+  if (document.contains("$schema") ||
+      (document.contains("properties") && document.value("type", Json()) == "object")) {
+    throw UsageError(std::string(source) +
+                     ": this is a JSON Schema document; a toucan-token schema maps each attribute "
+                     "to its type: {\"region\": {\"type\": \"string\", \"enum\": [\"EU\", "
+                     "\"US\"]}, \"year\": \"integer\"}");
+  }
+  Schema schema;
+  for (const auto& [name, declaration] : document.items()) {
+    schema.Declare(name, declaration, std::string(source) + ": ");
+  }
+  return schema;
+}
+
+Schema Schema::Parse(std::string_view text, const std::string& source, bool is_json) {
+  if (is_json) {
+    // The parser user input goes through: depth bounded while parsing, and a name declared
+    // twice refused (the last declaration would win without a word).
+    return FromJson(ParseJsonValue(text, source), source);
+  }
+  return internal::SchemaFromToml(internal::ParseToml(text, source), "");
+}
+
+Schema internal::SchemaFromToml(const toml::table& table, std::string_view label) {
+  Schema schema;
+  for (const auto& [key, value] : InFileOrder(table)) {
+    const Json declaration = TomlToJson(*value);  // its messages carry their place
+    schema.Declare(std::string(key->str()), declaration,
+                   Where(key->source()) + ": " + std::string(label));
+  }
+  return schema;
+}
+
+Schema Schema::Load(const std::string& path) {
+  const auto file = ReadRegularFile(path, "schema file", kMaxConfigBytes, false);
+  return Parse(file->text, path, path.ends_with(".json"));
+}
+
+Json Schema::Coerce(std::string_view name, std::string_view text) const {
+  const AttributeDeclaration* declaration = Find(name);
+  if (declaration == nullptr) return std::string(text);
+  const AttributeType type = declaration->type;
+  // JSON's number syntax, so `-a` accepts exactly what `:=` would.
+  const bool number_text = IsJsonNumber(text);
+  const bool integer_text = number_text && text.find_first_of(".eE") == std::string_view::npos;
+  if ((type == AttributeType::kInteger && integer_text) ||
+      (type == AttributeType::kNumber && number_text)) {
+    // Converted as `:=` converts: a number that would not survive unchanged is refused.
+    try {
+      return ParseJsonValue(text, name);
+    } catch (const Error&) {
+      throw UsageError("attribute " + Quoted(name) + ": " + Shown(Json(std::string(text))) +
+                       (integer_text ? " does not fit a 64-bit integer"
+                                     : " cannot be represented exactly as a number"));
+    }
+  }
+  if (type == AttributeType::kBoolean && (text == "true" || text == "false")) return text == "true";
+  return std::string(text);
+}
+
 std::vector<std::string> Schema::Problems(const Json& attributes) const {
   // A hostile line may hold 100,000 unknown keys: the first few are worth a message each (with a
   // suggestion, which costs a pass over the names), the rest a count.
   constexpr std::size_t kShown = 20;
   std::vector<std::string> problems;
   std::vector<std::string> suggested;
-  std::size_t more = 0;
+  std::size_t found = 0;
   const auto add = [&](const auto& make) {
-    if (problems.size() < kShown) problems.push_back(make());
-    else ++more;
+    if (++found <= kShown) problems.push_back(make());
   };
-  std::size_t required_given = 0;
   for (const auto& item : attributes.items()) {  // not a structured binding: lambdas use it
     const std::string& key = item.key();
     const Json& value = item.value();
     const AttributeDeclaration* declaration = Find(key);
     if (declaration == nullptr) {
       add([&] { return UnknownAttribute(key, declarations_, suggested); });
-      continue;
-    }
-    if (declaration->required) ++required_given;
-    if (!Matches(declaration->type, value)) {
+    } else if (!Matches(declaration->type, value)) {
       add([&] {
         return "attribute " + Quoted(key) + " has the wrong type: the schema declares " +
-               std::string(AttributeTypeName(declaration->type)) + ", the value is " +
+               kTypeNames[static_cast<std::size_t>(declaration->type)] + ", the value is " +
                Shown(value) + " (" + value.type_name() + ")";
       });
     } else if (!declaration->allowed.empty() &&
-               std::find(declaration->allowed.begin(), declaration->allowed.end(), value) ==
-                   declaration->allowed.end()) {
+               std::ranges::count(declaration->allowed, value) == 0) {
       add([&] { return OutsideEnum(*declaration, value); });
     }
   }
-  if (required_given < required_) {
+  if (required_ > 0) {
     std::unordered_set<std::string> given;  // Json's contains would scan the object each time
     for (const auto& [key, value] : attributes.items()) given.insert(key);
     for (const auto& declaration : declarations_) {
       if (declaration.required && !given.contains(declaration.name) &&
-          std::find(suggested.begin(), suggested.end(), declaration.name) == suggested.end()) {
+          std::ranges::count(suggested, declaration.name) == 0) {
         add([&] { return "required attribute " + Quoted(declaration.name) + " is missing"; });
       }
     }
   }
-  if (more > 0) {
-    problems.push_back("and " + std::to_string(more) + (more == 1 ? " more problem" : " more problems"));
+  if (found > kShown) {
+    problems.push_back("and " + std::to_string(found - kShown) +
+                       (found == kShown + 1 ? " more problem" : " more problems"));
   }
   return problems;
 }

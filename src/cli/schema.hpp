@@ -12,42 +12,34 @@ namespace toucan {
 
 enum class AttributeType { kString, kInteger, kNumber, kBoolean, kArray, kObject };
 
-// "string", "integer", ... as written in a schema.
-std::string_view AttributeTypeName(AttributeType type);
-
 struct AttributeDeclaration {
   std::string name;
   AttributeType type = AttributeType::kString;
   bool required = false;
-  std::vector<Json> allowed;  // `enum`: the only values accepted; empty when any value is
+  std::vector<Json> allowed;  // `enum`; empty when any value is
 };
 
 // The attributes Toucan has registered, so that a misspelt or mistyped attribute — which Toucan
-// would silently match to no row — is refused before anything is sent. Errors are
-// Error(kUsage); TOML errors carry `source:line:column`.
+// would silently match to no row — is refused before anything is sent.
 class Schema {
  public:
   // `{"region": "string"}` or `{"region": {"type": "string", "required": true}}`.
   static Schema FromJson(const Json& document, std::string_view source = "the schema");
-  // JSON text when `is_json`, else TOML.
   static Schema Parse(std::string_view text, const std::string& source, bool is_json);
   // A bounded regular file: JSON when the name ends in `.json`, else TOML.
   static Schema Load(const std::string& path);
 
-  // Adds one declaration; a message names the attribute but no place, for the caller to add.
-  void Declare(const std::string& name, const Json& declaration);
+  // Messages start with `where`, the declaration's place.
+  void Declare(const std::string& name, const Json& declaration, std::string_view where = "");
 
   const std::vector<AttributeDeclaration>& declarations() const { return declarations_; }
   const AttributeDeclaration* Find(std::string_view name) const;
 
-  // What `-a KEY=VALUE` stands for: the text as the declared integer, number or boolean when it
-  // reads as one, else as a string. Throws for an integer beyond 64 bits.
+  // What `-a KEY=VALUE` stands for: the declared integer, number or boolean when the text reads
+  // as one, else a string.
   Json Coerce(std::string_view name, std::string_view text) const;
 
-  // One message per problem, in attribute order: undeclared (with a suggestion), wrong type,
-  // outside the `enum`, then each missing required attribute.
   std::vector<std::string> Problems(const Json& attributes) const;
-  // Throws every problem, joined by "; ".
   void Check(const Json& attributes) const;
 
  private:
@@ -56,8 +48,7 @@ class Schema {
   std::size_t required_ = 0;
 };
 
-// The candidate `word` was probably meant to be: one at edit distance at most 2, or differing
-// only in case.
+// The candidate at edit distance at most 2 from `word`, or differing only in case.
 std::optional<std::string> SuggestName(std::string_view word,
                                        const std::vector<std::string>& candidates);
 

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-#include <tuple>
 
 #include "config_internal.hpp"
 
@@ -38,14 +37,12 @@ std::size_t SkipString(std::string_view text, std::size_t i) {
   return text.size();
 }
 
-// A lexical scan run before toml++ builds anything; the offset of the first thing refused, and
-// why. It refuses non-ASCII text: toml++ 3.3 tests such characters with
-// is_non_ascii_horizontal_whitespace(), which reaches __builtin_unreachable() for U+00A1–U+0499
-// and U+FC26–U+FEFE (undefined behaviour; found by fuzz_config, upstream issue 190). And it
-// refuses nesting past the limit: a header such as `[a.a.a…]` with 300,000 parts would otherwise
-// build, and recursively free, a table that deep. Valid TOML holds quotes only in strings, and
-// toml++ stops at the first error, so taking every quote outside a string or comment for the
-// start of one agrees with toml++ on everything it builds.
+// Run before toml++ builds anything: the offset of the first thing refused, and why. Non-ASCII
+// text: toml++ 3.3 reaches __builtin_unreachable() on U+00A1–U+0499 and U+FC26–U+FEFE (found by
+// fuzz_config, upstream issue 190). Nesting past the limit: a header `[a.a.a…]` of 300,000 parts
+// would build, and recursively free, a table that deep. toml++ stops at the first error, and
+// valid TOML holds quotes only in strings, so taking every quote outside a string or comment for
+// the start of one agrees with toml++ on everything it builds.
 std::pair<std::size_t, std::string> ScanToml(std::string_view text) {
   const auto bad = std::find_if(text.begin(), text.end(), [](char c) { return (c & 0x80) != 0; });
   if (bad != text.end()) {
@@ -75,14 +72,6 @@ std::pair<std::size_t, std::string> ScanToml(std::string_view text) {
   return {std::string_view::npos, ""};
 }
 
-// The text before a refusal is ASCII, so columns, which count characters, count bytes.
-std::string LineColumn(std::string_view text, std::size_t offset) {
-  const auto line = std::count(text.begin(), text.begin() + static_cast<long>(offset), '\n') + 1;
-  const auto newline = offset == 0 ? std::string_view::npos : text.rfind('\n', offset - 1);
-  const std::size_t column = offset - (newline == std::string_view::npos ? 0 : newline + 1) + 1;
-  return std::to_string(line) + ":" + std::to_string(column);
-}
-
 // The depth walk stops one level past the limit, so it never recurses further than that.
 const toml::node* FindTooDeep(const toml::node& node, int depth) {
   if (depth > kMaxConfigDepth) return &node;
@@ -107,27 +96,29 @@ std::string Where(const toml::source_region& region) {
 
 toml::table ParseToml(std::string_view text, const std::string& source) {
   if (const auto [offset, reason] = ScanToml(text); offset != std::string_view::npos) {
-    throw UsageError(source + ":" + LineColumn(text, offset) + ": " + reason);
+    // The text before a refusal is ASCII, so columns, which count characters, count bytes.
+    const std::string_view before = text.substr(0, offset);
+    const auto line = std::count(before.begin(), before.end(), '\n') + 1;
+    const std::size_t start = before.rfind('\n') + 1;  // npos + 1 is 0: the first line
+    throw UsageError(source + ":" + std::to_string(line) + ":" +
+                     std::to_string(offset - start + 1) + ": " + reason);
   }
-  toml::table table;
   try {
-    table = toml::parse(text, std::string_view(source));
+    toml::table table = toml::parse(text, std::string_view(source));
+    if (const auto* deep = FindTooDeep(table, 0)) {
+      throw UsageError(Where(deep->source()) + ": " + kTooDeep);
+    }
+    return table;
   } catch (const toml::parse_error& e) {
     throw UsageError(Where(e.source()) + ": " + std::string(e.description()));
   }
-  if (const auto* deep = FindTooDeep(table, 0)) {
-    throw UsageError(Where(deep->source()) + ": " + kTooDeep);
-  }
-  return table;
 }
 
 std::vector<std::pair<const toml::key*, const toml::node*>> InFileOrder(const toml::table& table) {
   std::vector<std::pair<const toml::key*, const toml::node*>> entries;
   for (const auto& [key, value] : table) entries.emplace_back(&key, &value);
   std::stable_sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
-    const auto& x = a.first->source().begin;
-    const auto& y = b.first->source().begin;
-    return std::tie(x.line, x.column) < std::tie(y.line, y.column);
+    return a.first->source().begin < b.first->source().begin;
   });
   return entries;
 }
