@@ -1,5 +1,7 @@
 // The HTTP side: libcurl handles and the transfer loop. The only file that calls libcurl; what a
 // reply means and when to retry is decided in outcome.cpp.
+#include "toucan/client.hpp"
+
 #include <curl/curl.h>
 #include <openssl/ssl.h>
 
@@ -15,7 +17,6 @@
 #include "client_internal.hpp"
 #include "outcome.hpp"
 #include "text.hpp"
-#include "toucan/client.hpp"
 
 namespace toucan {
 namespace {
@@ -128,8 +129,7 @@ CURLcode WatchClientCertificateRequests(CURL*, void* ssl_ctx, void* user) {
   auto* ctx = static_cast<SSL_CTX*>(ssl_ctx);
   const auto* transfer = static_cast<const Transfer*>(user);
   delete static_cast<std::shared_ptr<TlsNotes>*>(SSL_CTX_get_ex_data(ctx, TlsNotesIndex()));
-  SSL_CTX_set_ex_data(ctx, TlsNotesIndex(),
-                      new std::shared_ptr<TlsNotes>(transfer->got.tls_notes));
+  SSL_CTX_set_ex_data(ctx, TlsNotesIndex(), new std::shared_ptr<TlsNotes>(transfer->got.tls_notes));
   SSL_CTX_set_client_cert_cb(ctx, NoteClientCertificateRequest);
   return CURLE_OK;
 }
@@ -143,25 +143,9 @@ std::optional<std::string> LastHeader(CURL* easy, const char* name) {
   return std::string(Trim(header->value));
 }
 
-// Why a run stopped before its end: what the lines not sent and the retries not made are told.
-// Their rows end with the line that met it; the hint is on that line's row.
-using RunStop = Error;
-
-// The rows of a batch stopped by a Retry-After over kMaxRetryAfter name the wait and when it
-// ends, so that the user knows when the lines can be run again.
-RunStop AskedToRetry(const RetryAfter& wait) {
-  return {ErrorKind::kUnavailable,
-          "the server asked to retry after " + wait.said + " (at " + wait.until + ")"};
-}
-
-// A line never sent: there was no reply, so no status.
-Error NotSent(const RunStop& stop) {
-  return {stop.kind(), std::string("not sent: ") + stop.what()};
-}
-
 // A request that needed a retry: its last reply's status and what it said are kept (a
 // retryable verdict always carries its error; the fallback only keeps a row from being lost).
-Error RetryNotMade(const RunStop& stop, const std::optional<Error>& last) {
+Error RetryNotMade(const Error& stop, const std::optional<Error>& last) {
   std::string message = std::string("the retry was not made: ") + stop.what();
   if (last) message += std::string("; the last attempt: ") + last->what();
   return {stop.kind(), message, last ? last->http_status() : std::nullopt};
@@ -195,7 +179,8 @@ constexpr const char* kProxyVariables[] = {"https_proxy", "HTTPS_PROXY", "all_pr
 
 struct ClientState {
   ClientOptions options;
-  // The userinfo of each proxy variable: verbatim (it may hold a space), and in every form.
+  // The userinfo of each proxy variable: verbatim (a space splits a Redactor's windows), and in
+  // every form.
   std::vector<std::pair<std::string, Redactor>> proxy_secrets;
   Endpoint endpoint;
   RequestContext context;
@@ -235,24 +220,21 @@ void ClientState::AddHeaders() {
 
 // libcurl quotes a proxy URL it cannot use whole, password included: shown as ***@.
 void ClientState::ReadProxySettings() {
-  const auto keep = [this](std::string secret) {
-    if (!secret.empty()) proxy_secrets.emplace_back(secret, Redactor(secret));
-  };
   for (std::size_t i = 0; i < std::size(kProxyVariables); ++i) {
     const char* value = std::getenv(kProxyVariables[i]);
     if (value == nullptr || *value == '\0') continue;
     if (context.proxy_variable.empty() && i < 4 && endpoint.https && !endpoint.loopback) {
       context.proxy_variable = kProxyVariables[i];
     }
-    const std::string text(value);
-    const std::string masked = MaskUserinfo(text);
-    if (masked != text) keep(text.substr(masked.find("***"), text.size() + 3 - masked.size()));
     // A password may hold '?', '#' or a space, where a URL's authority would end: all that
-    // stands before the setting's last '@' is secret too.
+    // stands before the setting's last '@' is secret.
+    const std::string text(value);
     const std::size_t at = text.rfind('@');
     std::size_t from = text.find("://");
     from = from == std::string::npos || from > at ? 0 : from + 3;
-    if (at != std::string::npos && at > from) keep(text.substr(from, at - from));
+    if (at == std::string::npos || at <= from) continue;
+    const std::string secret = text.substr(from, at - from);
+    proxy_secrets.emplace_back(secret, Redactor(secret));
   }
 }
 
@@ -330,8 +312,8 @@ Verdict ClientState::Judge(Transfer& transfer, CURLcode code) {
   // A reply cut at the size cap (by the write callback or by a Content-Length over it) still
   // has a status worth judging: an oversized 2xx is a bad reply, an oversized 4xx still a 4xx.
   if (code == CURLE_FILESIZE_EXCEEDED) got.reply_too_large = true;
-  // libcurl refuses a single header line over 100 KiB before our callback sees it, as "out of
-  // memory" (CURLE_TOO_LARGE since 8.6); after a status line, that is the server's doing.
+    // libcurl refuses a single header line over 100 KiB before our callback sees it, as "out of
+    // memory" (CURLE_TOO_LARGE since 8.6); after a status line, that is the server's doing.
 #if LIBCURL_VERSION_NUM >= 0x080600
   const bool header_refused = code == CURLE_OUT_OF_MEMORY || code == CURLE_TOO_LARGE;
 #else
@@ -353,13 +335,13 @@ Verdict ClientState::Judge(Transfer& transfer, CURLcode code) {
   }
   long verify = 0;
   curl_easy_getinfo(easy, CURLINFO_SSL_VERIFYRESULT, &verify);
-  return JudgeTransport(attempt, {.code = code,
-                                  .detail = std::move(detail),
-                                  .tls_verify_result = verify,
-                                  .headers_too_large = got.headers_too_large,
-                                  .body_too_large = got.reply_too_large,
-                                  .client_certificate_requested =
-                                      got.tls_notes->client_certificate_requested});
+  return JudgeTransport(
+      attempt, {.code = code,
+                .detail = std::move(detail),
+                .tls_verify_result = verify,
+                .headers_too_large = got.headers_too_large,
+                .body_too_large = got.reply_too_large,
+                .client_certificate_requested = got.tls_notes->client_certificate_requested});
 }
 
 // ---- the transfer loop ---------------------------------------------------------------------
@@ -379,7 +361,7 @@ class TransferLoop {
 
   void Run() {
     while (true) {
-      if (Interrupted() && !HandleInterrupt()) return;
+      if (callbacks_.interrupted && callbacks_.interrupted() && !HandleInterrupt()) return;
       // A stop ends new work, but the loop goes on until the requests in flight end.
       if (stopped_by_) {
         WindDown();
@@ -393,8 +375,6 @@ class TransferLoop {
   }
 
  private:
-  bool Interrupted() const { return callbacks_.interrupted && callbacks_.interrupted(); }
-
   bool Room() const { return active_.size() < static_cast<std::size_t>(concurrency_); }
 
   void Fail(std::uint64_t id, Error error) {
@@ -476,8 +456,12 @@ class TransferLoop {
     impl_.Release(*transfer);
     LogAttempt(*transfer, verdict);
     if (verdict.retryable && verdict.retry_after && verdict.retry_after->too_long) {
-      // The first such reply decides what the lines left unsent are told.
-      if (!stopped_by_) stopped_by_ = AskedToRetry(*verdict.retry_after);
+      // The first such reply decides what the lines left unsent are told: when to run them again.
+      const RetryAfter& wait = *verdict.retry_after;
+      if (!stopped_by_) {
+        stopped_by_ = Error(ErrorKind::kUnavailable, "the server asked to retry after " +
+                                                         wait.said + " (at " + wait.until + ")");
+      }
       Fail(transfer->job.id, RetryAfterTooLong(verdict));
       return;
     }
@@ -485,7 +469,7 @@ class TransferLoop {
       if (!stopped_by_ && !callbacks_.keep_going && FailsEveryRequest(verdict)) {
         const Error& error = *verdict.error;
         const std::string line = std::to_string(transfer->job.id);
-        stopped_by_ = RunStop(error.kind(), std::string(error.what()) + " (line " + line + ")");
+        stopped_by_ = Error(error.kind(), std::string(error.what()) + " (line " + line + ")");
         if (callbacks_.stopped) callbacks_.stopped(transfer->job.id, error);
       }
       callbacks_.done(transfer->job.id,
@@ -499,7 +483,8 @@ class TransferLoop {
     const auto now = Clock::now();
     transfer->ready_at = now + wait;
     transfer->fresh_connection = verdict.fresh_connection;
-    paused_until_ = RetryPolicy::SharedPause(verdict, paused_until_, transfer->ready_at);
+    // A 429 speaks for the whole client: nothing starts before the rate-limited retry.
+    if (verdict.status == 429) paused_until_ = std::max(paused_until_, transfer->ready_at);
     impl_.Log("retrying request " + std::to_string(transfer->job.id) + " in " + Seconds(wait) +
               " s" + (verdict.retry_after ? " (Retry-After)" : ""));
     waiting_.push_back(std::move(transfer));
@@ -518,7 +503,7 @@ class TransferLoop {
     while (!source_done_) {
       const auto job = Pull();
       if (!job) break;
-      Fail(job->id, NotSent(*stopped_by_));
+      Fail(job->id, Error(stopped_by_->kind(), std::string("not sent: ") + stopped_by_->what()));
     }
   }
 
@@ -566,8 +551,10 @@ class TransferLoop {
   Clock::time_point paused_until_{};               // shared 429 backoff
   std::optional<Clock::time_point> interrupted_since_;
   bool source_done_ = false;
-  // Set by a Retry-After over kMaxRetryAfter or a failure every request would meet.
-  std::optional<RunStop> stopped_by_;
+  // Set by a Retry-After over kMaxRetryAfter or a failure every request would meet: what the
+  // lines not sent and the retries not made are told. The hint is on the row of the line that
+  // met it.
+  std::optional<Error> stopped_by_;
 };
 
 }  // namespace

@@ -45,10 +45,10 @@ Verdict Failed(ErrorKind kind, const std::string& message, long status = 0,
 
 Verdict JudgeSuccess(const RequestContext& context, const ReplyFacts& reply) {
   if (reply.body_too_large) {
-    return Failed(ErrorKind::kBadResponse,
-                  "the reply from " + context.host +
-                      " is larger than 1 MiB; a token reply is a few KiB",
-                  reply.status, Cause::kEndpoint);
+    return Failed(
+        ErrorKind::kBadResponse,
+        "the reply from " + context.host + " is larger than 1 MiB; a token reply is a few KiB",
+        reply.status, Cause::kEndpoint);
   }
   Verdict verdict;
   verdict.status = reply.status;
@@ -75,11 +75,11 @@ Verdict JudgeRedirect(const RequestContext& context, const ReplyFacts& reply) {
 }
 
 Verdict JudgeTransient(const RequestContext& context, const ReplyFacts& reply) {
-  Verdict verdict = Failed(
-      ErrorKind::kUnavailable,
-      Unavailable(reply.status) + " (" + ReplyText(context, reply.status, reply.body) +
-          ") after " + Attempts(context.attempts) + ": try again later",
-      reply.status, Cause::kRetriesSpent);
+  Verdict verdict =
+      Failed(ErrorKind::kUnavailable,
+             Unavailable(reply.status) + " (" + ReplyText(context, reply.status, reply.body) +
+                 ") after " + Attempts(context.attempts) + ": try again later",
+             reply.status, Cause::kRetriesSpent);
   verdict.retryable = true;
   if (reply.retry_after)
     verdict.retry_after = ParseRetryAfter(*reply.retry_after, reply.received_at);
@@ -308,12 +308,6 @@ milliseconds RetryPolicy::Delay(const Verdict& verdict, int attempts, double uni
   return Backoff(attempts, unit);
 }
 
-std::chrono::steady_clock::time_point RetryPolicy::SharedPause(
-    const Verdict& verdict, std::chrono::steady_clock::time_point paused_until,
-    std::chrono::steady_clock::time_point retry_at) {
-  return verdict.status == 429 ? std::max(paused_until, retry_at) : paused_until;
-}
-
 Error RetryAfterTooLong(const Verdict& verdict) {
   const RetryAfter& wait = *verdict.retry_after;
   return Error(ErrorKind::kUnavailable,
@@ -323,45 +317,28 @@ Error RetryAfterTooLong(const Verdict& verdict) {
                verdict.status);
 }
 
-}  // namespace toucan
-
 // ---- Retry-After ---------------------------------------------------------------------------
 
-namespace toucan {
 namespace {
 
-using std::chrono::seconds;
-
-// 400 Gregorian years are exactly this many seconds, so a moment as whole cycles plus seconds
-// has the calendar date of its seconds, the cycles adding only to the year: any wait a server
-// can write gets its real date from FormatRfc3339.
-constexpr std::int64_t kCycle = std::int64_t{146097} * 86400;
-// Longer waits get no date: no one will wait them out.
+// Longer waits get no date: no one will wait them out. 10^24 s is under 2^64 days.
 constexpr std::size_t kMaxDigits = 24;
+constexpr unsigned long long kDay = 86400;
 
-struct Moment {
-  std::int64_t cycles = 0;
-  std::int64_t rest = 0;  // seconds, in [0, kCycle) once normalised
-  void Add(std::int64_t more) {
-    rest += more;
-    cycles += rest / kCycle;
-    rest %= kCycle;
-  }
-};
-
-std::string FormatMoment(Moment moment) {
-  // Kept within a system_clock's reach (1678 to 2262, in nanoseconds) by lending a cycle.
-  if (moment.rest > kCycle / 2) {
-    moment.rest -= kCycle;
-    ++moment.cycles;
-  }
-  const std::string date =
-      FormatRfc3339(std::chrono::system_clock::time_point(seconds(moment.rest)));
-  const long long year = std::stoll(date.substr(0, 4)) + 400 * moment.cycles;
-  char prefix[32];
-  // RFC 3339 years have four digits; later years use ISO 8601's expanded form rather than lie.
-  std::snprintf(prefix, sizeof prefix, year > 9999 ? "+%lld" : "%04lld", year);
-  return prefix + date.substr(4);
+// RFC 3339 UTC of a day count from 1970 and a second of that day, by Howard Hinnant's
+// civil_from_days on 64 bits: any wait a server can write gets its real date. RFC 3339 years have
+// four digits; later years use ISO 8601's expanded form rather than lie.
+std::string FormatDay(unsigned long long days, unsigned long long second) {
+  const unsigned long long z = days + 719468, era = z / 146097, doe = z % 146097;
+  const unsigned long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+  const unsigned long long month = mp < 10 ? mp + 3 : mp - 9;
+  const unsigned long long year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  char text[80];
+  const int length = std::snprintf(text, 40, year > 9999 ? "+%llu" : "%04llu", year);
+  std::snprintf(text + length, 40, "-%02llu-%02lluT%02llu:%02llu:%02lluZ", month,
+                doy - (153 * mp + 2) / 5 + 1, second / 3600, second / 60 % 60, second % 60);
+  return text;
 }
 
 // libcurl reads much that is no HTTP date ("10:00 GMT", "30 Feb", a wrong weekday): a date
@@ -385,17 +362,17 @@ std::optional<RetryAfter> ParseRetryAfter(std::string_view value,
   const std::int64_t now_seconds =
       std::chrono::duration_cast<seconds>(now.time_since_epoch()).count();
   RetryAfter result;
-  Moment wait;
+  unsigned long long days = 0, second = 0;  // the wait
   if (!value.empty() && value.find_first_not_of("0123456789") == std::string_view::npos) {
     const auto digits = value.substr(std::min(value.find_first_not_of('0'), value.size()));
     if (digits.size() > kMaxDigits) {
-      wait.cycles = 1;
+      days = 1;
       result.until = "a date more than 10^24 s away";
     } else {
-      for (const char c : digits) {  // at most 10^24 s: cycles stay far inside 64 bits
-        const std::int64_t shifted = wait.rest * 10 + (c - '0');
-        wait.cycles = wait.cycles * 10 + shifted / kCycle;
-        wait.rest = shifted % kCycle;
+      for (const char c : digits) {
+        const unsigned long long shifted = second * 10 + static_cast<unsigned>(c - '0');
+        days = days * 10 + shifted / kDay;
+        second = shifted % kDay;
       }
     }
     result.said = std::string(value.substr(0, 40)) + (value.size() > 40 ? "..." : "") + " s";
@@ -404,14 +381,16 @@ std::optional<RetryAfter> ParseRetryAfter(std::string_view value,
     // A date already past (often a server clock behind ours) asks for no particular wait: the
     // normal backoff applies rather than an immediate retry.
     if (date == -1 || date <= now_seconds || !IsHttpDate(value, date)) return std::nullopt;
-    wait.Add(date - now_seconds);
+    days = static_cast<unsigned long long>(date - now_seconds) / kDay;
+    second = static_cast<unsigned long long>(date - now_seconds) % kDay;
     result.said = "\"" + std::string(value) + "\"";
   }
-  result.too_long = wait.cycles > 0 || wait.rest > kMaxRetryAfter.count();
-  result.wait = seconds(result.too_long ? kMaxRetryAfter.count() + 1 : wait.rest);
+  result.too_long = days > 0 || second > static_cast<unsigned>(kMaxRetryAfter.count());
+  result.wait = result.too_long ? kMaxRetryAfter + seconds(1) : seconds(static_cast<int>(second));
   if (result.until.empty()) {
-    wait.Add(now_seconds);
-    result.until = FormatMoment(wait);
+    second += static_cast<unsigned long long>(now_seconds) % kDay;
+    days += static_cast<unsigned long long>(now_seconds) / kDay + second / kDay;
+    result.until = FormatDay(days, second % kDay);
   }
   return result;
 }

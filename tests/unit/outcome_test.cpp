@@ -333,17 +333,6 @@ TEST(RetryPolicy, RetriesOnlyRetryableVerdictsWithinTheBudget) {
       << "an unparsable Retry-After leaves the backoff in place";
 }
 
-TEST(RetryPolicy, OnlyA429PausesEveryRequestAndNeverShortensThePause) {
-  const auto t0 = std::chrono::steady_clock::time_point{} + seconds(100);
-  const auto later = t0 + seconds(5);
-  EXPECT_EQ(RetryPolicy::SharedPause(Reply(429), t0, later), later);
-  EXPECT_EQ(RetryPolicy::SharedPause(Reply(429, "", "2"), later, t0), later)
-      << "a shorter wait does not end a longer pause";
-  for (const long status : {200L, 500L, 502L, 503L, 504L}) {
-    EXPECT_EQ(RetryPolicy::SharedPause(Reply(status), t0, later), t0) << status;
-  }
-}
-
 TEST(RetryPolicy, TooLongRetryAfterMessage) {
   const std::string message = RetryAfterTooLong(Reply(429, "", "3600")).what();
   EXPECT_NE(message.find("retry after 3600 s"), std::string::npos) << message;
