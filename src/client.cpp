@@ -27,18 +27,13 @@ using std::chrono::milliseconds;
 // In-flight requests get this long to finish after an interrupt before they are abandoned.
 constexpr auto kInterruptGrace = std::chrono::seconds(2);
 
-struct EasyDeleter {
-  void operator()(CURL* handle) const { curl_easy_cleanup(handle); }
+template <auto Free>
+struct Deleter {
+  void operator()(auto* handle) const { Free(handle); }
 };
-struct MultiDeleter {
-  void operator()(CURLM* handle) const { curl_multi_cleanup(handle); }
-};
-struct SlistDeleter {
-  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
-};
-using EasyHandle = std::unique_ptr<CURL, EasyDeleter>;
-using MultiHandle = std::unique_ptr<CURLM, MultiDeleter>;
-using HeaderList = std::unique_ptr<curl_slist, SlistDeleter>;
+using EasyHandle = std::unique_ptr<CURL, Deleter<curl_easy_cleanup>>;
+using MultiHandle = std::unique_ptr<CURLM, Deleter<curl_multi_cleanup>>;
+using HeaderList = std::unique_ptr<curl_slist, Deleter<curl_slist_free_all>>;
 
 // An option libcurl refuses would silently weaken a safety setting: stop instead.
 template <typename Value>
@@ -353,7 +348,9 @@ namespace {
 class TransferLoop {
  public:
   TransferLoop(ClientState& impl, const RunCallbacks& callbacks, int concurrency)
-      : impl_(impl), callbacks_(callbacks), concurrency_(std::clamp(concurrency, 1, 256)) {
+      : impl_(impl),
+        callbacks_(callbacks),
+        concurrency_(static_cast<std::size_t>(std::clamp(concurrency, 1, 256))) {
     curl_multi_setopt(impl_.multi.get(), CURLMOPT_MAX_HOST_CONNECTIONS,
                       static_cast<long>(concurrency_));
     curl_multi_setopt(impl_.multi.get(), CURLMOPT_MAXCONNECTS, static_cast<long>(concurrency_));
@@ -375,8 +372,6 @@ class TransferLoop {
   }
 
  private:
-  bool Room() const { return active_.size() < static_cast<std::size_t>(concurrency_); }
-
   void Fail(std::uint64_t id, Error error) {
     callbacks_.done(id, MintOutcome{std::nullopt, std::move(error)});
   }
@@ -404,7 +399,7 @@ class TransferLoop {
   void StartReady() {
     const auto now = Clock::now();
     if (now < paused_until_ || interrupted_since_) return;
-    for (auto it = waiting_.begin(); it != waiting_.end() && Room();) {
+    for (auto it = waiting_.begin(); it != waiting_.end() && active_.size() < concurrency_;) {
       if ((*it)->ready_at > now) {
         ++it;
         continue;
@@ -413,8 +408,7 @@ class TransferLoop {
       it = waiting_.erase(it);
       Launch(std::move(transfer));
     }
-    while (!source_done_ &&
-           active_.size() + waiting_.size() < static_cast<std::size_t>(concurrency_)) {
+    while (!source_done_ && active_.size() + waiting_.size() < concurrency_) {
       auto job = Pull();
       if (!job) break;
       auto transfer = std::make_unique<Transfer>();
@@ -440,30 +434,22 @@ class TransferLoop {
     return finished_any;
   }
 
-  void LogAttempt(const Transfer& transfer, const Verdict& verdict) const {
-    if (!impl_.options.log) return;
-    const std::string elapsed = Seconds(Clock::now() - transfer.started);
-    impl_.Log("request " + std::to_string(transfer.job.id) + " attempt " +
-              std::to_string(transfer.attempts) + ": " +
-              (verdict.status
-                   ? "HTTP " + std::to_string(verdict.status) + " after " + elapsed + " s"
-                   : "failed after " + elapsed +
-                         " s: " + std::string(verdict.error ? verdict.error->what() : "")));
-  }
-
   void Finish(std::unique_ptr<Transfer> transfer, CURLcode code) {
     Verdict verdict = impl_.Judge(*transfer, code);
     impl_.Release(*transfer);
-    LogAttempt(*transfer, verdict);
-    if (verdict.retryable && verdict.retry_after && verdict.retry_after->too_long) {
-      // The first such reply decides what the lines left unsent are told: when to run them again.
-      const RetryAfter& wait = *verdict.retry_after;
-      if (!stopped_by_) {
-        stopped_by_ = Error(ErrorKind::kUnavailable, "the server asked to retry after " +
-                                                         wait.said + " (at " + wait.until + ")");
-      }
-      Fail(transfer->job.id, RetryAfterTooLong(verdict));
-      return;
+    if (impl_.options.log) {
+      const std::string elapsed = Seconds(Clock::now() - transfer->started);
+      impl_.Log("request " + std::to_string(transfer->job.id) + " attempt " +
+                std::to_string(transfer->attempts) + ": " +
+                (verdict.status
+                     ? "HTTP " + std::to_string(verdict.status) + " after " + elapsed + " s"
+                     : "failed after " + elapsed +
+                           " s: " + std::string(verdict.error ? verdict.error->what() : "")));
+    }
+    // The first wait too long decides what the lines left unsent are told: when to run them.
+    if (const auto& wait = verdict.retry_after; wait && wait->too_long && !stopped_by_) {
+      stopped_by_ = Error(ErrorKind::kUnavailable, "the server asked to retry after " + wait->said +
+                                                       " (at " + wait->until + ")");
     }
     if (!impl_.policy.ShouldRetry(verdict, transfer->attempts) || interrupted_since_) {
       if (!stopped_by_ && !callbacks_.keep_going && FailsEveryRequest(verdict)) {
@@ -545,7 +531,7 @@ class TransferLoop {
 
   ClientState& impl_;
   const RunCallbacks& callbacks_;
-  int concurrency_;
+  std::size_t concurrency_;
   std::map<CURL*, std::unique_ptr<Transfer>> active_;
   std::deque<std::unique_ptr<Transfer>> waiting_;  // retries waiting for their time
   Clock::time_point paused_until_{};               // shared 429 backoff

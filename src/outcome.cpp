@@ -80,9 +80,16 @@ Verdict JudgeTransient(const RequestContext& context, const ReplyFacts& reply) {
              Unavailable(reply.status) + " (" + ReplyText(context, reply.status, reply.body) +
                  ") after " + Attempts(context.attempts) + ": try again later",
              reply.status, Cause::kRetriesSpent);
-  verdict.retryable = true;
   if (reply.retry_after)
     verdict.retry_after = ParseRetryAfter(*reply.retry_after, reply.received_at);
+  verdict.retryable = !verdict.retry_after || !verdict.retry_after->too_long;
+  if (verdict.retryable) return verdict;
+  const RetryAfter& wait = *verdict.retry_after;
+  verdict.error = Error(ErrorKind::kUnavailable,
+                        Unavailable(reply.status) + " (HTTP " + std::to_string(reply.status) +
+                            "): the server asks to retry after " + wait.said +
+                            ", more than the 60 s this tool waits; try again at " + wait.until,
+                        reply.status);
   return verdict;
 }
 
@@ -289,8 +296,7 @@ Verdict JudgeTransport(const RequestContext& context, const TransportFacts& fact
 }
 
 bool RetryPolicy::ShouldRetry(const Verdict& verdict, int attempts) const {
-  if (!verdict.retryable || attempts > retries) return false;
-  return !(verdict.retry_after && verdict.retry_after->too_long);
+  return verdict.retryable && attempts <= retries;
 }
 
 milliseconds RetryPolicy::Backoff(int attempts, double unit) const {
@@ -306,15 +312,6 @@ milliseconds RetryPolicy::Backoff(int attempts, double unit) const {
 milliseconds RetryPolicy::Delay(const Verdict& verdict, int attempts, double unit) const {
   if (verdict.retry_after) return verdict.retry_after->wait;
   return Backoff(attempts, unit);
-}
-
-Error RetryAfterTooLong(const Verdict& verdict) {
-  const RetryAfter& wait = *verdict.retry_after;
-  return Error(ErrorKind::kUnavailable,
-               Unavailable(verdict.status) + " (HTTP " + std::to_string(verdict.status) +
-                   "): the server asks to retry after " + wait.said +
-                   ", more than the 60 s this tool waits; try again at " + wait.until,
-               verdict.status);
 }
 
 // ---- Retry-After ---------------------------------------------------------------------------

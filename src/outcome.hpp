@@ -53,7 +53,7 @@ struct RetryAfter {
 struct Verdict {
   std::optional<TokenResponse> response;
   std::optional<Error> error;
-  bool retryable = false;
+  bool retryable = false;         // not when the server asks for a wait over kMaxRetryAfter
   bool fresh_connection = false;  // the connection died: a retry must not reuse it
   std::optional<RetryAfter> retry_after;
   long status = 0;  // 0: no HTTP reply
@@ -87,8 +87,6 @@ struct RetryPolicy {
   // The server's Retry-After when it gave one, else Backoff.
   std::chrono::milliseconds Delay(const Verdict& verdict, int attempts, double unit) const;
 };
-
-Error RetryAfterTooLong(const Verdict& verdict);
 std::string Attempts(int count);  // "1 attempt", "3 attempts"
 
 }  // namespace toucan

@@ -1,12 +1,12 @@
 #include "outcome.hpp"
 
-#include "cli/hints.hpp"
-
 #include <curl/curl.h>
 #include <gtest/gtest.h>
 
 #include <utility>
 #include <vector>
+
+#include "cli/hints.hpp"
 
 namespace toucan {
 namespace {
@@ -334,7 +334,7 @@ TEST(RetryPolicy, RetriesOnlyRetryableVerdictsWithinTheBudget) {
 }
 
 TEST(RetryPolicy, TooLongRetryAfterMessage) {
-  const std::string message = RetryAfterTooLong(Reply(429, "", "3600")).what();
+  const std::string message = Message(Reply(429, "", "3600"));
   EXPECT_NE(message.find("retry after 3600 s"), std::string::npos) << message;
   EXPECT_NE(message.find("2026-11-25T11:00:00Z"), std::string::npos) << message;
 }
