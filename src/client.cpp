@@ -52,11 +52,9 @@ std::string Seconds(Clock::duration duration) {
   return text;
 }
 
-// What OpenSSL saw during a connection's handshake. Shared between the transfer that opened the
+// Whether the server asked for a client certificate. Shared between the transfer that opened the
 // connection and the connection's SSL_CTX, which may outlive the transfer (a reused connection).
-struct TlsNotes {
-  std::atomic<bool> client_certificate_requested{false};
-};
+using CertificateAsked = std::shared_ptr<std::atomic<bool>>;
 
 // One request in flight or waiting to be retried. Held by unique_ptr: libcurl keeps pointers to
 // the error buffer and to this object (callbacks), so its address must not change.
@@ -70,7 +68,7 @@ struct Transfer {
     bool reply_too_large = false;
     std::size_t header_bytes = 0;
     bool headers_too_large = false;
-    std::shared_ptr<TlsNotes> tls_notes = std::make_shared<TlsNotes>();
+    CertificateAsked certificate_asked = std::make_shared<std::atomic<bool>>(false);
     char error_buffer[CURL_ERROR_SIZE] = {};
   } got;
   Clock::time_point started;
@@ -100,13 +98,12 @@ std::size_t CountHeaders(char*, std::size_t size, std::size_t count, void* user)
   return size * count;
 }
 
-// The SSL_CTX owns a reference to the notes, dropped when OpenSSL frees it.
-void FreeTlsNotes(void*, void* notes, CRYPTO_EX_DATA*, int, long, void*) {
-  delete static_cast<std::shared_ptr<TlsNotes>*>(notes);
-}
-
+// The SSL_CTX owns a reference to the flag, dropped when OpenSSL frees it.
 int TlsNotesIndex() {
-  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, FreeTlsNotes);
+  static const int index = SSL_CTX_get_ex_new_index(
+      0, nullptr, nullptr, nullptr, [](void*, void* asked, CRYPTO_EX_DATA*, int, long, void*) {
+        delete static_cast<CertificateAsked*>(asked);
+      });
   return index;
 }
 
@@ -114,17 +111,17 @@ int TlsNotesIndex() {
 // whichever way the handshake then fails (TLS 1.3 servers reject the missing certificate only
 // after the client considers the handshake done).
 int NoteClientCertificateRequest(SSL* ssl, X509**, EVP_PKEY**) {
-  const auto* notes = static_cast<std::shared_ptr<TlsNotes>*>(
-      SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), TlsNotesIndex()));
-  if (notes) (*notes)->client_certificate_requested = true;
+  const auto* asked =
+      static_cast<CertificateAsked*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), TlsNotesIndex()));
+  if (asked) **asked = true;
   return 0;  // no certificate to offer
 }
 
 CURLcode WatchClientCertificateRequests(CURL*, void* ssl_ctx, void* user) {
   auto* ctx = static_cast<SSL_CTX*>(ssl_ctx);
   const auto* transfer = static_cast<const Transfer*>(user);
-  delete static_cast<std::shared_ptr<TlsNotes>*>(SSL_CTX_get_ex_data(ctx, TlsNotesIndex()));
-  SSL_CTX_set_ex_data(ctx, TlsNotesIndex(), new std::shared_ptr<TlsNotes>(transfer->got.tls_notes));
+  delete static_cast<CertificateAsked*>(SSL_CTX_get_ex_data(ctx, TlsNotesIndex()));
+  SSL_CTX_set_ex_data(ctx, TlsNotesIndex(), new CertificateAsked(transfer->got.certificate_asked));
   SSL_CTX_set_client_cert_cb(ctx, NoteClientCertificateRequest);
   return CURLE_OK;
 }
@@ -300,8 +297,7 @@ void ClientState::Release(Transfer& transfer) {
 Verdict ClientState::Judge(Transfer& transfer, CURLcode code) {
   CURL* easy = transfer.easy.get();
   Transfer::Received& got = transfer.got;
-  RequestContext attempt = context;
-  attempt.attempts = transfer.attempts;
+  context.attempts = transfer.attempts;
   long status = 0;
   curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
   // A reply cut at the size cap (by the write callback or by a Content-Length over it) still
@@ -316,7 +312,7 @@ Verdict ClientState::Judge(Transfer& transfer, CURLcode code) {
 #endif
   if (header_refused && got.header_bytes > 0) got.headers_too_large = true;
   if (status > 0 && !got.headers_too_large && (code == CURLE_OK || got.reply_too_large)) {
-    return JudgeReply(attempt, {.status = status,
+    return JudgeReply(context, {.status = status,
                                 .body = got.reply,
                                 .body_too_large = got.reply_too_large,
                                 .location = LastHeader(easy, "Location"),
@@ -330,13 +326,12 @@ Verdict ClientState::Judge(Transfer& transfer, CURLcode code) {
   }
   long verify = 0;
   curl_easy_getinfo(easy, CURLINFO_SSL_VERIFYRESULT, &verify);
-  return JudgeTransport(
-      attempt, {.code = code,
-                .detail = std::move(detail),
-                .tls_verify_result = verify,
-                .headers_too_large = got.headers_too_large,
-                .body_too_large = got.reply_too_large,
-                .client_certificate_requested = got.tls_notes->client_certificate_requested});
+  return JudgeTransport(context, {.code = code,
+                                  .detail = std::move(detail),
+                                  .tls_verify_result = verify,
+                                  .headers_too_large = got.headers_too_large,
+                                  .body_too_large = got.reply_too_large,
+                                  .client_certificate_requested = *got.certificate_asked});
 }
 
 // ---- the transfer loop ---------------------------------------------------------------------

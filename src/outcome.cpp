@@ -128,22 +128,6 @@ std::string CertificateProblem(const RequestContext& context, const TransportFac
   return "its certificate could not be verified";
 }
 
-Verdict TlsVerificationFailed(const RequestContext& context, const TransportFacts& facts,
-                              const std::string& detail) {
-  const std::string store = context.ca_bundle.empty() ? std::string("the system store")
-                                                      : "the CA bundle '" + context.ca_bundle + "'";
-  return Failed(ErrorKind::kNetwork,
-                "TLS with " + context.host + " failed after " + Attempts(context.attempts) +
-                    " (not retried): " + CertificateProblem(context, facts) + " (" + detail +
-                    "; checked against " + store + ")",
-                0, Cause::kUntrusted);
-}
-
-bool DemandsClientCertificate(std::string_view detail) {
-  return detail.find("certificate required") != std::string_view::npos ||
-         detail.find("peer did not return a certificate") != std::string_view::npos;
-}
-
 Verdict Retryable(Verdict verdict) {
   verdict.retryable = true;
   verdict.fresh_connection = true;
@@ -211,7 +195,9 @@ Verdict JudgeFailure(const RequestContext& context, const TransportFacts& facts)
     return Failed(ErrorKind::kBadResponse,
                   "the reply from " + context.host + " is larger than 1 MiB");
   }
-  if (facts.client_certificate_requested || DemandsClientCertificate(facts.detail)) {
+  if (facts.client_certificate_requested ||
+      facts.detail.find("certificate required") != std::string::npos ||
+      facts.detail.find("peer did not return a certificate") != std::string::npos) {
     return Failed(
         ErrorKind::kNetwork,
         "the server at " + context.host +
@@ -233,7 +219,14 @@ Verdict JudgeFailure(const RequestContext& context, const TransportFacts& facts)
   switch (facts.code) {
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_ISSUER_ERROR:
-      return TlsVerificationFailed(context, facts, detail);
+      return Failed(ErrorKind::kNetwork,
+                    "TLS with " + context.host + " failed after " + Attempts(context.attempts) +
+                        " (not retried): " + CertificateProblem(context, facts) + " (" + detail +
+                        "; checked against " +
+                        (context.ca_bundle.empty() ? std::string("the system store")
+                                                   : "the CA bundle '" + context.ca_bundle + "'") +
+                        ")",
+                    0, Cause::kUntrusted);
     case CURLE_SSL_CACERT_BADFILE:
       return Failed(ErrorKind::kUsage, "the CA bundle '" + context.ca_bundle +
                                            "' cannot be used (" + detail +

@@ -203,8 +203,6 @@ class Client {
  public:
   explicit Client(ClientOptions options);
   ~Client();
-  Client(const Client&) = delete;
-  Client& operator=(const Client&) = delete;
 
   // Retries transient failures; throws Error.
   TokenResponse Mint(const TokenRequest& request);
