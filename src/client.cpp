@@ -171,8 +171,7 @@ constexpr const char* kProxyVariables[] = {"https_proxy", "HTTPS_PROXY", "all_pr
 
 struct ClientState {
   ClientOptions options;
-  // The userinfo of each proxy variable: verbatim (a space splits a Redactor's windows), and in
-  // every form.
+  // Each proxy variable's userinfo: verbatim (a space splits a Redactor's windows) and in any form.
   std::vector<std::pair<std::string, Redactor>> proxy_secrets;
   Endpoint endpoint;
   RequestContext context;
@@ -338,8 +337,7 @@ Verdict ClientState::Judge(Transfer& transfer, CURLcode code) {
 
 namespace {
 
-// Runs jobs through one ClientState: starts them while there is room, judges finished ones,
-// queues retries, and sleeps until a socket or a timer needs it.
+// Starts jobs while there is room, judges finished ones, queues retries, sleeps until needed.
 class TransferLoop {
  public:
   TransferLoop(ClientState& impl, const RunCallbacks& callbacks, int concurrency)
@@ -371,7 +369,6 @@ class TransferLoop {
     callbacks_.done(id, MintOutcome{std::nullopt, std::move(error)});
   }
 
-  // The source's next job, if it has one now.
   std::optional<MintJob> Pull() {
     NextJob next = callbacks_.next();
     if (next.state == NextJob::State::kEnd) source_done_ = true;
@@ -447,7 +444,7 @@ class TransferLoop {
                                                        " (at " + wait->until + ")");
     }
     if (!impl_.policy.ShouldRetry(verdict, transfer->attempts) || interrupted_since_) {
-      if (!stopped_by_ && !callbacks_.keep_going && FailsEveryRequest(verdict)) {
+      if (!stopped_by_ && !callbacks_.keep_going && verdict.fails_every_request) {
         const Error& error = *verdict.error;
         const std::string line = std::to_string(transfer->job.id);
         stopped_by_ = Error(error.kind(), std::string(error.what()) + " (line " + line + ")");
@@ -532,9 +529,8 @@ class TransferLoop {
   Clock::time_point paused_until_{};               // shared 429 backoff
   std::optional<Clock::time_point> interrupted_since_;
   bool source_done_ = false;
-  // Set by a Retry-After over kMaxRetryAfter or a failure every request would meet: what the
-  // lines not sent and the retries not made are told. The hint is on the row of the line that
-  // met it.
+  // A Retry-After over kMaxRetryAfter or a failure every request would meet: what the lines not
+  // sent and the retries not made are told (the hint is on the row of the line that met it).
   std::optional<Error> stopped_by_;
 };
 

@@ -43,6 +43,11 @@ Verdict Failed(ErrorKind kind, const std::string& message, long status = 0,
   return verdict;
 }
 
+Verdict Everywhere(Verdict verdict) {
+  verdict.fails_every_request = true;
+  return verdict;
+}
+
 Verdict JudgeSuccess(const RequestContext& context, const ReplyFacts& reply) {
   if (reply.body_too_large) {
     return Failed(
@@ -96,14 +101,14 @@ Verdict JudgeTransient(const RequestContext& context, const ReplyFacts& reply) {
 Verdict JudgeClientError(const RequestContext& context, const ReplyFacts& reply) {
   const std::string text = ReplyText(context, reply.status, reply.body);
   if (reply.status == 401 || reply.status == 403) {
-    return Failed(ErrorKind::kCredentials,
-                  "credentials rejected (" + text + "): check " + context.key_source +
-                      " and that the key belongs to the instance at " + context.host,
-                  reply.status);
+    return Everywhere(Failed(ErrorKind::kCredentials,
+                             "credentials rejected (" + text + "): check " + context.key_source +
+                                 " and that the key belongs to the instance at " + context.host,
+                             reply.status));
   }
   const std::string message = "request rejected (" + text + ")";
   if (reply.status == 404) {
-    return Failed(ErrorKind::kRejected, message, 404, Cause::kEndpoint, {context.url});
+    return Everywhere(Failed(ErrorKind::kRejected, message, 404, Cause::kEndpoint, {context.url}));
   }
   if (reply.status == 400 || reply.status == 422) {
     return Failed(ErrorKind::kRejected,
@@ -134,10 +139,21 @@ Verdict Retryable(Verdict verdict) {
   return verdict;
 }
 
-// libcurl's "CONNECT tunnel failed, response 403": the proxy said no, not the service. Only a
-// proxy's 502/503/504 is worth another attempt.
-std::optional<Verdict> JudgeProxyRefusal(const RequestContext& context, std::string_view raw,
-                                         const std::string& detail) {
+// What only libcurl's text tells of the proxy.
+std::optional<Verdict> JudgeProxy(const RequestContext& context, std::string_view raw,
+                                  const std::string& detail) {
+  // libcurl's "Unsupported proxy syntax in '…'" shares CURLE_COULDNT_RESOLVE_PROXY with a real
+  // DNS failure, and "Unsupported proxy scheme" is a CURLE_COULDNT_CONNECT: only the text tells
+  // a setting no retry can mend from the network.
+  if (raw.rfind("Unsupported proxy", 0) == 0) {
+    const std::string variable =
+        context.proxy_variable.empty() ? std::string("the proxy setting") : context.proxy_variable;
+    return Everywhere(Failed(ErrorKind::kUsage, variable + " is not a usable proxy URL (" + detail +
+                                                    "): write it as http://host:port, or unset " +
+                                                    variable));
+  }
+  // "CONNECT tunnel failed, response 403": the proxy said no, not the service. Only a proxy's
+  // 502/503/504 is worth another attempt.
   constexpr std::string_view kMarker = "CONNECT tunnel failed, response ";
   const auto at = raw.find(kMarker);
   if (at == std::string_view::npos) return std::nullopt;
@@ -149,8 +165,7 @@ std::optional<Verdict> JudgeProxyRefusal(const RequestContext& context, std::str
                  Attempts(context.attempts) + (transient ? "" : " (not retried)") +
                  ": check HTTPS_PROXY / ALL_PROXY and the proxy's credentials, or "
                  "name the host in NO_PROXY to reach it directly");
-  verdict.proxy_refused = !transient;
-  return transient ? Retryable(verdict) : verdict;
+  return transient ? Retryable(verdict) : Everywhere(verdict);
 }
 
 // Failures of the network or the connection: transient, retried over a fresh connection.
@@ -163,9 +178,11 @@ std::optional<Verdict> JudgeConnectionFailure(const RequestContext& context, int
   };
   switch (code) {
     case CURLE_COULDNT_RESOLVE_HOST:
-      return failed("could not resolve the host of " + context.url + said, Cause::kUnknownHost);
+      return Everywhere(
+          failed("could not resolve the host of " + context.url + said, Cause::kUnknownHost));
     case CURLE_COULDNT_RESOLVE_PROXY:
-      return failed("could not resolve the proxy" + said + ": check HTTPS_PROXY / ALL_PROXY");
+      return Everywhere(
+          failed("could not resolve the proxy" + said + ": check HTTPS_PROXY / ALL_PROXY"));
     case CURLE_COULDNT_CONNECT:
       return failed("could not connect to " + context.host + said, Cause::kNoConnection);
     case CURLE_OPERATION_TIMEDOUT:
@@ -185,7 +202,9 @@ std::optional<Verdict> JudgeConnectionFailure(const RequestContext& context, int
   }
 }
 
-Verdict JudgeFailure(const RequestContext& context, const TransportFacts& facts) {
+}  // namespace
+
+Verdict JudgeTransport(const RequestContext& context, const TransportFacts& facts) {
   const std::string detail = RedactedExcerpt(facts.detail, *context.redactor);
   if (facts.headers_too_large) {
     return Failed(ErrorKind::kBadResponse,
@@ -205,28 +224,20 @@ Verdict JudgeFailure(const RequestContext& context, const TransportFacts& facts)
             ") after " + Attempts(context.attempts) +
             " (not retried); an embed-token endpoint authenticates with the API key only");
   }
-  if (auto verdict = JudgeProxyRefusal(context, facts.detail, detail)) return *verdict;
-  // libcurl's "Unsupported proxy syntax in '…'" shares CURLE_COULDNT_RESOLVE_PROXY with a real
-  // DNS failure, and "Unsupported proxy scheme" is a CURLE_COULDNT_CONNECT: only the text tells
-  // a setting no retry can mend from the network.
-  if (facts.detail.rfind("Unsupported proxy", 0) == 0) {
-    const std::string variable =
-        context.proxy_variable.empty() ? std::string("the proxy setting") : context.proxy_variable;
-    return Failed(ErrorKind::kUsage, variable + " is not a usable proxy URL (" + detail +
-                                         "): write it as http://host:port, or unset " + variable);
-  }
+  if (auto verdict = JudgeProxy(context, facts.detail, detail)) return *verdict;
   if (auto verdict = JudgeConnectionFailure(context, facts.code, detail)) return *verdict;
   switch (facts.code) {
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_ISSUER_ERROR:
-      return Failed(ErrorKind::kNetwork,
-                    "TLS with " + context.host + " failed after " + Attempts(context.attempts) +
-                        " (not retried): " + CertificateProblem(context, facts) + " (" + detail +
-                        "; checked against " +
-                        (context.ca_bundle.empty() ? std::string("the system store")
-                                                   : "the CA bundle '" + context.ca_bundle + "'") +
-                        ")",
-                    0, Cause::kUntrusted);
+      return Everywhere(
+          Failed(ErrorKind::kNetwork,
+                 "TLS with " + context.host + " failed after " + Attempts(context.attempts) +
+                     " (not retried): " + CertificateProblem(context, facts) + " (" + detail +
+                     "; checked against " +
+                     (context.ca_bundle.empty() ? std::string("the system store")
+                                                : "the CA bundle '" + context.ca_bundle + "'") +
+                     ")",
+                 0, Cause::kUntrusted));
     case CURLE_SSL_CACERT_BADFILE:
       return Failed(ErrorKind::kUsage, "the CA bundle '" + context.ca_bundle +
                                            "' cannot be used (" + detail +
@@ -243,8 +254,6 @@ Verdict JudgeFailure(const RequestContext& context, const TransportFacts& facts)
                                              ") after " + Attempts(context.attempts));
   }
 }
-
-}  // namespace
 
 std::string Attempts(int count) {
   return std::to_string(count) + (count == 1 ? " attempt" : " attempts");
@@ -271,21 +280,6 @@ Verdict JudgeReply(const RequestContext& context, const ReplyFacts& reply) {
       ErrorKind::kBadResponse,
       "unexpected reply (" + ReplyText(context, status, reply.body) + ") from " + context.host,
       status);
-}
-
-bool FailsEveryRequest(const Verdict& verdict) {
-  const int code = verdict.curl_code;
-  const long status = verdict.status;
-  return verdict.error &&
-         (status == 401 || status == 403 || status == 404 || verdict.proxy_refused ||
-          code == CURLE_COULDNT_RESOLVE_HOST || code == CURLE_COULDNT_RESOLVE_PROXY ||
-          code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_ISSUER_ERROR);
-}
-
-Verdict JudgeTransport(const RequestContext& context, const TransportFacts& facts) {
-  Verdict verdict = JudgeFailure(context, facts);
-  verdict.curl_code = facts.code;
-  return verdict;
 }
 
 bool RetryPolicy::ShouldRetry(const Verdict& verdict, int attempts) const {

@@ -57,8 +57,9 @@ struct Verdict {
   bool fresh_connection = false;  // the connection died: a retry must not reuse it
   std::optional<RetryAfter> retry_after;
   long status = 0;  // 0: no HTTP reply
-  int curl_code = 0;
-  bool proxy_refused = false;  // the proxy would not open a tunnel, for good
+  // The key, the URL, the certificate, a name that does not resolve, a proxy's refusal: a batch
+  // stops at the first. A 500 or a timeout may be one request's bad luck.
+  bool fails_every_request = false;
 };
 
 inline constexpr auto kMaxRetryAfter = std::chrono::seconds(60);
@@ -66,10 +67,6 @@ inline constexpr std::size_t kMaxHeaderBytes = std::size_t{100} * 1024;
 
 Verdict JudgeReply(const RequestContext& context, const ReplyFacts& reply);
 Verdict JudgeTransport(const RequestContext& context, const TransportFacts& facts);
-
-// A failure every request would meet (the key, the URL, the certificate, a name that does not
-// resolve, a proxy's refusal): a batch stops at the first. A 500 or a timeout may be bad luck.
-bool FailsEveryRequest(const Verdict& verdict);
 
 // Seconds or an RFC 9110 date; empty when it does not parse, so that the normal backoff applies.
 // Not CURLINFO_RETRY_AFTER: it reads garbage, a date past or an overflow as 0 ("retry now").

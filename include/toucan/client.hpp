@@ -37,12 +37,9 @@ struct TokenRequest {
   std::optional<Json> permissions;  // left out of the body when empty
 };
 
-// Checks the request and returns the JSON body. Throws Error(kUsage).
+// The request checked (see doc/library.md), as the JSON body. Throws Error(kUsage).
 Json BuildRequestBody(const TokenRequest& request);
-// The checks of BuildRequestBody but the distinct id's: for defaults that lines complete.
-void CheckRequestDefaults(const TokenRequest& request);
-
-// Keys must be non-empty and free of control characters (C1 too: U+009B is a terminal escape).
+void CheckRequestDefaults(const TokenRequest& request);  // all checks but the distinct id's
 void CheckAttributeKeys(const Json& attributes);
 
 // One `-a` argument: `KEY=VALUE` sets a string, `KEY:=JSON` a typed value.
@@ -52,8 +49,7 @@ void ApplyAttributeArgument(Json& attributes, std::string_view argument);
 void MergeAttributes(Json& target, const Json& source);
 void MergeAttributes(Json& target, std::span<const Json> sources);
 
-// User input as JSON, in linear time: too deep, a number a double or an int64 cannot hold
-// exactly, is refused; of duplicate keys the last wins. Throws Error(kUsage) naming `what`.
+// User input as JSON (see doc/library.md). Throws Error(kUsage) naming `what`.
 Json ParseJsonValue(std::string_view text, std::string_view what);
 Json ParseJsonObject(std::string_view text, std::string_view what);
 bool IsJsonNumber(std::string_view text);
@@ -79,12 +75,8 @@ std::string_view Trim(std::string_view text);
 
 // EscapeControls over the first `max_chars` characters, "..." if cut; reads only what it keeps.
 std::string Excerpt(std::string_view text, std::size_t max_chars = kMaxExcerptChars);
-
-// `'text'`, an Excerpt, for a name from the user or a file inside a message.
-std::string Quoted(std::string_view text, std::size_t max_chars = 100);
-
-// Where the first C0, DEL or C1 control (as UTF-8) starts, or npos.
-std::size_t FindControl(std::string_view text);
+std::string Quoted(std::string_view text, std::size_t max_chars = 100);  // `'text'`, an Excerpt
+std::size_t FindControl(std::string_view text);  // the first C0, DEL or C1 control, or npos
 
 // Replaces the API key in server text with "***" in every form doc/library.md lists, and any 8
 // consecutive characters of it. Linear; holds the key only as the set of its windows.
@@ -115,8 +107,7 @@ struct TokenResponse {
   Json extra = Json::object();
 };
 
-// Seconds from `expiresIn`: a number, a string of digits, or a duration such as "1h30m".
-std::optional<std::int64_t> ExpiryFromValue(const Json& value);
+std::optional<std::int64_t> ExpiryFromValue(const Json& value);  // see doc/library.md
 
 // A 2xx body, in linear time. Throws Error(kBadResponse); quotes the body only through `redactor`.
 TokenResponse ParseTokenResponse(std::string_view body,
@@ -137,7 +128,6 @@ std::string ServerMessageExcerpt(std::string_view body);
 
 // Other server text (a Location, libcurl's error text): escaped, cut, then redacted.
 std::string RedactedExcerpt(std::string_view text, const Redactor& redactor);
-
 // ResponseToJson on one line for `-o json`, control and bidi characters escaped.
 std::string ResponseJsonLine(const TokenResponse& response);
 
@@ -159,13 +149,11 @@ struct ClientOptions {
   std::chrono::milliseconds connect_timeout{10'000};
   int retries = 2;
   std::string ca_bundle;  // empty: the system store; else it replaces the system store
-  // Receives diagnostics for --verbose, one line each, without the key. Empty: silent.
-  std::function<void(const std::string&)> log;
+  std::function<void(const std::string&)> log;  // --verbose lines, without the key
 };
 
 // https, or http to a loopback host; no userinfo, no dot segments. Throws Error(kUsage).
 std::string ResolveEndpointUrl(std::string_view base_url, std::string_view endpoint_path);
-
 void CheckCaBundle(const std::string& path);     // a readable PEM file, else Error(kUsage)
 std::string MaskUserinfo(std::string_view url);  // any userinfo shown as ***@
 Json RedactedRequestHeaders();                   // the key as "***"
