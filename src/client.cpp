@@ -232,7 +232,6 @@ void ClientState::ReadProxySettings() {
 void ClientState::Configure(Transfer& transfer) {
   CURL* easy = transfer.easy.get();
   Set(easy, CURLOPT_URL, endpoint.url.c_str());
-  Set(easy, CURLOPT_PRIVATE, &transfer);
   Set(easy, CURLOPT_NOSIGNAL, 1L);
   Set(easy, CURLOPT_HTTPHEADER, headers.get());
   Set(easy, CURLOPT_POSTFIELDS, transfer.job.body.c_str());

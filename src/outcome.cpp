@@ -297,8 +297,7 @@ milliseconds RetryPolicy::Backoff(int attempts, double unit) const {
 }
 
 milliseconds RetryPolicy::Delay(const Verdict& verdict, int attempts, double unit) const {
-  if (verdict.retry_after) return verdict.retry_after->wait;
-  return Backoff(attempts, unit);
+  return verdict.retry_after ? verdict.retry_after->wait : Backoff(attempts, unit);
 }
 
 // ---- Retry-After ---------------------------------------------------------------------------
