@@ -186,151 +186,146 @@ struct ClientState {
   void Log(const std::string& line) const {
     if (options.log) options.log(line);
   }
-  void AddHeaders();
-  void ReadProxySettings();
-  void Configure(Transfer& transfer);
-  void Start(Transfer& transfer);
-  void Release(Transfer& transfer);
-  Verdict Judge(Transfer& transfer, CURLcode code);
+
+  void AddHeaders() {
+    auto lines = RequestHeaders(options.api_key);
+    lines.emplace_back("Expect", "");  // "Expect:" drops it: no 100-continue round trip
+    for (const auto& [name, value] : lines) {
+      const std::string line = name + (value.empty() ? ":" : ": " + value);
+      curl_slist* list = curl_slist_append(headers.get(), line.c_str());
+      if (!list) throw Error(ErrorKind::kInternal, "out of memory");
+      if (!headers) headers.reset(list);  // later appends keep the head
+    }
+  }
+
+  // libcurl quotes a proxy URL it cannot use whole, password included: shown as ***@.
+  void ReadProxySettings() {
+    for (std::size_t i = 0; i < std::size(kProxyVariables); ++i) {
+      const char* value = std::getenv(kProxyVariables[i]);
+      if (value == nullptr || *value == '\0') continue;
+      if (context.proxy_variable.empty() && i < 4 && endpoint.https && !endpoint.loopback) {
+        context.proxy_variable = kProxyVariables[i];
+      }
+      // A password may hold '?', '#' or a space, where a URL's authority would end: all that
+      // stands before the setting's last '@' is secret.
+      const std::string text(value);
+      const std::size_t at = text.rfind('@');
+      std::size_t from = text.find("://");
+      from = from == std::string::npos || from > at ? 0 : from + 3;
+      if (at == std::string::npos || at <= from) continue;
+      const std::string secret = text.substr(from, at - from);
+      proxy_secrets.emplace_back(secret, Redactor(secret));
+    }
+  }
+
+  void Configure(Transfer& transfer) {
+    CURL* easy = transfer.easy.get();
+    Set(easy, CURLOPT_URL, endpoint.url.c_str());
+    Set(easy, CURLOPT_NOSIGNAL, 1L);
+    Set(easy, CURLOPT_HTTPHEADER, headers.get());
+    Set(easy, CURLOPT_POSTFIELDS, transfer.job.body.c_str());
+    Set(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(transfer.job.body.size()));
+    Set(easy, CURLOPT_WRITEFUNCTION, CollectReply);
+    Set(easy, CURLOPT_WRITEDATA, &transfer);
+    Set(easy, CURLOPT_HEADERFUNCTION, CountHeaders);
+    Set(easy, CURLOPT_HEADERDATA, &transfer);
+    Set(easy, CURLOPT_ERRORBUFFER, transfer.got.error_buffer);
+    Set(easy, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(kMaxResponseBytes));
+    Set(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(options.timeout.count()));
+    Set(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options.connect_timeout.count()));
+    // Redirects are refused: following one would send the key to whatever host it names.
+    Set(easy, CURLOPT_FOLLOWLOCATION, 0L);
+    Set(easy, CURLOPT_PROTOCOLS_STR, endpoint.https ? "https" : "http");
+    Set(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+    Set(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (!options.ca_bundle.empty()) {
+      // The bundle replaces the system store: libcurl would otherwise still consult its built-in
+      // certificate folder (/etc/ssl/certs on Debian) beside the file.
+      Set(easy, CURLOPT_CAINFO, options.ca_bundle.c_str());
+      Set(easy, CURLOPT_CAPATH, nullptr);
+    }
+    // A proxy would carry a plain-http key across the network: loopback goes direct.
+    if (endpoint.loopback) Set(easy, CURLOPT_PROXY, "");
+    // Only with an OpenSSL build of libcurl; elsewhere the message is a little less precise.
+    if (endpoint.https && curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION,
+                                           WatchClientCertificateRequests) == CURLE_OK) {
+      Set(easy, CURLOPT_SSL_CTX_DATA, &transfer);
+    }
+    // Over HTTP/2, wait for the one connection to multiplex on instead of opening more.
+    if (endpoint.https) Set(easy, CURLOPT_PIPEWAIT, 1L);
+    // After a connection died, the retry must not go over it (nor over its siblings).
+    if (transfer.fresh_connection) Set(easy, CURLOPT_FRESH_CONNECT, 1L);
+  }
+
+  void Start(Transfer& transfer) {
+    if (!idle.empty()) {
+      transfer.easy = std::move(idle.back());
+      idle.pop_back();
+      curl_easy_reset(transfer.easy.get());
+    } else {
+      transfer.easy.reset(curl_easy_init());
+      if (!transfer.easy) throw Error(ErrorKind::kInternal, "out of memory");
+    }
+    transfer.got = {};
+    Configure(transfer);
+    transfer.started = Clock::now();
+    ++transfer.attempts;
+    if (curl_multi_add_handle(multi.get(), transfer.easy.get()) != CURLM_OK) {
+      throw Error(ErrorKind::kInternal, "libcurl refused a transfer");
+    }
+  }
+
+  void Release(Transfer& transfer) {
+    if (!transfer.easy) return;
+    curl_multi_remove_handle(multi.get(), transfer.easy.get());
+    idle.push_back(std::move(transfer.easy));
+  }
+
+  Verdict Judge(Transfer& transfer, CURLcode code) {
+    CURL* easy = transfer.easy.get();
+    Transfer::Received& got = transfer.got;
+    context.attempts = transfer.attempts;
+    long status = 0;
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    // A reply cut at the size cap (by the write callback or by a Content-Length over it) still
+    // has a status worth judging: an oversized 2xx is a bad reply, an oversized 4xx still a 4xx.
+    if (code == CURLE_FILESIZE_EXCEEDED) got.reply_too_large = true;
+      // libcurl refuses a single header line over 100 KiB before our callback sees it, as "out of
+      // memory" (CURLE_TOO_LARGE since 8.6); after a status line, that is the server's doing.
+#if LIBCURL_VERSION_NUM >= 0x080600
+    const bool header_refused = code == CURLE_OUT_OF_MEMORY || code == CURLE_TOO_LARGE;
+#else
+    const bool header_refused = code == CURLE_OUT_OF_MEMORY;
+#endif
+    if (header_refused && got.header_bytes > 0) got.headers_too_large = true;
+    if (status > 0 && !got.headers_too_large && (code == CURLE_OK || got.reply_too_large)) {
+      return JudgeReply(context, {.status = status,
+                                  .body = got.reply,
+                                  .body_too_large = got.reply_too_large,
+                                  .location = LastHeader(easy, "Location"),
+                                  .retry_after = LastHeader(easy, "Retry-After")});
+    }
+    std::string detail = got.error_buffer[0] ? got.error_buffer : curl_easy_strerror(code);
+    for (const auto& [secret, redactor] : proxy_secrets) {
+      for (auto at = detail.find(secret); at != std::string::npos; at = detail.find(secret, at + 3))
+        detail.replace(at, secret.size(), "***");
+      detail = redactor.Apply(detail);
+    }
+    long verify = 0;
+    curl_easy_getinfo(easy, CURLINFO_SSL_VERIFYRESULT, &verify);
+    return JudgeTransport(context, {.code = code,
+                                    .detail = std::move(detail),
+                                    .tls_verify_result = verify,
+                                    .headers_too_large = got.headers_too_large,
+                                    .body_too_large = got.reply_too_large,
+                                    .client_certificate_requested = *got.certificate_asked});
+  }
+
   double Unit() {
     if (!random) random.emplace(std::random_device{}());
     return std::uniform_real_distribution<double>(0.0, 1.0)(*random);
   }
 };
-
-void ClientState::AddHeaders() {
-  auto lines = RequestHeaders(options.api_key);
-  lines.emplace_back("Expect", "");  // "Expect:" drops it: no 100-continue round trip
-  for (const auto& [name, value] : lines) {
-    const std::string line = name + (value.empty() ? ":" : ": " + value);
-    curl_slist* list = curl_slist_append(headers.get(), line.c_str());
-    if (!list) throw Error(ErrorKind::kInternal, "out of memory");
-    if (!headers) headers.reset(list);  // later appends keep the head
-  }
-}
-
-// libcurl quotes a proxy URL it cannot use whole, password included: shown as ***@.
-void ClientState::ReadProxySettings() {
-  for (std::size_t i = 0; i < std::size(kProxyVariables); ++i) {
-    const char* value = std::getenv(kProxyVariables[i]);
-    if (value == nullptr || *value == '\0') continue;
-    if (context.proxy_variable.empty() && i < 4 && endpoint.https && !endpoint.loopback) {
-      context.proxy_variable = kProxyVariables[i];
-    }
-    // A password may hold '?', '#' or a space, where a URL's authority would end: all that
-    // stands before the setting's last '@' is secret.
-    const std::string text(value);
-    const std::size_t at = text.rfind('@');
-    std::size_t from = text.find("://");
-    from = from == std::string::npos || from > at ? 0 : from + 3;
-    if (at == std::string::npos || at <= from) continue;
-    const std::string secret = text.substr(from, at - from);
-    proxy_secrets.emplace_back(secret, Redactor(secret));
-  }
-}
-
-void ClientState::Configure(Transfer& transfer) {
-  CURL* easy = transfer.easy.get();
-  Set(easy, CURLOPT_URL, endpoint.url.c_str());
-  Set(easy, CURLOPT_NOSIGNAL, 1L);
-  Set(easy, CURLOPT_HTTPHEADER, headers.get());
-  Set(easy, CURLOPT_POSTFIELDS, transfer.job.body.c_str());
-  Set(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(transfer.job.body.size()));
-  Set(easy, CURLOPT_WRITEFUNCTION, CollectReply);
-  Set(easy, CURLOPT_WRITEDATA, &transfer);
-  Set(easy, CURLOPT_HEADERFUNCTION, CountHeaders);
-  Set(easy, CURLOPT_HEADERDATA, &transfer);
-  Set(easy, CURLOPT_ERRORBUFFER, transfer.got.error_buffer);
-  Set(easy, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(kMaxResponseBytes));
-  Set(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(options.timeout.count()));
-  Set(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options.connect_timeout.count()));
-  // Redirects are refused: following one would send the key to whatever host it names.
-  Set(easy, CURLOPT_FOLLOWLOCATION, 0L);
-  Set(easy, CURLOPT_PROTOCOLS_STR, endpoint.https ? "https" : "http");
-  Set(easy, CURLOPT_SSL_VERIFYPEER, 1L);
-  Set(easy, CURLOPT_SSL_VERIFYHOST, 2L);
-  if (!options.ca_bundle.empty()) {
-    // The bundle replaces the system store: libcurl would otherwise still consult its built-in
-    // certificate folder (/etc/ssl/certs on Debian) beside the file.
-    Set(easy, CURLOPT_CAINFO, options.ca_bundle.c_str());
-    Set(easy, CURLOPT_CAPATH, nullptr);
-  }
-  // A proxy would carry a plain-http key across the network: loopback goes direct.
-  if (endpoint.loopback) Set(easy, CURLOPT_PROXY, "");
-  // Only with an OpenSSL build of libcurl; elsewhere the message is a little less precise.
-  if (endpoint.https && curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION,
-                                         WatchClientCertificateRequests) == CURLE_OK) {
-    Set(easy, CURLOPT_SSL_CTX_DATA, &transfer);
-  }
-  // Over HTTP/2, wait for the one connection to multiplex on instead of opening more.
-  if (endpoint.https) Set(easy, CURLOPT_PIPEWAIT, 1L);
-  // After a connection died, the retry must not go over it (nor over its siblings).
-  if (transfer.fresh_connection) Set(easy, CURLOPT_FRESH_CONNECT, 1L);
-}
-
-void ClientState::Start(Transfer& transfer) {
-  if (!idle.empty()) {
-    transfer.easy = std::move(idle.back());
-    idle.pop_back();
-    curl_easy_reset(transfer.easy.get());
-  } else {
-    transfer.easy.reset(curl_easy_init());
-    if (!transfer.easy) throw Error(ErrorKind::kInternal, "out of memory");
-  }
-  transfer.got = {};
-  Configure(transfer);
-  transfer.started = Clock::now();
-  ++transfer.attempts;
-  if (curl_multi_add_handle(multi.get(), transfer.easy.get()) != CURLM_OK) {
-    throw Error(ErrorKind::kInternal, "libcurl refused a transfer");
-  }
-}
-
-void ClientState::Release(Transfer& transfer) {
-  if (!transfer.easy) return;
-  curl_multi_remove_handle(multi.get(), transfer.easy.get());
-  idle.push_back(std::move(transfer.easy));
-}
-
-Verdict ClientState::Judge(Transfer& transfer, CURLcode code) {
-  CURL* easy = transfer.easy.get();
-  Transfer::Received& got = transfer.got;
-  context.attempts = transfer.attempts;
-  long status = 0;
-  curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-  // A reply cut at the size cap (by the write callback or by a Content-Length over it) still
-  // has a status worth judging: an oversized 2xx is a bad reply, an oversized 4xx still a 4xx.
-  if (code == CURLE_FILESIZE_EXCEEDED) got.reply_too_large = true;
-    // libcurl refuses a single header line over 100 KiB before our callback sees it, as "out of
-    // memory" (CURLE_TOO_LARGE since 8.6); after a status line, that is the server's doing.
-#if LIBCURL_VERSION_NUM >= 0x080600
-  const bool header_refused = code == CURLE_OUT_OF_MEMORY || code == CURLE_TOO_LARGE;
-#else
-  const bool header_refused = code == CURLE_OUT_OF_MEMORY;
-#endif
-  if (header_refused && got.header_bytes > 0) got.headers_too_large = true;
-  if (status > 0 && !got.headers_too_large && (code == CURLE_OK || got.reply_too_large)) {
-    return JudgeReply(context, {.status = status,
-                                .body = got.reply,
-                                .body_too_large = got.reply_too_large,
-                                .location = LastHeader(easy, "Location"),
-                                .retry_after = LastHeader(easy, "Retry-After")});
-  }
-  std::string detail = got.error_buffer[0] ? got.error_buffer : curl_easy_strerror(code);
-  for (const auto& [secret, redactor] : proxy_secrets) {
-    for (auto at = detail.find(secret); at != std::string::npos; at = detail.find(secret, at + 3))
-      detail.replace(at, secret.size(), "***");
-    detail = redactor.Apply(detail);
-  }
-  long verify = 0;
-  curl_easy_getinfo(easy, CURLINFO_SSL_VERIFYRESULT, &verify);
-  return JudgeTransport(context, {.code = code,
-                                  .detail = std::move(detail),
-                                  .tls_verify_result = verify,
-                                  .headers_too_large = got.headers_too_large,
-                                  .body_too_large = got.reply_too_large,
-                                  .client_certificate_requested = *got.certificate_asked});
-}
 
 // ---- the transfer loop ---------------------------------------------------------------------
 
@@ -382,8 +377,7 @@ class TransferLoop {
                 ", attempt " + std::to_string(transfer->attempts) + " of " +
                 std::to_string(impl_.policy.retries + 1) + ")");
     }
-    CURL* easy = transfer->easy.get();
-    active_.emplace(easy, std::move(transfer));
+    active_.emplace(transfer->easy.get(), std::move(transfer));
   }
 
   // Retries first, in order, then new jobs while there is room.
@@ -457,8 +451,7 @@ class TransferLoop {
     if (stopped_by_) return Fail(transfer->job.id, RetryNotMade(*stopped_by_, verdict.error));
     transfer->last_error = std::move(verdict.error);
     const milliseconds wait = impl_.policy.Delay(verdict, transfer->attempts, impl_.Unit());
-    const auto now = Clock::now();
-    transfer->ready_at = now + wait;
+    transfer->ready_at = Clock::now() + wait;
     transfer->fresh_connection = verdict.fresh_connection;
     // A 429 speaks for the whole client: nothing starts before the rate-limited retry.
     if (verdict.status == 429) paused_until_ = std::max(paused_until_, transfer->ready_at);

@@ -1,5 +1,3 @@
-// What a reply or a transport failure means, and when to try again: plain functions over plain
-// data, so that the whole table is unit-tested without a server. client.cpp only moves bytes.
 #include "outcome.hpp"
 
 // For the CURLcode values and curl_getdate, a pure function: no transfer is made here.
