@@ -24,8 +24,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-// In-flight requests get this long to finish after an interrupt before they are abandoned.
-constexpr auto kInterruptGrace = std::chrono::seconds(2);
+constexpr auto kInterruptGrace = std::chrono::seconds(2);  // for requests in flight, if interrupted
 
 template <auto Free>
 struct Deleter {

@@ -120,11 +120,9 @@ TokenResponse ParseTokenResponse(std::string_view body,
 bool IsSafeToken(std::string_view token);  // printable ASCII without spaces
 std::string FormatRfc3339(std::chrono::system_clock::time_point when);  // 2026-11-24T19:38:28Z
 
-// What an error body says (a JSON `message`/`error`/… field, an HTML title, the start of the
-// text), escaped, cut at 300 characters, then redacted. Empty when the body says nothing.
+// What an error body says (see doc/library.md), escaped, cut, then redacted; empty if nothing.
 std::string ServerMessageExcerpt(std::string_view body, const Redactor& redactor);
-// Without redaction: only for callers that hold no key.
-std::string ServerMessageExcerpt(std::string_view body);
+std::string ServerMessageExcerpt(std::string_view body);  // for callers that hold no key
 
 // Other server text (a Location, libcurl's error text): escaped, cut, then redacted.
 std::string RedactedExcerpt(std::string_view text, const Redactor& redactor);
