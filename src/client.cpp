@@ -1,5 +1,7 @@
 // The HTTP side: libcurl handles and the transfer loop. The only file that calls libcurl; what a
 // reply means and when to retry is decided in outcome.cpp.
+#include "toucan/client.hpp"
+
 #include <curl/curl.h>
 #include <openssl/ssl.h>
 
@@ -15,7 +17,6 @@
 #include "client_internal.hpp"
 #include "outcome.hpp"
 #include "text.hpp"
-#include "toucan/client.hpp"
 
 namespace toucan {
 namespace {
@@ -23,21 +24,15 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-// In-flight requests get this long to finish after an interrupt before they are abandoned.
-constexpr auto kInterruptGrace = std::chrono::seconds(2);
+constexpr auto kInterruptGrace = std::chrono::seconds(2);  // for requests in flight, if interrupted
 
-struct EasyDeleter {
-  void operator()(CURL* handle) const { curl_easy_cleanup(handle); }
+template <auto Free>
+struct Deleter {
+  void operator()(auto* handle) const { Free(handle); }
 };
-struct MultiDeleter {
-  void operator()(CURLM* handle) const { curl_multi_cleanup(handle); }
-};
-struct SlistDeleter {
-  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
-};
-using EasyHandle = std::unique_ptr<CURL, EasyDeleter>;
-using MultiHandle = std::unique_ptr<CURLM, MultiDeleter>;
-using HeaderList = std::unique_ptr<curl_slist, SlistDeleter>;
+using EasyHandle = std::unique_ptr<CURL, Deleter<curl_easy_cleanup>>;
+using MultiHandle = std::unique_ptr<CURLM, Deleter<curl_multi_cleanup>>;
+using HeaderList = std::unique_ptr<curl_slist, Deleter<curl_slist_free_all>>;
 
 // An option libcurl refuses would silently weaken a safety setting: stop instead.
 template <typename Value>
@@ -56,11 +51,9 @@ std::string Seconds(Clock::duration duration) {
   return text;
 }
 
-// What OpenSSL saw during a connection's handshake. Shared between the transfer that opened the
+// Whether the server asked for a client certificate. Shared between the transfer that opened the
 // connection and the connection's SSL_CTX, which may outlive the transfer (a reused connection).
-struct TlsNotes {
-  std::atomic<bool> client_certificate_requested{false};
-};
+using CertificateAsked = std::shared_ptr<std::atomic<bool>>;
 
 // One request in flight or waiting to be retried. Held by unique_ptr: libcurl keeps pointers to
 // the error buffer and to this object (callbacks), so its address must not change.
@@ -74,7 +67,7 @@ struct Transfer {
     bool reply_too_large = false;
     std::size_t header_bytes = 0;
     bool headers_too_large = false;
-    std::shared_ptr<TlsNotes> tls_notes = std::make_shared<TlsNotes>();
+    CertificateAsked certificate_asked = std::make_shared<std::atomic<bool>>(false);
     char error_buffer[CURL_ERROR_SIZE] = {};
   } got;
   Clock::time_point started;
@@ -104,13 +97,12 @@ std::size_t CountHeaders(char*, std::size_t size, std::size_t count, void* user)
   return size * count;
 }
 
-// The SSL_CTX owns a reference to the notes, dropped when OpenSSL frees it.
-void FreeTlsNotes(void*, void* notes, CRYPTO_EX_DATA*, int, long, void*) {
-  delete static_cast<std::shared_ptr<TlsNotes>*>(notes);
-}
-
+// The SSL_CTX owns a reference to the flag, dropped when OpenSSL frees it.
 int TlsNotesIndex() {
-  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, FreeTlsNotes);
+  static const int index = SSL_CTX_get_ex_new_index(
+      0, nullptr, nullptr, nullptr, [](void*, void* asked, CRYPTO_EX_DATA*, int, long, void*) {
+        delete static_cast<CertificateAsked*>(asked);
+      });
   return index;
 }
 
@@ -118,18 +110,17 @@ int TlsNotesIndex() {
 // whichever way the handshake then fails (TLS 1.3 servers reject the missing certificate only
 // after the client considers the handshake done).
 int NoteClientCertificateRequest(SSL* ssl, X509**, EVP_PKEY**) {
-  const auto* notes = static_cast<std::shared_ptr<TlsNotes>*>(
-      SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), TlsNotesIndex()));
-  if (notes) (*notes)->client_certificate_requested = true;
+  const auto* asked =
+      static_cast<CertificateAsked*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), TlsNotesIndex()));
+  if (asked) **asked = true;
   return 0;  // no certificate to offer
 }
 
 CURLcode WatchClientCertificateRequests(CURL*, void* ssl_ctx, void* user) {
   auto* ctx = static_cast<SSL_CTX*>(ssl_ctx);
   const auto* transfer = static_cast<const Transfer*>(user);
-  delete static_cast<std::shared_ptr<TlsNotes>*>(SSL_CTX_get_ex_data(ctx, TlsNotesIndex()));
-  SSL_CTX_set_ex_data(ctx, TlsNotesIndex(),
-                      new std::shared_ptr<TlsNotes>(transfer->got.tls_notes));
+  delete static_cast<CertificateAsked*>(SSL_CTX_get_ex_data(ctx, TlsNotesIndex()));
+  SSL_CTX_set_ex_data(ctx, TlsNotesIndex(), new CertificateAsked(transfer->got.certificate_asked));
   SSL_CTX_set_client_cert_cb(ctx, NoteClientCertificateRequest);
   return CURLE_OK;
 }
@@ -143,25 +134,9 @@ std::optional<std::string> LastHeader(CURL* easy, const char* name) {
   return std::string(Trim(header->value));
 }
 
-// Why a run stopped before its end: what the lines not sent and the retries not made are told.
-// Their rows end with the line that met it; the hint is on that line's row.
-using RunStop = Error;
-
-// The rows of a batch stopped by a Retry-After over kMaxRetryAfter name the wait and when it
-// ends, so that the user knows when the lines can be run again.
-RunStop AskedToRetry(const RetryAfter& wait) {
-  return {ErrorKind::kUnavailable,
-          "the server asked to retry after " + wait.said + " (at " + wait.until + ")"};
-}
-
-// A line never sent: there was no reply, so no status.
-Error NotSent(const RunStop& stop) {
-  return {stop.kind(), std::string("not sent: ") + stop.what()};
-}
-
 // A request that needed a retry: its last reply's status and what it said are kept (a
 // retryable verdict always carries its error; the fallback only keeps a row from being lost).
-Error RetryNotMade(const RunStop& stop, const std::optional<Error>& last) {
+Error RetryNotMade(const Error& stop, const std::optional<Error>& last) {
   std::string message = std::string("the retry was not made: ") + stop.what();
   if (last) message += std::string("; the last attempt: ") + last->what();
   return {stop.kind(), message, last ? last->http_status() : std::nullopt};
@@ -195,7 +170,7 @@ constexpr const char* kProxyVariables[] = {"https_proxy", "HTTPS_PROXY", "all_pr
 
 struct ClientState {
   ClientOptions options;
-  // The userinfo of each proxy variable: verbatim (it may hold a space), and in every form.
+  // Each proxy variable's userinfo: verbatim (a space splits a Redactor's windows) and in any form.
   std::vector<std::pair<std::string, Redactor>> proxy_secrets;
   Endpoint endpoint;
   RequestContext context;
@@ -210,168 +185,158 @@ struct ClientState {
   void Log(const std::string& line) const {
     if (options.log) options.log(line);
   }
-  void AddHeaders();
-  void ReadProxySettings();
-  void Configure(Transfer& transfer);
-  void Start(Transfer& transfer);
-  void Release(Transfer& transfer);
-  Verdict Judge(Transfer& transfer, CURLcode code);
+
+  void AddHeaders() {
+    auto lines = RequestHeaders(options.api_key);
+    lines.emplace_back("Expect", "");  // "Expect:" drops it: no 100-continue round trip
+    for (const auto& [name, value] : lines) {
+      const std::string line = name + (value.empty() ? ":" : ": " + value);
+      curl_slist* list = curl_slist_append(headers.get(), line.c_str());
+      if (!list) throw Error(ErrorKind::kInternal, "out of memory");
+      if (!headers) headers.reset(list);  // later appends keep the head
+    }
+  }
+
+  // libcurl quotes a proxy URL it cannot use whole, password included: shown as ***@.
+  void ReadProxySettings() {
+    for (std::size_t i = 0; i < std::size(kProxyVariables); ++i) {
+      const char* value = std::getenv(kProxyVariables[i]);
+      if (value == nullptr || *value == '\0') continue;
+      if (context.proxy_variable.empty() && i < 4 && endpoint.https && !endpoint.loopback) {
+        context.proxy_variable = kProxyVariables[i];
+      }
+      // A password may hold '?', '#' or a space, where a URL's authority would end: all that
+      // stands before the setting's last '@' is secret.
+      const std::string text(value);
+      const std::size_t at = text.rfind('@');
+      std::size_t from = text.find("://");
+      from = from == std::string::npos || from > at ? 0 : from + 3;
+      if (at == std::string::npos || at <= from) continue;
+      const std::string secret = text.substr(from, at - from);
+      proxy_secrets.emplace_back(secret, Redactor(secret));
+    }
+  }
+
+  void Configure(Transfer& transfer) {
+    CURL* easy = transfer.easy.get();
+    Set(easy, CURLOPT_URL, endpoint.url.c_str());
+    Set(easy, CURLOPT_NOSIGNAL, 1L);
+    Set(easy, CURLOPT_HTTPHEADER, headers.get());
+    Set(easy, CURLOPT_POSTFIELDS, transfer.job.body.c_str());
+    Set(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(transfer.job.body.size()));
+    Set(easy, CURLOPT_WRITEFUNCTION, CollectReply);
+    Set(easy, CURLOPT_WRITEDATA, &transfer);
+    Set(easy, CURLOPT_HEADERFUNCTION, CountHeaders);
+    Set(easy, CURLOPT_HEADERDATA, &transfer);
+    Set(easy, CURLOPT_ERRORBUFFER, transfer.got.error_buffer);
+    Set(easy, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(kMaxResponseBytes));
+    Set(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(options.timeout.count()));
+    Set(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options.connect_timeout.count()));
+    // Redirects are refused: following one would send the key to whatever host it names.
+    Set(easy, CURLOPT_FOLLOWLOCATION, 0L);
+    Set(easy, CURLOPT_PROTOCOLS_STR, endpoint.https ? "https" : "http");
+    Set(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+    Set(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (!options.ca_bundle.empty()) {
+      // The bundle replaces the system store: libcurl would otherwise still consult its built-in
+      // certificate folder (/etc/ssl/certs on Debian) beside the file.
+      Set(easy, CURLOPT_CAINFO, options.ca_bundle.c_str());
+      Set(easy, CURLOPT_CAPATH, nullptr);
+    }
+    // A proxy would carry a plain-http key across the network: loopback goes direct.
+    if (endpoint.loopback) Set(easy, CURLOPT_PROXY, "");
+    // Only with an OpenSSL build of libcurl; elsewhere the message is a little less precise.
+    if (endpoint.https && curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION,
+                                           WatchClientCertificateRequests) == CURLE_OK) {
+      Set(easy, CURLOPT_SSL_CTX_DATA, &transfer);
+    }
+    // Over HTTP/2, wait for the one connection to multiplex on instead of opening more.
+    if (endpoint.https) Set(easy, CURLOPT_PIPEWAIT, 1L);
+    // After a connection died, the retry must not go over it (nor over its siblings).
+    if (transfer.fresh_connection) Set(easy, CURLOPT_FRESH_CONNECT, 1L);
+  }
+
+  void Start(Transfer& transfer) {
+    if (!idle.empty()) {
+      transfer.easy = std::move(idle.back());
+      idle.pop_back();
+      curl_easy_reset(transfer.easy.get());
+    } else {
+      transfer.easy.reset(curl_easy_init());
+      if (!transfer.easy) throw Error(ErrorKind::kInternal, "out of memory");
+    }
+    transfer.got = {};
+    Configure(transfer);
+    transfer.started = Clock::now();
+    ++transfer.attempts;
+    if (curl_multi_add_handle(multi.get(), transfer.easy.get()) != CURLM_OK) {
+      throw Error(ErrorKind::kInternal, "libcurl refused a transfer");
+    }
+  }
+
+  void Release(Transfer& transfer) {
+    if (!transfer.easy) return;
+    curl_multi_remove_handle(multi.get(), transfer.easy.get());
+    idle.push_back(std::move(transfer.easy));
+  }
+
+  Verdict Judge(Transfer& transfer, CURLcode code) {
+    CURL* easy = transfer.easy.get();
+    Transfer::Received& got = transfer.got;
+    context.attempts = transfer.attempts;
+    long status = 0;
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    // A reply cut at the size cap (by the write callback or by a Content-Length over it) still
+    // has a status worth judging: an oversized 2xx is a bad reply, an oversized 4xx still a 4xx.
+    if (code == CURLE_FILESIZE_EXCEEDED) got.reply_too_large = true;
+      // libcurl refuses a single header line over 100 KiB before our callback sees it, as "out of
+      // memory" (CURLE_TOO_LARGE since 8.6); after a status line, that is the server's doing.
+#if LIBCURL_VERSION_NUM >= 0x080600
+    const bool header_refused = code == CURLE_OUT_OF_MEMORY || code == CURLE_TOO_LARGE;
+#else
+    const bool header_refused = code == CURLE_OUT_OF_MEMORY;
+#endif
+    if (header_refused && got.header_bytes > 0) got.headers_too_large = true;
+    if (status > 0 && !got.headers_too_large && (code == CURLE_OK || got.reply_too_large)) {
+      return JudgeReply(context, {.status = status,
+                                  .body = got.reply,
+                                  .body_too_large = got.reply_too_large,
+                                  .location = LastHeader(easy, "Location"),
+                                  .retry_after = LastHeader(easy, "Retry-After")});
+    }
+    std::string detail = got.error_buffer[0] ? got.error_buffer : curl_easy_strerror(code);
+    for (const auto& [secret, redactor] : proxy_secrets) {
+      for (auto at = detail.find(secret); at != std::string::npos; at = detail.find(secret, at + 3))
+        detail.replace(at, secret.size(), "***");
+      detail = redactor.Apply(detail);
+    }
+    long verify = 0;
+    curl_easy_getinfo(easy, CURLINFO_SSL_VERIFYRESULT, &verify);
+    return JudgeTransport(context, {.code = code,
+                                    .detail = std::move(detail),
+                                    .tls_verify_result = verify,
+                                    .headers_too_large = got.headers_too_large,
+                                    .body_too_large = got.reply_too_large,
+                                    .client_certificate_requested = *got.certificate_asked});
+  }
+
   double Unit() {
     if (!random) random.emplace(std::random_device{}());
     return std::uniform_real_distribution<double>(0.0, 1.0)(*random);
   }
 };
 
-void ClientState::AddHeaders() {
-  auto lines = RequestHeaders(options.api_key);
-  lines.emplace_back("Expect", "");  // "Expect:" drops it: no 100-continue round trip
-  for (const auto& [name, value] : lines) {
-    const std::string line = name + (value.empty() ? ":" : ": " + value);
-    curl_slist* list = curl_slist_append(headers.get(), line.c_str());
-    if (!list) throw Error(ErrorKind::kInternal, "out of memory");
-    if (!headers) headers.reset(list);  // later appends keep the head
-  }
-}
-
-// libcurl quotes a proxy URL it cannot use whole, password included: shown as ***@.
-void ClientState::ReadProxySettings() {
-  const auto keep = [this](std::string secret) {
-    if (!secret.empty()) proxy_secrets.emplace_back(secret, Redactor(secret));
-  };
-  for (std::size_t i = 0; i < std::size(kProxyVariables); ++i) {
-    const char* value = std::getenv(kProxyVariables[i]);
-    if (value == nullptr || *value == '\0') continue;
-    if (context.proxy_variable.empty() && i < 4 && endpoint.https && !endpoint.loopback) {
-      context.proxy_variable = kProxyVariables[i];
-    }
-    const std::string text(value);
-    const std::string masked = MaskUserinfo(text);
-    if (masked != text) keep(text.substr(masked.find("***"), text.size() + 3 - masked.size()));
-    // A password may hold '?', '#' or a space, where a URL's authority would end: all that
-    // stands before the setting's last '@' is secret too.
-    const std::size_t at = text.rfind('@');
-    std::size_t from = text.find("://");
-    from = from == std::string::npos || from > at ? 0 : from + 3;
-    if (at != std::string::npos && at > from) keep(text.substr(from, at - from));
-  }
-}
-
-void ClientState::Configure(Transfer& transfer) {
-  CURL* easy = transfer.easy.get();
-  Set(easy, CURLOPT_URL, endpoint.url.c_str());
-  Set(easy, CURLOPT_PRIVATE, &transfer);
-  Set(easy, CURLOPT_NOSIGNAL, 1L);
-  Set(easy, CURLOPT_HTTPHEADER, headers.get());
-  Set(easy, CURLOPT_POSTFIELDS, transfer.job.body.c_str());
-  Set(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(transfer.job.body.size()));
-  Set(easy, CURLOPT_WRITEFUNCTION, CollectReply);
-  Set(easy, CURLOPT_WRITEDATA, &transfer);
-  Set(easy, CURLOPT_HEADERFUNCTION, CountHeaders);
-  Set(easy, CURLOPT_HEADERDATA, &transfer);
-  Set(easy, CURLOPT_ERRORBUFFER, transfer.got.error_buffer);
-  Set(easy, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(kMaxResponseBytes));
-  Set(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(options.timeout.count()));
-  Set(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options.connect_timeout.count()));
-  // Redirects are refused: following one would send the key to whatever host it names.
-  Set(easy, CURLOPT_FOLLOWLOCATION, 0L);
-  Set(easy, CURLOPT_PROTOCOLS_STR, endpoint.https ? "https" : "http");
-  Set(easy, CURLOPT_SSL_VERIFYPEER, 1L);
-  Set(easy, CURLOPT_SSL_VERIFYHOST, 2L);
-  if (!options.ca_bundle.empty()) {
-    // The bundle replaces the system store: libcurl would otherwise still consult its built-in
-    // certificate folder (/etc/ssl/certs on Debian) beside the file.
-    Set(easy, CURLOPT_CAINFO, options.ca_bundle.c_str());
-    Set(easy, CURLOPT_CAPATH, nullptr);
-  }
-  // A proxy would carry a plain-http key across the network: loopback goes direct.
-  if (endpoint.loopback) Set(easy, CURLOPT_PROXY, "");
-  // Only with an OpenSSL build of libcurl; elsewhere the message is a little less precise.
-  if (endpoint.https && curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION,
-                                         WatchClientCertificateRequests) == CURLE_OK) {
-    Set(easy, CURLOPT_SSL_CTX_DATA, &transfer);
-  }
-  // Over HTTP/2, wait for the one connection to multiplex on instead of opening more.
-  if (endpoint.https) Set(easy, CURLOPT_PIPEWAIT, 1L);
-  // After a connection died, the retry must not go over it (nor over its siblings).
-  if (transfer.fresh_connection) Set(easy, CURLOPT_FRESH_CONNECT, 1L);
-}
-
-void ClientState::Start(Transfer& transfer) {
-  if (!idle.empty()) {
-    transfer.easy = std::move(idle.back());
-    idle.pop_back();
-    curl_easy_reset(transfer.easy.get());
-  } else {
-    transfer.easy.reset(curl_easy_init());
-    if (!transfer.easy) throw Error(ErrorKind::kInternal, "out of memory");
-  }
-  transfer.got = {};
-  Configure(transfer);
-  transfer.started = Clock::now();
-  ++transfer.attempts;
-  if (curl_multi_add_handle(multi.get(), transfer.easy.get()) != CURLM_OK) {
-    throw Error(ErrorKind::kInternal, "libcurl refused a transfer");
-  }
-}
-
-void ClientState::Release(Transfer& transfer) {
-  if (!transfer.easy) return;
-  curl_multi_remove_handle(multi.get(), transfer.easy.get());
-  idle.push_back(std::move(transfer.easy));
-}
-
-Verdict ClientState::Judge(Transfer& transfer, CURLcode code) {
-  CURL* easy = transfer.easy.get();
-  Transfer::Received& got = transfer.got;
-  RequestContext attempt = context;
-  attempt.attempts = transfer.attempts;
-  long status = 0;
-  curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-  // A reply cut at the size cap (by the write callback or by a Content-Length over it) still
-  // has a status worth judging: an oversized 2xx is a bad reply, an oversized 4xx still a 4xx.
-  if (code == CURLE_FILESIZE_EXCEEDED) got.reply_too_large = true;
-  // libcurl refuses a single header line over 100 KiB before our callback sees it, as "out of
-  // memory" (CURLE_TOO_LARGE since 8.6); after a status line, that is the server's doing.
-#if LIBCURL_VERSION_NUM >= 0x080600
-  const bool header_refused = code == CURLE_OUT_OF_MEMORY || code == CURLE_TOO_LARGE;
-#else
-  const bool header_refused = code == CURLE_OUT_OF_MEMORY;
-#endif
-  if (header_refused && got.header_bytes > 0) got.headers_too_large = true;
-  if (status > 0 && !got.headers_too_large && (code == CURLE_OK || got.reply_too_large)) {
-    return JudgeReply(attempt, {.status = status,
-                                .body = got.reply,
-                                .body_too_large = got.reply_too_large,
-                                .location = LastHeader(easy, "Location"),
-                                .retry_after = LastHeader(easy, "Retry-After")});
-  }
-  std::string detail = got.error_buffer[0] ? got.error_buffer : curl_easy_strerror(code);
-  for (const auto& [secret, redactor] : proxy_secrets) {
-    for (auto at = detail.find(secret); at != std::string::npos; at = detail.find(secret, at + 3))
-      detail.replace(at, secret.size(), "***");
-    detail = redactor.Apply(detail);
-  }
-  long verify = 0;
-  curl_easy_getinfo(easy, CURLINFO_SSL_VERIFYRESULT, &verify);
-  return JudgeTransport(attempt, {.code = code,
-                                  .detail = std::move(detail),
-                                  .tls_verify_result = verify,
-                                  .headers_too_large = got.headers_too_large,
-                                  .body_too_large = got.reply_too_large,
-                                  .client_certificate_requested =
-                                      got.tls_notes->client_certificate_requested});
-}
-
 // ---- the transfer loop ---------------------------------------------------------------------
 
 namespace {
 
-// Runs jobs through one ClientState: starts them while there is room, judges finished ones,
-// queues retries, and sleeps until a socket or a timer needs it.
+// Starts jobs while there is room, judges finished ones, queues retries, sleeps until needed.
 class TransferLoop {
  public:
   TransferLoop(ClientState& impl, const RunCallbacks& callbacks, int concurrency)
-      : impl_(impl), callbacks_(callbacks), concurrency_(std::clamp(concurrency, 1, 256)) {
+      : impl_(impl),
+        callbacks_(callbacks),
+        concurrency_(static_cast<std::size_t>(std::clamp(concurrency, 1, 256))) {
     curl_multi_setopt(impl_.multi.get(), CURLMOPT_MAX_HOST_CONNECTIONS,
                       static_cast<long>(concurrency_));
     curl_multi_setopt(impl_.multi.get(), CURLMOPT_MAXCONNECTS, static_cast<long>(concurrency_));
@@ -379,7 +344,7 @@ class TransferLoop {
 
   void Run() {
     while (true) {
-      if (Interrupted() && !HandleInterrupt()) return;
+      if (callbacks_.interrupted && callbacks_.interrupted() && !HandleInterrupt()) return;
       // A stop ends new work, but the loop goes on until the requests in flight end.
       if (stopped_by_) {
         WindDown();
@@ -393,15 +358,10 @@ class TransferLoop {
   }
 
  private:
-  bool Interrupted() const { return callbacks_.interrupted && callbacks_.interrupted(); }
-
-  bool Room() const { return active_.size() < static_cast<std::size_t>(concurrency_); }
-
   void Fail(std::uint64_t id, Error error) {
     callbacks_.done(id, MintOutcome{std::nullopt, std::move(error)});
   }
 
-  // The source's next job, if it has one now.
   std::optional<MintJob> Pull() {
     NextJob next = callbacks_.next();
     if (next.state == NextJob::State::kEnd) source_done_ = true;
@@ -416,15 +376,14 @@ class TransferLoop {
                 ", attempt " + std::to_string(transfer->attempts) + " of " +
                 std::to_string(impl_.policy.retries + 1) + ")");
     }
-    CURL* easy = transfer->easy.get();
-    active_.emplace(easy, std::move(transfer));
+    active_.emplace(transfer->easy.get(), std::move(transfer));
   }
 
   // Retries first, in order, then new jobs while there is room.
   void StartReady() {
     const auto now = Clock::now();
     if (now < paused_until_ || interrupted_since_) return;
-    for (auto it = waiting_.begin(); it != waiting_.end() && Room();) {
+    for (auto it = waiting_.begin(); it != waiting_.end() && active_.size() < concurrency_;) {
       if ((*it)->ready_at > now) {
         ++it;
         continue;
@@ -433,8 +392,7 @@ class TransferLoop {
       it = waiting_.erase(it);
       Launch(std::move(transfer));
     }
-    while (!source_done_ &&
-           active_.size() + waiting_.size() < static_cast<std::size_t>(concurrency_)) {
+    while (!source_done_ && active_.size() + waiting_.size() < concurrency_) {
       auto job = Pull();
       if (!job) break;
       auto transfer = std::make_unique<Transfer>();
@@ -460,32 +418,28 @@ class TransferLoop {
     return finished_any;
   }
 
-  void LogAttempt(const Transfer& transfer, const Verdict& verdict) const {
-    if (!impl_.options.log) return;
-    const std::string elapsed = Seconds(Clock::now() - transfer.started);
-    impl_.Log("request " + std::to_string(transfer.job.id) + " attempt " +
-              std::to_string(transfer.attempts) + ": " +
-              (verdict.status
-                   ? "HTTP " + std::to_string(verdict.status) + " after " + elapsed + " s"
-                   : "failed after " + elapsed +
-                         " s: " + std::string(verdict.error ? verdict.error->what() : "")));
-  }
-
   void Finish(std::unique_ptr<Transfer> transfer, CURLcode code) {
     Verdict verdict = impl_.Judge(*transfer, code);
     impl_.Release(*transfer);
-    LogAttempt(*transfer, verdict);
-    if (verdict.retryable && verdict.retry_after && verdict.retry_after->too_long) {
-      // The first such reply decides what the lines left unsent are told.
-      if (!stopped_by_) stopped_by_ = AskedToRetry(*verdict.retry_after);
-      Fail(transfer->job.id, RetryAfterTooLong(verdict));
-      return;
+    if (impl_.options.log) {
+      const std::string elapsed = Seconds(Clock::now() - transfer->started);
+      impl_.Log("request " + std::to_string(transfer->job.id) + " attempt " +
+                std::to_string(transfer->attempts) + ": " +
+                (verdict.status
+                     ? "HTTP " + std::to_string(verdict.status) + " after " + elapsed + " s"
+                     : "failed after " + elapsed +
+                           " s: " + std::string(verdict.error ? verdict.error->what() : "")));
+    }
+    // The first wait too long decides what the lines left unsent are told: when to run them.
+    if (const auto& wait = verdict.retry_after; wait && wait->too_long && !stopped_by_) {
+      stopped_by_ = Error(ErrorKind::kUnavailable, "the server asked to retry after " + wait->said +
+                                                       " (at " + wait->until + ")");
     }
     if (!impl_.policy.ShouldRetry(verdict, transfer->attempts) || interrupted_since_) {
-      if (!stopped_by_ && !callbacks_.keep_going && FailsEveryRequest(verdict)) {
+      if (!stopped_by_ && !callbacks_.keep_going && verdict.fails_every_request) {
         const Error& error = *verdict.error;
         const std::string line = std::to_string(transfer->job.id);
-        stopped_by_ = RunStop(error.kind(), std::string(error.what()) + " (line " + line + ")");
+        stopped_by_ = Error(error.kind(), std::string(error.what()) + " (line " + line + ")");
         if (callbacks_.stopped) callbacks_.stopped(transfer->job.id, error);
       }
       callbacks_.done(transfer->job.id,
@@ -496,10 +450,10 @@ class TransferLoop {
     if (stopped_by_) return Fail(transfer->job.id, RetryNotMade(*stopped_by_, verdict.error));
     transfer->last_error = std::move(verdict.error);
     const milliseconds wait = impl_.policy.Delay(verdict, transfer->attempts, impl_.Unit());
-    const auto now = Clock::now();
-    transfer->ready_at = now + wait;
+    transfer->ready_at = Clock::now() + wait;
     transfer->fresh_connection = verdict.fresh_connection;
-    paused_until_ = RetryPolicy::SharedPause(verdict, paused_until_, transfer->ready_at);
+    // A 429 speaks for the whole client: nothing starts before the rate-limited retry.
+    if (verdict.status == 429) paused_until_ = std::max(paused_until_, transfer->ready_at);
     impl_.Log("retrying request " + std::to_string(transfer->job.id) + " in " + Seconds(wait) +
               " s" + (verdict.retry_after ? " (Retry-After)" : ""));
     waiting_.push_back(std::move(transfer));
@@ -518,7 +472,7 @@ class TransferLoop {
     while (!source_done_) {
       const auto job = Pull();
       if (!job) break;
-      Fail(job->id, NotSent(*stopped_by_));
+      Fail(job->id, Error(stopped_by_->kind(), std::string("not sent: ") + stopped_by_->what()));
     }
   }
 
@@ -560,14 +514,15 @@ class TransferLoop {
 
   ClientState& impl_;
   const RunCallbacks& callbacks_;
-  int concurrency_;
+  std::size_t concurrency_;
   std::map<CURL*, std::unique_ptr<Transfer>> active_;
   std::deque<std::unique_ptr<Transfer>> waiting_;  // retries waiting for their time
   Clock::time_point paused_until_{};               // shared 429 backoff
   std::optional<Clock::time_point> interrupted_since_;
   bool source_done_ = false;
-  // Set by a Retry-After over kMaxRetryAfter or a failure every request would meet.
-  std::optional<RunStop> stopped_by_;
+  // A Retry-After over kMaxRetryAfter or a failure every request would meet: what the lines not
+  // sent and the retries not made are told (the hint is on the row of the line that met it).
+  std::optional<Error> stopped_by_;
 };
 
 }  // namespace

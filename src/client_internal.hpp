@@ -1,6 +1,5 @@
 #pragma once
-// Pieces of the client shared by client.cpp and endpoint.cpp, not part of the
-// library's public API.
+// Shared by client.cpp and endpoint.cpp; not public.
 #include <string>
 #include <string_view>
 #include <utility>
@@ -17,7 +16,7 @@ struct Endpoint {
   bool loopback = false;
 };
 
-// Joins and checks the base URL and the endpoint path (see ResolveEndpointUrl).
+// ResolveEndpointUrl, and what the client needs of the result.
 Endpoint ResolveEndpoint(std::string_view base_url, std::string_view endpoint_path);
 
 // The one table of request headers, for the real request and (key as "***") for display.

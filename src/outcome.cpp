@@ -1,5 +1,3 @@
-// What a reply or a transport failure means, and when to try again: plain functions over plain
-// data, so that the whole table is unit-tested without a server. client.cpp only moves bytes.
 #include "outcome.hpp"
 
 // For the CURLcode values and curl_getdate, a pure function: no transfer is made here.
@@ -43,12 +41,17 @@ Verdict Failed(ErrorKind kind, const std::string& message, long status = 0,
   return verdict;
 }
 
+Verdict Everywhere(Verdict verdict) {
+  verdict.fails_every_request = true;
+  return verdict;
+}
+
 Verdict JudgeSuccess(const RequestContext& context, const ReplyFacts& reply) {
   if (reply.body_too_large) {
-    return Failed(ErrorKind::kBadResponse,
-                  "the reply from " + context.host +
-                      " is larger than 1 MiB; a token reply is a few KiB",
-                  reply.status, Cause::kEndpoint);
+    return Failed(
+        ErrorKind::kBadResponse,
+        "the reply from " + context.host + " is larger than 1 MiB; a token reply is a few KiB",
+        reply.status, Cause::kEndpoint);
   }
   Verdict verdict;
   verdict.status = reply.status;
@@ -75,28 +78,35 @@ Verdict JudgeRedirect(const RequestContext& context, const ReplyFacts& reply) {
 }
 
 Verdict JudgeTransient(const RequestContext& context, const ReplyFacts& reply) {
-  Verdict verdict = Failed(
-      ErrorKind::kUnavailable,
-      Unavailable(reply.status) + " (" + ReplyText(context, reply.status, reply.body) +
-          ") after " + Attempts(context.attempts) + ": try again later",
-      reply.status, Cause::kRetriesSpent);
-  verdict.retryable = true;
+  Verdict verdict =
+      Failed(ErrorKind::kUnavailable,
+             Unavailable(reply.status) + " (" + ReplyText(context, reply.status, reply.body) +
+                 ") after " + Attempts(context.attempts) + ": try again later",
+             reply.status, Cause::kRetriesSpent);
   if (reply.retry_after)
     verdict.retry_after = ParseRetryAfter(*reply.retry_after, reply.received_at);
+  verdict.retryable = !verdict.retry_after || !verdict.retry_after->too_long;
+  if (verdict.retryable) return verdict;
+  const RetryAfter& wait = *verdict.retry_after;
+  verdict.error = Error(ErrorKind::kUnavailable,
+                        Unavailable(reply.status) + " (HTTP " + std::to_string(reply.status) +
+                            "): the server asks to retry after " + wait.said +
+                            ", more than the 60 s this tool waits; try again at " + wait.until,
+                        reply.status);
   return verdict;
 }
 
 Verdict JudgeClientError(const RequestContext& context, const ReplyFacts& reply) {
   const std::string text = ReplyText(context, reply.status, reply.body);
   if (reply.status == 401 || reply.status == 403) {
-    return Failed(ErrorKind::kCredentials,
-                  "credentials rejected (" + text + "): check " + context.key_source +
-                      " and that the key belongs to the instance at " + context.host,
-                  reply.status);
+    return Everywhere(Failed(ErrorKind::kCredentials,
+                             "credentials rejected (" + text + "): check " + context.key_source +
+                                 " and that the key belongs to the instance at " + context.host,
+                             reply.status));
   }
   const std::string message = "request rejected (" + text + ")";
   if (reply.status == 404) {
-    return Failed(ErrorKind::kRejected, message, 404, Cause::kEndpoint, {context.url});
+    return Everywhere(Failed(ErrorKind::kRejected, message, 404, Cause::kEndpoint, {context.url}));
   }
   if (reply.status == 400 || reply.status == 422) {
     return Failed(ErrorKind::kRejected,
@@ -121,32 +131,27 @@ std::string CertificateProblem(const RequestContext& context, const TransportFac
   return "its certificate could not be verified";
 }
 
-Verdict TlsVerificationFailed(const RequestContext& context, const TransportFacts& facts,
-                              const std::string& detail) {
-  const std::string store = context.ca_bundle.empty() ? std::string("the system store")
-                                                      : "the CA bundle '" + context.ca_bundle + "'";
-  return Failed(ErrorKind::kNetwork,
-                "TLS with " + context.host + " failed after " + Attempts(context.attempts) +
-                    " (not retried): " + CertificateProblem(context, facts) + " (" + detail +
-                    "; checked against " + store + ")",
-                0, Cause::kUntrusted);
-}
-
-bool DemandsClientCertificate(std::string_view detail) {
-  return detail.find("certificate required") != std::string_view::npos ||
-         detail.find("peer did not return a certificate") != std::string_view::npos;
-}
-
 Verdict Retryable(Verdict verdict) {
   verdict.retryable = true;
   verdict.fresh_connection = true;
   return verdict;
 }
 
-// libcurl's "CONNECT tunnel failed, response 403": the proxy said no, not the service. Only a
-// proxy's 502/503/504 is worth another attempt.
-std::optional<Verdict> JudgeProxyRefusal(const RequestContext& context, std::string_view raw,
-                                         const std::string& detail) {
+// What only libcurl's text tells of the proxy.
+std::optional<Verdict> JudgeProxy(const RequestContext& context, std::string_view raw,
+                                  const std::string& detail) {
+  // libcurl's "Unsupported proxy syntax in '…'" shares CURLE_COULDNT_RESOLVE_PROXY with a real
+  // DNS failure, and "Unsupported proxy scheme" is a CURLE_COULDNT_CONNECT: only the text tells
+  // a setting no retry can mend from the network.
+  if (raw.rfind("Unsupported proxy", 0) == 0) {
+    const std::string variable =
+        context.proxy_variable.empty() ? std::string("the proxy setting") : context.proxy_variable;
+    return Everywhere(Failed(ErrorKind::kUsage, variable + " is not a usable proxy URL (" + detail +
+                                                    "): write it as http://host:port, or unset " +
+                                                    variable));
+  }
+  // "CONNECT tunnel failed, response 403": the proxy said no, not the service. Only a proxy's
+  // 502/503/504 is worth another attempt.
   constexpr std::string_view kMarker = "CONNECT tunnel failed, response ";
   const auto at = raw.find(kMarker);
   if (at == std::string_view::npos) return std::nullopt;
@@ -158,8 +163,7 @@ std::optional<Verdict> JudgeProxyRefusal(const RequestContext& context, std::str
                  Attempts(context.attempts) + (transient ? "" : " (not retried)") +
                  ": check HTTPS_PROXY / ALL_PROXY and the proxy's credentials, or "
                  "name the host in NO_PROXY to reach it directly");
-  verdict.proxy_refused = !transient;
-  return transient ? Retryable(verdict) : verdict;
+  return transient ? Retryable(verdict) : Everywhere(verdict);
 }
 
 // Failures of the network or the connection: transient, retried over a fresh connection.
@@ -172,9 +176,11 @@ std::optional<Verdict> JudgeConnectionFailure(const RequestContext& context, int
   };
   switch (code) {
     case CURLE_COULDNT_RESOLVE_HOST:
-      return failed("could not resolve the host of " + context.url + said, Cause::kUnknownHost);
+      return Everywhere(
+          failed("could not resolve the host of " + context.url + said, Cause::kUnknownHost));
     case CURLE_COULDNT_RESOLVE_PROXY:
-      return failed("could not resolve the proxy" + said + ": check HTTPS_PROXY / ALL_PROXY");
+      return Everywhere(
+          failed("could not resolve the proxy" + said + ": check HTTPS_PROXY / ALL_PROXY"));
     case CURLE_COULDNT_CONNECT:
       return failed("could not connect to " + context.host + said, Cause::kNoConnection);
     case CURLE_OPERATION_TIMEDOUT:
@@ -194,7 +200,9 @@ std::optional<Verdict> JudgeConnectionFailure(const RequestContext& context, int
   }
 }
 
-Verdict JudgeFailure(const RequestContext& context, const TransportFacts& facts) {
+}  // namespace
+
+Verdict JudgeTransport(const RequestContext& context, const TransportFacts& facts) {
   const std::string detail = RedactedExcerpt(facts.detail, *context.redactor);
   if (facts.headers_too_large) {
     return Failed(ErrorKind::kBadResponse,
@@ -204,7 +212,9 @@ Verdict JudgeFailure(const RequestContext& context, const TransportFacts& facts)
     return Failed(ErrorKind::kBadResponse,
                   "the reply from " + context.host + " is larger than 1 MiB");
   }
-  if (facts.client_certificate_requested || DemandsClientCertificate(facts.detail)) {
+  if (facts.client_certificate_requested ||
+      facts.detail.find("certificate required") != std::string::npos ||
+      facts.detail.find("peer did not return a certificate") != std::string::npos) {
     return Failed(
         ErrorKind::kNetwork,
         "the server at " + context.host +
@@ -212,21 +222,20 @@ Verdict JudgeFailure(const RequestContext& context, const TransportFacts& facts)
             ") after " + Attempts(context.attempts) +
             " (not retried); an embed-token endpoint authenticates with the API key only");
   }
-  if (auto verdict = JudgeProxyRefusal(context, facts.detail, detail)) return *verdict;
-  // libcurl's "Unsupported proxy syntax in '…'" shares CURLE_COULDNT_RESOLVE_PROXY with a real
-  // DNS failure, and "Unsupported proxy scheme" is a CURLE_COULDNT_CONNECT: only the text tells
-  // a setting no retry can mend from the network.
-  if (facts.detail.rfind("Unsupported proxy", 0) == 0) {
-    const std::string variable =
-        context.proxy_variable.empty() ? std::string("the proxy setting") : context.proxy_variable;
-    return Failed(ErrorKind::kUsage, variable + " is not a usable proxy URL (" + detail +
-                                         "): write it as http://host:port, or unset " + variable);
-  }
+  if (auto verdict = JudgeProxy(context, facts.detail, detail)) return *verdict;
   if (auto verdict = JudgeConnectionFailure(context, facts.code, detail)) return *verdict;
   switch (facts.code) {
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_ISSUER_ERROR:
-      return TlsVerificationFailed(context, facts, detail);
+      return Everywhere(
+          Failed(ErrorKind::kNetwork,
+                 "TLS with " + context.host + " failed after " + Attempts(context.attempts) +
+                     " (not retried): " + CertificateProblem(context, facts) + " (" + detail +
+                     "; checked against " +
+                     (context.ca_bundle.empty() ? std::string("the system store")
+                                                : "the CA bundle '" + context.ca_bundle + "'") +
+                     ")",
+                 0, Cause::kUntrusted));
     case CURLE_SSL_CACERT_BADFILE:
       return Failed(ErrorKind::kUsage, "the CA bundle '" + context.ca_bundle +
                                            "' cannot be used (" + detail +
@@ -243,8 +252,6 @@ Verdict JudgeFailure(const RequestContext& context, const TransportFacts& facts)
                                              ") after " + Attempts(context.attempts));
   }
 }
-
-}  // namespace
 
 std::string Attempts(int count) {
   return std::to_string(count) + (count == 1 ? " attempt" : " attempts");
@@ -273,24 +280,8 @@ Verdict JudgeReply(const RequestContext& context, const ReplyFacts& reply) {
       status);
 }
 
-bool FailsEveryRequest(const Verdict& verdict) {
-  const int code = verdict.curl_code;
-  const long status = verdict.status;
-  return verdict.error &&
-         (status == 401 || status == 403 || status == 404 || verdict.proxy_refused ||
-          code == CURLE_COULDNT_RESOLVE_HOST || code == CURLE_COULDNT_RESOLVE_PROXY ||
-          code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_ISSUER_ERROR);
-}
-
-Verdict JudgeTransport(const RequestContext& context, const TransportFacts& facts) {
-  Verdict verdict = JudgeFailure(context, facts);
-  verdict.curl_code = facts.code;
-  return verdict;
-}
-
 bool RetryPolicy::ShouldRetry(const Verdict& verdict, int attempts) const {
-  if (!verdict.retryable || attempts > retries) return false;
-  return !(verdict.retry_after && verdict.retry_after->too_long);
+  return verdict.retryable && attempts <= retries;
 }
 
 milliseconds RetryPolicy::Backoff(int attempts, double unit) const {
@@ -304,64 +295,31 @@ milliseconds RetryPolicy::Backoff(int attempts, double unit) const {
 }
 
 milliseconds RetryPolicy::Delay(const Verdict& verdict, int attempts, double unit) const {
-  if (verdict.retry_after) return verdict.retry_after->wait;
-  return Backoff(attempts, unit);
+  return verdict.retry_after ? verdict.retry_after->wait : Backoff(attempts, unit);
 }
-
-std::chrono::steady_clock::time_point RetryPolicy::SharedPause(
-    const Verdict& verdict, std::chrono::steady_clock::time_point paused_until,
-    std::chrono::steady_clock::time_point retry_at) {
-  return verdict.status == 429 ? std::max(paused_until, retry_at) : paused_until;
-}
-
-Error RetryAfterTooLong(const Verdict& verdict) {
-  const RetryAfter& wait = *verdict.retry_after;
-  return Error(ErrorKind::kUnavailable,
-               Unavailable(verdict.status) + " (HTTP " + std::to_string(verdict.status) +
-                   "): the server asks to retry after " + wait.said +
-                   ", more than the 60 s this tool waits; try again at " + wait.until,
-               verdict.status);
-}
-
-}  // namespace toucan
 
 // ---- Retry-After ---------------------------------------------------------------------------
 
-namespace toucan {
 namespace {
 
-using std::chrono::seconds;
-
-// 400 Gregorian years are exactly this many seconds, so a moment as whole cycles plus seconds
-// has the calendar date of its seconds, the cycles adding only to the year: any wait a server
-// can write gets its real date from FormatRfc3339.
-constexpr std::int64_t kCycle = std::int64_t{146097} * 86400;
-// Longer waits get no date: no one will wait them out.
+// Longer waits get no date: no one will wait them out. 10^24 s is under 2^64 days.
 constexpr std::size_t kMaxDigits = 24;
+constexpr unsigned long long kDay = 86400;
 
-struct Moment {
-  std::int64_t cycles = 0;
-  std::int64_t rest = 0;  // seconds, in [0, kCycle) once normalised
-  void Add(std::int64_t more) {
-    rest += more;
-    cycles += rest / kCycle;
-    rest %= kCycle;
-  }
-};
-
-std::string FormatMoment(Moment moment) {
-  // Kept within a system_clock's reach (1678 to 2262, in nanoseconds) by lending a cycle.
-  if (moment.rest > kCycle / 2) {
-    moment.rest -= kCycle;
-    ++moment.cycles;
-  }
-  const std::string date =
-      FormatRfc3339(std::chrono::system_clock::time_point(seconds(moment.rest)));
-  const long long year = std::stoll(date.substr(0, 4)) + 400 * moment.cycles;
-  char prefix[32];
-  // RFC 3339 years have four digits; later years use ISO 8601's expanded form rather than lie.
-  std::snprintf(prefix, sizeof prefix, year > 9999 ? "+%lld" : "%04lld", year);
-  return prefix + date.substr(4);
+// RFC 3339 UTC of a day count from 1970 and a second of that day, by Howard Hinnant's
+// civil_from_days on 64 bits: any wait a server can write gets its real date. RFC 3339 years have
+// four digits; later years use ISO 8601's expanded form rather than lie.
+std::string FormatDay(unsigned long long days, unsigned long long second) {
+  const unsigned long long z = days + 719468, era = z / 146097, doe = z % 146097;
+  const unsigned long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+  const unsigned long long month = mp < 10 ? mp + 3 : mp - 9;
+  const unsigned long long year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  char text[80];
+  const int length = std::snprintf(text, 40, year > 9999 ? "+%llu" : "%04llu", year);
+  std::snprintf(text + length, 40, "-%02llu-%02lluT%02llu:%02llu:%02lluZ", month,
+                doy - (153 * mp + 2) / 5 + 1, second / 3600, second / 60 % 60, second % 60);
+  return text;
 }
 
 // libcurl reads much that is no HTTP date ("10:00 GMT", "30 Feb", a wrong weekday): a date
@@ -385,17 +343,17 @@ std::optional<RetryAfter> ParseRetryAfter(std::string_view value,
   const std::int64_t now_seconds =
       std::chrono::duration_cast<seconds>(now.time_since_epoch()).count();
   RetryAfter result;
-  Moment wait;
+  unsigned long long days = 0, second = 0;  // the wait
   if (!value.empty() && value.find_first_not_of("0123456789") == std::string_view::npos) {
     const auto digits = value.substr(std::min(value.find_first_not_of('0'), value.size()));
     if (digits.size() > kMaxDigits) {
-      wait.cycles = 1;
+      days = 1;
       result.until = "a date more than 10^24 s away";
     } else {
-      for (const char c : digits) {  // at most 10^24 s: cycles stay far inside 64 bits
-        const std::int64_t shifted = wait.rest * 10 + (c - '0');
-        wait.cycles = wait.cycles * 10 + shifted / kCycle;
-        wait.rest = shifted % kCycle;
+      for (const char c : digits) {
+        const unsigned long long shifted = second * 10 + static_cast<unsigned>(c - '0');
+        days = days * 10 + shifted / kDay;
+        second = shifted % kDay;
       }
     }
     result.said = std::string(value.substr(0, 40)) + (value.size() > 40 ? "..." : "") + " s";
@@ -404,14 +362,16 @@ std::optional<RetryAfter> ParseRetryAfter(std::string_view value,
     // A date already past (often a server clock behind ours) asks for no particular wait: the
     // normal backoff applies rather than an immediate retry.
     if (date == -1 || date <= now_seconds || !IsHttpDate(value, date)) return std::nullopt;
-    wait.Add(date - now_seconds);
+    days = static_cast<unsigned long long>(date - now_seconds) / kDay;
+    second = static_cast<unsigned long long>(date - now_seconds) % kDay;
     result.said = "\"" + std::string(value) + "\"";
   }
-  result.too_long = wait.cycles > 0 || wait.rest > kMaxRetryAfter.count();
-  result.wait = seconds(result.too_long ? kMaxRetryAfter.count() + 1 : wait.rest);
+  result.too_long = days > 0 || second > static_cast<unsigned>(kMaxRetryAfter.count());
+  result.wait = result.too_long ? kMaxRetryAfter + seconds(1) : seconds(static_cast<int>(second));
   if (result.until.empty()) {
-    wait.Add(now_seconds);
-    result.until = FormatMoment(wait);
+    second += static_cast<unsigned long long>(now_seconds) % kDay;
+    days += static_cast<unsigned long long>(now_seconds) / kDay + second / kDay;
+    result.until = FormatDay(days, second % kDay);
   }
   return result;
 }

@@ -22,14 +22,12 @@ using Json = nlohmann::ordered_json;
 inline constexpr std::string_view kDefaultBaseUrl = "https://toucanai.cloud";
 inline constexpr std::string_view kDefaultEndpointPath = "/embed/generate-token";
 inline constexpr std::string_view kDefaultRole = "explorer";
-// Larger replies are refused: a token response is a few KiB, and an unbounded read would let a
-// broken or hostile server exhaust memory.
+// A token reply is a few KiB: an unbounded read would let a hostile server exhaust memory.
 inline constexpr std::size_t kMaxResponseBytes = std::size_t{1024} * 1024;
 
 // ---- request.cpp: what is sent -------------------------------------------------------------
 
-// JSON nesting allowed in everything parsed, user input and replies alike; checked while parsing,
-// so a deeper document is never built.
+// JSON nesting allowed in user input and replies, checked while parsing.
 inline constexpr std::size_t kMaxJsonDepth = 64;
 
 struct TokenRequest {
@@ -39,42 +37,24 @@ struct TokenRequest {
   std::optional<Json> permissions;  // left out of the body when empty
 };
 
-// Checks the request (non-empty id, role and attribute keys, objects where objects are due,
-// valid UTF-8) and returns the JSON body. Throws Error(kUsage).
+// The request checked (see doc/library.md), as the JSON body. Throws Error(kUsage).
 Json BuildRequestBody(const TokenRequest& request);
-
-// The checks of BuildRequestBody but the distinct id's: for defaults that lines complete.
-void CheckRequestDefaults(const TokenRequest& request);
-
-// Throws Error(kUsage) unless every key of `attributes` is non-empty and free of control
-// characters (C0, DEL and C1: U+009B is a terminal escape).
+void CheckRequestDefaults(const TokenRequest& request);  // all checks but the distinct id's
 void CheckAttributeKeys(const Json& attributes);
 
-// Applies one `-a` argument to `attributes`: `KEY=VALUE` sets a string, `KEY:=JSON` a typed
-// value. Throws Error(kUsage) naming the argument.
+// One `-a` argument: `KEY=VALUE` sets a string, `KEY:=JSON` a typed value.
 void ApplyAttributeArgument(Json& attributes, std::string_view argument);
 
-// Sets every member of the object `source` in the object `target`, later wins, in time linear in
-// both (Json's own operator[] scans the object for each key).
+// Later wins; linear (Json's own operator[] scans the object for each key).
 void MergeAttributes(Json& target, const Json& source);
-// The same for several objects in turn, in one pass.
 void MergeAttributes(Json& target, std::span<const Json> sources);
 
-// Parses user input as JSON in linear time: nesting deeper than kMaxJsonDepth, a number that a
-// double or a 64-bit integer cannot hold exactly (`12345678901234567890123`, `1e400`,
-// `0.1000000000000000000001`; `2.50` is fine and is sent as `2.5`), and duplicate keys (the last
-// wins, as in the rest of the tool) are handled while parsing. `what` names the input in error
-// messages. Throws Error(kUsage).
+// User input as JSON (see doc/library.md). Throws Error(kUsage) naming `what`.
 Json ParseJsonValue(std::string_view text, std::string_view what);
-
-// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, the JSON number grammar, and nothing more.
+Json ParseJsonObject(std::string_view text, std::string_view what);
 bool IsJsonNumber(std::string_view text);
 
-// ParseJsonValue, and the value must be an object. Throws Error(kUsage).
-Json ParseJsonObject(std::string_view text, std::string_view what);
-
-// Throws Error(kUsage) unless `key` is non-empty printable ASCII without spaces (anything else
-// could inject headers). `source` names where the key came from, never the key itself.
+// Printable ASCII without spaces, else a header could be injected. Messages name `source` only.
 void ValidateApiKey(std::string_view key, std::string_view source);
 
 // ---- text.cpp: bytes that become messages ----------------------------------------------------
@@ -91,33 +71,20 @@ inline std::string AsciiLower(std::string_view text) {
 }
 
 bool IsValidUtf8(std::string_view text);
-
-// Leading and trailing whitespace removed.
 std::string_view Trim(std::string_view text);
 
-// EscapeControls (error.hpp) over at most `max_chars` characters of `text`, with "..." when some
-// were left out. Reads only what it keeps, so a 1 MiB body costs no more than a short one.
+// EscapeControls over the first `max_chars` characters, "..." if cut; reads only what it keeps.
 std::string Excerpt(std::string_view text, std::size_t max_chars = kMaxExcerptChars);
+std::string Quoted(std::string_view text, std::size_t max_chars = 100);  // `'text'`, an Excerpt
+std::size_t FindControl(std::string_view text);  // the first C0, DEL or C1 control, or npos
 
-// A name from the user or a file inside a message: `'text'`, an Excerpt of `max_chars`.
-std::string Quoted(std::string_view text, std::size_t max_chars = 100);
-
-// Where the first C0 control, DEL or C1 control (U+0080-U+009F, as UTF-8) in `text` starts, or
-// npos.
-std::size_t FindControl(std::string_view text);
-
-// Replaces every appearance of the API key in text from a server with "***": verbatim, in any
-// mix of case, JSON-escaped (`\"`, `\\`, `\/`, `\u00XX`), percent-encoded (either case), as HTML
-// character references, and any run of 8 or more consecutive characters of the key (the whole
-// key when it is shorter), so a key cut short or echoed in part never shows 8 of its characters.
-// Linear in the text; holds the key only as the set of its windows. (For a key that holds `*`,
-// the markers are made of key characters; what lies between two markers never shows the key.)
+// Replaces the API key in server text with "***" in every form doc/library.md lists, and any 8
+// consecutive characters of it. Linear; holds the key only as the set of its windows.
 class Redactor {
  public:
   explicit Redactor(std::string key);
   // Tests pass a `marker` no key can hold to check that nothing of the key survives between two.
   std::string Apply(std::string_view raw, std::string_view marker = "***") const;
-  // Whether Apply would change `raw`.
   bool Finds(std::string_view raw) const;
 
  private:
@@ -134,45 +101,27 @@ struct TokenResponse {
   std::string token;
   std::optional<std::int64_t> expires_in;  // seconds; empty when the server gave no usable expiry
   std::optional<std::chrono::system_clock::time_point> expires_at;
-  // The server's other fields in its order, as a JSON parse reads them (64-bit integers exact,
-  // other numbers as doubles, one beyond a double's range as null), minus `token`, `expiresIn`
-  // and `expiresAt` (ours win). The API key is replaced by "***" in names and strings, and a
-  // value that would still show it is "***" whole.
+  // The server's other fields in its order, minus ours, the key redacted.
   Json extra = Json::object();
 };
 
-// Seconds from the server's `expiresIn`: a non-negative number (fraction dropped), a string of
-// digits, or a duration such as "1h30m" or "2d". Empty for anything else.
-std::optional<std::int64_t> ExpiryFromValue(const Json& value);
+std::optional<std::int64_t> ExpiryFromValue(const Json& value);  // see doc/library.md
 
-// Parses a 2xx body in time linear in its size. Throws Error(kBadResponse) when it is larger than
-// kMaxResponseBytes, is not JSON, nests deeper than kMaxJsonDepth, is not an object, or has no
-// usable token (a token that holds the key is not usable either). Messages quote the body only
-// through `redactor` (none: only for callers that hold no key).
+// A 2xx body, in linear time. Throws Error(kBadResponse); quotes the body only through `redactor`
+// (none: only for callers that hold no key).
 TokenResponse ParseTokenResponse(std::string_view body,
                                  std::chrono::system_clock::time_point received_at,
                                  const Redactor& redactor = Redactor(""));
 
-// True when the token is printable ASCII without spaces, so it is safe in a header or a shell.
-bool IsSafeToken(std::string_view token);
+bool IsSafeToken(std::string_view token);  // printable ASCII without spaces
+std::string FormatRfc3339(std::chrono::system_clock::time_point when);  // 2026-11-24T19:38:28Z
 
-// RFC 3339 UTC with second precision, e.g. 2026-11-24T19:38:28Z.
-std::string FormatRfc3339(std::chrono::system_clock::time_point when);
-
-// A short, printable account of an error body (or a header such as Location) for a message: the
-// `message`/`error`/`detail`/`error_description` field of a JSON body (or its nested
-// `message`), the title or text of an HTML page, or the start of plain text, escaped (valid
-// UTF-8, no control characters) and cut at 300 characters; the key is redacted last, from what
-// is shown. Linear in the body. Empty when the body says nothing. Without a redactor: only for
-// callers that hold no key.
+// What an error body says (see doc/library.md), escaped, cut, then redacted; empty if nothing.
 std::string ServerMessageExcerpt(std::string_view body, const Redactor& redactor = Redactor(""));
 
-// Other server text for a message (a header such as Location, libcurl's error text): escaped
-// and cut at 300 characters, then the key redacted, as ServerMessageExcerpt does with a body.
+// Other server text (a Location, libcurl's error text): escaped, cut, then redacted.
 std::string RedactedExcerpt(std::string_view text, const Redactor& redactor);
-
-// ResponseToJson as printed by `-o json`: one line, no newline, valid UTF-8, control characters
-// (C0, DEL, C1, bidirectional formatting) escaped.
+// ResponseToJson on one line for `-o json`, control and bidi characters escaped.
 std::string ResponseJsonLine(const TokenResponse& response);
 
 // A batch row for a minted line: `{"line","distinctId","token","expiresIn","expiresAt",...}`.
@@ -180,8 +129,7 @@ std::string ResponseJsonLine(const TokenResponse& response);
 std::string BatchRowJsonLine(std::uint64_t line, const std::optional<std::string>& distinct_id,
                              const TokenResponse& response);
 
-// `{"token","expiresIn","expiresAt",...extra}`: what ResponseJsonLine prints, as a Json value.
-Json ResponseToJson(const TokenResponse& response);
+Json ResponseToJson(const TokenResponse& response);  // {"token","expiresIn","expiresAt",...extra}
 
 // ---- client.cpp: libcurl -------------------------------------------------------------------
 
@@ -194,28 +142,16 @@ struct ClientOptions {
   std::chrono::milliseconds connect_timeout{10'000};
   int retries = 2;
   std::string ca_bundle;  // empty: the system store; else it replaces the system store
-  // Receives diagnostics for --verbose, one line each, without the key. Empty: silent.
-  std::function<void(const std::string&)> log;
+  std::function<void(const std::string&)> log;  // --verbose lines, without the key
 };
 
-// Joins the base URL and the endpoint path and checks the result: a URL that parses, https, or
-// http to a loopback host, no userinfo, no dot segments. Throws Error(kUsage).
+// https, or http to a loopback host; no userinfo, no dot segments. Throws Error(kUsage).
 std::string ResolveEndpointUrl(std::string_view base_url, std::string_view endpoint_path);
-
-// Throws Error(kUsage) unless `path` is a readable regular file holding a PEM certificate.
-void CheckCaBundle(const std::string& path);
-
-// The URL with any userinfo shown as ***@, so that no message repeats a password.
-std::string MaskUserinfo(std::string_view url);
-
-// The headers sent, with the key shown as "***" (for --dry-run and --verbose).
-Json RedactedRequestHeaders();
-
-// What --dry-run prints: {"method", "url", "headers" (key as "***"), "body"}.
-Json DryRunRequest(const std::string& url, const Json& body);
-
-// "libcurl 7.88.1\nTLS: OpenSSL/3.0.x\nHTTP/2: yes (nghttp2 …)\n", for --version.
-std::string LibraryVersions();
+void CheckCaBundle(const std::string& path);     // a readable PEM file, else Error(kUsage)
+std::string MaskUserinfo(std::string_view url);  // any userinfo shown as ***@
+Json RedactedRequestHeaders();                   // the key as "***"
+Json DryRunRequest(const std::string& url, const Json& body);  // {"method","url","headers","body"}
+std::string LibraryVersions();                                 // for --version
 
 // ---- many requests at once ---------------------------------------------------------------
 
@@ -229,20 +165,16 @@ struct MintOutcome {
   std::optional<Error> error;
 };
 
-// What the job source answers when asked for the next job.
 struct NextJob {
   enum class State { kJob, kNotNow, kEnd } state = State::kEnd;
   MintJob job;
 };
 
 struct RunCallbacks {
-  std::function<NextJob()> next;                         // asked for jobs whenever there is room
-  std::function<void(std::uint64_t, MintOutcome)> done;  // each job's outcome, completion order
-  // Polled; once true nothing new starts and requests in flight get 2 s to finish.
-  std::function<bool()> interrupted;
-  // A failure that every request would meet (a rejected key, a wrong URL) stops the run as a
-  // long Retry-After does, unless `keep_going`; `stopped` is told the job that met it and why.
-  bool keep_going = false;
+  std::function<NextJob()> next;
+  std::function<void(std::uint64_t, MintOutcome)> done;  // in completion order
+  std::function<bool()> interrupted;                     // polled; in-flight requests then get 2 s
+  bool keep_going = false;                               // see doc/library.md
   std::function<void(std::uint64_t, const Error&)> stopped;
 };
 
@@ -250,21 +182,12 @@ struct ClientState;  // libcurl handles and settings, defined in client.cpp
 
 class Client {
  public:
-  // Validates the options (URL, key, CA bundle); throws Error(kUsage).
   explicit Client(ClientOptions options);
   ~Client();
-  Client(const Client&) = delete;
-  Client& operator=(const Client&) = delete;
 
-  // Mints one token, retrying transient failures. Throws Error.
+  // Retries transient failures; throws Error.
   TokenResponse Mint(const TokenRequest& request);
-  // The same for a body already built by BuildRequestBody.
-  TokenResponse Mint(const Json& body);
-
-  // Runs jobs with up to `concurrency` requests in flight over shared connections. A 429 pauses
-  // every request; a Retry-After over 60 s, or a failure every request would meet (a rejected
-  // key, a wrong URL), stops the run: the jobs not yet sent fail at once. An error's cause()
-  // says what a front end may hint at; its message names none of the options.
+  TokenResponse Mint(const Json& body);  // a body from BuildRequestBody
   void MintMany(const RunCallbacks& callbacks, int concurrency);
 
   const std::string& url() const;
@@ -273,8 +196,7 @@ class Client {
   std::unique_ptr<ClientState> impl_;
 };
 
-// Calls curl_global_init, once; Client does it, so calling it is optional.
-// Call it before starting threads that make Clients.
+// curl_global_init, once: call it before starting threads that make Clients.
 void GlobalInit();
 
 }  // namespace toucan

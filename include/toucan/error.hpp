@@ -27,9 +27,7 @@ enum class ErrorKind : int {
 
 inline int ExitCode(ErrorKind kind) { return static_cast<int>(kind); }
 
-// What a failure of the request was about, for a front end to say what to change in its own
-// words: the library's messages name none of its settings, not knowing what a front end calls
-// them.
+// What a failure was about, for a front end's hint: the library's messages name no setting.
 enum class Cause : unsigned char {
   kNone,
   kEndpoint,       // the base URL or endpoint path: a 404, a reply that is no token reply
@@ -43,20 +41,17 @@ enum class Cause : unsigned char {
   kRequestRefused  // a 4xx that names no reason
 };
 
-// The one error type of the library. Thrown deep, caught once at the boundary (main, or the batch
-// runner that turns it into an error row). The message is made safe for a terminal and a JSON row
-// here, once, so that no path that quotes user or server text can forget to.
+// The library's one error type. Its message is escaped here, once, so that no path that quotes
+// user or server text can forget to.
 class Error : public std::runtime_error {
  public:
   Error(ErrorKind kind, const std::string& message, std::optional<long> http_status = std::nullopt)
       : std::runtime_error(EscapeControls(message)), kind_(kind), http_status_(http_status) {}
 
   ErrorKind kind() const { return kind_; }
-  // The HTTP status of the reply that caused the error; empty when there was no reply.
-  std::optional<long> http_status() const { return http_status_; }
+  std::optional<long> http_status() const { return http_status_; }  // empty: no reply
   Cause cause() const { return cause_; }
-  // The values a hint names: for kEndpoint the URL, for kTimeout the connect and total limits
-  // in seconds.
+  // What a hint names: for kEndpoint the URL, for kTimeout the connect and total limits in s.
   const std::vector<std::string>& facts() const { return facts_; }
 
   Error& About(Cause cause, std::vector<std::string> facts = {}) {
