@@ -81,14 +81,22 @@ inline Handler TokenReply(const std::string& extra = R"("expiresIn":3600)") {
 }
 
 // Files a test writes, removed after it.
+// ctest runs each test in its own process, two at a time: the pid keeps their files apart.
+inline std::string TempPath(const std::string& name) {
+  return ::testing::TempDir() + "toucan-" + std::to_string(getpid()) + "-" + name;
+}
+
+inline std::string TempFile(const std::string& name, const std::string& content) {
+  const std::string path = TempPath(name);
+  std::ofstream(path, std::ios::binary) << content;
+  return path;
+}
+
 class WithTempFiles : public ::testing::Test {
  protected:
   std::string TempFile(const std::string& name, const std::string& content) {
-    const std::string path =
-        ::testing::TempDir() + "toucan-" + std::to_string(getpid()) + "-" + name;
-    std::ofstream(path, std::ios::binary) << content;
-    files_.push_back(path);
-    return path;
+    files_.push_back(toucan::test::TempFile(name, content));
+    return files_.back();
   }
   void TearDown() override {
     for (const auto& path : files_) std::remove(path.c_str());

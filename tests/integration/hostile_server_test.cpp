@@ -141,16 +141,6 @@ std::vector<json> Rows(const std::string& out) {
   return rows;
 }
 
-std::string TempPath(const std::string& name) {
-  return ::testing::TempDir() + "toucan-hs-" + std::to_string(getpid()) + "-" + name;
-}
-
-std::string TempFile(const std::string& name, const std::string& content) {
-  const std::string path = TempPath(name);
-  std::ofstream(path, std::ios::binary) << content;
-  return path;
-}
-
 std::string ReadFile(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
   std::stringstream content;

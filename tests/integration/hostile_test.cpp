@@ -16,12 +16,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string TempFile(const std::string& name, const std::string& content) {
-  const std::string path = ::testing::TempDir() + "/toucan-hostile-" + name;
-  std::ofstream(path, std::ios::binary) << content;
-  return path;
-}
-
 std::vector<json> Rows(const std::string& out) {
   std::vector<json> rows;
   std::istringstream lines(out);
