@@ -412,9 +412,8 @@ class TransferLoop {
   // their end (within their timeout), since the server may have minted their tokens already.
   // Queued retries and the lines still unread fail with the reason.
   void WindDown() {
-    for (auto& transfer : waiting_) {
+    for (auto& transfer : waiting_)
       Fail(transfer->job.id, RetryNotMade(*stopped_by_, transfer->last_error));
-    }
     waiting_.clear();
     // Rows are written in input order, so the source may answer kNotNow while a request in
     // flight holds up its window: the rest is drained on a later turn, memory stays bounded.
@@ -538,8 +537,7 @@ TokenResponse Client::Mint(const Json& request_body) {
   MintOutcome result;
   RunCallbacks callbacks;
   callbacks.next = [&] {
-    if (given) return NextJob{};
-    given = true;
+    if (std::exchange(given, true)) return NextJob{};
     return NextJob{NextJob::State::kJob, MintJob{1, body}};
   };
   callbacks.done = [&](std::uint64_t, MintOutcome outcome) { result = std::move(outcome); };
