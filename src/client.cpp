@@ -168,12 +168,10 @@ std::string LibraryVersions() {
 constexpr const char* kProxyVariables[] = {"https_proxy", "HTTPS_PROXY", "all_proxy",
                                            "ALL_PROXY",   "http_proxy",  "HTTP_PROXY"};
 
-struct ClientState {
-  ClientOptions options;
+// The context messages name, and the handles.
+struct ClientState : RequestContext {
   // Each proxy variable's userinfo: verbatim (a space splits a Redactor's windows) and in any form.
   std::vector<std::pair<std::string, Redactor>> proxy_secrets;
-  Endpoint endpoint;
-  RequestContext context;
   RetryPolicy policy;
   HeaderList headers;
   MultiHandle multi;
@@ -184,37 +182,6 @@ struct ClientState {
 
   void Log(const std::string& line) const {
     if (options.log) options.log(line);
-  }
-
-  void AddHeaders() {
-    auto lines = RequestHeaders(options.api_key);
-    lines.emplace_back("Expect", "");  // "Expect:" drops it: no 100-continue round trip
-    for (const auto& [name, value] : lines) {
-      const std::string line = name + (value.empty() ? ":" : ": " + value);
-      curl_slist* list = curl_slist_append(headers.get(), line.c_str());
-      if (!list) throw Error(ErrorKind::kInternal, "out of memory");
-      if (!headers) headers.reset(list);  // later appends keep the head
-    }
-  }
-
-  // libcurl quotes a proxy URL it cannot use whole, password included: shown as ***@.
-  void ReadProxySettings() {
-    for (std::size_t i = 0; i < std::size(kProxyVariables); ++i) {
-      const char* value = std::getenv(kProxyVariables[i]);
-      if (value == nullptr || *value == '\0') continue;
-      if (context.proxy_variable.empty() && i < 4 && endpoint.https && !endpoint.loopback) {
-        context.proxy_variable = kProxyVariables[i];
-      }
-      // A password may hold '?', '#' or a space, where a URL's authority would end: all that
-      // stands before the setting's last '@' is secret.
-      const std::string text(value);
-      const std::size_t at = text.rfind('@');
-      std::size_t from = text.find("://");
-      from = from == std::string::npos || from > at ? 0 : from + 3;
-      if (at == std::string::npos || at <= from) continue;
-      const std::string secret = text.substr(from, at - from);
-      proxy_secrets.emplace_back(secret, Redactor(secret));
-    }
   }
 
   void Configure(Transfer& transfer) {
@@ -256,24 +223,6 @@ struct ClientState {
     if (transfer.fresh_connection) Set(easy, CURLOPT_FRESH_CONNECT, 1L);
   }
 
-  void Start(Transfer& transfer) {
-    if (!idle.empty()) {
-      transfer.easy = std::move(idle.back());
-      idle.pop_back();
-      curl_easy_reset(transfer.easy.get());
-    } else {
-      transfer.easy.reset(curl_easy_init());
-      if (!transfer.easy) throw Error(ErrorKind::kInternal, "out of memory");
-    }
-    transfer.got = {};
-    Configure(transfer);
-    transfer.started = Clock::now();
-    ++transfer.attempts;
-    if (curl_multi_add_handle(multi.get(), transfer.easy.get()) != CURLM_OK) {
-      throw Error(ErrorKind::kInternal, "libcurl refused a transfer");
-    }
-  }
-
   void Release(Transfer& transfer) {
     if (!transfer.easy) return;
     curl_multi_remove_handle(multi.get(), transfer.easy.get());
@@ -283,7 +232,7 @@ struct ClientState {
   Verdict Judge(Transfer& transfer, CURLcode code) {
     CURL* easy = transfer.easy.get();
     Transfer::Received& got = transfer.got;
-    context.attempts = transfer.attempts;
+    attempts = transfer.attempts;
     long status = 0;
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
     // A reply cut at the size cap (by the write callback or by a Content-Length over it) still
@@ -298,35 +247,27 @@ struct ClientState {
 #endif
     if (header_refused && got.header_bytes > 0) got.headers_too_large = true;
     if (status > 0 && !got.headers_too_large && (code == CURLE_OK || got.reply_too_large)) {
-      return JudgeReply(context, {.status = status,
-                                  .body = got.reply,
-                                  .body_too_large = got.reply_too_large,
-                                  .location = LastHeader(easy, "Location"),
-                                  .retry_after = LastHeader(easy, "Retry-After")});
+      return JudgeReply(*this, {.status = status,
+                                .body = got.reply,
+                                .body_too_large = got.reply_too_large,
+                                .location = LastHeader(easy, "Location"),
+                                .retry_after = LastHeader(easy, "Retry-After")});
     }
     std::string detail = got.error_buffer[0] ? got.error_buffer : curl_easy_strerror(code);
-    for (const auto& [secret, redactor] : proxy_secrets) {
+    for (const auto& [secret, any_form] : proxy_secrets) {
       for (auto at = detail.find(secret); at != std::string::npos; at = detail.find(secret, at + 3))
         detail.replace(at, secret.size(), "***");
-      detail = redactor.Apply(detail);
+      detail = any_form.Apply(detail);
     }
     long verify = 0;
     curl_easy_getinfo(easy, CURLINFO_SSL_VERIFYRESULT, &verify);
-    return JudgeTransport(context, {.code = code,
-                                    .detail = std::move(detail),
-                                    .tls_verify_result = verify,
-                                    .headers_too_large = got.headers_too_large,
-                                    .body_too_large = got.reply_too_large,
-                                    .client_certificate_requested = *got.certificate_asked});
-  }
-
-  double Unit() {
-    if (!random) random.emplace(std::random_device{}());
-    return std::uniform_real_distribution<double>(0.0, 1.0)(*random);
+    return JudgeTransport(*this, {.code = got.reply_too_large ? CURLE_FILESIZE_EXCEEDED : code,
+                                  .detail = std::move(detail),
+                                  .tls_verify_result = verify,
+                                  .headers_too_large = got.headers_too_large,
+                                  .client_certificate_requested = *got.certificate_asked});
   }
 };
-
-// ---- the transfer loop ---------------------------------------------------------------------
 
 namespace {
 
@@ -370,27 +311,37 @@ class TransferLoop {
   }
 
   void Launch(std::unique_ptr<Transfer> transfer) {
-    impl_.Start(*transfer);
-    if (impl_.options.log) {
-      impl_.Log("POST " + impl_.endpoint.url + " (request " + std::to_string(transfer->job.id) +
-                ", attempt " + std::to_string(transfer->attempts) + " of " +
-                std::to_string(impl_.policy.retries + 1) + ")");
+    if (!impl_.idle.empty()) {
+      transfer->easy = std::move(impl_.idle.back());
+      impl_.idle.pop_back();
+      curl_easy_reset(transfer->easy.get());
+    } else {
+      transfer->easy.reset(curl_easy_init());
+      if (!transfer->easy) throw Error(ErrorKind::kInternal, "out of memory");
     }
+    transfer->got = {};
+    impl_.Configure(*transfer);
+    transfer->started = Clock::now();
+    ++transfer->attempts;
+    if (curl_multi_add_handle(impl_.multi.get(), transfer->easy.get()) != CURLM_OK) {
+      throw Error(ErrorKind::kInternal, "libcurl refused a transfer");
+    }
+    impl_.Log("POST " + impl_.endpoint.url + " (request " + std::to_string(transfer->job.id) +
+              ", attempt " + std::to_string(transfer->attempts) + " of " +
+              std::to_string(impl_.policy.retries + 1) + ")");
     active_.emplace(transfer->easy.get(), std::move(transfer));
   }
 
-  // Retries first, in order, then new jobs while there is room.
   void StartReady() {
     const auto now = Clock::now();
     if (now < paused_until_ || interrupted_since_) return;
     for (auto it = waiting_.begin(); it != waiting_.end() && active_.size() < concurrency_;) {
       if ((*it)->ready_at > now) {
         ++it;
-        continue;
+      } else {
+        Launch(std::move(*it));
+        it = waiting_.erase(it);
       }
-      auto transfer = std::move(*it);
-      it = waiting_.erase(it);
-      Launch(std::move(transfer));
     }
     while (!source_done_ && active_.size() + waiting_.size() < concurrency_) {
       auto job = Pull();
@@ -410,9 +361,7 @@ class TransferLoop {
       if (message->msg != CURLMSG_DONE) continue;
       const auto found = active_.find(message->easy_handle);
       if (found == active_.end()) continue;
-      auto transfer = std::move(found->second);
-      active_.erase(found);
-      Finish(std::move(transfer), message->data.result);
+      Finish(std::move(active_.extract(found).mapped()), message->data.result);
       finished_any = true;
     }
     return finished_any;
@@ -421,15 +370,13 @@ class TransferLoop {
   void Finish(std::unique_ptr<Transfer> transfer, CURLcode code) {
     Verdict verdict = impl_.Judge(*transfer, code);
     impl_.Release(*transfer);
-    if (impl_.options.log) {
-      const std::string elapsed = Seconds(Clock::now() - transfer->started);
-      impl_.Log("request " + std::to_string(transfer->job.id) + " attempt " +
-                std::to_string(transfer->attempts) + ": " +
-                (verdict.status
-                     ? "HTTP " + std::to_string(verdict.status) + " after " + elapsed + " s"
-                     : "failed after " + elapsed +
-                           " s: " + std::string(verdict.error ? verdict.error->what() : "")));
-    }
+    const std::string elapsed = Seconds(Clock::now() - transfer->started);
+    impl_.Log("request " + std::to_string(transfer->job.id) + " attempt " +
+              std::to_string(transfer->attempts) + ": " +
+              (verdict.status
+                   ? "HTTP " + std::to_string(verdict.status) + " after " + elapsed + " s"
+                   : "failed after " + elapsed +
+                         " s: " + std::string(verdict.error ? verdict.error->what() : "")));
     // The first wait too long decides what the lines left unsent are told: when to run them.
     if (const auto& wait = verdict.retry_after; wait && wait->too_long && !stopped_by_) {
       stopped_by_ = Error(ErrorKind::kUnavailable, "the server asked to retry after " + wait->said +
@@ -449,7 +396,9 @@ class TransferLoop {
     // Winding down after a stop: no retry starts, whatever this request needed.
     if (stopped_by_) return Fail(transfer->job.id, RetryNotMade(*stopped_by_, verdict.error));
     transfer->last_error = std::move(verdict.error);
-    const milliseconds wait = impl_.policy.Delay(verdict, transfer->attempts, impl_.Unit());
+    if (!impl_.random) impl_.random.emplace(std::random_device{}());
+    const double unit = std::uniform_real_distribution<double>(0.0, 1.0)(*impl_.random);
+    const milliseconds wait = impl_.policy.Delay(verdict, transfer->attempts, unit);
     transfer->ready_at = Clock::now() + wait;
     transfer->fresh_connection = verdict.fresh_connection;
     // A 429 speaks for the whole client: nothing starts before the rate-limited retry.
@@ -463,9 +412,8 @@ class TransferLoop {
   // their end (within their timeout), since the server may have minted their tokens already.
   // Queued retries and the lines still unread fail with the reason.
   void WindDown() {
-    for (auto& transfer : waiting_) {
+    for (auto& transfer : waiting_)
       Fail(transfer->job.id, RetryNotMade(*stopped_by_, transfer->last_error));
-    }
     waiting_.clear();
     // Rows are written in input order, so the source may answer kNotNow while a request in
     // flight holds up its window: the rest is drained on a later turn, memory stays bounded.
@@ -540,15 +488,32 @@ Client::Client(ClientOptions options) : impl_(std::make_unique<ClientState>()) {
   }
   if (o.retries < 0) throw UsageError("the retry count must not be negative");
   impl.policy.retries = o.retries;
-  impl.context.url = impl.endpoint.url;
-  impl.context.host = impl.endpoint.host;
-  impl.context.key_source = o.api_key_source;
-  impl.context.timeout = o.timeout;
-  impl.context.connect_timeout = o.connect_timeout;
-  impl.context.ca_bundle = o.ca_bundle;
-  impl.context.redactor = std::make_shared<const Redactor>(o.api_key);
-  impl.ReadProxySettings();
-  impl.AddHeaders();
+  impl.redactor = Redactor(o.api_key);
+  // libcurl quotes a proxy URL it cannot use whole, password included: shown as ***@.
+  for (std::size_t i = 0; i < std::size(kProxyVariables); ++i) {
+    const char* value = std::getenv(kProxyVariables[i]);
+    if (value == nullptr || *value == '\0') continue;
+    if (impl.proxy_variable.empty() && i < 4 && impl.endpoint.https && !impl.endpoint.loopback) {
+      impl.proxy_variable = kProxyVariables[i];
+    }
+    // A password may hold '?', '#' or a space, where a URL's authority would end: all that
+    // stands before the setting's last '@' is secret.
+    const std::string text(value);
+    const std::size_t at = text.rfind('@');
+    std::size_t from = text.find("://");
+    from = from == std::string::npos || from > at ? 0 : from + 3;
+    if (at == std::string::npos || at <= from) continue;
+    const std::string secret = text.substr(from, at - from);
+    impl.proxy_secrets.emplace_back(secret, Redactor(secret));
+  }
+  auto lines = RequestHeaders(o.api_key);
+  lines.emplace_back("Expect", "");  // "Expect:" drops it: no 100-continue round trip
+  for (const auto& [name, value] : lines) {
+    const std::string line = name + (value.empty() ? ":" : ": " + value);
+    curl_slist* list = curl_slist_append(impl.headers.get(), line.c_str());
+    if (!list) throw Error(ErrorKind::kInternal, "out of memory");
+    if (!impl.headers) impl.headers.reset(list);  // later appends keep the head
+  }
   impl.multi.reset(curl_multi_init());
   if (!impl.multi) throw Error(ErrorKind::kInternal, "out of memory");
 }
@@ -565,17 +530,14 @@ TokenResponse Client::Mint(const TokenRequest& request) { return Mint(BuildReque
 
 TokenResponse Client::Mint(const Json& request_body) {
   const std::string body = request_body.dump();
-  if (impl_->options.log) {
-    impl_->Log("request headers: " + RedactedRequestHeaders().dump());
-    // The user's own input may hold the key (an attribute set from the wrong variable).
-    impl_->Log("request body: " + impl_->context.redactor->Apply(body));
-  }
+  impl_->Log("request headers: " + RedactedRequestHeaders().dump());
+  // The user's own input may hold the key (an attribute set from the wrong variable).
+  impl_->Log("request body: " + impl_->redactor.Apply(body));
   bool given = false;
   MintOutcome result;
   RunCallbacks callbacks;
   callbacks.next = [&] {
-    if (given) return NextJob{};
-    given = true;
+    if (std::exchange(given, true)) return NextJob{};
     return NextJob{NextJob::State::kJob, MintJob{1, body}};
   };
   callbacks.done = [&](std::uint64_t, MintOutcome outcome) { result = std::move(outcome); };

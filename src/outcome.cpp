@@ -23,12 +23,14 @@ std::string SecondsSetting(milliseconds value) {
   return text;
 }
 
-std::string Unavailable(long status) {
-  return status == 429 ? "rate limited" : "service unavailable";
+// " after 1 attempt", " after 3 attempts"
+std::string After(const RequestContext& context) {
+  return " after " + std::to_string(context.attempts) +
+         (context.attempts == 1 ? " attempt" : " attempts");
 }
 
 std::string ReplyText(const RequestContext& context, long status, std::string_view body) {
-  const std::string said = ServerMessageExcerpt(body, *context.redactor);
+  const std::string said = ServerMessageExcerpt(body, context.redactor);
   return "HTTP " + std::to_string(status) + (said.empty() ? std::string() : ": \"" + said + "\"");
 }
 
@@ -48,19 +50,19 @@ Verdict Everywhere(Verdict verdict) {
 
 Verdict JudgeSuccess(const RequestContext& context, const ReplyFacts& reply) {
   if (reply.body_too_large) {
-    return Failed(
-        ErrorKind::kBadResponse,
-        "the reply from " + context.host + " is larger than 1 MiB; a token reply is a few KiB",
-        reply.status, Cause::kEndpoint);
+    return Failed(ErrorKind::kBadResponse,
+                  "the reply from " + context.endpoint.host +
+                      " is larger than 1 MiB; a token reply is a few KiB",
+                  reply.status, Cause::kEndpoint);
   }
   Verdict verdict;
   verdict.status = reply.status;
   try {
-    verdict.response = ParseTokenResponse(reply.body, reply.received_at, *context.redactor);
+    verdict.response = ParseTokenResponse(reply.body, reply.received_at, context.redactor);
   } catch (const Error& e) {
     return Failed(ErrorKind::kBadResponse,
-                  "bad reply from " + context.host + " (HTTP " + std::to_string(reply.status) +
-                      "): " + e.what(),
+                  "bad reply from " + context.endpoint.host + " (HTTP " +
+                      std::to_string(reply.status) + "): " + e.what(),
                   reply.status, Cause::kEndpoint);
   }
   return verdict;
@@ -69,7 +71,7 @@ Verdict JudgeSuccess(const RequestContext& context, const ReplyFacts& reply) {
 Verdict JudgeRedirect(const RequestContext& context, const ReplyFacts& reply) {
   std::string target = "another place";
   if (reply.location && !Trim(*reply.location).empty()) {
-    target = "'" + RedactedExcerpt(*reply.location, *context.redactor) + "'";
+    target = "'" + RedactedExcerpt(*reply.location, context.redactor) + "'";
   }
   return Failed(ErrorKind::kRejected,
                 "the server answered " + std::to_string(reply.status) + " redirecting to " +
@@ -78,35 +80,37 @@ Verdict JudgeRedirect(const RequestContext& context, const ReplyFacts& reply) {
 }
 
 Verdict JudgeTransient(const RequestContext& context, const ReplyFacts& reply) {
-  Verdict verdict =
-      Failed(ErrorKind::kUnavailable,
-             Unavailable(reply.status) + " (" + ReplyText(context, reply.status, reply.body) +
-                 ") after " + Attempts(context.attempts) + ": try again later",
-             reply.status, Cause::kRetriesSpent);
+  const std::string what = reply.status == 429 ? "rate limited" : "service unavailable";
+  Verdict verdict = Failed(ErrorKind::kUnavailable,
+                           what + " (" + ReplyText(context, reply.status, reply.body) + ")" +
+                               After(context) + ": try again later",
+                           reply.status, Cause::kRetriesSpent);
   if (reply.retry_after)
     verdict.retry_after = ParseRetryAfter(*reply.retry_after, reply.received_at);
   verdict.retryable = !verdict.retry_after || !verdict.retry_after->too_long;
   if (verdict.retryable) return verdict;
   const RetryAfter& wait = *verdict.retry_after;
-  verdict.error = Error(ErrorKind::kUnavailable,
-                        Unavailable(reply.status) + " (HTTP " + std::to_string(reply.status) +
-                            "): the server asks to retry after " + wait.said +
-                            ", more than the 60 s this tool waits; try again at " + wait.until,
-                        reply.status);
+  verdict.error =
+      Error(ErrorKind::kUnavailable,
+            what + " (HTTP " + std::to_string(reply.status) + "): the server asks to retry after " +
+                wait.said + ", more than the 60 s this tool waits; try again at " + wait.until,
+            reply.status);
   return verdict;
 }
 
 Verdict JudgeClientError(const RequestContext& context, const ReplyFacts& reply) {
   const std::string text = ReplyText(context, reply.status, reply.body);
   if (reply.status == 401 || reply.status == 403) {
-    return Everywhere(Failed(ErrorKind::kCredentials,
-                             "credentials rejected (" + text + "): check " + context.key_source +
-                                 " and that the key belongs to the instance at " + context.host,
-                             reply.status));
+    return Everywhere(
+        Failed(ErrorKind::kCredentials,
+               "credentials rejected (" + text + "): check " + context.options.api_key_source +
+                   " and that the key belongs to the instance at " + context.endpoint.host,
+               reply.status));
   }
   const std::string message = "request rejected (" + text + ")";
   if (reply.status == 404) {
-    return Everywhere(Failed(ErrorKind::kRejected, message, 404, Cause::kEndpoint, {context.url}));
+    return Everywhere(
+        Failed(ErrorKind::kRejected, message, 404, Cause::kEndpoint, {context.endpoint.url}));
   }
   if (reply.status == 400 || reply.status == 422) {
     return Failed(ErrorKind::kRejected,
@@ -126,7 +130,7 @@ std::string CertificateProblem(const RequestContext& context, const TransportFac
   }
   if (verify == 62 || facts.detail.find("subject name") != std::string::npos ||
       facts.detail.find("does not match") != std::string::npos) {
-    return "its certificate does not name " + context.host;
+    return "its certificate does not name " + context.endpoint.host;
   }
   return "its certificate could not be verified";
 }
@@ -157,35 +161,35 @@ std::optional<Verdict> JudgeProxy(const RequestContext& context, std::string_vie
   if (at == std::string_view::npos) return std::nullopt;
   const std::string_view code = raw.substr(at + kMarker.size(), 3);
   const bool transient = code == "502" || code == "503" || code == "504";
-  Verdict verdict =
-      Failed(ErrorKind::kNetwork,
-             "the proxy would not open a tunnel to " + context.host + " (" + detail + ") after " +
-                 Attempts(context.attempts) + (transient ? "" : " (not retried)") +
-                 ": check HTTPS_PROXY / ALL_PROXY and the proxy's credentials, or "
-                 "name the host in NO_PROXY to reach it directly");
+  Verdict verdict = Failed(ErrorKind::kNetwork,
+                           "the proxy would not open a tunnel to " + context.endpoint.host + " (" +
+                               detail + ")" + After(context) + (transient ? "" : " (not retried)") +
+                               ": check HTTPS_PROXY / ALL_PROXY and the proxy's credentials, or "
+                               "name the host in NO_PROXY to reach it directly");
   return transient ? Retryable(verdict) : Everywhere(verdict);
 }
 
 // Failures of the network or the connection: transient, retried over a fresh connection.
 std::optional<Verdict> JudgeConnectionFailure(const RequestContext& context, int code,
                                               const std::string& detail) {
-  const std::string said = " (" + detail + ") after " + Attempts(context.attempts);
+  const std::string said = " (" + detail + ")" + After(context);
   const auto failed = [](const std::string& message, Cause cause = Cause::kNone,
                          std::vector<std::string> facts = {}) {
     return Retryable(Failed(ErrorKind::kNetwork, message, 0, cause, std::move(facts)));
   };
   switch (code) {
     case CURLE_COULDNT_RESOLVE_HOST:
-      return Everywhere(
-          failed("could not resolve the host of " + context.url + said, Cause::kUnknownHost));
+      return Everywhere(failed("could not resolve the host of " + context.endpoint.url + said,
+                               Cause::kUnknownHost));
     case CURLE_COULDNT_RESOLVE_PROXY:
       return Everywhere(
           failed("could not resolve the proxy" + said + ": check HTTPS_PROXY / ALL_PROXY"));
     case CURLE_COULDNT_CONNECT:
-      return failed("could not connect to " + context.host + said, Cause::kNoConnection);
+      return failed("could not connect to " + context.endpoint.host + said, Cause::kNoConnection);
     case CURLE_OPERATION_TIMEDOUT:
-      return failed("timed out talking to " + context.host + said, Cause::kTimeout,
-                    {SecondsSetting(context.connect_timeout), SecondsSetting(context.timeout)});
+      return failed("timed out talking to " + context.endpoint.host + said, Cause::kTimeout,
+                    {SecondsSetting(context.options.connect_timeout),
+                     SecondsSetting(context.options.timeout)});
     case CURLE_SEND_ERROR:
     case CURLE_RECV_ERROR:
     case CURLE_GOT_NOTHING:
@@ -193,7 +197,7 @@ std::optional<Verdict> JudgeConnectionFailure(const RequestContext& context, int
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
     case CURLE_SSL_CONNECT_ERROR:  // a reset or close mid-handshake: the network, not trust
-      return failed("the connection to " + context.host + " failed" + said +
+      return failed("the connection to " + context.endpoint.host + " failed" + said +
                     "; check the network and the service");
     default:
       return std::nullopt;
@@ -203,23 +207,23 @@ std::optional<Verdict> JudgeConnectionFailure(const RequestContext& context, int
 }  // namespace
 
 Verdict JudgeTransport(const RequestContext& context, const TransportFacts& facts) {
-  const std::string detail = RedactedExcerpt(facts.detail, *context.redactor);
+  const std::string detail = RedactedExcerpt(facts.detail, context.redactor);
   if (facts.headers_too_large) {
     return Failed(ErrorKind::kBadResponse,
-                  "the reply from " + context.host + " has more than 100 KiB of headers");
+                  "the reply from " + context.endpoint.host + " has more than 100 KiB of headers");
   }
-  if (facts.body_too_large || facts.code == CURLE_FILESIZE_EXCEEDED) {
+  if (facts.code == CURLE_FILESIZE_EXCEEDED) {
     return Failed(ErrorKind::kBadResponse,
-                  "the reply from " + context.host + " is larger than 1 MiB");
+                  "the reply from " + context.endpoint.host + " is larger than 1 MiB");
   }
   if (facts.client_certificate_requested ||
       facts.detail.find("certificate required") != std::string::npos ||
       facts.detail.find("peer did not return a certificate") != std::string::npos) {
     return Failed(
         ErrorKind::kNetwork,
-        "the server at " + context.host +
-            " demands a client certificate, which toucan-token does not send (" + detail +
-            ") after " + Attempts(context.attempts) +
+        "the server at " + context.endpoint.host +
+            " demands a client certificate, which toucan-token does not send (" + detail + ")" +
+            After(context) +
             " (not retried); an embed-token endpoint authenticates with the API key only");
   }
   if (auto verdict = JudgeProxy(context, facts.detail, detail)) return *verdict;
@@ -227,34 +231,30 @@ Verdict JudgeTransport(const RequestContext& context, const TransportFacts& fact
   switch (facts.code) {
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_ISSUER_ERROR:
-      return Everywhere(
-          Failed(ErrorKind::kNetwork,
-                 "TLS with " + context.host + " failed after " + Attempts(context.attempts) +
-                     " (not retried): " + CertificateProblem(context, facts) + " (" + detail +
-                     "; checked against " +
-                     (context.ca_bundle.empty() ? std::string("the system store")
-                                                : "the CA bundle '" + context.ca_bundle + "'") +
-                     ")",
-                 0, Cause::kUntrusted));
+      return Everywhere(Failed(ErrorKind::kNetwork,
+                               "TLS with " + context.endpoint.host + " failed" + After(context) +
+                                   " (not retried): " + CertificateProblem(context, facts) + " (" +
+                                   detail + "; checked against " +
+                                   (context.options.ca_bundle.empty()
+                                        ? std::string("the system store")
+                                        : "the CA bundle '" + context.options.ca_bundle + "'") +
+                                   ")",
+                               0, Cause::kUntrusted));
     case CURLE_SSL_CACERT_BADFILE:
-      return Failed(ErrorKind::kUsage, "the CA bundle '" + context.ca_bundle +
+      return Failed(ErrorKind::kUsage, "the CA bundle '" + context.options.ca_bundle +
                                            "' cannot be used (" + detail +
                                            "): give a PEM file of CA certificates");
     case CURLE_WEIRD_SERVER_REPLY:
     case CURLE_UNSUPPORTED_PROTOCOL:  // the URL was checked before: this is the reply (HTTP/0.9)
       return Failed(ErrorKind::kBadResponse,
-                    "the reply from " + context.host + " is not HTTP (" + detail + ")", 0,
+                    "the reply from " + context.endpoint.host + " is not HTTP (" + detail + ")", 0,
                     Cause::kNotHttp);
     case CURLE_URL_MALFORMAT:
-      return Failed(ErrorKind::kUsage, "cannot use " + context.url + " (" + detail + ")");
+      return Failed(ErrorKind::kUsage, "cannot use " + context.endpoint.url + " (" + detail + ")");
     default:
-      return Failed(ErrorKind::kNetwork, "the request to " + context.host + " failed (" + detail +
-                                             ") after " + Attempts(context.attempts));
+      return Failed(ErrorKind::kNetwork, "the request to " + context.endpoint.host + " failed (" +
+                                             detail + ")" + After(context));
   }
-}
-
-std::string Attempts(int count) {
-  return std::to_string(count) + (count == 1 ? " attempt" : " attempts");
 }
 
 Verdict JudgeReply(const RequestContext& context, const ReplyFacts& reply) {
@@ -269,15 +269,15 @@ Verdict JudgeReply(const RequestContext& context, const ReplyFacts& reply) {
     return Failed(
         ErrorKind::kUnavailable,
         "server error (" + ReplyText(context, status, reply.body) + "): the service at " +
-            context.host + " failed after " + Attempts(context.attempts) +
+            context.endpoint.host + " failed" + After(context) +
             (status == 500 ? " (a 500 is not retried)" : " (only 502, 503 and 504 are retried)") +
             "; try again later",
         status);
   }
-  return Failed(
-      ErrorKind::kBadResponse,
-      "unexpected reply (" + ReplyText(context, status, reply.body) + ") from " + context.host,
-      status);
+  return Failed(ErrorKind::kBadResponse,
+                "unexpected reply (" + ReplyText(context, status, reply.body) + ") from " +
+                    context.endpoint.host,
+                status);
 }
 
 bool RetryPolicy::ShouldRetry(const Verdict& verdict, int attempts) const {

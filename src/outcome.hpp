@@ -2,26 +2,21 @@
 // What a finished attempt means and when to try again. Plain data in, decisions out: no libcurl
 // calls here, so every row of the table is unit-tested without a server.
 #include <chrono>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
-#include "toucan/client.hpp"
+#include "client_internal.hpp"
 
 namespace toucan {
 
 // What messages name.
 struct RequestContext {
-  std::string url;
-  std::string host;  // host[:port]
-  std::string key_source;
-  std::chrono::milliseconds timeout{30'000};
-  std::chrono::milliseconds connect_timeout{10'000};
-  std::string ca_bundle;       // empty: the system store
+  ClientOptions options;
+  Endpoint endpoint;
   std::string proxy_variable;  // where libcurl takes the proxy from (HTTPS_PROXY, …), if anywhere
   int attempts = 1;            // this one included
-  std::shared_ptr<const Redactor> redactor = std::make_shared<const Redactor>("");
+  Redactor redactor{""};
 };
 
 struct ReplyFacts {
@@ -39,7 +34,6 @@ struct TransportFacts {
   std::string detail;          // libcurl's error text
   long tls_verify_result = 0;  // X509_V_ERR_*
   bool headers_too_large = false;
-  bool body_too_large = false;
   bool client_certificate_requested = false;  // the server asked for one during the handshake
 };
 
@@ -81,9 +75,7 @@ struct RetryPolicy {
 
   bool ShouldRetry(const Verdict& verdict, int attempts) const;
   std::chrono::milliseconds Backoff(int attempts, double unit) const;
-  // The server's Retry-After when it gave one, else Backoff.
   std::chrono::milliseconds Delay(const Verdict& verdict, int attempts, double unit) const;
 };
-std::string Attempts(int count);  // "1 attempt", "3 attempts"
 
 }  // namespace toucan

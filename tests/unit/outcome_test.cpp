@@ -20,10 +20,10 @@ const system_clock::time_point kNow = system_clock::time_point(seconds(179560080
 
 RequestContext Context() {
   RequestContext context;
-  context.url = "https://bi.example.com/embed/generate-token";
-  context.host = "bi.example.com";
-  context.key_source = "TOUCAN_API_KEY";
-  context.redactor = std::make_shared<const Redactor>("SECRETKEY1");
+  context.endpoint.url = "https://bi.example.com/embed/generate-token";
+  context.endpoint.host = "bi.example.com";
+  context.options.api_key_source = "TOUCAN_API_KEY";
+  context.redactor = Redactor("SECRETKEY1");
   return context;
 }
 
