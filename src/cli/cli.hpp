@@ -39,7 +39,6 @@ struct Options {
 struct Parsed {
   Options options;
   std::string command;  // the subcommand given; empty: a mint
-  bool batch = false, config = false;
   // Where each setting not at its default came from, by option ("--base-url"): "flag",
   // "env TOUCAN_BASE_URL", "profile prod (PATH:LINE)".
   std::map<std::string, std::string> origin;
@@ -110,7 +109,7 @@ std::optional<Schema> LoadSchema(const Parsed& parsed, const std::optional<Profi
 // Each attribute's values, lowest layer first, with the source of each: for `config`.
 using AttributeLayers = std::map<std::string, std::vector<std::pair<Json, std::string>>>;
 TokenRequest BuildDefaultRequest(const Parsed& parsed, const std::optional<Profile>& profile,
-                                 const Schema* schema, AttributeLayers* layers);
+                                 const Schema* schema, AttributeLayers& layers);
 
 // Every setting and attribute with its source: `toucan-token config` and --dry-run -v.
 std::vector<Json> OriginRows(const Parsed& parsed, const Config& config,

@@ -10,33 +10,27 @@ namespace {
 // CLI knows its flags.
 std::string Hint(const Error& error) {
   const auto& facts = error.facts();
-  switch (error.cause()) {
-    case Cause::kEndpoint:
-      return ": check --base-url and --endpoint-path" +
-             (facts.empty() ? std::string() : " (the URL was " + facts[0] + ")");
-    case Cause::kRedirect:
-      return ": point --base-url at the final address";
-    case Cause::kUnknownHost:
-      return ": check --base-url, DNS and proxy settings";
-    case Cause::kNoConnection:
-      return ": check --base-url and that the service is up; for a proxy, check HTTPS_PROXY and "
-             "NO_PROXY";
-    case Cause::kNotHttp:
-      return "; check --base-url";
-    case Cause::kRetriesSpent:
-      return ", or raise --retries";
-    case Cause::kTimeout:
-      if (facts.size() < 2) return {};
-      return "; limits: --connect-timeout " + facts[0] + " s, --timeout " + facts[1] + " s";
-    case Cause::kUntrusted:
-      return ". If the server uses a private CA or a TLS-inspecting proxy, pass that CA with "
-             "--cacert (or TOUCAN_CA_BUNDLE)";
-    case Cause::kRequestRefused:
-      return ": check the request with --dry-run";
-    case Cause::kNone:
-      break;
+  if (error.cause() == Cause::kEndpoint) {
+    return ": check --base-url and --endpoint-path" +
+           (facts.empty() ? std::string() : " (the URL was " + facts[0] + ")");
   }
-  return {};
+  if (error.cause() == Cause::kTimeout && facts.size() >= 2) {
+    return "; limits: --connect-timeout " + facts[0] + " s, --timeout " + facts[1] + " s";
+  }
+  static const std::map<Cause, std::string> kHints{
+      {Cause::kRedirect, ": point --base-url at the final address"},
+      {Cause::kUnknownHost, ": check --base-url, DNS and proxy settings"},
+      {Cause::kNoConnection,
+       ": check --base-url and that the service is up; for a proxy, check HTTPS_PROXY and "
+       "NO_PROXY"},
+      {Cause::kNotHttp, "; check --base-url"},
+      {Cause::kRetriesSpent, ", or raise --retries"},
+      {Cause::kUntrusted,
+       ". If the server uses a private CA or a TLS-inspecting proxy, pass that CA with --cacert "
+       "(or TOUCAN_CA_BUNDLE)"},
+      {Cause::kRequestRefused, ": check the request with --dry-run"}};
+  const auto found = kHints.find(error.cause());
+  return found == kHints.end() ? std::string() : found->second;
 }
 
 }  // namespace
