@@ -13,11 +13,6 @@
 #include "schema.hpp"
 #include "toucan/client.hpp"
 
-namespace toucan {
-// report.cpp: the error's message, and what the user can change about its cause if anything.
-std::string WithHint(const Error& error);
-}  // namespace toucan
-
 namespace toucan::cli {
 
 struct Options {
@@ -79,7 +74,9 @@ class KnownKeys {
   std::vector<Redactor> redactors_;
 };
 
-// report.cpp: stderr, every line redacted; Warn is silenced by g_quiet (-q).
+// report.cpp: the error's message with what the user can change about its cause, if anything;
+// stderr, every line redacted; Warn is silenced by g_quiet (-q).
+std::string WithHint(const Error& error);
 extern KnownKeys g_keys;
 extern bool g_quiet;
 void PrintError(const std::string& message);

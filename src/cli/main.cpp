@@ -276,7 +276,7 @@ int main(int argc, char** argv) {
   try {
     status = Run(argc, argv);
   } catch (const toucan::Error& e) {
-    PrintError(toucan::WithHint(e));
+    PrintError(WithHint(e));
     status = e.kind() == toucan::ErrorKind::kInterrupted && g_signal != 0 ? 128 + g_signal
                                                                           : ExitCode(e.kind());
   } catch (const std::exception& e) {

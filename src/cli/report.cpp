@@ -3,7 +3,7 @@
 
 #include "cli.hpp"
 
-namespace toucan {
+namespace toucan::cli {
 namespace {
 
 // The library's messages say what happened and tag what it was about (Error::cause); only the
@@ -37,8 +37,6 @@ std::string Hint(const Error& error) {
 
 std::string WithHint(const Error& error) { return error.what() + EscapeControls(Hint(error)); }
 
-namespace cli {
-
 KnownKeys g_keys;
 bool g_quiet = false;
 
@@ -55,5 +53,4 @@ void WriteRow(LineWriter& out, const Json& row) {
   out.Write(g_keys.Apply(row.dump(-1, ' ', false, Json::error_handler_t::replace)));
 }
 
-}  // namespace cli
-}  // namespace toucan
+}  // namespace toucan::cli
