@@ -328,7 +328,7 @@ class BatchRun {
   void Done(std::uint64_t id, const MintOutcome& outcome);
   void Stopped(std::uint64_t line, const Error& failure) {
     stopped_ = "stopped at line " + std::to_string(line) +
-               ", lines not yet sent skipped: " + WithHint(failure) +
+               ", lines not yet sent skipped: " + cli::WithHint(failure) +
                "; --keep-going sends every line anyway";
   }
   int Finish();
@@ -410,7 +410,7 @@ void BatchRun::Done(std::uint64_t id, const MintOutcome& outcome) {
     return Complete(id, BatchRowJsonLine(id, distinct_id, *outcome.response), 0);
   const Error& error = *outcome.error;
   const int exit_code = ExitCode(error.kind());
-  Complete(id, ErrorRow(id, distinct_id, exit_code, error.http_status(), WithHint(error)),
+  Complete(id, ErrorRow(id, distinct_id, exit_code, error.http_status(), cli::WithHint(error)),
            exit_code);
 }
 

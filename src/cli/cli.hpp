@@ -13,11 +13,6 @@
 #include "schema.hpp"
 #include "toucan/client.hpp"
 
-namespace toucan {
-// report.cpp: the error's message, and what the user can change about its cause if anything.
-std::string WithHint(const Error& error);
-}  // namespace toucan
-
 namespace toucan::cli {
 
 struct Options {
@@ -39,7 +34,6 @@ struct Options {
 struct Parsed {
   Options options;
   std::string command;  // the subcommand given; empty: a mint
-  bool batch = false, config = false;
   // Where each setting not at its default came from, by option ("--base-url"): "flag",
   // "env TOUCAN_BASE_URL", "profile prod (PATH:LINE)".
   std::map<std::string, std::string> origin;
@@ -80,7 +74,9 @@ class KnownKeys {
   std::vector<Redactor> redactors_;
 };
 
-// report.cpp: stderr, every line redacted; Warn is silenced by g_quiet (-q).
+// report.cpp: the error's message with what the user can change about its cause, if anything;
+// stderr, every line redacted; Warn is silenced by g_quiet (-q).
+std::string WithHint(const Error& error);
 extern KnownKeys g_keys;
 extern bool g_quiet;
 void PrintError(const std::string& message);
@@ -110,7 +106,7 @@ std::optional<Schema> LoadSchema(const Parsed& parsed, const std::optional<Profi
 // Each attribute's values, lowest layer first, with the source of each: for `config`.
 using AttributeLayers = std::map<std::string, std::vector<std::pair<Json, std::string>>>;
 TokenRequest BuildDefaultRequest(const Parsed& parsed, const std::optional<Profile>& profile,
-                                 const Schema* schema, AttributeLayers* layers);
+                                 const Schema* schema, AttributeLayers& layers);
 
 // Every setting and attribute with its source: `toucan-token config` and --dry-run -v.
 std::vector<Json> OriginRows(const Parsed& parsed, const Config& config,

@@ -218,13 +218,11 @@ void RecordGiven(const CLI::App& app, Parsed& parsed) {
   }
   const auto commands = app.get_subcommands();
   parsed.command = commands.empty() ? "" : commands.front()->get_name();
-  parsed.batch = parsed.command == "batch";
-  parsed.config = parsed.command == "config";
 }
 
 }  // namespace
 
-// "did you mean X?" for a word close to one of `names` (edit distance 2, case, '_' for '-').
+// Edit distance 2, case, '_' for '-'.
 std::string DidYouMean(std::string word, const std::vector<std::string>& names) {
   std::replace(word.begin(), word.end(), '_', '-');
   if (const auto close = toucan::SuggestName(word, names)) return " (did you mean " + *close + "?)";

@@ -202,7 +202,7 @@ int RunMint(const Parsed& parsed, const TokenRequest& request,
   const Options& o = parsed.options;
   // Input errors come before key errors; batch defaults are checked on their own.
   Json body;
-  if (parsed.batch) {
+  if (parsed.command == "batch") {
     CheckRequestDefaults(request);
   } else {
     body = BuildRequestBody(request);
@@ -210,13 +210,13 @@ int RunMint(const Parsed& parsed, const TokenRequest& request,
   }
   // Before the key is read (an api-key-command may take a while) and the input is opened
   // (opening a FIFO can block): a signal then must still wind the batch down.
-  if (parsed.batch) InstallSignalHandlers(OnBatchSignal);
+  if (parsed.command == "batch") InstallSignalHandlers(OnBatchSignal);
   // --dry-run needs no key, but a configured one is still read and checked, as is the CA bundle.
   ApiKey key;
   try {
     key = ReadApiKey(o);
   } catch (const Error& e) {  // interrupted, the batch still reports the lines not attempted
-    if (!parsed.batch || e.kind() != ErrorKind::kInterrupted) throw;
+    if (parsed.command != "batch" || e.kind() != ErrorKind::kInterrupted) throw;
   }
   if (o.dry_run && !o.cacert.empty()) CheckCaBundle(o.cacert);
   if (key.key.empty() && !o.dry_run && g_signal == 0) {
@@ -227,7 +227,7 @@ int RunMint(const Parsed& parsed, const TokenRequest& request,
                           ? " (named by " + origin + "; TOUCAN_API_KEY is not used with it)"
                           : " (or use --api-key-file); it is never taken from the command line"));
   }
-  if (parsed.batch) return RunBatchMode(parsed, request, std::move(key), schema);
+  if (parsed.command == "batch") return RunBatchMode(parsed, request, std::move(key), schema);
   return RunSingle(parsed, body, std::move(key));
 }
 
@@ -247,35 +247,20 @@ int Run(int argc, char** argv) {
   ApplyEnvironmentAndProfile(parsed, profile, env);
   const std::optional<Schema> schema = LoadSchema(parsed, profile);
   AttributeLayers layers;
-  const bool show_origins = parsed.config || (parsed.options.dry_run && parsed.options.verbose);
-  const TokenRequest request = BuildDefaultRequest(parsed, profile, schema ? &*schema : nullptr,
-                                                   show_origins ? &layers : nullptr);
-  if (!show_origins) return RunMint(parsed, request, schema);
-  const std::vector<Json> rows = OriginRows(parsed, config, profile, request.attributes, layers);
-  if (!parsed.config) {
-    PrintOrigins(rows);
+  const TokenRequest request =
+      BuildDefaultRequest(parsed, profile, schema ? &*schema : nullptr, layers);
+  const auto rows = [&] { return OriginRows(parsed, config, profile, request.attributes, layers); };
+  if (parsed.command != "config") {
+    if (parsed.options.dry_run && parsed.options.verbose) PrintOrigins(rows());
     return RunMint(parsed, request, schema);
   }
   LineWriter out(STDOUT_FILENO);
-  for (const Json& row : rows) WriteRow(out, row);
+  for (const Json& row : rows()) WriteRow(out, row);
   if (schema) {
     ReportSchemaProblems(*schema, request.attributes);  // the verdict, as a mint's
     if (!g_quiet) PrintError("the schema passes these attributes");
   }
   return 0;
-}
-
-int RunAndReport(int argc, char** argv) {
-  try {
-    return Run(argc, argv);
-  } catch (const Error& e) {
-    PrintError(WithHint(e));
-    if (e.kind() == ErrorKind::kInterrupted && g_signal != 0) return 128 + g_signal;
-    return ExitCode(e.kind());
-  } catch (const std::exception& e) {
-    PrintError(std::string("internal error: ") + e.what() + " (please report this)");
-    return 1;
-  }
 }
 
 }  // namespace
@@ -287,7 +272,16 @@ int main(int argc, char** argv) {
   InstallSignalHandlers(OnSingleSignal);
   DropBlankToucanVariables();
   AddKeysOfCommandLine(argc, argv);
-  const int status = RunAndReport(argc, argv);
+  int status = 1;
+  try {
+    status = Run(argc, argv);
+  } catch (const toucan::Error& e) {
+    PrintError(WithHint(e));
+    status = e.kind() == toucan::ErrorKind::kInterrupted && g_signal != 0 ? 128 + g_signal
+                                                                          : ExitCode(e.kind());
+  } catch (const std::exception& e) {
+    PrintError(std::string("internal error: ") + e.what() + " (please report this)");
+  }
 #if defined(__SANITIZE_ADDRESS__)
   return status;  // exit normally, so LeakSanitizer sees what is left on the heap
 #else

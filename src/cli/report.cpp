@@ -3,47 +3,39 @@
 
 #include "cli.hpp"
 
-namespace toucan {
+namespace toucan::cli {
 namespace {
 
 // The library's messages say what happened and tag what it was about (Error::cause); only the
 // CLI knows its flags.
 std::string Hint(const Error& error) {
   const auto& facts = error.facts();
-  switch (error.cause()) {
-    case Cause::kEndpoint:
-      return ": check --base-url and --endpoint-path" +
-             (facts.empty() ? std::string() : " (the URL was " + facts[0] + ")");
-    case Cause::kRedirect:
-      return ": point --base-url at the final address";
-    case Cause::kUnknownHost:
-      return ": check --base-url, DNS and proxy settings";
-    case Cause::kNoConnection:
-      return ": check --base-url and that the service is up; for a proxy, check HTTPS_PROXY and "
-             "NO_PROXY";
-    case Cause::kNotHttp:
-      return "; check --base-url";
-    case Cause::kRetriesSpent:
-      return ", or raise --retries";
-    case Cause::kTimeout:
-      if (facts.size() < 2) return {};
-      return "; limits: --connect-timeout " + facts[0] + " s, --timeout " + facts[1] + " s";
-    case Cause::kUntrusted:
-      return ". If the server uses a private CA or a TLS-inspecting proxy, pass that CA with "
-             "--cacert (or TOUCAN_CA_BUNDLE)";
-    case Cause::kRequestRefused:
-      return ": check the request with --dry-run";
-    case Cause::kNone:
-      break;
+  if (error.cause() == Cause::kEndpoint) {
+    return ": check --base-url and --endpoint-path" +
+           (facts.empty() ? std::string() : " (the URL was " + facts[0] + ")");
   }
-  return {};
+  if (error.cause() == Cause::kTimeout && facts.size() >= 2) {
+    return "; limits: --connect-timeout " + facts[0] + " s, --timeout " + facts[1] + " s";
+  }
+  static const std::map<Cause, std::string> kHints{
+      {Cause::kRedirect, ": point --base-url at the final address"},
+      {Cause::kUnknownHost, ": check --base-url, DNS and proxy settings"},
+      {Cause::kNoConnection,
+       ": check --base-url and that the service is up; for a proxy, check HTTPS_PROXY and "
+       "NO_PROXY"},
+      {Cause::kNotHttp, "; check --base-url"},
+      {Cause::kRetriesSpent, ", or raise --retries"},
+      {Cause::kUntrusted,
+       ". If the server uses a private CA or a TLS-inspecting proxy, pass that CA with --cacert "
+       "(or TOUCAN_CA_BUNDLE)"},
+      {Cause::kRequestRefused, ": check the request with --dry-run"}};
+  const auto found = kHints.find(error.cause());
+  return found == kHints.end() ? std::string() : found->second;
 }
 
 }  // namespace
 
 std::string WithHint(const Error& error) { return error.what() + EscapeControls(Hint(error)); }
-
-namespace cli {
 
 KnownKeys g_keys;
 bool g_quiet = false;
@@ -61,5 +53,4 @@ void WriteRow(LineWriter& out, const Json& row) {
   out.Write(g_keys.Apply(row.dump(-1, ' ', false, Json::error_handler_t::replace)));
 }
 
-}  // namespace cli
-}  // namespace toucan
+}  // namespace toucan::cli

@@ -95,9 +95,9 @@ void CheckModeFlags(const Parsed& parsed) {
        "-u/--distinct-id cannot be used with batch: each input line names its user"},
       {"--output", "-o/--output cannot be used with batch: it always writes JSON Lines"}};
   for (const auto& rule : kNotInBatch) {
-    if (parsed.batch && parsed.Given(rule.first)) throw UsageError(rule.second);
+    if (parsed.command == "batch" && parsed.Given(rule.first)) throw UsageError(rule.second);
   }
-  if (!parsed.batch && !parsed.config && !parsed.Given("--distinct-id")) {
+  if (parsed.command != "batch" && parsed.command != "config" && !parsed.Given("--distinct-id")) {
     throw UsageError("--distinct-id is required (e.g. toucan-token -u user-42); see --help");
   }
   if (o.quiet && o.verbose) throw UsageError("-q/--quiet and -v/--verbose cannot be used together");
@@ -116,7 +116,7 @@ void CheckModeFlags(const Parsed& parsed) {
   if (ReadsStandardInput(o.attributes_input)) readers.emplace_back("--attributes");
   if (ReadsStandardInput(o.permissions_input)) readers.emplace_back("--permissions");
   if (NamesStandardInput(o.api_key_file)) readers.emplace_back("--api-key-file");
-  if (parsed.batch && (o.batch_file.empty() || NamesStandardInput(o.batch_file))) {
+  if (parsed.command == "batch" && (o.batch_file.empty() || NamesStandardInput(o.batch_file))) {
     readers.emplace_back("the batch input");
   }
   if (readers.size() > 1) {
@@ -154,7 +154,7 @@ void ApplyBaseUrlVariable(Parsed& parsed, const std::optional<Profile>& profile,
         "TOUCAN_BASE_URL '" + MaskUserinfo(*value) + "' is not the instance of profile '" +
         profile->name + "' ('" + MaskUserinfo(own) + "'" +
         (profile->base_url ? "" : ", the default") + "), whose own key would be sent there";
-    if (!parsed.config) {
+    if (parsed.command != "config") {
       throw UsageError(conflict +
                        "; pass --base-url to choose the instance, or unset TOUCAN_BASE_URL");
     }
@@ -204,7 +204,7 @@ void CheckOutput(const Parsed& parsed, const std::optional<Profile>& profile,
                      kOutputFormatList +
                      DidYouMean(o.output, {kOutputFormats.begin(), kOutputFormats.end()}));
   }
-  if (parsed.config) return;  // it only shows the format
+  if (parsed.command == "config") return;  // it only shows the format
   // The default is json, so a format that is refused came from one of these.
   const std::string from = source == "flag"                ? "-o/--output"
                            : source == "env TOUCAN_OUTPUT" ? "TOUCAN_OUTPUT"
@@ -245,20 +245,18 @@ Json Row(const char* name, Json value, std::string source) {
 // Where the key would be read and whether it is there; never the key (a command is not run).
 Json ApiKeyRow(const Parsed& parsed) {
   const Options& o = parsed.options;
+  const auto row = [&parsed](bool set, const std::string& where, const char* flag) {
+    return Row("api-key", set ? "set" : "missing", where + " (" + parsed.Source(flag) + ")");
+  };
   if (!o.api_key_command.empty()) {
-    return Row("api-key", "set",
-               "command " + Join(o.api_key_command, " ") + " (" +
-                   parsed.Source("--api-key-command") + ")");
+    return row(true, "command " + Join(o.api_key_command, " "), "--api-key-command");
   }
   if (!o.api_key_file.empty()) {
-    const bool there =
-        NamesStandardInput(o.api_key_file) || access(o.api_key_file.c_str(), R_OK) == 0;
-    return Row("api-key", there ? "set" : "missing",
-               "file " + o.api_key_file + " (" + parsed.Source("--api-key-file") + ")");
+    return row(NamesStandardInput(o.api_key_file) || access(o.api_key_file.c_str(), R_OK) == 0,
+               "file " + o.api_key_file, "--api-key-file");
   }
   const char* value = IsEnvName(o.api_key_env) ? std::getenv(o.api_key_env.c_str()) : nullptr;
-  return Row("api-key", value && !Trim(value).empty() ? "set" : "missing",
-             "env " + o.api_key_env + " (" + parsed.Source("--api-key-env") + ")");
+  return row(value && !Trim(value).empty(), "env " + o.api_key_env, "--api-key-env");
 }
 
 }  // namespace
@@ -316,11 +314,11 @@ void ApplyEnvironmentAndProfile(Parsed& parsed, const std::optional<Profile>& pr
   ApplyVariable(parsed, env, "--config", "TOUCAN_CONFIG", nullptr);
   ApplyVariable(parsed, env, "--profile", "TOUCAN_PROFILE", nullptr);
   ApplyVariable(parsed, env, "--cacert", "TOUCAN_CA_BUNDLE", &o.cacert);
-  if (!parsed.batch) ApplyVariable(parsed, env, "--output", "TOUCAN_OUTPUT", &o.output);
+  if (parsed.command != "batch") ApplyVariable(parsed, env, "--output", "TOUCAN_OUTPUT", &o.output);
   ApplyBaseUrlVariable(parsed, profile, env);
   if (profile) ApplyProfile(parsed, *profile);
   CheckModeFlags(parsed);
-  if (!parsed.batch) CheckOutput(parsed, profile, env);
+  if (parsed.command != "batch") CheckOutput(parsed, profile, env);
 }
 
 std::optional<Schema> LoadSchema(const Parsed& parsed, const std::optional<Profile>& profile) {
@@ -331,14 +329,14 @@ std::optional<Schema> LoadSchema(const Parsed& parsed, const std::optional<Profi
 
 // Attributes layer: the profile's, then --attributes key by key, then each -a.
 TokenRequest BuildDefaultRequest(const Parsed& parsed, const std::optional<Profile>& profile,
-                                 const Schema* schema, AttributeLayers* layers) {
+                                 const Schema* schema, AttributeLayers& layers) {
   const Options& o = parsed.options;
   TokenRequest request{o.distinct_id, o.role, Json::object(), std::nullopt};
   const auto note = [&](const Json& object, const std::string& source) {  // "": the profile's
     for (const auto& item : object.items()) {
       const std::string from =
           source.empty() ? ProfileSource(*profile, "attributes." + item.key()) : source;
-      if (layers) (*layers)[item.key()].emplace_back(item.value(), from);
+      layers[item.key()].emplace_back(item.value(), from);
     }
   };
   if (profile && profile->attributes) {

@@ -305,7 +305,8 @@ TEST(Hints, TheLibraryNamesNoFlagAndTheCliAddsItsHint) {
   for (const auto& [verdict, hint] : cases) {
     const std::string message = Message(verdict);
     EXPECT_EQ(message.find("--"), std::string::npos) << message;
-    EXPECT_NE(WithHint(*verdict.error).find(hint), std::string::npos) << WithHint(*verdict.error);
+    const std::string hinted = cli::WithHint(*verdict.error);
+    EXPECT_NE(hinted.find(hint), std::string::npos) << hinted;
   }
 }
 
