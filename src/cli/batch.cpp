@@ -12,8 +12,8 @@
 #include <map>
 #include <unordered_map>
 
-#include "csv.hpp"
 #include "cli.hpp"
+#include "csv.hpp"
 #include "output.hpp"
 
 namespace toucan {
@@ -139,7 +139,7 @@ BatchInput::Got BatchInput::Next(std::string& line) {
     }
     if (!csv_) return got;
     if (got == Got::kOversized) {
-      record_.FeedLostLine();
+      record_.DropCells();
       break;
     }
     if (record_.Feed(line)) break;
@@ -204,7 +204,6 @@ void CheckNotCsv(std::string_view line) {
                    "must be written as a JSON string");
 }
 
-// The columns of a CSV batch, named by its header.
 struct CsvColumns {
   std::vector<std::string> names;
   std::optional<std::size_t> id;  // the distinctId column
@@ -263,7 +262,6 @@ void CompleteRequest(TokenRequest request, const Schema* schema, BatchLine& resu
   request.distinct_id = *result.distinct_id;
   result.body = BuildRequestBody(request);
   if (schema) schema->Check(request.attributes);
-  result.request = std::move(request);
 }
 
 // One CSV record over the defaults: the id, role and permissions cells, the others attributes;
@@ -381,7 +379,6 @@ BatchLine BatchRun::Parse(BatchInput::Got got) {
 }
 
 NextJob BatchRun::Next() {
-  // After a failed write, no further request starts.
   while (!write_error_ && !Interrupted()) {
     // Enough lines in hand to keep every connection busy while one slow line holds up the
     // output; bounded so that memory stays flat however long the input is.
@@ -393,7 +390,7 @@ NextJob BatchRun::Next() {
     const std::uint64_t number = input_.number();
     const BatchLine parsed = Parse(got);
     slots_[number].distinct_id = parsed.distinct_id;
-    if (!parsed.request) {
+    if (!parsed.error.empty()) {
       Complete(number, ErrorRow(number, parsed.distinct_id, 2, std::nullopt, parsed.error), 2);
     } else if (dry_run_) {
       Complete(number, DryRunRequest(options_.url, parsed.body).dump(), 0);

@@ -31,9 +31,8 @@ struct BatchOptions {
 // One input line as a request over the defaults; `distinct_id` as soon as the line names one.
 struct BatchLine {
   std::optional<std::string> distinct_id;
-  std::optional<TokenRequest> request;  // empty when the line is invalid
-  Json body;                            // the request body, built once, when valid
-  std::string error;                    // why, when invalid
+  Json body;          // the request body, built once, when valid
+  std::string error;  // why, when invalid; empty when valid
 };
 
 // Reads one non-blank line: `{...}` a user object, `"..."` a JSON string id, else a bare id.

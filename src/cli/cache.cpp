@@ -40,13 +40,6 @@ std::string Sha256(std::string_view data) {
   return std::string(reinterpret_cast<const char*>(digest), sizeof digest);
 }
 
-std::string Hex(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string text;
-  for (const unsigned char byte : bytes) text += {kDigits[byte >> 4], kDigits[byte & 15]};
-  return text;
-}
-
 bool IsEntryName(std::string_view name) {
   return name.size() == 64 && name.find_first_not_of("0123456789abcdef") == std::string_view::npos;
 }
@@ -197,7 +190,10 @@ std::string TokenCache::EntryName(std::string_view url, std::string_view api_key
       framed += static_cast<char>((size >> shift) & 0xFF);
     framed += part;
   }
-  return Hex(Sha256(framed));
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string name;
+  for (const unsigned char byte : Sha256(framed)) name += {kDigits[byte >> 4], kDigits[byte & 15]};
+  return name;
 }
 
 CacheLookup TokenCache::Lookup(const std::string& name, const Redactor& redactor,

@@ -19,7 +19,8 @@ std::string OctalMode(mode_t mode);
 
 std::string Folder(const std::string& path);
 
-std::string Where(const toml::source_region& region);
+// `file:line:column`, or `file:line` without `column`.
+std::string Where(const toml::source_region& region, bool column = true);
 
 // ASCII only and nesting bounded. Throws Error(kUsage) with `source:line:column`.
 toml::table ParseToml(std::string_view text, const std::string& source);

@@ -14,7 +14,7 @@ bool CsvRecord::Feed(std::string_view line) {
   for (const char c : line) {
     if (state_ == State::kQuoted) {
       if (c == '"') state_ = State::kQuoteInQuoted;
-      else keep(c);
+      if (c != '"') keep(c);
     } else if (c == ',') {
       EndCell();
     } else if (c == '"' && state_ != State::kUnquoted) {
@@ -34,11 +34,6 @@ bool CsvRecord::Feed(std::string_view line) {
   }
   EndCell();
   return true;
-}
-
-void CsvRecord::FeedLostLine() {
-  DropCells();
-  state_ = State::kCellStart;
 }
 
 void CsvRecord::DropCells() {

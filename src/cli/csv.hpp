@@ -1,5 +1,4 @@
 #pragma once
-// RFC 4180 records, for CSV batch input. Internal: not installed.
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -15,8 +14,8 @@ class CsvRecord {
 
   // True when the record is complete, false when a quoted cell goes on.
   bool Feed(std::string_view line);
-  // A line too long to keep: the record is oversized and ends there.
-  void FeedLostLine();
+  // Past `max_bytes`, or for a line too long to keep: the record is oversized, its cells dropped.
+  void DropCells();
   // A record left open at the end of the input.
   void EndOfInput();
   void Clear();
@@ -29,7 +28,6 @@ class CsvRecord {
  private:
   enum class State { kCellStart, kUnquoted, kQuoted, kQuoteInQuoted };
   void EndCell();
-  void DropCells();
   void Malformed(const std::string& why);
 
   std::size_t max_bytes_;

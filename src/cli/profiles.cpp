@@ -127,10 +127,8 @@ const std::pair<std::string_view, void (*)(Profile&, const Value&)> kSettings[] 
 [[noreturn]] void UnknownKey(const toml::key& key, bool top_level) {
   const std::string name(key.str());
   const std::string where = Where(key.source()) + ": ";
-  std::string normal;  // `api_key`, `API-Key`, ...
-  for (const char c : name) {
-    if (c != '-' && c != '_') normal += AsciiLower(c);
-  }
+  std::string normal = AsciiLower(name);  // `api_key`, `API-Key`, ...
+  std::erase_if(normal, [](char c) { return c == '-' || c == '_'; });
   if (normal == "apikey" || normal == "key" || normal == "token") {
     throw UsageError(where +
                      "an API key is never kept in the config file; put it in a file only you can "
@@ -160,19 +158,16 @@ Profile ParseProfile(const toml::key& name, const toml::node& node, const Contex
   Profile profile;
   profile.name = std::string(name.str());
   std::vector<std::string> sources;
-  const auto line = [](const toml::source_region& region) {
-    const std::string where = Where(region);
-    return where.substr(0, where.rfind(':'));
-  };
   for (const auto& [key, value] : internal::InFileOrder(*table)) {
     const auto* setting = std::find_if(std::begin(kSettings), std::end(kSettings),
                                        [&](const auto& s) { return s.first == key->str(); });
     if (setting == std::end(kSettings)) UnknownKey(*key, false);
     setting->second(profile, Value{setting->first, *value, context});
-    profile.lines[std::string(key->str())] = line(key->source());
+    profile.lines[std::string(key->str())] = Where(key->source(), false);
     if (key->str() == "attributes") {
       for (const auto& [attribute, unused] : *value->as_table()) {
-        profile.lines["attributes." + std::string(attribute.str())] = line(attribute.source());
+        profile.lines["attributes." + std::string(attribute.str())] =
+            Where(attribute.source(), false);
       }
     }
     if (key->str().starts_with("api-key-")) sources.emplace_back(key->str());

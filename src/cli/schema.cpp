@@ -42,7 +42,6 @@ AttributeType ParseType(const std::string& attribute, const Json& value) {
 }
 
 bool Matches(AttributeType type, const Json& value) {
-  // In the order of AttributeType.
   constexpr bool (Json::*kIs[])()
       const noexcept = {&Json::is_string,  &Json::is_number_integer, &Json::is_number,
                         &Json::is_boolean, &Json::is_array,          &Json::is_object};
@@ -160,7 +159,6 @@ void Schema::Declare(const std::string& name, const Json& declaration, std::stri
             ? ParseLongForm(name, declaration)
             : AttributeDeclaration{name, ParseType(name, declaration), false, {}};
     index_.emplace(name, declarations_.size());
-    if (entry.required) ++required_;
     declarations_.push_back(std::move(entry));
   } catch (const Error& e) {
     throw UsageError(std::string(where) + e.what());
@@ -266,14 +264,12 @@ std::vector<std::string> Schema::Problems(const Json& attributes) const {
       add([&] { return OutsideEnum(*declaration, value); });
     }
   }
-  if (required_ > 0) {
-    std::unordered_set<std::string> given;  // Json's contains would scan the object each time
-    for (const auto& [key, value] : attributes.items()) given.insert(key);
-    for (const auto& declaration : declarations_) {
-      if (declaration.required && !given.contains(declaration.name) &&
-          std::ranges::count(suggested, declaration.name) == 0) {
-        add([&] { return "required attribute " + Quoted(declaration.name) + " is missing"; });
-      }
+  std::unordered_set<std::string> given;  // Json's contains would scan the object each time
+  for (const auto& [key, value] : attributes.items()) given.insert(key);
+  for (const auto& declaration : declarations_) {
+    if (declaration.required && !given.contains(declaration.name) &&
+        std::ranges::count(suggested, declaration.name) == 0) {
+      add([&] { return "required attribute " + Quoted(declaration.name) + " is missing"; });
     }
   }
   if (found > kShown) {

@@ -45,7 +45,6 @@ class Schema {
  private:
   std::vector<AttributeDeclaration> declarations_;
   std::unordered_map<std::string, std::size_t> index_;  // name → declaration
-  std::size_t required_ = 0;
 };
 
 // The candidate at edit distance at most 2 from `word`, or differing only in case.

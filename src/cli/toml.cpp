@@ -11,12 +11,6 @@ namespace {
 
 const std::string kTooDeep = "nests deeper than " + std::to_string(kMaxConfigDepth) + " levels";
 
-// Characters that may stand between the parts of a dotted key (`a . "b" . c`).
-bool IsKeyRunChar(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
-         std::string_view("_- \t\r").find(c) != std::string_view::npos;
-}
-
 // Where a string that starts at `i` (on its opening quote) ends: the offset of its last
 // character. Multi-line strings may end with one or two extra quotes, as TOML allows.
 std::size_t SkipString(std::string_view text, std::size_t i) {
@@ -67,7 +61,11 @@ std::pair<std::size_t, std::string> ScanToml(std::string_view text) {
     } else if (c == '.' && ++dots > kMaxConfigDepth) {
       return {i, kTooDeep};
     }
-    if (c != '.' && !IsKeyRunChar(c)) dots = 0;
+    // What may stand between the parts of a dotted key (`a . "b" . c`) keeps the run going.
+    if (!std::isalnum(static_cast<unsigned char>(c)) &&
+        std::string_view("._- \t\r").find(c) == std::string_view::npos) {
+      dots = 0;
+    }
   }
   return {std::string_view::npos, ""};
 }
@@ -89,9 +87,10 @@ const toml::node* FindTooDeep(const toml::node& node, int depth) {
 
 }  // namespace
 
-std::string Where(const toml::source_region& region) {
+std::string Where(const toml::source_region& region, bool column) {
   const std::string file = region.path ? *region.path : std::string("config");
-  return file + ":" + std::to_string(region.begin.line) + ":" + std::to_string(region.begin.column);
+  return file + ":" + std::to_string(region.begin.line) +
+         (column ? ":" + std::to_string(region.begin.column) : "");
 }
 
 toml::table ParseToml(std::string_view text, const std::string& source) {

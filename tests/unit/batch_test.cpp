@@ -21,18 +21,18 @@ TEST(BatchLine, UserObjectOverDefaults) {
   const BatchLine line = ParseBatchLine(
       R"({"distinctId":"u1","role":"viewer","attributes":{"tier":"pro","x":1},"permissions":{"p":2}})",
       Defaults());
-  ASSERT_TRUE(line.request) << line.error;
+  ASSERT_TRUE(line.error.empty()) << line.error;
   EXPECT_EQ(
-      BuildRequestBody(*line.request).dump(),
+      line.body.dump(),
       R"({"user":{"distinctId":"u1","role":"viewer","attributes":{"region":"EU","tier":"pro","x":1}},)"
       R"("permissions":{"p":2}})");
 }
 
 TEST(BatchLine, DefaultsApplyWhenAbsent) {
   const BatchLine line = ParseBatchLine(R"(  {"distinctId":"u2"}  )", Defaults());
-  ASSERT_TRUE(line.request);
+  ASSERT_TRUE(line.error.empty());
   EXPECT_EQ(
-      BuildRequestBody(*line.request).dump(),
+      line.body.dump(),
       R"({"user":{"distinctId":"u2","role":"explorer","attributes":{"region":"EU","tier":"free"}},)"
       R"("permissions":{"d":1}})");
 }
@@ -53,7 +53,7 @@ TEST(BatchLine, BareIdsWithControlCharactersAreRefused) {
         {"a\xc2\x9bz", "(\\u009b)"},
         {"a\xc2\x85", "(\\u0085)"}}) {
     const BatchLine parsed = ParseBatchLine(line, Defaults());
-    EXPECT_FALSE(parsed.request) << line;
+    EXPECT_FALSE(parsed.error.empty()) << line;
     EXPECT_NE(parsed.error.find("control character " + says), std::string::npos) << parsed.error;
   }
   EXPECT_EQ(*ParseBatchLine("{\"distinctId\":\t\"u1\"}", Defaults()).distinct_id, "u1");
@@ -69,7 +69,7 @@ TEST(BatchLine, BareIdsThatLookLikeCsvAreRefused) {
                                    {"distinctId", "only a CSV header name"},
                                    {"Distinct_ID", "only a CSV header name"}}) {
     const BatchLine parsed = ParseBatchLine(line, Defaults());
-    EXPECT_FALSE(parsed.request) << line;
+    EXPECT_FALSE(parsed.error.empty()) << line;
     EXPECT_NE(parsed.error.find("the line holds " + says + ": for CSV input use --csv"),
               std::string::npos)
         << parsed.error;
@@ -78,7 +78,7 @@ TEST(BatchLine, BareIdsThatLookLikeCsvAreRefused) {
   EXPECT_EQ(*ParseBatchLine(R"("id")", Defaults()).distinct_id, "id");
   // A CSV row whose first cell is quoted starts like a JSON string.
   const BatchLine quoted = ParseBatchLine(R"("Smith, Jo",EU,2020)", Defaults());
-  EXPECT_FALSE(quoted.request);
+  EXPECT_FALSE(quoted.error.empty());
   EXPECT_NE(quoted.error.find("; for CSV input use --csv"), std::string::npos) << quoted.error;
 }
 
@@ -103,7 +103,7 @@ TEST(BatchLine, InvalidLines) {
         Case{"  \t", false, "blank"}, Case{"", false, "blank"},
         Case{R"({"distinctId":"u","attributes":{"n":1e999}})", false, "number overflow"}}) {
     const BatchLine line = ParseBatchLine(c.line, Defaults());
-    EXPECT_FALSE(line.request) << c.line;
+    EXPECT_FALSE(line.error.empty()) << c.line;
     EXPECT_EQ(line.distinct_id.has_value(), c.has_id) << c.line;
     EXPECT_NE(line.error.find(c.says), std::string::npos) << c.line << " → " << line.error;
   }

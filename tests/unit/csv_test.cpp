@@ -59,7 +59,7 @@ TEST(CsvRecord, OversizedRecordsKeepNoCellsButFollowTheQuotes) {
   EXPECT_EQ(record.cells(), (Cells{"a", "b"}));
   record.Clear();
   EXPECT_FALSE(record.Feed("\"open"));
-  record.FeedLostLine();  // the lost text may have closed the quote: the record ends there
+  record.DropCells();  // the lost text may have closed the quote: the record ends there
   EXPECT_TRUE(record.oversized());
   record.Clear();
   EXPECT_TRUE(record.Feed("next"));
