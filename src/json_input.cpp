@@ -10,8 +10,6 @@
 namespace toucan {
 namespace {
 
-constexpr bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-
 // A JSON number literal's value as signed significant digits and the exponent of
 // 0.<digits> × 10^exponent, so that two spellings of one value compare equal; empty when `text`
 // is not a JSON number.
@@ -22,7 +20,7 @@ std::optional<std::pair<std::string, long long>> DecimalValue(std::string_view t
   };
   const auto digits = [&] {
     const std::size_t start = pos;
-    while (pos < text.size() && IsDigit(text[pos])) ++pos;
+    pos = std::min(text.find_first_not_of("0123456789", pos), text.size());
     return text.substr(start, pos - start);
   };
   const bool negative = at("-");
@@ -68,7 +66,7 @@ std::optional<std::string> NullForOverflows(std::string_view text) {
       ++pos;
       continue;
     }
-    if (text[pos] != '-' && !IsDigit(text[pos])) {
+    if (text[pos] != '-' && (text[pos] < '0' || text[pos] > '9')) {
       ++pos;
       continue;
     }
