@@ -48,9 +48,4 @@ inline Json::object_t::Container& Members(Json& object) {
   return static_cast<Json::object_t::Container&>(object.get_ref<Json::object_t&>());
 }
 
-// True when the JSON number `literal` has the decimal value of `value` (`2.50` and 2.5 agree;
-// `0.1000000000000000000001` and 0.1 do not). A literal without fraction or exponent that reached
-// a double was an integer beyond 64 bits: never exact.
-bool IsExactDouble(double value, std::string_view literal);
-
 }  // namespace toucan

@@ -283,12 +283,15 @@ TEST(BoundedJson, ExactNumbers) {
       << result.failure->message;
 }
 
-TEST(BoundedJson, IsExactDouble) {
-  EXPECT_TRUE(IsExactDouble(2.5, "2.50"));
-  EXPECT_TRUE(IsExactDouble(2.5, "25e-1"));
-  EXPECT_TRUE(IsExactDouble(0.0, "0.000e99"));
-  EXPECT_FALSE(IsExactDouble(1e22, "10000000000000000000000"));  // integer syntax past 64 bits
-  EXPECT_FALSE(IsExactDouble(0.1, "0.1000000000000000000001"));
+TEST(BoundedJson, DecimalsCompareByValue) {
+  const auto exact = [](const char* text) {
+    return !ParseBoundedJson(text, JsonNumbers::kExact).failure;
+  };
+  EXPECT_TRUE(exact("2.50"));
+  EXPECT_TRUE(exact("25e-1"));
+  EXPECT_TRUE(exact("0.000e99"));
+  EXPECT_FALSE(exact("10000000000000000000000"));  // integer syntax past 64 bits
+  EXPECT_FALSE(exact("0.1000000000000000000001"));
 }
 
 TEST(BoundedJson, ErrorMessagesArePrintable) {
