@@ -23,11 +23,7 @@ std::string MaskUserinfo(std::string_view url) {
   const auto end = std::min(url.find_first_of("?#"), url.size());
   // A percent-encoded '@' counts too: it is what a mistyped password often holds.
   const std::string lower = AsciiLower(url.substr(0, end));
-  auto at = lower.rfind('@');
-  if (const auto encoded = lower.rfind("%40");
-      encoded != std::string::npos && (at == std::string::npos || encoded > at)) {
-    at = encoded;
-  }
+  const auto at = std::max(lower.rfind('@') + 1, lower.rfind("%40") + 1) - 1;  // npos + 1 is 0
   if (at == std::string::npos) return std::string(url);
   std::size_t start = 0;
   const auto scheme =
@@ -73,9 +69,6 @@ std::string CheckedEndpointPath(std::string_view path) {
   if (std::ranges::any_of(path, [](unsigned char c) { return c <= 0x20 || c == 0x7F; })) {
     throw UsageError(quoted + " holds whitespace or a control character");
   }
-  if (path.find('\\') != std::string_view::npos) {
-    throw UsageError(quoted + " holds a '\\'; some servers read it as '/'");
-  }
   if (path.find_first_of("?#") != std::string_view::npos) {
     throw UsageError(quoted + " must not hold '?' or '#': it is a path, not a query");
   }
@@ -83,7 +76,7 @@ std::string CheckedEndpointPath(std::string_view path) {
   if (endpoint.empty() || endpoint.front() != '/') endpoint.insert(0, "/");
   for (const auto part : std::views::split(std::string_view(endpoint).substr(1), '/')) {
     std::string segment(part.begin(), part.end());
-    for (int decodings = 0; decodings <= 2; ++decodings, segment = PercentDecode(segment)) {
+    for (int decodings = 0; decodings <= 2; ++decodings, segment = Unescape(segment)) {
       const std::string_view name = std::string_view(segment).substr(0, segment.find(';'));
       if (name == "." || name == ".." || !IsValidUtf8(segment) ||
           segment.find_first_of("/\\") != std::string::npos ||

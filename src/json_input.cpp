@@ -10,8 +10,6 @@
 namespace toucan {
 namespace {
 
-constexpr bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-
 // A JSON number literal's value as signed significant digits and the exponent of
 // 0.<digits> × 10^exponent, so that two spellings of one value compare equal; empty when `text`
 // is not a JSON number.
@@ -22,7 +20,7 @@ std::optional<std::pair<std::string, long long>> DecimalValue(std::string_view t
   };
   const auto digits = [&] {
     const std::size_t start = pos;
-    while (pos < text.size() && IsDigit(text[pos])) ++pos;
+    pos = std::min(text.find_first_not_of("0123456789", pos), text.size());
     return text.substr(start, pos - start);
   };
   const bool negative = at("-");
@@ -57,6 +55,18 @@ std::optional<std::pair<std::string, long long>> DecimalValue(std::string_view t
       static_cast<long long>(integer.size()) - static_cast<long long>(first) + exponent);
 }
 
+// True when the JSON number `literal` has the decimal value of `value` (`2.50` and 2.5 agree;
+// `0.1000000000000000000001` and 0.1 do not). A literal without fraction or exponent that reached
+// a double was an integer beyond 64 bits: never exact.
+bool IsExactDouble(double value, std::string_view literal) {
+  if (literal.find_first_of(".eE") == std::string_view::npos) return false;
+  char shortest[64];
+  const auto written = std::to_chars(shortest, shortest + sizeof shortest, value);
+  const auto sent = DecimalValue(literal);
+  return written.ec == std::errc() && sent &&
+         sent == DecimalValue(std::string_view(shortest, written.ptr));
+}
+
 // `text` with each number literal beyond a double's range replaced by `null` and spaces; empty
 // when it holds none. Only whole literals of the number grammar outside strings are replaced, so
 // text that was not JSON stays not JSON.
@@ -68,7 +78,7 @@ std::optional<std::string> NullForOverflows(std::string_view text) {
       ++pos;
       continue;
     }
-    if (text[pos] != '-' && !IsDigit(text[pos])) {
+    if (text[pos] != '-' && (text[pos] < '0' || text[pos] > '9')) {
       ++pos;
       continue;
     }
@@ -223,15 +233,6 @@ class Builder final : public nlohmann::json_sax<Json> {
 }  // namespace
 
 bool IsJsonNumber(std::string_view text) { return DecimalValue(text).has_value(); }
-
-bool IsExactDouble(double value, std::string_view literal) {
-  if (literal.find_first_of(".eE") == std::string_view::npos) return false;
-  char shortest[64];
-  const auto written = std::to_chars(shortest, shortest + sizeof shortest, value);
-  const auto sent = DecimalValue(literal);
-  return written.ec == std::errc() && sent &&
-         sent == DecimalValue(std::string_view(shortest, written.ptr));
-}
 
 JsonParseResult ParseBoundedJson(std::string_view text, JsonNumbers numbers,
                                  const Redactor* redactor,

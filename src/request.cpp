@@ -66,10 +66,6 @@ void MergeAttributes(Json& target, std::span<const Json> sources) {
   }
 }
 
-void MergeAttributes(Json& target, const Json& source) {
-  MergeAttributes(target, std::span<const Json>(&source, 1));
-}
-
 void ApplyAttributeArgument(Json& attributes, std::string_view argument) {
   // Quoted through Excerpt: the argument may hold control characters or broken UTF-8.
   const std::string quoted = "attribute '" + Excerpt(argument, 100) + "'";

@@ -44,13 +44,10 @@ std::optional<std::int64_t> ParseExpiryText(std::string text) {
 constexpr std::size_t kMaxPageText = 4096;
 
 // Text outside tags, with script and style elements skipped whole (their text is not meant for
-// people; an unclosed one runs to the end of the page, as a browser reads it), the common
-// entities decoded, whitespace collapsed, cut at kMaxPageText.
+// people; an unclosed one runs to the end of the page, as a browser reads it), references to
+// ASCII decoded, whitespace collapsed, cut at kMaxPageText.
 std::string PageText(std::string_view html) {
   const std::string lower = AsciiLower(html);  // to find tags in
-  static constexpr std::pair<std::string_view, char> kEntities[] = {
-      {"&amp;", '&'},  {"&lt;", '<'},    {"&gt;", '>'},  {"&quot;", '"'},
-      {"&#39;", '\''}, {"&apos;", '\''}, {"&nbsp;", ' '}};
   std::string text;
   for (std::size_t pos = 0; pos < html.size() && text.size() < kMaxPageText;) {
     if (html[pos] == '<') {
@@ -63,12 +60,9 @@ std::string PageText(std::string_view html) {
       text += ' ';
       continue;
     }
-    const auto* entity = std::ranges::find_if(
-        kEntities, [&](const auto& named) { return html.substr(pos).starts_with(named.first); });
-    text += entity == std::end(kEntities) ? html[pos] : entity->second;
-    pos += entity == std::end(kEntities) ? 1 : entity->first.size();
+    text += html[pos++];
   }
-  return CollapseWhitespace(text);
+  return CollapseWhitespace(Unescape(text, true));
 }
 
 // The part of a body worth quoting, before escaping and cutting: the `message`, `error`,

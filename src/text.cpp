@@ -12,14 +12,14 @@ namespace {
 constexpr char kHex[] = "0123456789abcdef";
 constexpr std::string_view kSpace = " \t\r\n\f\v";
 
-struct Character {
-  std::size_t length;  // bytes; 0 when the byte at the position starts no well-formed sequence
-  std::uint32_t code;
+struct Unit {
+  std::uint32_t code;  // the character the bytes stand for
+  std::size_t length;  // how many raw bytes they are; 0 when they are not well-formed UTF-8
 };
 
-Character DecodeUtf8(std::string_view text, std::size_t pos) {
+Unit DecodeUtf8(std::string_view text, std::size_t pos) {
   const auto c = static_cast<unsigned char>(text[pos]);
-  if (c < 0x80) return {1, c};
+  if (c < 0x80) return {c, 1};
   if (c < 0xC2 || c > 0xF4) return {0, 0};
   const std::size_t extra = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : 1;
   std::uint32_t code = c & (0x3Fu >> extra);
@@ -34,7 +34,7 @@ Character DecodeUtf8(std::string_view text, std::size_t pos) {
       (code >= 0xD800 && code <= 0xDFFF)) {
     return {0, 0};
   }
-  return {extra + 1, code};
+  return {code, extra + 1};
 }
 
 // C0, DEL and C1 controls (some terminals obey U+009B as CSI), and the bidirectional formatting
@@ -53,7 +53,7 @@ std::size_t AppendEscaped(std::string& out, std::string_view text, Style style,
                           std::size_t max_chars = std::string_view::npos) {
   std::size_t pos = 0;
   for (std::size_t chars = 0; pos < text.size() && chars < max_chars; ++chars) {
-    const Character ch = DecodeUtf8(text, pos);
+    const Unit ch = DecodeUtf8(text, pos);
     const std::uint32_t code = ch.code;
     if (ch.length == 0) {
       out += "\xEF\xBF\xBD";  // U+FFFD
@@ -88,18 +88,12 @@ enum Decoding : unsigned { kAsIs = 0, kJson = 1, kPercent = 2, kEntity = 4 };
 // mixture). Most text needs one pass.
 std::vector<unsigned> DecodingsFor(std::string_view raw) {
   std::vector<unsigned> decodings{kAsIs};
-  for (const auto& [decoding, escape] :
-       {std::pair{kJson, '\\'}, std::pair{kPercent, '%'}, std::pair{kEntity, '&'}}) {
-    if (raw.find(escape) != std::string_view::npos) decodings.push_back(decoding);
-  }
+  if (raw.find('\\') != std::string_view::npos) decodings.push_back(kJson);
+  if (raw.find('%') != std::string_view::npos) decodings.push_back(kPercent);
+  if (raw.find('&') != std::string_view::npos) decodings.push_back(kEntity);
   if (decodings.size() > 2) decodings.push_back(kJson | kPercent | kEntity);
   return decodings;
 }
-
-struct Unit {
-  std::uint32_t code;  // the character the bytes stand for
-  std::size_t length;  // how many raw bytes they are
-};
 
 // The number `text` spells in `base`, all of it; -1 when it is not one. Unsigned: no sign.
 long Number(std::string_view text, int base) {
@@ -108,14 +102,15 @@ long Number(std::string_view text, int base) {
   return error == std::errc() && end == text.data() + text.size() ? long{value} : -1;
 }
 
-// `&amp;`, `&#38;`, `&#x26;` and the other references an error page uses for ASCII.
+// `&amp;`, `&#38;`, `&#x26;` and the other references an error page uses for ASCII (`&nbsp;`: a
+// space).
 Unit EntityEscape(std::string_view text, std::size_t pos) {
   constexpr std::size_t kLongest = 10;  // "&#x0000026;"
   const std::size_t end = text.substr(pos, kLongest + 1).find(';');
   if (end == std::string_view::npos || end < 3) return {'&', 1};
   const std::string name = AsciiLower(text.substr(pos + 1, end - 1));
   static constexpr std::pair<std::string_view, char> kNamed[] = {
-      {"amp", '&'}, {"lt", '<'}, {"gt", '>'}, {"quot", '"'}, {"apos", '\''}};
+      {"amp", '&'}, {"lt", '<'}, {"gt", '>'}, {"quot", '"'}, {"apos", '\''}, {"nbsp", ' '}};
   for (const auto& [entity, c] : kNamed) {
     if (name == entity) return {static_cast<unsigned char>(c), end + 1};
   }
@@ -163,8 +158,7 @@ bool IsValidUtf8(std::string_view text) {
 std::string_view Trim(std::string_view text) {
   const auto first = text.find_first_not_of(kSpace);
   if (first == std::string_view::npos) return {};
-  const auto last = text.find_last_not_of(kSpace);
-  return text.substr(first, last - first + 1);
+  return text.substr(first, text.find_last_not_of(kSpace) - first + 1);
 }
 
 std::string EscapeControls(std::string_view text) { return Excerpt(text, std::string_view::npos); }
@@ -197,24 +191,25 @@ std::size_t FindControl(std::string_view text) {
 
 std::string CollapseWhitespace(std::string_view text) {
   std::string out;
-  bool space = false;
-  for (const char c : text) {
-    if (kSpace.find(c) != std::string_view::npos) {
-      space = !out.empty();
-    } else {
-      if (space) out += ' ';
-      space = false;
-      out += c;
-    }
+  for (auto pos = text.find_first_not_of(kSpace); pos != std::string_view::npos;
+       pos = text.find_first_not_of(kSpace, pos)) {
+    const auto end = std::min(text.find_first_of(kSpace, pos), text.size());
+    if (!out.empty()) out += ' ';
+    out += text.substr(pos, end - pos);
+    pos = end;
   }
   return out;
 }
 
-std::string PercentDecode(std::string_view text) {
+std::string Unescape(std::string_view text, bool html) {
   std::string out;
   for (std::size_t pos = 0; pos < text.size();) {
-    const Unit unit = Decode(text, pos, kPercent);
-    out += static_cast<char>(unit.code);
+    const Unit unit = Decode(text, pos, html ? kEntity : kPercent);
+    if (unit.code < (html ? 0x80u : 0x100u)) {
+      out += static_cast<char>(unit.code);
+    } else {
+      out += text.substr(pos, unit.length);
+    }
     pos += unit.length;
   }
   return out;

@@ -1,8 +1,6 @@
 #pragma once
 // Internal helpers of the library (not installed): text besides the public helpers of
-// toucan/client.hpp and error.hpp, and JSON parsing with its limits built in: depth is checked
-// while parsing (a deep document is never built), objects are built in linear time, and user
-// numbers are checked for exactness.
+// toucan/client.hpp and error.hpp, and JSON parsing with its limits built in.
 #include "toucan/client.hpp"
 
 namespace toucan {
@@ -11,8 +9,9 @@ namespace toucan {
 // characters EscapeControls escapes (C0, DEL, C1, bidirectional formatting) as `\uXXXX`.
 std::string DumpJson(const Json& value);
 
-// `%XX` escapes decoded into bytes, once; a `%` without two hex digits stays as it is.
-std::string PercentDecode(std::string_view text);
+// `%XX` escapes decoded into bytes, once; a `%` without two hex digits stays as it is. With `html`,
+// HTML character references to ASCII (`&amp;`, `&#38;`, `&nbsp;`) instead; the others stay.
+std::string Unescape(std::string_view text, bool html = false);
 
 // Runs of whitespace become one space; leading and trailing whitespace is dropped.
 std::string CollapseWhitespace(std::string_view text);
@@ -48,10 +47,5 @@ JsonParseResult ParseBoundedJson(std::string_view text, JsonNumbers numbers,
 inline Json::object_t::Container& Members(Json& object) {
   return static_cast<Json::object_t::Container&>(object.get_ref<Json::object_t&>());
 }
-
-// True when the JSON number `literal` has the decimal value of `value` (`2.50` and 2.5 agree;
-// `0.1000000000000000000001` and 0.1 do not). A literal without fraction or exponent that reached
-// a double was an integer beyond 64 bits: never exact.
-bool IsExactDouble(double value, std::string_view literal);
 
 }  // namespace toucan

@@ -46,7 +46,6 @@ void CheckAttributeKeys(const Json& attributes);
 void ApplyAttributeArgument(Json& attributes, std::string_view argument);
 
 // Later wins; linear (Json's own operator[] scans the object for each key).
-void MergeAttributes(Json& target, const Json& source);
 void MergeAttributes(Json& target, std::span<const Json> sources);
 
 // User input as JSON (see doc/library.md). Throws Error(kUsage) naming `what`.

@@ -160,7 +160,7 @@ void ApplyUserObject(const Json& object, TokenRequest& request, BatchLine& resul
     } else if (key == "role") {
       request.role = value.get<std::string>();
     } else if (key == "attributes") {
-      MergeAttributes(request.attributes, value);
+      MergeAttributes(request.attributes, {&value, 1});
     } else if (key == "permissions") {
       request.permissions = value;
     } else if (key != "distinctId") {
@@ -297,7 +297,7 @@ void ParseCsvCells(const std::vector<std::string>& cells, const CsvColumns& colu
       members.emplace_back(name, options.schema ? options.schema->Coerce(name, cell) : Json(cell));
     }
   }
-  MergeAttributes(request.attributes, attributes);
+  MergeAttributes(request.attributes, {&attributes, 1});
   CompleteRequest(std::move(request), options.schema, result);
 }
 

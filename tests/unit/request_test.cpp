@@ -1,10 +1,10 @@
-#include "cpu_time.hpp"
 #include <gtest/gtest.h>
 #include <time.h>
 
 #include <chrono>
 #include <functional>
 
+#include "cpu_time.hpp"
 #include "text.hpp"
 #include "toucan/client.hpp"
 
@@ -193,7 +193,10 @@ TEST(JsonInput, ManyAttributesInLinearTime) {
   for (int i = 0; i < 95'000; ++i) text += (i ? ",\"a" : "\"a") + std::to_string(i) + "\":\"v\"";
   text += "}";
   Json attributes = Json::parse(R"({"a7":"default","region":"EU"})");
-  EXPECT_LT(SecondsFor([&] { MergeAttributes(attributes, ParseJsonObject(text, "--attributes")); }),
+  EXPECT_LT(SecondsFor([&] {
+              const Json parsed = ParseJsonObject(text, "--attributes");
+              MergeAttributes(attributes, {&parsed, 1});
+            }),
             2.0);
   EXPECT_EQ(attributes.size(), 95'001u);
   EXPECT_EQ(attributes.begin().key(), "a7");
@@ -201,9 +204,11 @@ TEST(JsonInput, ManyAttributesInLinearTime) {
 
 TEST(JsonInput, MergeLaterWinsInPlace) {
   Json target = Json::parse(R"({"region":"EU","tier":"free"})");
-  MergeAttributes(target, Json::parse(R"({"tier":"pro","x":1})"));
+  const Json layer = Json::parse(R"({"tier":"pro","x":1})");
+  MergeAttributes(target, {&layer, 1});
   EXPECT_EQ(target.dump(), R"({"region":"EU","tier":"pro","x":1})");
-  EXPECT_EQ(KindOf([&] { MergeAttributes(target, Json::array()); }), ErrorKind::kUsage);
+  const Json array = Json::array();
+  EXPECT_EQ(KindOf([&] { MergeAttributes(target, {&array, 1}); }), ErrorKind::kUsage);
   // Several layers (--attributes, then each -a) in one pass.
   const std::vector<Json> layers{Json{{"x", 2}}, Json{{"y", 3}, {"region", "US"}}};
   MergeAttributes(target, std::span<const Json>(layers));

@@ -1,5 +1,4 @@
 // The text layer: UTF-8, escaping, excerpts, the Redactor and bounded JSON parsing.
-#include "cpu_time.hpp"
 #include "../../src/text.hpp"
 
 #include <gtest/gtest.h>
@@ -11,6 +10,7 @@
 #include <functional>
 #include <random>
 
+#include "cpu_time.hpp"
 #include "key_forms.hpp"
 
 namespace toucan {
@@ -96,9 +96,11 @@ TEST(Text, FindControlSeesC0DelAndC1) {
   EXPECT_EQ(FindControl("a\xC2\xA0\xC2"), std::string_view::npos);  // U+00A0 is no control
 }
 
-TEST(Text, PercentDecodeOnce) {
-  EXPECT_EQ(PercentDecode("%2e%2E.%252e%c0%ae"), "...%2e\xC0\xAE");
-  EXPECT_EQ(PercentDecode("%%zz%4"), "%%zz%4");
+TEST(Text, UnescapeOnce) {
+  EXPECT_EQ(Unescape("%2e%2E.%252e%c0%ae"), "...%2e\xC0\xAE");
+  EXPECT_EQ(Unescape("%%zz%4"), "%%zz%4");
+  EXPECT_EQ(Unescape("a&AMP;b&#x26;&nbsp;&amp;lt;&#233;&bogus;&#", true),
+            "a&b& &lt;&#233;&bogus;&#");
 }
 
 // ---- Redactor ---------------------------------------------------------------------------------
@@ -281,12 +283,15 @@ TEST(BoundedJson, ExactNumbers) {
       << result.failure->message;
 }
 
-TEST(BoundedJson, IsExactDouble) {
-  EXPECT_TRUE(IsExactDouble(2.5, "2.50"));
-  EXPECT_TRUE(IsExactDouble(2.5, "25e-1"));
-  EXPECT_TRUE(IsExactDouble(0.0, "0.000e99"));
-  EXPECT_FALSE(IsExactDouble(1e22, "10000000000000000000000"));  // integer syntax past 64 bits
-  EXPECT_FALSE(IsExactDouble(0.1, "0.1000000000000000000001"));
+TEST(BoundedJson, DecimalsCompareByValue) {
+  const auto exact = [](const char* text) {
+    return !ParseBoundedJson(text, JsonNumbers::kExact).failure;
+  };
+  EXPECT_TRUE(exact("2.50"));
+  EXPECT_TRUE(exact("25e-1"));
+  EXPECT_TRUE(exact("0.000e99"));
+  EXPECT_FALSE(exact("10000000000000000000000"));  // integer syntax past 64 bits
+  EXPECT_FALSE(exact("0.1000000000000000000001"));
 }
 
 TEST(BoundedJson, ErrorMessagesArePrintable) {
