@@ -74,8 +74,10 @@ std::string CheckedEndpointPath(std::string_view path) {
   }
   std::string endpoint = EncodeNonAscii(path);
   if (endpoint.empty() || endpoint.front() != '/') endpoint.insert(0, "/");
-  for (const auto part : std::views::split(std::string_view(endpoint).substr(1), '/')) {
-    std::string segment(part.begin(), part.end());
+  // Not std::views::split: clang 14 cannot compile it against libstdc++ 12 (the fuzz build).
+  for (std::size_t from = 1, to = 0; from <= endpoint.size(); from = to + 1) {
+    to = std::min(endpoint.find('/', from), endpoint.size());
+    std::string segment = endpoint.substr(from, to - from);
     for (int decodings = 0; decodings <= 2; ++decodings, segment = Unescape(segment)) {
       const std::string_view name = std::string_view(segment).substr(0, segment.find(';'));
       if (name == "." || name == ".." || !IsValidUtf8(segment) ||

@@ -37,8 +37,8 @@ int Spawn(const std::vector<std::string>& argv, const std::string& name, pid_t& 
   const int tty = ::open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
   if (tty >= 0) ::close(tty);
   g_command_has_group = tty < 0;
-  // Until its pid is stored, a signal handler could not stop the command: SIGINT and SIGTERM wait
-  // till then. The command starts with the mask as it was.
+  // Until its pid is stored, a signal handler could not stop the command: the signals wait. The
+  // command starts with the mask as it was.
   const SignalsHeld held;
   posix_spawnattr_setsigmask(&attributes, &held.previous());
   posix_spawnattr_setflags(&attributes,
@@ -108,7 +108,7 @@ std::string RunKeyCommand(const std::vector<std::string>& argv, std::chrono::mil
   const std::string name = "api-key-command " + Quoted(Join(argv, " "));
   pid_t pid = -1;
   const int fd = Spawn(argv, name, pid);
-  if (g_command_stopped) KillCommand(pid);  // a signal came before it was started
+  if (g_command_stopped) StopKeyCommand();  // a signal came before it was started
   std::string head;
   const auto status = ReadUntilExit(fd, pid, std::chrono::steady_clock::now() + timeout, head);
   // Past the limit the command is stopped before its output pipe closes, so that it is reported

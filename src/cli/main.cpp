@@ -256,6 +256,7 @@ int Run(int argc, char** argv) {
   }
   LineWriter out(STDOUT_FILENO);
   for (const Json& row : rows()) WriteRow(out, row);
+  if (!parsed.base_url_conflict.empty()) throw UsageError(parsed.base_url_conflict);
   if (schema) {
     ReportSchemaProblems(*schema, request.attributes);  // the verdict, as a mint's
     if (!g_quiet) PrintError("the schema passes these attributes");

@@ -14,8 +14,7 @@ namespace toucan {
 SignalsHeld::SignalsHeld() {
   sigset_t held;
   sigemptyset(&held);
-  sigaddset(&held, SIGINT);
-  sigaddset(&held, SIGTERM);
+  for (const int signal : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&held, signal);
   pthread_sigmask(SIG_BLOCK, &held, &previous_);
 }
 

@@ -22,7 +22,7 @@ inline bool IsOutputFormat(std::string_view name) {
   return std::find(kOutputFormats.begin(), kOutputFormats.end(), name) != kOutputFormats.end();
 }
 
-// Holds SIGINT/SIGTERM back for its lifetime, so that a row being written ends whole.
+// Holds the signals the program handles back for its lifetime, so that a row ends whole.
 class SignalsHeld {
  public:
   SignalsHeld();

@@ -62,7 +62,7 @@ AttributeDeclaration ParseLongForm(const std::string& name, const Json& declarat
       }
       for (const Json& allowed : value) {
         if (!Matches(entry.type, allowed)) {
-          throw UsageError(attribute + ": \"enum\" value " + Shown(allowed) + " is not a " +
+          throw UsageError(attribute + ": \"enum\" value " + Shown(allowed) + " is not of type " +
                            kTypeNames[static_cast<std::size_t>(entry.type)]);
         }
       }

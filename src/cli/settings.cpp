@@ -153,12 +153,11 @@ void ApplyBaseUrlVariable(Parsed& parsed, const std::optional<Profile>& profile,
     const std::string conflict =
         "TOUCAN_BASE_URL '" + MaskUserinfo(*value) + "' is not the instance of profile '" +
         profile->name + "' ('" + MaskUserinfo(own) + "'" +
-        (profile->base_url ? "" : ", the default") + "), whose own key would be sent there";
-    if (parsed.command != "config") {
-      throw UsageError(conflict +
-                       "; pass --base-url to choose the instance, or unset TOUCAN_BASE_URL");
-    }
-    parsed.base_url_conflict = conflict;  // `config` shows the profile's URL, and why
+        (profile->base_url ? "" : ", the default") +
+        "), whose own key would be sent there; pass --base-url to choose the instance, or unset "
+        "TOUCAN_BASE_URL";
+    if (parsed.command != "config") throw UsageError(conflict);
+    parsed.base_url_conflict = conflict;  // `config` shows the profile's URL, then refuses
     return;
   }
   ApplyVariable(parsed, env, "--base-url", "TOUCAN_BASE_URL", &parsed.options.base_url);
@@ -279,6 +278,9 @@ bool NamesStandardInput(const std::string& path) {
 
 int OpenInput(const std::string& path, const std::string& what) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && errno == EINTR) {  // a signal while a FIFO waits for its writer
+    throw Error(ErrorKind::kInterrupted, "interrupted while opening " + what + " '" + path + "'");
+  }
   if (fd < 0) {
     throw UsageError("cannot read " + what + " '" + path + "': " + std::strerror(errno));
   }
@@ -374,7 +376,7 @@ std::vector<Json> OriginRows(const Parsed& parsed, const Config& config,
     return value == std::floor(value) ? Json(static_cast<long long>(value)) : Json(value);
   };
   const std::string conflict =
-      parsed.base_url_conflict.empty() ? "" : "; a mint refuses " + parsed.base_url_conflict;
+      parsed.base_url_conflict.empty() ? "" : "; a mint refuses it: " + parsed.base_url_conflict;
   std::vector<Json> rows(
       {row("config", text(config.path)), row("profile", profile ? Json(profile->name) : Json()),
        Row("base-url", o.base_url, parsed.Source("--base-url") + conflict),

@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 
 #include <filesystem>
 #include <fstream>
@@ -220,6 +221,33 @@ TEST(Hostile, BatchOfAnEndlessLineStopsOnASignal) {
   EXPECT_EQ(result.exit_code, 143);
   EXPECT_FALSE(result.signaled) << "the first signal winds down, it does not kill";
   EXPECT_NE(result.err.find("toucan-token: interrupted: "), std::string::npos) << result.err;
+}
+
+// A FIFO without a writer blocks the open itself: a signal there is an interrupt, not an error.
+TEST(Hostile, SignalWhileABatchFifoWaitsForItsWriterIsAnInterrupt) {
+  const std::string fifo = TempPath("writerless.fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::thread signaller;
+  const auto watch = [&](pid_t pid, const std::string&) {
+    if (signaller.joinable()) return;
+    signaller = std::thread([pid] {  // readiness: blocked in openat (syscall number first)
+      const std::string blocked = std::to_string(SYS_openat) + " ";
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+      for (std::string text;
+           std::chrono::steady_clock::now() < deadline && text.rfind(blocked, 0) != 0;) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        std::getline(std::ifstream("/proc/" + std::to_string(pid) + "/syscall"), text);
+      }
+      ::kill(pid, SIGTERM);
+    });
+  };
+  const RunResult result =
+      RunTool({"batch", fifo, "--dry-run"}, {}, std::nullopt, TOUCAN_TOKEN_BINARY, watch);
+  signaller.join();
+  std::remove(fifo.c_str());
+  EXPECT_EQ(result.exit_code, 143) << result.err;
+  EXPECT_NE(result.err.find("interrupted while opening the batch file"), std::string::npos)
+      << result.err;
 }
 
 TEST(Hostile, BatchWithStdinClosedIsAnInputError) {

@@ -84,13 +84,16 @@ TEST_F(Profiles, ToucanBaseUrlNeverTakesTheProfilesKeyElsewhere) {
               WriteFile("key.txt", std::string(kApiKey) + "\n") + "\"\n");
   const std::string dev_url = "http://dev:s3cr3t@127.0.0.1:" + std::to_string(dev.port());
   const Env env = HomeEnv({{"PROD_KEY", kApiKey}, {"TOUCAN_BASE_URL", dev_url}});
-  // `config` shows the conflict instead of stopping at it.
+  // `config` shows every setting, the conflict in the base URL's source, then refuses as a mint.
   const RunResult shown = RunChecked({"config", "--profile", "prod"}, env);
-  EXPECT_EQ(shown.exit_code, 0) << shown.err;
-  EXPECT_NE(shown.out.find("; a mint refuses TOUCAN_BASE_URL 'http://***@127.0.0.1:"),
+  EXPECT_EQ(shown.exit_code, 2) << shown.err;
+  EXPECT_NE(shown.out.find("; a mint refuses it: TOUCAN_BASE_URL 'http://***@127.0.0.1:"),
             std::string::npos)
       << shown.out;
+  EXPECT_NE(shown.out.find("\"name\":\"api-key\""), std::string::npos) << shown.out;
   EXPECT_EQ(shown.out.find("s3cr3t"), std::string::npos);
+  EXPECT_EQ(std::count(shown.err.begin(), shown.err.end(), '\n'), 1) << shown.err;
+  EXPECT_NE(shown.err.find("pass --base-url to choose the instance"), std::string::npos);
   for (const std::string profile : {"prod", "nourl"}) {
     const RunResult refused = RunChecked({"--profile", profile, "-u", "u1"}, env);
     EXPECT_EQ(refused.exit_code, 2) << refused.err;
@@ -337,8 +340,10 @@ TEST_F(Profiles, ProfilesCommandHidesAKeyWrittenIntoTheFile) {
   EXPECT_NE(result.out.find(R"("api-key-command":["echo","***"])"), std::string::npos)
       << result.out;
   // The key of a profile that is not the active one is known too.
-  WriteConfig("[profile.prod]\napi-key-env = \"PROD_KEY\"\n[profile.ci]\n"
-              "api-key-command = [\"echo\", \"" + std::string(kApiKey) + "\"]\n");
+  WriteConfig(
+      "[profile.prod]\napi-key-env = \"PROD_KEY\"\n[profile.ci]\n"
+      "api-key-command = [\"echo\", \"" +
+      std::string(kApiKey) + "\"]\n");
   const RunResult other = RunChecked({"profiles"}, HomeEnv({{"PROD_KEY", kApiKey}}));
   ASSERT_EQ(other.exit_code, 0) << other.err;
   EXPECT_NE(other.out.find(R"("api-key-command":["echo","***"])"), std::string::npos) << other.out;
@@ -372,10 +377,10 @@ TEST_F(Profiles, SchemaCatchesMistakesInSingleMode) {
 // Three mistakes, one run: a line each on stderr, and all of them in a batch row's message.
 TEST_F(Profiles, SchemaReportsEveryProblemInOneRun) {
   TestServer server(TokenReply());
-  const std::string schema = WriteFile(
-      "every.toml",
-      "region = { type = \"string\", enum = [\"EU\", \"US\"] }\nyear = \"integer\"\n"
-      "active = \"boolean\"\n");
+  const std::string schema =
+      WriteFile("every.toml",
+                "region = { type = \"string\", enum = [\"EU\", \"US\"] }\nyear = \"integer\"\n"
+                "active = \"boolean\"\n");
   const Env env = HomeEnv({{"TOUCAN_API_KEY", kApiKey}, {"TOUCAN_BASE_URL", server.url()}});
   RunResult result = RunChecked({"-u", "u1", "--schema", schema, "-a", "regoin=EU", "-a",
                                  "year=last", "-a", "actve=true", "-a", "region=Eu"},
@@ -389,8 +394,9 @@ TEST_F(Profiles, SchemaReportsEveryProblemInOneRun) {
             "toucan-token: unknown attribute 'actve' (did you mean 'active'?)\n"
             "toucan-token: attribute 'region': \"Eu\" is not one of \"EU\", \"US\" (did you mean "
             "'EU'?)\n");
-  result = RunChecked({"batch", "--schema", schema},
-                      env, std::string(R"({"distinctId":"u1","attributes":{"regoin":"EU","year":"x"}})") + "\n");
+  result = RunChecked(
+      {"batch", "--schema", schema}, env,
+      std::string(R"({"distinctId":"u1","attributes":{"regoin":"EU","year":"x"}})") + "\n");
   EXPECT_EQ(result.exit_code, 2);
   const json row = json::parse(result.out);
   EXPECT_EQ(row["error"]["message"],
@@ -932,10 +938,9 @@ TEST_F(Cache, TwentyConcurrentProcesses) {
 // `config`: each setting and attribute with its source; sends nothing, needs no key, shows none.
 TEST_F(Profiles, ConfigSaysWhereEverySettingAndAttributeCameFrom) {
   TestServer server(TokenReply());
-  const std::string config = WriteConfig(
-      "[profile.prod]\nbase-url = \"" + server.url() +
-      "\"\napi-key-env = \"PROD_KEY\"\nrole = \"viewer\"\n"
-      "attributes = { region = \"US\", tier = \"gold\" }\n");
+  const std::string config = WriteConfig("[profile.prod]\nbase-url = \"" + server.url() +
+                                         "\"\napi-key-env = \"PROD_KEY\"\nrole = \"viewer\"\n"
+                                         "attributes = { region = \"US\", tier = \"gold\" }\n");
   const std::string attrs = WriteFile("attrs.json", R"({"region": "FR", "year": 2020})");
   const RunResult result =
       RunChecked({"config", "--profile", "prod", "-u", "u1", "--attributes", "@" + attrs, "-a",
@@ -974,7 +979,8 @@ TEST_F(Profiles, ConfigSaysWhereEverySettingAndAttributeCameFrom) {
   EXPECT_EQ(server.request_count(), 0u);
 
   // With a schema, the rows are followed by its verdict, as a mint would give it.
-  const std::string schema = WriteFile("s.toml", "region = { type = \"string\", enum = [\"EU\"] }\n");
+  const std::string schema =
+      WriteFile("s.toml", "region = { type = \"string\", enum = [\"EU\"] }\n");
   const RunResult checked =
       RunChecked({"config", "-u", "u1", "--schema", schema, "-a", "region=Eu"}, HomeEnv());
   EXPECT_EQ(checked.exit_code, 2);
@@ -986,8 +992,8 @@ TEST_F(Profiles, ConfigSaysWhereEverySettingAndAttributeCameFrom) {
   EXPECT_EQ(passed.exit_code, 0) << passed.err;
   EXPECT_EQ(passed.err, "toucan-token: the schema passes these attributes\n");
   // The profile's key variable is missing: the message says the profile named it.
-  const RunResult missing = RunChecked({"--profile", "prod", "-u", "u1"},
-                                       HomeEnv({{"TOUCAN_API_KEY", kApiKey}}));
+  const RunResult missing =
+      RunChecked({"--profile", "prod", "-u", "u1"}, HomeEnv({{"TOUCAN_API_KEY", kApiKey}}));
   EXPECT_EQ(missing.exit_code, 2);
   ExpectOneErrorLine(missing, "no API key: set PROD_KEY (named by " + in_profile +
                                   "3); TOUCAN_API_KEY is not used with it)");
@@ -999,9 +1005,8 @@ TEST_F(Profiles, ConfigSaysWhereEverySettingAndAttributeCameFrom) {
 
 TEST_F(Profiles, DryRunVerboseSaysWhereEverySettingCameFrom) {
   WriteConfig("[profile.default]\nattributes = { region = \"US\" }\n");
-  const RunResult result =
-      RunChecked({"-u", "u1", "-a", "region=EU", "--dry-run", "-v"},
-                 HomeEnv({{"TOUCAN_BASE_URL", "https://bi.example.com"}}));
+  const RunResult result = RunChecked({"-u", "u1", "-a", "region=EU", "--dry-run", "-v"},
+                                      HomeEnv({{"TOUCAN_BASE_URL", "https://bi.example.com"}}));
   ASSERT_EQ(result.exit_code, 0) << result.err;
   for (const char* says :
        {"toucan-token: base-url = https://bi.example.com (env TOUCAN_BASE_URL)\n",
@@ -1010,7 +1015,8 @@ TEST_F(Profiles, DryRunVerboseSaysWhereEverySettingCameFrom) {
         "toucan-token: attribute region = \"EU\" (flag; overrides \"US\" from profile default ("}) {
     EXPECT_NE(result.err.find(says), std::string::npos) << says << "\n" << result.err;
   }
-  EXPECT_EQ(json::parse(result.out)["body"]["user"]["attributes"], json::parse(R"({"region":"EU"})"));
+  EXPECT_EQ(json::parse(result.out)["body"]["user"]["attributes"],
+            json::parse(R"({"region":"EU"})"));
 }
 
 }  // namespace

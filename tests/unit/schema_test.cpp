@@ -318,7 +318,7 @@ TEST(SchemaLoad, EnumMustBeANonEmptyArrayOfTheDeclaredType) {
             std::string::npos);
   EXPECT_NE(UsageMessage([] {
               Schema::Parse(R"({"r": {"type": "integer", "enum": ["EU"]}})", "s.json", true);
-            }).find("\"enum\" value \"EU\" is not a integer"),
+            }).find("\"enum\" value \"EU\" is not of type integer"),
             std::string::npos);
 }
 
