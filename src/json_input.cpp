@@ -142,6 +142,10 @@ class Builder final : public nlohmann::json_sax<Json> {
   }
 
   JsonParseResult Parse(std::string_view text) && {
+    // nlohmann's lexer reads a NUL as the end of the input: `{...}\0garbage` would pass.
+    if (text.find('\0') != std::string_view::npos) {
+      return {Json(), JsonParseFailure{JsonParseFailure::Reason::kSyntax, "it holds a NUL byte"}};
+    }
     // User input keeps nlohmann's own refusal of numbers beyond a double (and its message).
     const std::optional<std::string> tamed =
         numbers_ == JsonNumbers::kAny ? NullForOverflows(text) : std::nullopt;

@@ -102,15 +102,24 @@ long Number(std::string_view text, int base) {
   return error == std::errc() && end == text.data() + text.size() ? long{value} : -1;
 }
 
-// `&amp;`, `&#38;`, `&#x26;` and the other references an error page uses for ASCII (`&nbsp;`: a
-// space).
+// `&#38;`, `&#x26;` and every named reference HTML has for a printable ASCII character
+// (`&lowbar;`, `&UnderBar;`; any case), so that none hides a piece of the key. `&nbsp;`: a space.
 Unit EntityEscape(std::string_view text, std::size_t pos) {
-  constexpr std::size_t kLongest = 10;  // "&#x0000026;"
+  constexpr std::size_t kLongest = 18;  // "&DiacriticalGrave;"
   const std::size_t end = text.substr(pos, kLongest + 1).find(';');
   if (end == std::string_view::npos || end < 3) return {'&', 1};
   const std::string name = AsciiLower(text.substr(pos + 1, end - 1));
   static constexpr std::pair<std::string_view, char> kNamed[] = {
-      {"amp", '&'}, {"lt", '<'}, {"gt", '>'}, {"quot", '"'}, {"apos", '\''}, {"nbsp", ' '}};
+      {"excl", '!'},   {"quot", '"'},     {"num", '#'},          {"dollar", '$'},
+      {"percnt", '%'}, {"amp", '&'},      {"apos", '\''},        {"lpar", '('},
+      {"rpar", ')'},   {"ast", '*'},      {"midast", '*'},       {"plus", '+'},
+      {"comma", ','},  {"period", '.'},   {"sol", '/'},          {"colon", ':'},
+      {"semi", ';'},   {"lt", '<'},       {"equals", '='},       {"gt", '>'},
+      {"quest", '?'},  {"commat", '@'},   {"lsqb", '['},         {"lbrack", '['},
+      {"bsol", '\\'},  {"rsqb", ']'},     {"rbrack", ']'},       {"hat", '^'},
+      {"lowbar", '_'}, {"underbar", '_'}, {"grave", '`'},        {"lcub", '{'},
+      {"lbrace", '{'}, {"verbar", '|'},   {"vert", '|'},         {"rcub", '}'},
+      {"rbrace", '}'}, {"nbsp", ' '},     {"verticalline", '|'}, {"diacriticalgrave", '`'}};
   for (const auto& [entity, c] : kNamed) {
     if (name == entity) return {static_cast<unsigned char>(c), end + 1};
   }

@@ -152,6 +152,14 @@ std::string UnknownOption(const std::string& arg, const CLI::App& app) {
     for (const auto& l : option->get_lnames()) names.push_back("--" + l);
   }
   const std::string name = arg.substr(0, arg.find('='));
+  for (const CLI::App* sub : app.get_subcommands()) {  // `--keep-going batch`: known, misplaced
+    for (const CLI::Option* option : sub->get_options()) {
+      if (name.size() > 2 && option->check_lname(name.substr(2))) {
+        return "option '" + name + "' belongs to '" + sub->get_name() + "': write it after '" +
+               sub->get_name() + "'";
+      }
+    }
+  }
   return "unknown option '" + Excerpt(name, 100) + "'" + DidYouMean(name, names);
 }
 

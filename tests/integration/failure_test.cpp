@@ -157,7 +157,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadReplyCase{"Array", R"([{"token":"x"}])", "is a JSON array"},
         BadReplyCase{"TwoMiB", "{\"token\":\"" + std::string(2 * 1024 * 1024, 'a') + "\"}",
                      "larger than 1 MiB"},
-        BadReplyCase{"InvalidUtf8", "{\"token\":\"a\",\"x\":\"\xff\"}", "not JSON"}),
+        BadReplyCase{"InvalidUtf8", "{\"token\":\"a\",\"x\":\"\xff\"}", "not JSON"},
+        BadReplyCase{"NulThenGarbage", std::string(R"({"token":"a"})") + '\0' + "garbage",
+                     "not JSON"}),
     [](const auto& test_case) { return std::string(test_case.param.name); });
 
 TEST(Failure, ChunkedReplyOverTheCapIsCut) {

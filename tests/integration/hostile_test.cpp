@@ -675,6 +675,21 @@ TEST(Hostile, TheKeyPastedWhereANameOrPathGoesIsNeverShown) {
   EXPECT_EQ(server.request_count(), 0u);
 }
 
+// The key sent comes from OTHER_KEY; TOUCAN_API_KEY, also known, is pasted into an attribute
+// and echoed back in a successful reply's field.
+TEST(Hostile, AnotherKnownKeyEchoedInASuccessfulReplyIsMasked) {
+  TestServer server([](const httplib::Request& request, httplib::Response& response, int) {
+    response.set_content(
+        std::string(R"({"token":"t0k","expiresIn":60,"echo":)") + request.body + "}",
+        "application/json");
+  });
+  const RunResult result =
+      Mint(server.url(), {"--api-key-env", "OTHER_KEY", "-a", std::string("note=") + kApiKey},
+           {{"OTHER_KEY", "sk_other_0123456789abcdef"}});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(json::parse(result.out)["echo"]["user"]["attributes"]["note"], "***");
+}
+
 TEST(Hostile, TheKeyInTheBaseUrlIsNotShownInTheVerboseLineOrThe404Message) {
   TestServer server(Reply(404, "not here"));
   const RunResult result = Mint(server.url() + "/" + kApiKey, {"-v", "--retries", "0"});

@@ -40,6 +40,9 @@ INSTANTIATE_TEST_SUITE_P(
         MeantCase{"Abbreviation",
                   {"batch", "--conc", "3"},
                   "unknown option '--conc' (did you mean --concurrency?)"},
+        MeantCase{"BatchOptionBeforeBatch",
+                  {"--keep-going", "batch", "-"},
+                  "option '--keep-going' belongs to 'batch': write it after 'batch'"},
         MeantCase{"FarFromAnything", {"-u", "u1", "--zzzzzz"}, "unknown option '--zzzzzz' (see"},
         MeantCase{"Command", {"profile"}, "unknown command 'profile' (did you mean profiles?)"},
         MeantCase{"BareId", {"u1"}, "a distinct id goes after -u"},
@@ -71,9 +74,8 @@ TEST(Messages, AFileNameWhereJsonWasDueSuggestsTheAt) {
   const std::string path = ::testing::TempDir() + "toucan-meant-" + std::to_string(getpid());
   std::ofstream(path) << R"({"region": "EU"})";
   for (const char* flag : {"--attributes", "--permissions"}) {
-    const RunResult result =
-        RunChecked({"-u", "u1", flag, path}, {{"TOUCAN_API_KEY", kApiKey},
-                                              {"TOUCAN_BASE_URL", server.url()}});
+    const RunResult result = RunChecked(
+        {"-u", "u1", flag, path}, {{"TOUCAN_API_KEY", kApiKey}, {"TOUCAN_BASE_URL", server.url()}});
     EXPECT_EQ(result.exit_code, 2);
     ExpectOneErrorLine(result, "did you mean @" + path + "?");
   }

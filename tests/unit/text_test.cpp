@@ -191,6 +191,7 @@ TEST(Redactor, RandomMixturesNeverSurvive) {
       case 3:
         return std::string(1, static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
       case 4:
+        if (c == '_') return random() % 2 ? "&lowbar;" : "&UnderBar;";
         return "&#x" + key_forms::PercentEncoded(std::string(1, c), true).substr(1) + ";";
       default:
         return std::string(1, c);
