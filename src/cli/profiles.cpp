@@ -159,8 +159,9 @@ Profile ParseProfile(const toml::key& name, const toml::node& node, const Contex
   profile.name = std::string(name.str());
   std::vector<std::string> sources;
   for (const auto& [key, value] : internal::InFileOrder(*table)) {
-    const auto* setting = std::find_if(std::begin(kSettings), std::end(kSettings),
-                                       [&](const auto& s) { return s.first == key->str(); });
+    const auto* setting =
+        std::find_if(std::begin(kSettings), std::end(kSettings),
+                     [name = key->str()](const auto& s) { return s.first == name; });
     if (setting == std::end(kSettings)) UnknownKey(*key, false);
     setting->second(profile, Value{setting->first, *value, context});
     profile.lines[std::string(key->str())] = Where(key->source(), false);
