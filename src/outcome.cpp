@@ -315,10 +315,12 @@ std::string FormatDay(unsigned long long days, unsigned long long second) {
   const unsigned long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
   const unsigned long long month = mp < 10 ? mp + 3 : mp - 9;
   const unsigned long long year = yoe + era * 400 + (month <= 2 ? 1 : 0);
-  char text[80];
-  const int length = std::snprintf(text, 40, year > 9999 ? "+%llu" : "%04llu", year);
-  std::snprintf(text + length, 40, "-%02llu-%02lluT%02llu:%02llu:%02lluZ", month,
-                doy - (153 * mp + 2) / 5 + 1, second / 3600, second / 60 % 60, second % 60);
+  char text[160];  // what the compiler proves each field could take, so no build warns
+  std::snprintf(text, sizeof text,
+                year > 9999 ? "+%llu-%02llu-%02lluT%02llu:%02llu:%02lluZ"
+                            : "%04llu-%02llu-%02lluT%02llu:%02llu:%02lluZ",
+                year, month, doy - (153 * mp + 2) / 5 + 1, second / 3600, second / 60 % 60,
+                second % 60);
   return text;
 }
 
