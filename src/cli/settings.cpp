@@ -207,7 +207,8 @@ void CheckOutput(const Parsed& parsed, const std::optional<Profile>& profile,
   // The default is json, so a format that is refused came from one of these.
   const std::string from = source == "flag"                ? "-o/--output"
                            : source == "env TOUCAN_OUTPUT" ? "TOUCAN_OUTPUT"
-                                                           : "the profile '" + profile->name + "'";
+                           : profile                       ? "the profile '" + profile->name + "'"
+                                                           : "the default";
   // Any format but JSON is a script expecting a token, or a $GITHUB_ENV, that the request
   // would land in.
   if (o.dry_run && o.output != "json") {
