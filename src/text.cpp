@@ -120,13 +120,15 @@ Unit EntityEscape(std::string_view text, std::size_t pos) {
       {"lowbar", '_'}, {"underbar", '_'}, {"grave", '`'},        {"lcub", '{'},
       {"lbrace", '{'}, {"verbar", '|'},   {"vert", '|'},         {"rcub", '}'},
       {"rbrace", '}'}, {"nbsp", ' '},     {"verticalline", '|'}, {"diacriticalgrave", '`'}};
+  if (name[0] == '#') {  // numeric, the common case: no walk through the names
+    const bool hex = name[1] == 'x';
+    const long code = Number(std::string_view(name).substr(hex ? 2 : 1), hex ? 16 : 10);
+    return code < 0 ? Unit{'&', 1} : Unit{static_cast<std::uint32_t>(code), end + 1};
+  }
   for (const auto& [entity, c] : kNamed) {
     if (name == entity) return {static_cast<unsigned char>(c), end + 1};
   }
-  const bool hex = name[1] == 'x';
-  const long code = Number(std::string_view(name).substr(hex ? 2 : 1), hex ? 16 : 10);
-  if (name[0] != '#' || code < 0) return {'&', 1};
-  return {static_cast<std::uint32_t>(code), end + 1};
+  return {'&', 1};
 }
 
 // The character at `pos` under `decoding`. JSON's `\n` and the like are left as two characters:

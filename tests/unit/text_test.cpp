@@ -172,7 +172,8 @@ TEST(Redactor, LinearOnHostileText) {
   std::string text;
   while (text.size() < 1024 * 1024) text += "tk_live_Ab3dEf9\\u0048%69&#74;";  // near misses
   std::string out;
-  EXPECT_LT(SecondsFor([&] { out = redactor.Apply(text); }), 2.0);
+  // CPU seconds: ~0.1 optimised, ~2 in the Debug+ASan build; a quadratic scan would take minutes.
+  EXPECT_LT(SecondsFor([&] { out = redactor.Apply(text); }), 10.0);
   EXPECT_EQ(FindKeyForm(out.substr(0, 4096), kKey), std::nullopt);
 }
 
