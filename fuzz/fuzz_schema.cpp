@@ -1,7 +1,9 @@
 // Schema files, TOML and JSON, then the schema applied: `-a KEY=VALUE` conversion and checks.
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -26,8 +28,12 @@ void CheckMessage(const toucan::Error& e, std::string_view prefix) {
 }
 
 void Apply(const toucan::Schema& schema, std::string_view text) {
+  // The first declarations only: inserting into an ordered JSON object scans it, so 70,000
+  // declarations would time the harness out, not the code under test (whose lookups are indexed).
   toucan::Json attributes = toucan::Json::object();
-  for (const auto& declaration : schema.declarations()) {
+  const std::span declarations(schema.declarations());
+  for (const auto& declaration :
+       declarations.first(std::min<std::size_t>(declarations.size(), 256))) {
     try {
       const toucan::Json value = schema.Coerce(declaration.name, text);
       // A converted value is exactly the text: it prints back as the same JSON number.
