@@ -1,5 +1,4 @@
 #pragma once
-// The command line's pieces: flags → settings (each with its source) → a mode → exit code.
 #include <cstdlib>
 #include <map>
 #include <optional>

@@ -135,8 +135,7 @@ std::string OptionName(const CLI::Option& option) {
   return name;
 }
 
-// The options that apply, each with the command it belongs to: the main command's and those of
-// the subcommands given.
+// The options of the main command and of the subcommands given, each with its command.
 std::vector<std::pair<const CLI::Option*, const CLI::App*>> OptionsInUse(const CLI::App& app) {
   std::vector<const CLI::App*> apps{&app};
   std::vector<std::pair<const CLI::Option*, const CLI::App*>> options;

@@ -32,17 +32,17 @@ std::optional<std::string> XdgFolder(const Environment& env, const std::string& 
   return std::nullopt;
 }
 
-std::string Folder(const std::string& path) {
-  const auto slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
-
 }  // namespace internal
 
 namespace {
 
 using internal::Where;
+
+std::string Folder(const std::string& path) {
+  const auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
 
 // As ssh does: a file others could rewrite could point api-key-command at their program.
 void CheckPermissions(const std::string& path, const FileText& file) {
@@ -58,9 +58,9 @@ void CheckPermissions(const std::string& path, const FileText& file) {
   }
   // The folder that holds the name, and, for a symbolic link, the one that holds the file: in a
   // folder others may write, they can swap or remove the file whatever its own mode.
-  std::vector<std::string> folders{internal::Folder(path)};
+  std::vector<std::string> folders{Folder(path)};
   std::error_code error;
-  const std::string real = internal::Folder(std::filesystem::canonical(path, error));
+  const std::string real = Folder(std::filesystem::canonical(path, error));
   if (!error && real != folders.front()) folders.push_back(real);
   for (const std::string& folder : folders) {
     struct stat info {};
@@ -279,7 +279,7 @@ Config LoadConfig(const Environment& env) {
 Config ParseConfig(std::string_view text, const std::string& path, const Environment& env) {
   const toml::table document = internal::ParseToml(text, path);
   Config config{path, {}};
-  const Context context{internal::Folder(path), EnvValue(env, "HOME")};
+  const Context context{Folder(path), EnvValue(env, "HOME")};
   for (const auto& [key, value] : internal::InFileOrder(document)) {
     if (key->str() != "profile") UnknownKey(*key, true);
     const auto* profiles = value->as_table();

@@ -1,5 +1,4 @@
-// Settings: flags, then the environment and the profile below them, each with its source (for
-// `toucan-token config` and --dry-run -v); the inputs they name; the request they make.
+// Settings from flags, the environment and the profile, each with its source; inputs; the request.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
