@@ -29,9 +29,7 @@ bool IsEnvName(const std::string& name) {
 
 // "profile prod (PATH:LINE)": where the profile writes `key` ("base-url", "attributes.region").
 std::string ProfileSource(const Profile& profile, const std::string& key) {
-  const auto line = profile.lines.find(key);
-  return "profile " + profile.name + " (" +
-         (line == profile.lines.end() ? std::string() : line->second) + ")";
+  return "profile " + profile.name + " (" + profile.lines.at(key) + ")";  // each key has its line
 }
 
 constexpr std::size_t kMaxJsonInputBytes = std::size_t{1024} * 1024;
