@@ -1,5 +1,4 @@
 #pragma once
-// The command line's pieces: flags → settings (each with its source) → a mode → exit code.
 #include <cstdlib>
 #include <map>
 #include <optional>
@@ -45,8 +44,7 @@ struct Parsed {
   }
   // Set by a flag or its environment variable: above a profile.
   bool Given(const std::string& flag) const {
-    const std::string source = Source(flag);
-    return source == "flag" || source.rfind("env ", 0) == 0;
+    return Source(flag) == "flag" || Source(flag).starts_with("env ");
   }
 };
 
@@ -85,7 +83,7 @@ void WriteRow(LineWriter& out, const Json& row);
 
 // command_line.cpp. Returns an exit status when the run ends here (--help, --version, no args).
 std::optional<int> ParseCommandLine(int argc, char** argv, Parsed& parsed);
-// " (did you mean X?)" for a word close to one of `names`; empty when none is.
+// " (did you mean X?)" for a word close to one of `names` ('_' read as '-'), or empty.
 std::string DidYouMean(std::string word, const std::vector<std::string>& names);
 
 // settings.cpp.
@@ -96,7 +94,6 @@ Json ReadJsonObjectInput(const std::string& input, const std::string& flag);
 struct ApiKey {
   std::string key;  // empty when none is configured
   std::string source;
-  bool read = false;  // a key was read (it may still be empty or malformed)
 };
 ApiKey ReadApiKey(const Options& options);
 

@@ -135,30 +135,26 @@ std::string OptionName(const CLI::Option& option) {
   return name;
 }
 
-// The options that apply: the main command's and those of the subcommands given.
-std::vector<const CLI::Option*> OptionsInUse(const CLI::App& app) {
+// The options of the main command and of the subcommands given, each with its command.
+std::vector<std::pair<const CLI::Option*, const CLI::App*>> OptionsInUse(const CLI::App& app) {
   std::vector<const CLI::App*> apps{&app};
-  std::vector<const CLI::Option*> options;
+  std::vector<std::pair<const CLI::Option*, const CLI::App*>> options;
   for (std::size_t i = 0; i < apps.size(); ++i) {
     for (const CLI::App* sub : apps[i]->get_subcommands()) apps.push_back(sub);
-    for (const CLI::Option* option : apps[i]->get_options()) options.push_back(option);
+    for (const CLI::Option* option : apps[i]->get_options()) options.emplace_back(option, apps[i]);
   }
   return options;
 }
 
 std::string UnknownOption(const std::string& arg, const CLI::App& app) {
-  std::vector<std::string> names{"--help"};
-  for (const CLI::Option* option : OptionsInUse(app)) {
-    for (const auto& l : option->get_lnames()) names.push_back("--" + l);
-  }
   const std::string name = arg.substr(0, arg.find('='));
-  for (const CLI::App* sub : app.get_subcommands()) {  // `--keep-going batch`: known, misplaced
-    for (const CLI::Option* option : sub->get_options()) {
-      if (name.size() > 2 && option->check_lname(name.substr(2))) {
-        return "option '" + name + "' belongs to '" + sub->get_name() + "': write it after '" +
-               sub->get_name() + "'";
-      }
+  std::vector<std::string> names;
+  for (const auto& [option, owner] : OptionsInUse(app)) {
+    if (owner != &app && name.size() > 2 && option->check_lname(name.substr(2))) {
+      return "option '" + name + "' belongs to '" + owner->get_name() + "': write it after '" +
+             owner->get_name() + "'";  // `--keep-going batch`: known, misplaced
     }
+    for (const auto& l : option->get_lnames()) names.push_back("--" + l);
   }
   return "unknown option '" + Excerpt(name, 100) + "'" + DidYouMean(name, names);
 }
@@ -194,7 +190,7 @@ std::string ExplainParseError(const CLI::ParseError& e, const CLI::App& app) {
     if (cache_alone) return "cache needs a command: toucan-token cache clear";
   }
   const std::string what = e.what();
-  for (const CLI::Option* option : OptionsInUse(app)) {
+  for (const auto& [option, owner] : OptionsInUse(app)) {
     const bool single = option->get_items_expected_max() == 1 && !option->get_lnames().empty();
     if (single && option->count() > 1) return OptionName(*option) + " given twice";
     if (what.rfind(option->get_name() + ": ", 0) != 0) continue;
@@ -210,12 +206,12 @@ std::string ExplainParseError(const CLI::ParseError& e, const CLI::App& app) {
 // the id and mint for real: a value that names an option is a value the user forgot.
 void RecordGiven(const CLI::App& app, Parsed& parsed) {
   const auto options = OptionsInUse(app);
-  for (const CLI::Option* option : options) {
+  for (const auto& [option, owner] : options) {
     for (const std::string& value : option->results()) {
       const std::string name = value.substr(0, value.find('='));
       if (value.size() >= 2 && value.front() == '-' &&
           std::any_of(options.begin(), options.end(),
-                      [&name](const CLI::Option* other) { return other->check_name(name); })) {
+                      [&name](const auto& other) { return other.first->check_name(name); })) {
         throw UsageError(OptionName(*option) + " needs a value, but the next word is the option " +
                          name + " (see toucan-token --help)");
       }
@@ -230,7 +226,6 @@ void RecordGiven(const CLI::App& app, Parsed& parsed) {
 
 }  // namespace
 
-// Edit distance 2, case, '_' for '-'.
 std::string DidYouMean(std::string word, const std::vector<std::string>& names) {
   std::replace(word.begin(), word.end(), '_', '-');
   if (const auto close = toucan::SuggestName(word, names)) return " (did you mean " + *close + "?)";

@@ -71,11 +71,7 @@ Config ParseConfig(std::string_view text, const std::string& path, const Environ
 std::optional<Profile> SelectProfile(const Config& config, const std::optional<std::string>& flag,
                                      const Environment& env);
 
-// The rows of `toucan-token profiles`: {"name", "active", "settings"}, in file order.
-std::vector<Json> ProfileRows(const Config& config, const std::optional<std::string>& active);
-
-// The first line, trimmed, of `argv` run without a shell. Errors name the command, never its
-// output.
+// The first line, trimmed, of `argv` run without a shell; errors name the command, not its output.
 std::string RunKeyCommand(const std::vector<std::string>& argv,
                           std::chrono::milliseconds timeout = std::chrono::seconds(30));
 

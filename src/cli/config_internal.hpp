@@ -1,5 +1,5 @@
 #pragma once
-// Shared by the CLI's config, profile, TOML, schema and cache code; not part of the public API
+// Shared by the CLI's config, TOML, schema and cache code; not part of the public API
 // (it names toml++ types, which the library links privately).
 
 #include <sys/types.h>
@@ -16,8 +16,6 @@ std::optional<std::string> XdgFolder(const Environment& env, const std::string& 
                                      std::string_view fallback);
 
 std::string OctalMode(mode_t mode);
-
-std::string Folder(const std::string& path);
 
 // `file:line:column`, or `file:line` without `column`.
 std::string Where(const toml::source_region& region, bool column = true);

@@ -145,8 +145,10 @@ int RunProfiles(const Config& config, const std::optional<Profile>& active) {
     if (profile.api_key_env) g_keys.AddFromEnvironment(*profile.api_key_env);
   }
   LineWriter out(STDOUT_FILENO);
-  for (const Json& row : ProfileRows(config, active ? std::optional(active->name) : std::nullopt)) {
-    WriteRow(out, row);  // an api-key-command such as ["echo", KEY] would show the key
+  for (const Profile& profile : config.profiles) {  // WriteRow redacts: a setting may hold a key
+    WriteRow(out, {{"name", profile.name},
+                   {"active", active && active->name == profile.name},
+                   {"settings", profile.settings}});
   }
   return 0;
 }
@@ -204,13 +206,13 @@ int RunMint(const Parsed& parsed, const TokenRequest& request,
   Json body;
   if (parsed.command == "batch") {
     CheckRequestDefaults(request);
+    // Before the key is read (an api-key-command may take a while) and the input is opened
+    // (opening a FIFO can block): a signal then must still wind the batch down.
+    InstallSignalHandlers(OnBatchSignal);
   } else {
     body = BuildRequestBody(request);
     if (schema) ReportSchemaProblems(*schema, request.attributes);
   }
-  // Before the key is read (an api-key-command may take a while) and the input is opened
-  // (opening a FIFO can block): a signal then must still wind the batch down.
-  if (parsed.command == "batch") InstallSignalHandlers(OnBatchSignal);
   // --dry-run needs no key, but a configured one is still read and checked, as is the CA bundle.
   ApiKey key;
   try {

@@ -1,5 +1,4 @@
-// Settings: flags, then the environment and the profile below them, each with its source (for
-// `toucan-token config` and --dry-run -v); the inputs they name; the request they make.
+// Settings from flags, the environment and the profile, each with its source; inputs; the request.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -30,9 +29,7 @@ bool IsEnvName(const std::string& name) {
 
 // "profile prod (PATH:LINE)": where the profile writes `key` ("base-url", "attributes.region").
 std::string ProfileSource(const Profile& profile, const std::string& key) {
-  const auto line = profile.lines.find(key);
-  return "profile " + profile.name + " (" +
-         (line == profile.lines.end() ? std::string() : line->second) + ")";
+  return "profile " + profile.name + " (" + profile.lines.at(key) + ")";  // each key has its line
 }
 
 constexpr std::size_t kMaxJsonInputBytes = std::size_t{1024} * 1024;
@@ -63,28 +60,6 @@ Json ParseInlineJson(const std::string& input, const std::string& flag) {
     }
     throw;
   }
-}
-
-// An empty key when none is configured, or in a dry run for an api-key-command (it may prompt).
-ApiKey FindApiKey(const Options& options) {
-  if (!options.api_key_command.empty()) {
-    const std::string source = "the profile's api-key-command";
-    if (options.dry_run) return {"", source, false};
-    return {RunKeyCommand(options.api_key_command), source, true};
-  }
-  if (!options.api_key_file.empty()) {
-    const bool stdin_key = NamesStandardInput(options.api_key_file);
-    const std::string text =
-        ReadInput(stdin_key ? "-" : options.api_key_file, "the API key file", 4096, true);
-    return {std::string(Trim(text)),
-            stdin_key ? "standard input" : "--api-key-file '" + options.api_key_file + "'", true};
-  }
-  if (!IsEnvName(options.api_key_env)) {
-    throw UsageError("--api-key-env '" + options.api_key_env +
-                     "' is not an environment variable name");
-  }
-  const char* value = std::getenv(options.api_key_env.c_str());
-  return {value ? std::string(Trim(value)) : "", options.api_key_env, value != nullptr};
 }
 
 void CheckModeFlags(const Parsed& parsed) {
@@ -163,7 +138,6 @@ void ApplyBaseUrlVariable(Parsed& parsed, const std::optional<Profile>& profile,
   ApplyVariable(parsed, env, "--base-url", "TOUCAN_BASE_URL", &parsed.options.base_url);
 }
 
-// Profile settings fill in what no flag or variable set.
 void ApplyProfile(Parsed& parsed, const Profile& profile) {
   Options& o = parsed.options;
   const auto fill = [&](const char* flag, auto& target, const auto& value) {
@@ -303,11 +277,30 @@ Json ReadJsonObjectInput(const std::string& input, const std::string& flag) {
                          input == "-" ? what : what + " '" + path + "'");
 }
 
-// Checked here, and not only by the Client: a dry run and a cache hit never build one.
+// An empty key when none is configured, or in a dry run for an api-key-command (it may prompt).
+// A key read is checked here, and not only by the Client: a dry run and a cache hit build none.
 ApiKey ReadApiKey(const Options& options) {
-  ApiKey key = FindApiKey(options);
+  ApiKey key{"", options.api_key_env};
+  bool read = true;  // it may still be empty or malformed
+  if (!options.api_key_command.empty()) {
+    key.source = "the profile's api-key-command";
+    read = !options.dry_run;
+    if (read) key.key = RunKeyCommand(options.api_key_command);
+  } else if (!options.api_key_file.empty()) {
+    const bool stdin_key = NamesStandardInput(options.api_key_file);
+    key.key =
+        Trim(ReadInput(stdin_key ? "-" : options.api_key_file, "the API key file", 4096, true));
+    key.source = stdin_key ? "standard input" : "--api-key-file '" + options.api_key_file + "'";
+  } else if (!IsEnvName(options.api_key_env)) {
+    throw UsageError("--api-key-env '" + options.api_key_env +
+                     "' is not an environment variable name");
+  } else {
+    const char* value = std::getenv(options.api_key_env.c_str());
+    read = value != nullptr;
+    key.key = value ? Trim(value) : "";
+  }
   g_keys.Add(key.key);
-  if (key.read) ValidateApiKey(key.key, key.source);
+  if (read) ValidateApiKey(key.key, key.source);
   return key;
 }
 
@@ -389,9 +382,7 @@ std::vector<Json> OriginRows(const Parsed& parsed, const Config& config,
        Row("cache", o.cache && !o.no_cache, o.no_cache ? "flag" : parsed.Source("--cache")),
        row("min-ttl", o.min_ttl < 0 ? Json() : Json(o.min_ttl)), ApiKeyRow(parsed)});
   for (const auto& item : attributes.items()) {
-    const auto found = layers.find(item.key());
-    if (found == layers.end() || found->second.empty()) continue;
-    const auto& history = found->second;
+    const auto& history = layers.at(item.key());  // each attribute came from a layer
     Json overrides = Json::array();
     for (auto layer = history.rbegin() + 1; layer != history.rend(); ++layer) {
       overrides.push_back(Json{{"value", layer->first}, {"source", layer->second}});

@@ -420,17 +420,14 @@ TEST(SelectProfile, UnknownProfileListsTheOthers) {
   EXPECT_EQ(ErrorOf([&] { SelectProfile(config, " ", kNoEnv); }).first, ErrorKind::kUsage);
 }
 
-TEST(ProfileRows, SettingsAsWrittenAndTheActiveOne) {
+TEST(ParseConfig, SettingsAsWrittenForTheProfilesCommand) {
   const Config config = Parse(
       "[profile.dev]\nbase-url = \"https://dev\"\napi-key-env = \"DEV_KEY\"\ncacert = "
       "\"ca.pem\"\n[profile.prod]\napi-key-command = [\"pass\", \"show\", \"prod\"]\n");
-  const auto rows = toucan::ProfileRows(config, std::string("prod"));
-  ASSERT_EQ(rows.size(), 2u);
-  EXPECT_EQ(rows[0].dump(), R"({"name":"dev","active":false,"settings":{"base-url":"https://dev",)"
-                            R"("api-key-env":"DEV_KEY","cacert":"ca.pem"}})");
-  EXPECT_EQ(
-      rows[1].dump(),
-      R"({"name":"prod","active":true,"settings":{"api-key-command":["pass","show","prod"]}})");
+  ASSERT_EQ(config.profiles.size(), 2u);
+  EXPECT_EQ(config.profiles[0].settings.dump(),
+            R"({"base-url":"https://dev","api-key-env":"DEV_KEY","cacert":"ca.pem"})");
+  EXPECT_EQ(config.profiles[1].settings.dump(), R"({"api-key-command":["pass","show","prod"]})");
 }
 
 // ---- api-key-command ---------------------------------------------------------------------
