@@ -14,9 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "client_internal.hpp"
 #include "outcome.hpp"
-#include "text.hpp"
 
 namespace toucan {
 namespace {
@@ -43,12 +41,6 @@ void Set(CURL* easy, CURLoption option, Value value) {
                                           (known ? known->name : "?") + ": " +
                                           curl_easy_strerror(rc));
   }
-}
-
-std::string Seconds(Clock::duration duration) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.3f", std::chrono::duration<double>(duration).count());
-  return text;
 }
 
 // Whether the server asked for a client certificate. Shared between the transfer that opened the
@@ -172,7 +164,6 @@ constexpr const char* kProxyVariables[] = {"https_proxy", "HTTPS_PROXY", "all_pr
 struct ClientState : RequestContext {
   // Each proxy variable's userinfo: verbatim (a space splits a Redactor's windows) and in any form.
   std::vector<std::pair<std::string, Redactor>> proxy_secrets;
-  RetryPolicy policy;
   HeaderList headers;
   MultiHandle multi;
   std::vector<EasyHandle> idle;  // finished handles, reused to keep their TLS session state
@@ -328,7 +319,7 @@ class TransferLoop {
     }
     impl_.Log("POST " + impl_.endpoint.url + " (request " + std::to_string(transfer->job.id) +
               ", attempt " + std::to_string(transfer->attempts) + " of " +
-              std::to_string(impl_.policy.retries + 1) + ")");
+              std::to_string(impl_.options.retries + 1) + ")");
     active_.emplace(transfer->easy.get(), std::move(transfer));
   }
 
@@ -382,7 +373,7 @@ class TransferLoop {
       stopped_by_ = Error(ErrorKind::kUnavailable, "the server asked to retry after " + wait->said +
                                                        " (at " + wait->until + ")");
     }
-    if (!impl_.policy.ShouldRetry(verdict, transfer->attempts) || interrupted_since_) {
+    if (!verdict.retryable || transfer->attempts > impl_.options.retries || interrupted_since_) {
       if (!stopped_by_ && !callbacks_.keep_going && verdict.fails_every_request) {
         const Error& error = *verdict.error;
         const std::string line = std::to_string(transfer->job.id);
@@ -398,7 +389,7 @@ class TransferLoop {
     transfer->last_error = std::move(verdict.error);
     if (!impl_.random) impl_.random.emplace(std::random_device{}());
     const double unit = std::uniform_real_distribution<double>(0.0, 1.0)(*impl_.random);
-    const milliseconds wait = impl_.policy.Delay(verdict, transfer->attempts, unit);
+    const milliseconds wait = RetryDelay(verdict, transfer->attempts, unit);
     transfer->ready_at = Clock::now() + wait;
     transfer->fresh_connection = verdict.fresh_connection;
     // A 429 speaks for the whole client: nothing starts before the rate-limited retry.
@@ -487,7 +478,6 @@ Client::Client(ClientOptions options) : impl_(std::make_unique<ClientState>()) {
     throw UsageError("timeouts must be greater than zero");
   }
   if (o.retries < 0) throw UsageError("the retry count must not be negative");
-  impl.policy.retries = o.retries;
   impl.redactor = Redactor(o.api_key);
   // libcurl quotes a proxy URL it cannot use whole, password included: shown as ***@.
   for (std::size_t i = 0; i < std::size(kProxyVariables); ++i) {
@@ -519,8 +509,6 @@ Client::Client(ClientOptions options) : impl_(std::make_unique<ClientState>()) {
 }
 
 Client::~Client() = default;
-
-const std::string& Client::url() const { return impl_->endpoint.url; }
 
 void Client::MintMany(const RunCallbacks& callbacks, int concurrency) {
   TransferLoop(*impl_, callbacks, concurrency).Run();

@@ -9,9 +9,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <ranges>
 
-#include "client_internal.hpp"
+#include "outcome.hpp"
 #include "text.hpp"
 
 namespace toucan {
@@ -143,7 +142,6 @@ Endpoint ResolveEndpoint(std::string_view base_url, std::string_view endpoint_pa
   if (scheme != "https" && scheme != "http") throw UsageError(quoted + " must use https://");
   resolved.https = scheme == "https";
   const std::string host = UrlPart(url.get(), CURLUPART_HOST);
-  if (host.empty()) throw UsageError(quoted + " has no host");
   resolved.loopback = IsLoopbackHost(host);
   if (!resolved.https && !resolved.loopback) {
     throw UsageError(quoted +

@@ -9,19 +9,11 @@
 #include <ctime>
 #include <vector>
 
-#include "text.hpp"
-
 namespace toucan {
 namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-
-std::string SecondsSetting(milliseconds value) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%g", static_cast<double>(value.count()) / 1000.0);
-  return text;
-}
 
 // " after 1 attempt", " after 3 attempts"
 std::string After(const RequestContext& context) {
@@ -187,9 +179,9 @@ std::optional<Verdict> JudgeConnectionFailure(const RequestContext& context, int
     case CURLE_COULDNT_CONNECT:
       return failed("could not connect to " + context.endpoint.host + said, Cause::kNoConnection);
     case CURLE_OPERATION_TIMEDOUT:
-      return failed("timed out talking to " + context.endpoint.host + said, Cause::kTimeout,
-                    {SecondsSetting(context.options.connect_timeout),
-                     SecondsSetting(context.options.timeout)});
+      return failed(
+          "timed out talking to " + context.endpoint.host + said, Cause::kTimeout,
+          {Seconds(context.options.connect_timeout, "%g"), Seconds(context.options.timeout, "%g")});
     case CURLE_SEND_ERROR:
     case CURLE_RECV_ERROR:
     case CURLE_GOT_NOTHING:
@@ -205,6 +197,12 @@ std::optional<Verdict> JudgeConnectionFailure(const RequestContext& context, int
 }
 
 }  // namespace
+
+std::string Seconds(std::chrono::duration<double> value, const char* format) {
+  char text[32];
+  std::snprintf(text, sizeof text, format, value.count());
+  return text;
+}
 
 Verdict JudgeTransport(const RequestContext& context, const TransportFacts& facts) {
   const std::string detail = RedactedExcerpt(facts.detail, context.redactor);
@@ -280,22 +278,13 @@ Verdict JudgeReply(const RequestContext& context, const ReplyFacts& reply) {
                 status);
 }
 
-bool RetryPolicy::ShouldRetry(const Verdict& verdict, int attempts) const {
-  return verdict.retryable && attempts <= retries;
-}
-
-milliseconds RetryPolicy::Backoff(int attempts, double unit) const {
+milliseconds RetryDelay(const Verdict& verdict, int attempts, double unit) {
+  if (verdict.retry_after) return verdict.retry_after->wait;
   // Full jitter: a uniform wait up to the exponential bound, so that clients that failed
   // together do not retry together.
   const double exponent = std::min(std::max(attempts - 1, 0), 40);
-  const double bound = std::min(static_cast<double>(cap.count()),
-                                static_cast<double>(base.count()) * std::pow(2.0, exponent));
-  const double picked = std::clamp(unit, 0.0, 1.0) * bound;
-  return milliseconds(static_cast<milliseconds::rep>(picked));
-}
-
-milliseconds RetryPolicy::Delay(const Verdict& verdict, int attempts, double unit) const {
-  return verdict.retry_after ? verdict.retry_after->wait : Backoff(attempts, unit);
+  const double bound = std::min(20'000.0, 500.0 * std::pow(2.0, exponent));
+  return milliseconds(static_cast<milliseconds::rep>(std::clamp(unit, 0.0, 1.0) * bound));
 }
 
 // ---- Retry-After ---------------------------------------------------------------------------

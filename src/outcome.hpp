@@ -1,14 +1,30 @@
 #pragma once
-// What a finished attempt means and when to try again. Plain data in, decisions out: no libcurl
-// calls here, so every row of the table is unit-tested without a server.
+// Shared by client.cpp, endpoint.cpp and outcome.cpp; not public. What a finished attempt means
+// and when to try again: plain data in, decisions out, so every row of the table is unit-tested
+// without a server.
 #include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
-#include "client_internal.hpp"
+#include "toucan/client.hpp"
 
 namespace toucan {
+
+struct Endpoint {
+  std::string url;
+  std::string host;  // host[:port], for messages
+  bool https = true;
+  bool loopback = false;
+};
+
+// ResolveEndpointUrl, and what the client needs of the result.
+Endpoint ResolveEndpoint(std::string_view base_url, std::string_view endpoint_path);
+
+// The one table of request headers, for the real request and (key as "***") for display.
+std::vector<std::pair<std::string, std::string>> RequestHeaders(std::string_view api_key);
 
 // What messages name.
 struct RequestContext {
@@ -67,15 +83,10 @@ Verdict JudgeTransport(const RequestContext& context, const TransportFacts& fact
 std::optional<RetryAfter> ParseRetryAfter(std::string_view value,
                                           std::chrono::system_clock::time_point now);
 
-// Exponential backoff with full jitter, capped. `unit` is a uniform draw in [0, 1).
-struct RetryPolicy {
-  int retries = 2;
-  std::chrono::milliseconds base{500};
-  std::chrono::milliseconds cap{20'000};
+std::string Seconds(std::chrono::duration<double> value, const char* format = "%.3f");
 
-  bool ShouldRetry(const Verdict& verdict, int attempts) const;
-  std::chrono::milliseconds Backoff(int attempts, double unit) const;
-  std::chrono::milliseconds Delay(const Verdict& verdict, int attempts, double unit) const;
-};
+// The Retry-After wait, else exponential backoff from 500 ms with full jitter, capped at 20 s.
+// `unit` is a uniform draw in [0, 1).
+std::chrono::milliseconds RetryDelay(const Verdict& verdict, int attempts, double unit);
 
 }  // namespace toucan

@@ -192,7 +192,6 @@ std::string ResponseJsonLine(const TokenResponse& response) {
 std::string BatchRowJsonLine(std::uint64_t line, const std::optional<std::string>& distinct_id,
                              const TokenResponse& response) {
   Json row = {{"line", line}, {"distinctId", distinct_id ? Json(*distinct_id) : Json()}};
-  // Server fields named like ours would pass for them.
   Json fields = ResponseToJson(response);
   for (auto& [name, value] : Members(fields)) {
     if (name != "line" && name != "distinctId" && name != "error") {

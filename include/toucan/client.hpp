@@ -58,8 +58,6 @@ void ValidateApiKey(std::string_view key, std::string_view source);
 
 // ---- text.cpp: bytes that become messages ----------------------------------------------------
 
-inline constexpr std::size_t kMaxExcerptChars = 300;
-
 constexpr char AsciiLower(char c) {
   return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
 }
@@ -73,7 +71,7 @@ bool IsValidUtf8(std::string_view text);
 std::string_view Trim(std::string_view text);
 
 // EscapeControls over the first `max_chars` characters, "..." if cut; reads only what it keeps.
-std::string Excerpt(std::string_view text, std::size_t max_chars = kMaxExcerptChars);
+std::string Excerpt(std::string_view text, std::size_t max_chars = 300);
 std::string Quoted(std::string_view text, std::size_t max_chars = 100);  // `'text'`, an Excerpt
 std::size_t FindControl(std::string_view text);  // the first C0, DEL or C1 control, or npos
 
@@ -188,8 +186,6 @@ class Client {
   TokenResponse Mint(const TokenRequest& request);
   TokenResponse Mint(const Json& body);  // a body from BuildRequestBody
   void MintMany(const RunCallbacks& callbacks, int concurrency);
-
-  const std::string& url() const;
 
  private:
   std::unique_ptr<ClientState> impl_;

@@ -48,7 +48,7 @@ TEST(EndpointUrl, MalformedOrUnsafeUrls) {
        {"", "toucanai.cloud", "https://", "ftp://example.com", "https://exa mple.com",
         "https://user:pass@example.com", "https://x.example/?q=1", "https://x.example/#f",
         "https://x.example/p/?", "https://x.example/p/#", "https://x.example?",
-        "file:///etc/passwd", "https://x.example\xff"}) {
+        "file:///etc/passwd", "https://x.example\xff", "https://:443/x", "http:///"}) {
     EXPECT_TRUE(Refused(refused)) << refused;
   }
 }

@@ -311,26 +311,22 @@ TEST(Hints, TheLibraryNamesNoFlagAndTheCliAddsItsHint) {
 }
 
 TEST(RetryPolicy, BackoffIsFullJitterUnderAnExponentialCap) {
-  const RetryPolicy policy;  // 500 ms base, 20 s cap
-  EXPECT_EQ(policy.Backoff(1, 0.0), milliseconds(0));
-  EXPECT_EQ(policy.Backoff(1, 0.999999), milliseconds(499));
-  EXPECT_EQ(policy.Backoff(2, 0.5), milliseconds(500));
-  EXPECT_EQ(policy.Backoff(3, 0.5), milliseconds(1000));
-  EXPECT_EQ(policy.Backoff(10, 1.0), milliseconds(20'000));
-  EXPECT_EQ(policy.Backoff(1000, 1.0), milliseconds(20'000));
-  EXPECT_EQ(policy.Backoff(3, 7.0), milliseconds(2000)) << "draws are clamped to [0, 1]";
+  const Verdict busy = Reply(503);  // 500 ms base, 20 s cap
+  EXPECT_EQ(RetryDelay(busy, 1, 0.0), milliseconds(0));
+  EXPECT_EQ(RetryDelay(busy, 1, 0.999999), milliseconds(499));
+  EXPECT_EQ(RetryDelay(busy, 2, 0.5), milliseconds(500));
+  EXPECT_EQ(RetryDelay(busy, 3, 0.5), milliseconds(1000));
+  EXPECT_EQ(RetryDelay(busy, 10, 1.0), milliseconds(20'000));
+  EXPECT_EQ(RetryDelay(busy, 1000, 1.0), milliseconds(20'000));
+  EXPECT_EQ(RetryDelay(busy, 3, 7.0), milliseconds(2000)) << "draws are clamped to [0, 1]";
 }
 
-TEST(RetryPolicy, RetriesOnlyRetryableVerdictsWithinTheBudget) {
-  const RetryPolicy policy;  // 2 retries
-  const Verdict busy = Reply(503);
-  EXPECT_TRUE(policy.ShouldRetry(busy, 1));
-  EXPECT_TRUE(policy.ShouldRetry(busy, 2));
-  EXPECT_FALSE(policy.ShouldRetry(busy, 3));
-  EXPECT_FALSE(policy.ShouldRetry(Reply(500), 1));
-  EXPECT_FALSE(policy.ShouldRetry(Reply(429, "", "3600"), 1));
-  EXPECT_EQ(policy.Delay(Reply(429, "", "7"), 1, 0.0), seconds(7));
-  EXPECT_EQ(policy.Delay(Reply(429, "", "garbage"), 1, 0.5), milliseconds(250))
+TEST(RetryPolicy, RetriesOnlyRetryableVerdicts) {
+  EXPECT_TRUE(Reply(503).retryable);
+  EXPECT_FALSE(Reply(500).retryable);
+  EXPECT_FALSE(Reply(429, "", "3600").retryable);
+  EXPECT_EQ(RetryDelay(Reply(429, "", "7"), 1, 0.0), seconds(7));
+  EXPECT_EQ(RetryDelay(Reply(429, "", "garbage"), 1, 0.5), milliseconds(250))
       << "an unparsable Retry-After leaves the backoff in place";
 }
 
