@@ -135,12 +135,15 @@ std::string OptionName(const CLI::Option& option) {
   return name;
 }
 
-// The options of the main command and of the subcommands given, each with its command.
-std::vector<std::pair<const CLI::Option*, const CLI::App*>> OptionsInUse(const CLI::App& app) {
+// The options of the main command and of the subcommands given (or all), each with its command.
+std::vector<std::pair<const CLI::Option*, const CLI::App*>> OptionsInUse(const CLI::App& app,
+                                                                         bool all = false) {
   std::vector<const CLI::App*> apps{&app};
   std::vector<std::pair<const CLI::Option*, const CLI::App*>> options;
   for (std::size_t i = 0; i < apps.size(); ++i) {
-    for (const CLI::App* sub : apps[i]->get_subcommands()) apps.push_back(sub);
+    for (const CLI::App* sub : apps[i]->get_subcommands({})) {
+      if (all || sub->parsed()) apps.push_back(sub);
+    }
     for (const CLI::Option* option : apps[i]->get_options()) options.emplace_back(option, apps[i]);
   }
   return options;
@@ -149,11 +152,12 @@ std::vector<std::pair<const CLI::Option*, const CLI::App*>> OptionsInUse(const C
 std::string UnknownOption(const std::string& arg, const CLI::App& app) {
   const std::string name = arg.substr(0, arg.find('='));
   std::vector<std::string> names;
-  for (const auto& [option, owner] : OptionsInUse(app)) {
+  for (const auto& [option, owner] : OptionsInUse(app, true)) {
     if (owner != &app && name.size() > 2 && option->check_lname(name.substr(2))) {
       return "option '" + name + "' belongs to '" + owner->get_name() + "': write it after '" +
-             owner->get_name() + "'";  // `--keep-going batch`: known, misplaced
+             owner->get_name() + "'";  // `--keep-going batch f`, `--csv f`: known, misplaced
     }
+    if (owner != &app && !owner->parsed()) continue;
     for (const auto& l : option->get_lnames()) names.push_back("--" + l);
   }
   return "unknown option '" + Excerpt(name, 100) + "'" + DidYouMean(name, names);

@@ -67,7 +67,10 @@ void CheckPermissions(const std::string& path, const FileText& file) {
     if (::stat(folder.c_str(), &info) != 0) {
       throw UsageError("config folder " + folder + ": " + std::strerror(errno));
     }
-    check("folder", folder, info.st_mode);
+    // A sticky folder of root's or ours (/tmp): others may not rename or remove our file there.
+    const bool sticky =
+        (info.st_mode & S_ISVTX) != 0 && (info.st_uid == 0 || info.st_uid == ::geteuid());
+    if (!sticky) check("folder", folder, info.st_mode);
   }
 }
 
@@ -192,8 +195,9 @@ const std::pair<std::string_view, void (*)(Profile&, const Value&)> kSettings[] 
   std::erase_if(normal, [](char c) { return c == '-' || c == '_'; });
   if (normal == "apikey" || normal == "key" || normal == "token") {
     throw UsageError(where +
-                     "an API key is never kept in the config file; put it in a file only you can "
-                     "read and name it with 'api-key-file', or use 'api-key-command'");
+                     "an API key is never kept in the config file; name the variable that holds it "
+                     "with 'api-key-env', or a file only you can read with 'api-key-file', or use "
+                     "'api-key-command'");
   }
   std::vector<std::string> keys;
   for (const auto& [setting, apply] : kSettings) keys.emplace_back(setting);

@@ -56,9 +56,11 @@ void GuardStandardStreams() {
   }
 }
 
+std::vector<std::string> g_blank;  // for a message: a variable set empty, as CI gives a lost secret
+
 // An empty or blank TOUCAN_* variable counts as unset, whatever reads it later.
 void DropBlankToucanVariables() {
-  std::vector<std::string> blank;
+  auto& blank = g_blank;
   for (char** entry = environ; entry && *entry; ++entry) {
     const std::string_view text(*entry);
     const auto eq = text.find('=');
@@ -224,10 +226,15 @@ int RunMint(const Parsed& parsed, const TokenRequest& request,
   if (key.key.empty() && !o.dry_run && g_signal == 0) {
     // A profile's own variable replaces TOUCAN_API_KEY: say so, or the key seems to vanish.
     const std::string origin = parsed.Source("--api-key-env");
-    throw UsageError("no API key: set " + o.api_key_env +
-                     (origin.rfind("profile ", 0) == 0
-                          ? " (named by " + origin + "; TOUCAN_API_KEY is not used with it)"
-                          : " (or use --api-key-file); it is never taken from the command line"));
+    const bool blank =
+        std::getenv(o.api_key_env.c_str()) || std::ranges::count(g_blank, o.api_key_env);
+    throw UsageError(
+        "no API key: " +
+        (blank ? o.api_key_env + " is empty (in CI, a secret this job cannot see?): set it"
+               : "set " + o.api_key_env) +
+        (origin.rfind("profile ", 0) == 0
+             ? " (named by " + origin + "; TOUCAN_API_KEY is not used with it)"
+             : " (or use --api-key-file); it is never taken from the command line"));
   }
   if (parsed.command == "batch") return RunBatchMode(parsed, request, std::move(key), schema);
   return RunSingle(parsed, body, std::move(key));

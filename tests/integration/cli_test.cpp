@@ -177,12 +177,12 @@ INSTANTIATE_TEST_SUITE_P(Cli, Expiry,
 // token: in an extra field it prints as null, as expiresIn it is no expiry.
 TEST_F(Cli, NumbersBeyondADoubleInTheReplyKeepTheToken) {
   const std::string digits400 = "1" + std::string(399, '0');
-  for (const auto& [sent, field] : std::vector<std::pair<std::string, std::string>>{
-           {R"("x":1e400)", R"("x":null)"},
-           {R"("x":-1e400)", R"("x":null)"},
-           {R"("x":[1e400])", R"("x":[null])"},
-           {R"("x":{"a":1e400})", R"("x":{"a":null})"},
-           {R"("x":)" + digits400, R"("x":null)"}}) {
+  for (const auto& [sent, field] :
+       std::vector<std::pair<std::string, std::string>>{{R"("x":1e400)", R"("x":null)"},
+                                                        {R"("x":-1e400)", R"("x":null)"},
+                                                        {R"("x":[1e400])", R"("x":[null])"},
+                                                        {R"("x":{"a":1e400})", R"("x":{"a":null})"},
+                                                        {R"("x":)" + digits400, R"("x":null)"}}) {
     SCOPED_TRACE(sent.substr(0, 20));
     TestServer server(TokenReply(R"("expiresIn":3600,)" + sent));
     const RunResult result = RunChecked({"-u", "u1"}, KeyAndUrl(server.url()));
@@ -461,7 +461,8 @@ INSTANTIATE_TEST_SUITE_P(
                        {"-u", "u"},
                        With(kGood, "TOUCAN_API_KEY", "  "),
                        {},
-                       "no API key: set TOUCAN_API_KEY"},
+                       "no API key: TOUCAN_API_KEY is empty (in CI, a secret this job cannot "
+                       "see?): set it (or use --api-key-file)"},
         InputErrorCase{"KeyWithInnerSpace",
                        {"-u", "u"},
                        With(kGood, "TOUCAN_API_KEY", "tk_test_Zq8VwS3cr3t Key"),

@@ -144,6 +144,17 @@ TEST(LoadConfig, RefusesFolderWritableByGroupOrOthers) {
   EXPECT_EQ(LoadConfig(MapEnv({{"TOUCAN_CONFIG", path}})).profiles.size(), 1u);
 }
 
+// As /tmp: in a sticky folder others may not swap or remove the file (and `chmod go-w /tmp`
+// would be harmful advice).
+TEST(LoadConfig, AcceptsAStickyFolderOfOurOwn) {
+  TempFolder folder;
+  const std::string path = folder.Write("tmp/c.toml", "[profile.a]\n");
+  ::chmod((folder.path() + "/tmp").c_str(), 01777);
+  EXPECT_EQ(LoadConfig(MapEnv({{"TOUCAN_CONFIG", path}})).profiles.size(), 1u);
+  ::chmod((folder.path() + "/tmp").c_str(), 0777);
+  EXPECT_THROW(LoadConfig(MapEnv({{"TOUCAN_CONFIG", path}})), Error);
+}
+
 // A safe folder holding a link to a file in an open one: others can still swap the file.
 TEST(LoadConfig, RefusesALinkToAFileInAFolderOthersMayWrite) {
   TempFolder folder;
