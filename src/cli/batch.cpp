@@ -1,4 +1,3 @@
-// Batch minting: JSON Lines or CSV in, JSON Lines out in input order, requests run concurrently.
 #include "batch.hpp"
 
 #include <fcntl.h>
@@ -123,7 +122,7 @@ BatchInput::Got BatchInput::NextLine(std::string& line) {
 }
 
 BatchInput::Got BatchInput::Next(std::string& line) {
-  record_.Clear();
+  record_ = CsvRecord(kMaxBatchLineBytes);
   first_ = 0;
   while (true) {
     const Got got = NextLine(line);
@@ -413,7 +412,7 @@ void BatchRun::Done(std::uint64_t id, const MintOutcome& outcome) {
 
 void BatchRun::Complete(std::uint64_t line, std::string row, int exit_code) {
   Slot& slot = slots_[line];
-  slot.row = options_.redact ? options_.redact(std::move(row)) : std::move(row);
+  slot.row = cli::g_keys.Apply(std::move(row));  // a line may hold a key (pasted as an id, say)
   slot.exit_code = exit_code;
   const std::size_t held = slots_.size();
   for (auto first = slots_.begin(); first != slots_.end() && first->second.row;

@@ -23,9 +23,7 @@ struct BatchOptions {
   const Schema* schema = nullptr;
   bool csv = false;         // CSV input (a header row, then one user per record), not JSON Lines
   bool keep_going = false;  // send every line even after a failure every line would meet
-  // Applied to every row: a line may hold an API key (pasted as a distinct id, say).
-  std::function<std::string(std::string)> redact;
-  std::string url;  // the endpoint, for a dry run's request objects
+  std::string url;          // the endpoint, for a dry run's request objects
 };
 
 // One input line as a request over the defaults; `distinct_id` as soon as the line names one.

@@ -83,16 +83,6 @@ std::int64_t MillisecondsSinceEpoch(system_clock::time_point when) {
   return std::chrono::duration_cast<milliseconds>(when.time_since_epoch()).count();
 }
 
-bool WriteAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t written = ::write(fd, data.data(), data.size());
-    if (written < 0 && errno == EINTR) continue;
-    if (written <= 0) return false;
-    data.remove_prefix(static_cast<std::size_t>(written));
-  }
-  return true;
-}
-
 // A reader sees the old entry or the new one, never part of one. The folder is not synced: a crash
 // that loses the rename loses only the entry (a miss), and a second fsync would double what
 // storing costs a mint. Returns 0 or the errno of the failure.

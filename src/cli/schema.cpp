@@ -88,21 +88,15 @@ std::string FirstTen(const Items& items, const Show& show) {
 }
 
 // `suggested` collects the names offered, whose absence then needs no line of its own.
-std::string UnknownAttribute(const std::string& key,
-                             const std::vector<AttributeDeclaration>& declarations,
+std::string UnknownAttribute(const std::string& key, const std::vector<std::string>& names,
                              std::vector<std::string>& suggested) {
   const std::string message = "unknown attribute " + Quoted(key);
-  if (declarations.size() <= kMostCandidates) {
-    std::vector<std::string> names;
-    for (const auto& declaration : declarations) names.push_back(declaration.name);
-    if (const auto close = SuggestName(key, names)) {
-      suggested.push_back(*close);
-      return message + " (did you mean " + Quoted(*close) + "?)";
-    }
+  if (const auto close = names.size() <= kMostCandidates ? SuggestName(key, names) : std::nullopt) {
+    suggested.push_back(*close);
+    return message + " (did you mean " + Quoted(*close) + "?)";
   }
-  if (declarations.empty()) return message + ": the schema declares none";
   return message + ": the schema declares " +
-         FirstTen(declarations, [](const AttributeDeclaration& d) { return Quoted(d.name); });
+         (names.empty() ? "none" : FirstTen(names, [](const std::string& n) { return Quoted(n); }));
 }
 
 std::string OutsideEnum(const AttributeDeclaration& declaration, const Json& value) {
@@ -159,6 +153,7 @@ void Schema::Declare(const std::string& name, const Json& declaration, std::stri
             ? ParseLongForm(name, declaration)
             : AttributeDeclaration{name, ParseType(name, declaration), false, {}};
     index_.emplace(name, declarations_.size());
+    names_.push_back(name);
     declarations_.push_back(std::move(entry));
   } catch (const Error& e) {
     throw UsageError(std::string(where) + e.what());
@@ -252,7 +247,7 @@ std::vector<std::string> Schema::Problems(const Json& attributes) const {
     const Json& value = item.value();
     const AttributeDeclaration* declaration = Find(key);
     if (declaration == nullptr) {
-      add([&] { return UnknownAttribute(key, declarations_, suggested); });
+      add([&] { return UnknownAttribute(key, names_, suggested); });
     } else if (!Matches(declaration->type, value)) {
       add([&] {
         return "attribute " + Quoted(key) + " has the wrong type: the schema declares " +

@@ -45,6 +45,7 @@ class Schema {
  private:
   std::vector<AttributeDeclaration> declarations_;
   std::unordered_map<std::string, std::size_t> index_;  // name → declaration
+  std::vector<std::string> names_;                      // in order, for suggestions
 };
 
 // The candidate at edit distance at most 2 from `word`, or differing only in case.
