@@ -1,6 +1,5 @@
 #include "cache.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <openssl/sha.h>
 #include <sys/stat.h>
@@ -115,6 +114,7 @@ int WriteAtomically(int folder_fd, const std::string& name, std::string_view tex
 // mint prints it, read back through ParseTokenResponse: an edited entry gets every check a fresh
 // reply gets. Older layouts are named apart (EntryName) and lack the header: a miss.
 constexpr std::string_view kEntryHeader = "toucan-token cache entry v3 ";
+constexpr std::size_t kMaxCacheEntryBytes = kMaxResponseBytes + 64;  // larger is not ours
 
 struct Entry {
   std::string reply;

@@ -165,34 +165,27 @@ const AttributeDeclaration* Schema::Find(std::string_view name) const {
   return found == index_.end() ? nullptr : &declarations_[found->second];
 }
 
-Schema Schema::FromJson(const Json& document, std::string_view source) {
+Schema Schema::Parse(std::string_view text, const std::string& source, bool is_json) {
+  if (!is_json) return internal::SchemaFromToml(internal::ParseToml(text, source), "");
+  // The parser user input goes through: depth bounded while parsing, and a name declared twice
+  // refused (the last declaration would win without a word).
+  const Json document = ParseJsonValue(text, source);
   if (!document.is_object()) {
-    throw UsageError(std::string(source) +
-                     ": a schema must be an object of attribute declarations");
+    throw UsageError(source + ": a schema must be an object of attribute declarations");
   }
   // The most likely wrong file: a JSON Schema for the same attributes. Said plainly, with the
   // format that is meant, rather than as a complaint about an attribute named "properties".
   if (document.contains("$schema") ||
       (document.contains("properties") && document.value("type", Json()) == "object")) {
-    throw UsageError(std::string(source) +
+    throw UsageError(source +
                      ": this is a JSON Schema document; a toucan-token schema maps each attribute "
                      "to its type: {\"region\": {\"type\": \"string\", \"enum\": [\"EU\", "
                      "\"US\"]}, \"year\": \"integer\"}");
   }
   Schema schema;
-  for (const auto& [name, declaration] : document.items()) {
-    schema.Declare(name, declaration, std::string(source) + ": ");
-  }
+  for (const auto& [name, declaration] : document.items())
+    schema.Declare(name, declaration, source + ": ");
   return schema;
-}
-
-Schema Schema::Parse(std::string_view text, const std::string& source, bool is_json) {
-  if (is_json) {
-    // The parser user input goes through: depth bounded while parsing, and a name declared
-    // twice refused (the last declaration would win without a word).
-    return FromJson(ParseJsonValue(text, source), source);
-  }
-  return internal::SchemaFromToml(internal::ParseToml(text, source), "");
 }
 
 Schema internal::SchemaFromToml(const toml::table& table, std::string_view label) {
