@@ -11,9 +11,6 @@
 
 namespace toucan {
 
-// A batch line longer than this is an error row; the rest of it is skipped unread into memory.
-inline constexpr std::size_t kMaxBatchLineBytes = std::size_t{1024} * 1024;
-
 struct BatchOptions {
   TokenRequest defaults;  // distinct_id unused: every line names its user
   int concurrency = 8;

@@ -87,12 +87,12 @@ std::string FirstTen(const Items& items, const Show& show) {
   return Excerpt(items.size() > 10 ? list + ", ..." : list);
 }
 
-// `suggested` collects the names offered, whose absence then needs no line of its own.
+// `named` collects the name offered, whose absence then needs no line of its own.
 std::string UnknownAttribute(const std::string& key, const std::vector<std::string>& names,
-                             std::vector<std::string>& suggested) {
+                             std::unordered_set<std::string>& named) {
   const std::string message = "unknown attribute " + Quoted(key);
   if (const auto close = names.size() <= kMostCandidates ? SuggestName(key, names) : std::nullopt) {
-    suggested.push_back(*close);
+    named.insert(*close);
     return message + " (did you mean " + Quoted(*close) + "?)";
   }
   return message + ": the schema declares " +
@@ -230,7 +230,8 @@ std::vector<std::string> Schema::Problems(const Json& attributes) const {
   // suggestion, which costs a pass over the names), the rest a count.
   constexpr std::size_t kShown = 20;
   std::vector<std::string> problems;
-  std::vector<std::string> suggested;
+  // The names given or offered: none is reported missing. (Json's contains would scan the object.)
+  std::unordered_set<std::string> named;
   std::size_t found = 0;
   const auto add = [&](const auto& make) {
     if (++found <= kShown) problems.push_back(make());
@@ -240,7 +241,7 @@ std::vector<std::string> Schema::Problems(const Json& attributes) const {
     const Json& value = item.value();
     const AttributeDeclaration* declaration = Find(key);
     if (declaration == nullptr) {
-      add([&] { return UnknownAttribute(key, names_, suggested); });
+      add([&] { return UnknownAttribute(key, names_, named); });
     } else if (!Matches(declaration->type, value)) {
       add([&] {
         return "attribute " + Quoted(key) + " has the wrong type: the schema declares " +
@@ -252,11 +253,9 @@ std::vector<std::string> Schema::Problems(const Json& attributes) const {
       add([&] { return OutsideEnum(*declaration, value); });
     }
   }
-  std::unordered_set<std::string> given;  // Json's contains would scan the object each time
-  for (const auto& [key, value] : attributes.items()) given.insert(key);
+  for (const auto& [key, value] : attributes.items()) named.insert(key);
   for (const auto& declaration : declarations_) {
-    if (declaration.required && !given.contains(declaration.name) &&
-        std::ranges::count(suggested, declaration.name) == 0) {
+    if (declaration.required && !named.contains(declaration.name)) {
       add([&] { return "required attribute " + Quoted(declaration.name) + " is missing"; });
     }
   }
