@@ -49,7 +49,7 @@ void CheckCsv(std::string_view input) {
     std::size_t held = 0;
     for (const auto& cell : record.cells()) held += cell.size();
     if (held > kLimit || (record.oversized() && !record.cells().empty())) std::abort();
-    if (complete) record.Clear();
+    if (complete) record = toucan::CsvRecord(kLimit);
     start = end + 1;
   }
   record.EndOfInput();

@@ -1,4 +1,3 @@
-// Batch minting: JSON Lines or CSV in, JSON Lines out in input order, requests run concurrently.
 #include "batch.hpp"
 
 #include <fcntl.h>
@@ -20,6 +19,8 @@ namespace toucan {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+// A batch line longer than this is an error row; the rest of it is skipped unread into memory.
+constexpr std::size_t kMaxBatchLineBytes = std::size_t{1024} * 1024;
 
 // Rows are always valid JSON and valid UTF-8, whatever text reached them.
 std::string ErrorRow(std::uint64_t line, const std::optional<std::string>& distinct_id,
@@ -45,15 +46,89 @@ class BatchInput {
   enum class Got { kLine, kOversized, kEnd };
   // The next non-blank line in `line`, or CSV record in record(); number() is its (first) line.
   // kEnd at the end, on a read error, or when interrupted.
-  Got Next(std::string& line);
-  std::optional<std::uint64_t> CountRest(bool rewind = false);
+  Got Next(std::string& line) {
+    record_ = CsvRecord(kMaxBatchLineBytes);
+    first_ = 0;
+    while (true) {
+      const Got got = NextLine(line);
+      if (got == Got::kEnd) {
+        // A record cut short by a signal or a read error is not the user's mistake: no row.
+        if (!csv_ || first_ == 0 || error_ != 0 || (interrupted_ && interrupted_())) return got;
+        record_.EndOfInput();
+        break;
+      }
+      if (first_ == 0) {
+        if (got == Got::kLine && Trim(line).empty()) continue;
+        first_ = number_;
+      }
+      if (!csv_) return got;
+      if (got == Got::kOversized) {
+        record_.DropCells();
+        break;
+      }
+      if (record_.Feed(line)) break;
+    }
+    return record_.oversized() ? Got::kOversized : Got::kLine;
+  }
+
+  // The users left, read to the end: of a regular file, then read again from here when `rewind`
+  // (for a progress total); or, after an interrupt, what a pipe already holds (never waiting for
+  // more). Empty when that cannot be known.
+  std::optional<std::uint64_t> CountRest(bool rewind = false) {
+    struct stat info {};
+    const off_t start = lseek(fd_, 0, SEEK_CUR);
+    if (fstat(fd_, &info) != 0 || !(S_ISREG(info.st_mode) || (S_ISFIFO(info.st_mode) && !rewind))) {
+      return std::nullopt;
+    }
+    const int flags = fcntl(fd_, F_GETFL);
+    if (S_ISFIFO(info.st_mode)) fcntl(fd_, F_SETFL, flags | O_NONBLOCK);
+    interrupted_ = nullptr;
+    const int error = error_;
+    std::uint64_t count = 0;
+    std::string line;
+    // Bounded, so that a writer that keeps writing cannot keep the program here.
+    while ((rewind || count < 10'000'000) && Next(line) != Got::kEnd) ++count;
+    error_ = error;  // a pipe with nothing more to read now is no read error
+    fcntl(fd_, F_SETFL, flags);
+    if (rewind) lseek(fd_, start, SEEK_SET);
+    return count;
+  }
 
   std::uint64_t number() const { return first_; }
   const CsvRecord& record() const { return record_; }
   int error() const { return error_; }  // errno of a failed read, else 0
 
  private:
-  Got NextLine(std::string& line);  // the next line, blank or not
+  Got NextLine(std::string& line) {  // the next line, blank or not
+    bool oversized = false;
+    std::size_t newline = 0;
+    while ((newline = buffer_.find('\n', start_)) == std::string::npos && !eof_) {
+      // No newline yet: an oversized line is dropped as it arrives, so memory stays bounded.
+      oversized = oversized || buffer_.size() - start_ > kMaxBatchLineBytes;
+      buffer_.erase(0, oversized ? std::string::npos : start_);
+      start_ = 0;
+      if (interrupted_ && interrupted_()) return Got::kEnd;
+      char chunk[65536];
+      const ssize_t n = read(fd_, chunk, sizeof chunk);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        error_ = errno;
+        return Got::kEnd;
+      }
+      eof_ = n == 0;
+      buffer_.append(chunk, static_cast<std::size_t>(n));
+    }
+    const std::size_t end = std::min(newline, buffer_.size());
+    if (end == start_ && newline == std::string::npos && !oversized) return Got::kEnd;
+    if (!oversized) line.assign(buffer_, start_, end - start_);
+    start_ = std::min(end + 1, buffer_.size());
+    ++number_;
+    if (oversized || line.size() > kMaxBatchLineBytes) return Got::kOversized;
+    // A byte-order mark some editors write would otherwise become part of an id, or turn a
+    // user object into one; files joined with cat carry one at each file's first line.
+    if (line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);
+    return Got::kLine;
+  }
 
   int fd_;
   // Asked before each read: an endless line (/dev/zero) must not keep us reading.
@@ -67,85 +142,6 @@ class BatchInput {
   std::uint64_t number_ = 0;  // lines read
   std::uint64_t first_ = 0;   // the line the last user began on
 };
-
-// The users left, read to the end: of a regular file, then read again from here when `rewind`
-// (for a progress total); or, after an interrupt, what a pipe already holds (never waiting for
-// more). Empty when that cannot be known.
-std::optional<std::uint64_t> BatchInput::CountRest(bool rewind) {
-  struct stat info {};
-  const off_t start = lseek(fd_, 0, SEEK_CUR);
-  if (fstat(fd_, &info) != 0 || !(S_ISREG(info.st_mode) || (S_ISFIFO(info.st_mode) && !rewind))) {
-    return std::nullopt;
-  }
-  const int flags = fcntl(fd_, F_GETFL);
-  if (S_ISFIFO(info.st_mode)) fcntl(fd_, F_SETFL, flags | O_NONBLOCK);
-  interrupted_ = nullptr;
-  const int error = error_;
-  std::uint64_t count = 0;
-  std::string line;
-  // Bounded, so that a writer that keeps writing cannot keep the program here.
-  while ((rewind || count < 10'000'000) && Next(line) != Got::kEnd) ++count;
-  error_ = error;  // a pipe with nothing more to read now is no read error
-  fcntl(fd_, F_SETFL, flags);
-  if (rewind) lseek(fd_, start, SEEK_SET);
-  return count;
-}
-
-BatchInput::Got BatchInput::NextLine(std::string& line) {
-  bool oversized = false;
-  std::size_t newline = 0;
-  while ((newline = buffer_.find('\n', start_)) == std::string::npos && !eof_) {
-    // No newline yet: an oversized line is dropped as it arrives, so memory stays bounded.
-    oversized = oversized || buffer_.size() - start_ > kMaxBatchLineBytes;
-    buffer_.erase(0, oversized ? std::string::npos : start_);
-    start_ = 0;
-    if (interrupted_ && interrupted_()) return Got::kEnd;
-    char chunk[65536];
-    const ssize_t n = read(fd_, chunk, sizeof chunk);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      error_ = errno;
-      return Got::kEnd;
-    }
-    eof_ = n == 0;
-    buffer_.append(chunk, static_cast<std::size_t>(n));
-  }
-  const std::size_t end = std::min(newline, buffer_.size());
-  if (end == start_ && newline == std::string::npos && !oversized) return Got::kEnd;
-  if (!oversized) line.assign(buffer_, start_, end - start_);
-  start_ = std::min(end + 1, buffer_.size());
-  ++number_;
-  if (oversized || line.size() > kMaxBatchLineBytes) return Got::kOversized;
-  // A byte-order mark some editors write would otherwise become part of an id, or turn a
-  // user object into one; files joined with cat carry one at each file's first line.
-  if (line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);
-  return Got::kLine;
-}
-
-BatchInput::Got BatchInput::Next(std::string& line) {
-  record_.Clear();
-  first_ = 0;
-  while (true) {
-    const Got got = NextLine(line);
-    if (got == Got::kEnd) {
-      // A record cut short by a signal or a read error is not the user's mistake: no row.
-      if (!csv_ || first_ == 0 || error_ != 0 || (interrupted_ && interrupted_())) return got;
-      record_.EndOfInput();
-      break;
-    }
-    if (first_ == 0) {
-      if (got == Got::kLine && Trim(line).empty()) continue;
-      first_ = number_;
-    }
-    if (!csv_) return got;
-    if (got == Got::kOversized) {
-      record_.DropCells();
-      break;
-    }
-    if (record_.Feed(line)) break;
-  }
-  return record_.oversized() ? Got::kOversized : Got::kLine;
-}
 
 // A `{...}` line: its fields over the defaults. Unknown fields are errors, so that a typo such
 // as "atributes" cannot pass silently.
@@ -322,14 +318,75 @@ class BatchRun {
   bool Interrupted() {
     return interrupted_ = interrupted_ || (options_.interrupted && options_.interrupted());
   }
-  NextJob Next();
-  void Done(std::uint64_t id, const MintOutcome& outcome);
+
+  NextJob Next() {
+    while (!write_error_ && !Interrupted()) {
+      // Enough lines in hand to keep every connection busy while one slow line holds up the
+      // output; bounded so that memory stays flat however long the input is.
+      if (slots_.size() >= 1024 + 16 * static_cast<std::size_t>(options_.concurrency)) {
+        return {NextJob::State::kNotNow, {}};
+      }
+      const auto got = input_.Next(line_);
+      if (got == BatchInput::Got::kEnd) break;
+      const std::uint64_t number = input_.number();
+      const BatchLine parsed = Parse(got);
+      slots_[number].distinct_id = parsed.distinct_id;
+      if (!parsed.error.empty()) {
+        Complete(number, ErrorRow(number, parsed.distinct_id, 2, std::nullopt, parsed.error), 2);
+      } else if (dry_run_) {
+        Complete(number, DryRunRequest(options_.url, parsed.body).dump(), 0);
+      } else {
+        return {NextJob::State::kJob, MintJob{number, parsed.body.dump()}};
+      }
+    }
+    return {};
+  }
+
+  void Done(std::uint64_t id, const MintOutcome& outcome) {
+    const std::optional<std::string> distinct_id = std::move(slots_[id].distinct_id);
+    if (outcome.response)
+      return Complete(id, BatchRowJsonLine(id, distinct_id, *outcome.response), 0);
+    const Error& error = *outcome.error;
+    const int exit_code = ExitCode(error.kind());
+    Complete(id, ErrorRow(id, distinct_id, exit_code, error.http_status(), cli::WithHint(error)),
+             exit_code);
+  }
+
   void Stopped(std::uint64_t line, const Error& failure) {
     stopped_ = "stopped at line " + std::to_string(line) +
                ", lines not yet sent skipped: " + cli::WithHint(failure) +
                "; --keep-going sends every line anyway";
   }
-  int Finish();
+
+  // The exit status and the last words of the run: on an interrupt, only what was not attempted;
+  // else a summary, unless a dry run.
+  int Finish() {
+    Interrupted();  // the signal may have arrived while the input was being read
+    ShowProgress(true);
+    if (interrupted_ && !write_error_) {
+      const std::optional<std::uint64_t> rest = input_.CountRest();
+      std::fprintf(err_, "toucan-token: interrupted: %llu minted, %llu failed, %s not attempted\n",
+                   minted_, failed_, rest ? std::to_string(*rest).c_str() : "the remaining lines");
+      return ExitCode(ErrorKind::kInterrupted);
+    }
+    if (!dry_run_) {
+      const double seconds = std::chrono::duration<double>(Clock::now() - started_).count();
+      std::fprintf(err_, "toucan-token: %llu minted, %llu failed in %.3f s%s\n", minted_, failed_,
+                   seconds, stopped_.empty() ? "" : ("; " + stopped_).c_str());
+    }
+    if (write_error_) {
+      const std::string minted = dry_run_ ? "" : ", " + Count(minted_, "token") + " minted";
+      std::fprintf(err_, "toucan-token: %s; %s written%s\n", write_error_->what(),
+                   Count(out_.lines_written(), "row").c_str(), minted.c_str());
+      return ExitCode(ErrorKind::kOutput);
+    }
+    if (input_.error() != 0) {
+      std::fprintf(err_, "toucan-token: reading the batch input failed: %s\n",
+                   std::strerror(input_.error()));
+      return first_exit_ != 0 ? first_exit_ : ExitCode(ErrorKind::kUsage);
+    }
+    return first_exit_;
+  }
 
  private:
   struct Slot {  // a line read and not yet written
@@ -338,9 +395,56 @@ class BatchRun {
     int exit_code = 0;
   };
 
-  BatchLine Parse(BatchInput::Got got);
-  void Complete(std::uint64_t line, std::string row, int exit_code);
-  void ShowProgress(bool final);
+  BatchLine Parse(BatchInput::Got got) {
+    BatchLine parsed;
+    if (got == BatchInput::Got::kOversized) {
+      parsed.error =
+          std::string(csv_ ? "the row" : "the line") + " is longer than 1 MiB; it was skipped";
+      return parsed;
+    }
+    if (!csv_) return ParseBatchLine(line_, options_.defaults, options_.schema);
+    try {
+      if (!input_.record().error().empty()) throw UsageError(input_.record().error());
+      ParseCsvCells(input_.record().cells(), *csv_, options_, parsed);
+    } catch (const Error& e) {
+      parsed.error = e.what();
+    }
+    return parsed;
+  }
+
+  void Complete(std::uint64_t line, std::string row, int exit_code) {
+    Slot& slot = slots_[line];
+    slot.row = cli::g_keys.Apply(std::move(row));  // a line may hold a key (pasted as an id, say)
+    slot.exit_code = exit_code;
+    const std::size_t held = slots_.size();
+    for (auto first = slots_.begin(); first != slots_.end() && first->second.row;
+         first = slots_.erase(first)) {
+      const int code = first->second.exit_code;
+      ++(code == 0 ? minted_ : failed_);
+      if (first_exit_ == 0) first_exit_ = code;
+      try {
+        if (!write_error_) out_.Write(*first->second.row);
+      } catch (const Error& e) {
+        write_error_ = e;
+      }
+    }
+    if (slots_.size() < held) ShowProgress(false);
+  }
+
+  void ShowProgress(bool final) {
+    if (!progress_) return;
+    const auto now = Clock::now();
+    if (!final && now - last_progress_ < std::chrono::milliseconds(100)) return;
+    last_progress_ = now;
+    const double seconds = std::chrono::duration<double>(now - started_).count();
+    const auto done = minted_ + failed_;
+    const std::string of_total = total_ ? "/" + std::to_string(*total_) : "";
+    std::fprintf(err_, "\r\033[Ktoucan-token: %llu%s done, %llu failed, %.0f/s", done,
+                 of_total.c_str(), failed_,
+                 seconds > 0 ? static_cast<double>(done) / seconds : 0.0);
+    if (final) std::fputs("\r\033[K", err_);
+    std::fflush(err_);
+  }
 
   const BatchOptions& options_;
   std::FILE* err_;
@@ -360,119 +464,6 @@ class BatchRun {
   bool interrupted_ = false;
   std::string stopped_;  // why the batch stopped early, for the summary
 };
-
-BatchLine BatchRun::Parse(BatchInput::Got got) {
-  BatchLine parsed;
-  if (got == BatchInput::Got::kOversized) {
-    parsed.error =
-        std::string(csv_ ? "the row" : "the line") + " is longer than 1 MiB; it was skipped";
-    return parsed;
-  }
-  if (!csv_) return ParseBatchLine(line_, options_.defaults, options_.schema);
-  try {
-    if (!input_.record().error().empty()) throw UsageError(input_.record().error());
-    ParseCsvCells(input_.record().cells(), *csv_, options_, parsed);
-  } catch (const Error& e) {
-    parsed.error = e.what();
-  }
-  return parsed;
-}
-
-NextJob BatchRun::Next() {
-  while (!write_error_ && !Interrupted()) {
-    // Enough lines in hand to keep every connection busy while one slow line holds up the
-    // output; bounded so that memory stays flat however long the input is.
-    if (slots_.size() >= 1024 + 16 * static_cast<std::size_t>(options_.concurrency)) {
-      return {NextJob::State::kNotNow, {}};
-    }
-    const auto got = input_.Next(line_);
-    if (got == BatchInput::Got::kEnd) break;
-    const std::uint64_t number = input_.number();
-    const BatchLine parsed = Parse(got);
-    slots_[number].distinct_id = parsed.distinct_id;
-    if (!parsed.error.empty()) {
-      Complete(number, ErrorRow(number, parsed.distinct_id, 2, std::nullopt, parsed.error), 2);
-    } else if (dry_run_) {
-      Complete(number, DryRunRequest(options_.url, parsed.body).dump(), 0);
-    } else {
-      return {NextJob::State::kJob, MintJob{number, parsed.body.dump()}};
-    }
-  }
-  return {};
-}
-
-void BatchRun::Done(std::uint64_t id, const MintOutcome& outcome) {
-  const std::optional<std::string> distinct_id = std::move(slots_[id].distinct_id);
-  if (outcome.response)
-    return Complete(id, BatchRowJsonLine(id, distinct_id, *outcome.response), 0);
-  const Error& error = *outcome.error;
-  const int exit_code = ExitCode(error.kind());
-  Complete(id, ErrorRow(id, distinct_id, exit_code, error.http_status(), cli::WithHint(error)),
-           exit_code);
-}
-
-void BatchRun::Complete(std::uint64_t line, std::string row, int exit_code) {
-  Slot& slot = slots_[line];
-  slot.row = options_.redact ? options_.redact(std::move(row)) : std::move(row);
-  slot.exit_code = exit_code;
-  const std::size_t held = slots_.size();
-  for (auto first = slots_.begin(); first != slots_.end() && first->second.row;
-       first = slots_.erase(first)) {
-    const int code = first->second.exit_code;
-    ++(code == 0 ? minted_ : failed_);
-    if (first_exit_ == 0) first_exit_ = code;
-    try {
-      if (!write_error_) out_.Write(*first->second.row);
-    } catch (const Error& e) {
-      write_error_ = e;
-    }
-  }
-  if (slots_.size() < held) ShowProgress(false);
-}
-
-void BatchRun::ShowProgress(bool final) {
-  if (!progress_) return;
-  const auto now = Clock::now();
-  if (!final && now - last_progress_ < std::chrono::milliseconds(100)) return;
-  last_progress_ = now;
-  const double seconds = std::chrono::duration<double>(now - started_).count();
-  const auto done = minted_ + failed_;
-  const std::string of_total = total_ ? "/" + std::to_string(*total_) : "";
-  std::fprintf(err_, "\r\033[Ktoucan-token: %llu%s done, %llu failed, %.0f/s", done,
-               of_total.c_str(), failed_, seconds > 0 ? static_cast<double>(done) / seconds : 0.0);
-  if (final) std::fputs("\r\033[K", err_);
-  std::fflush(err_);
-}
-
-// The exit status and the last words of the run: on an interrupt, only what was not attempted;
-// else a summary, unless a dry run.
-int BatchRun::Finish() {
-  Interrupted();  // the signal may have arrived while the input was being read
-  ShowProgress(true);
-  if (interrupted_ && !write_error_) {
-    const std::optional<std::uint64_t> rest = input_.CountRest();
-    std::fprintf(err_, "toucan-token: interrupted: %llu minted, %llu failed, %s not attempted\n",
-                 minted_, failed_, rest ? std::to_string(*rest).c_str() : "the remaining lines");
-    return ExitCode(ErrorKind::kInterrupted);
-  }
-  if (!dry_run_) {
-    const double seconds = std::chrono::duration<double>(Clock::now() - started_).count();
-    std::fprintf(err_, "toucan-token: %llu minted, %llu failed in %.3f s%s\n", minted_, failed_,
-                 seconds, stopped_.empty() ? "" : ("; " + stopped_).c_str());
-  }
-  if (write_error_) {
-    const std::string minted = dry_run_ ? "" : ", " + Count(minted_, "token") + " minted";
-    std::fprintf(err_, "toucan-token: %s; %s written%s\n", write_error_->what(),
-                 Count(out_.lines_written(), "row").c_str(), minted.c_str());
-    return ExitCode(ErrorKind::kOutput);
-  }
-  if (input_.error() != 0) {
-    std::fprintf(err_, "toucan-token: reading the batch input failed: %s\n",
-                 std::strerror(input_.error()));
-    return first_exit_ != 0 ? first_exit_ : ExitCode(ErrorKind::kUsage);
-  }
-  return first_exit_;
-}
 
 }  // namespace
 

@@ -11,9 +11,6 @@
 
 namespace toucan {
 
-// A batch line longer than this is an error row; the rest of it is skipped unread into memory.
-inline constexpr std::size_t kMaxBatchLineBytes = std::size_t{1024} * 1024;
-
 struct BatchOptions {
   TokenRequest defaults;  // distinct_id unused: every line names its user
   int concurrency = 8;
@@ -23,9 +20,7 @@ struct BatchOptions {
   const Schema* schema = nullptr;
   bool csv = false;         // CSV input (a header row, then one user per record), not JSON Lines
   bool keep_going = false;  // send every line even after a failure every line would meet
-  // Applied to every row: a line may hold an API key (pasted as a distinct id, say).
-  std::function<std::string(std::string)> redact;
-  std::string url;  // the endpoint, for a dry run's request objects
+  std::string url;          // the endpoint, for a dry run's request objects
 };
 
 // One input line as a request over the defaults; `distinct_id` as soon as the line names one.

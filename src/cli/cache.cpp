@@ -1,6 +1,5 @@
 #include "cache.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <openssl/sha.h>
 #include <sys/stat.h>
@@ -83,16 +82,6 @@ std::int64_t MillisecondsSinceEpoch(system_clock::time_point when) {
   return std::chrono::duration_cast<milliseconds>(when.time_since_epoch()).count();
 }
 
-bool WriteAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t written = ::write(fd, data.data(), data.size());
-    if (written < 0 && errno == EINTR) continue;
-    if (written <= 0) return false;
-    data.remove_prefix(static_cast<std::size_t>(written));
-  }
-  return true;
-}
-
 // A reader sees the old entry or the new one, never part of one. The folder is not synced: a crash
 // that loses the rename loses only the entry (a miss), and a second fsync would double what
 // storing costs a mint. Returns 0 or the errno of the failure.
@@ -125,6 +114,7 @@ int WriteAtomically(int folder_fd, const std::string& name, std::string_view tex
 // mint prints it, read back through ParseTokenResponse: an edited entry gets every check a fresh
 // reply gets. Older layouts are named apart (EntryName) and lack the header: a miss.
 constexpr std::string_view kEntryHeader = "toucan-token cache entry v3 ";
+constexpr std::size_t kMaxCacheEntryBytes = kMaxResponseBytes + 64;  // larger is not ours
 
 struct Entry {
   std::string reply;

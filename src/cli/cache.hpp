@@ -8,9 +8,6 @@
 
 namespace toucan {
 
-// An entry is a header line and the reply as printed (at most 1 MiB); anything larger is not ours.
-inline constexpr std::size_t kMaxCacheEntryBytes = kMaxResponseBytes + 64;
-
 struct CacheLookup {
   std::optional<TokenResponse> hit;  // `expires_in` is then the whole seconds left
   std::string reason;                // why it missed (or the seconds left), for --verbose

@@ -48,8 +48,6 @@ void CsvRecord::EndOfInput() {
   EndCell();
 }
 
-void CsvRecord::Clear() { *this = CsvRecord(max_bytes_); }
-
 void CsvRecord::EndCell() {
   if (!oversized_) cells_.push_back(std::move(current_));
   current_.clear();

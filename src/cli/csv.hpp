@@ -18,7 +18,6 @@ class CsvRecord {
   void DropCells();
   // A record left open at the end of the input.
   void EndOfInput();
-  void Clear();
 
   bool oversized() const { return oversized_; }
   // Why the record is malformed; empty when it is not.

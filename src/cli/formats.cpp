@@ -14,14 +14,6 @@
 namespace toucan::cli {
 namespace {
 
-// `-o env`, `shell` and `github` output is read by a shell (eval, or a workflow's
-// `${{ env.TOUCAN_TOKEN }}` pasted into a script): only characters no shell interprets.
-bool IsShellSafe(const std::string& text) {
-  return std::all_of(text.begin(), text.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("._-+/=:", c) != nullptr;
-  });
-}
-
 // Whether the regular file at `path` ends in a line without its newline (a step that wrote
 // `printf 'A=1'`): appended as is, our first line would extend that line instead of being read.
 bool EndsInOpenLine(const std::string& path) {
@@ -57,9 +49,14 @@ ResultPrinter::ResultPrinter(std::string format, const Environment& env)
   }
 }
 
+// `-o env`, `shell` and `github` output is read by a shell (eval, or a workflow's
+// `${{ env.TOUCAN_TOKEN }}` pasted into a script): only characters no shell interprets.
 void ResultPrinter::Check(const TokenResponse& response) const {
+  const auto safe = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("._-+/=:", c) != nullptr;
+  };
   if (format_ != "json" && format_ != "token" && format_ != "header" &&
-      !IsShellSafe(response.token)) {
+      !std::ranges::all_of(response.token, safe)) {
     throw Error(ErrorKind::kBadResponse,
                 "the token holds characters a shell would interpret, so it is not printed for -o " +
                     format_ + "; use -o json or -o token");

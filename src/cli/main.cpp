@@ -179,7 +179,6 @@ int RunBatchMode(const Parsed& parsed, const TokenRequest& defaults, ApiKey key,
   BatchOptions batch;
   batch.defaults = defaults;
   batch.schema = schema ? &*schema : nullptr;
-  batch.redact = [](std::string row) { return g_keys.Apply(std::move(row)); };
   batch.concurrency = o.concurrency, batch.keep_going = o.keep_going;
   batch.csv = o.csv || (o.batch_file.size() > 4 && o.batch_file.ends_with(".csv"));
   batch.progress = !o.quiet && isatty(STDERR_FILENO) == 1;

@@ -1,7 +1,6 @@
 #include "output.hpp"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,18 +19,21 @@ SignalsHeld::SignalsHeld() {
 
 SignalsHeld::~SignalsHeld() { pthread_sigmask(SIG_SETMASK, &previous_, nullptr); }
 
-void LineWriter::Write(std::string_view line) {
-  const std::string text = std::string(line) + '\n';
-  SignalsHeld held;
-  std::size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = write(fd_, text.data() + done, text.size() - done);
+bool WriteAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t n = write(fd, data.data(), data.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int error = n < 0 ? errno : EIO;
-      throw Error(ErrorKind::kOutput, "cannot write to " + what_ + ": " + std::strerror(error));
-    }
-    done += static_cast<std::size_t>(n);
+    if (n == 0) errno = EIO;
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+void LineWriter::Write(std::string_view line) {
+  SignalsHeld held;
+  if (!WriteAll(fd_, std::string(line) + '\n')) {
+    throw Error(ErrorKind::kOutput, "cannot write to " + what_ + ": " + std::strerror(errno));
   }
   ++lines_;
 }

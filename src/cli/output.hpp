@@ -35,6 +35,9 @@ class SignalsHeld {
   sigset_t previous_{};
 };
 
+// Every byte of `data`, a write at a time; false with errno set when one fails.
+bool WriteAll(int fd, std::string_view data);
+
 // Each line (a newline is added) in one write(2), signals held, so a reader never sees part of a
 // row. A failed write throws Error(kOutput) naming `what`; EPIPE is left to SIGPIPE.
 class LineWriter {

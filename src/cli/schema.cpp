@@ -87,22 +87,16 @@ std::string FirstTen(const Items& items, const Show& show) {
   return Excerpt(items.size() > 10 ? list + ", ..." : list);
 }
 
-// `suggested` collects the names offered, whose absence then needs no line of its own.
-std::string UnknownAttribute(const std::string& key,
-                             const std::vector<AttributeDeclaration>& declarations,
-                             std::vector<std::string>& suggested) {
+// `named` collects the name offered, whose absence then needs no line of its own.
+std::string UnknownAttribute(const std::string& key, const std::vector<std::string>& names,
+                             std::unordered_set<std::string>& named) {
   const std::string message = "unknown attribute " + Quoted(key);
-  if (declarations.size() <= kMostCandidates) {
-    std::vector<std::string> names;
-    for (const auto& declaration : declarations) names.push_back(declaration.name);
-    if (const auto close = SuggestName(key, names)) {
-      suggested.push_back(*close);
-      return message + " (did you mean " + Quoted(*close) + "?)";
-    }
+  if (const auto close = names.size() <= kMostCandidates ? SuggestName(key, names) : std::nullopt) {
+    named.insert(*close);
+    return message + " (did you mean " + Quoted(*close) + "?)";
   }
-  if (declarations.empty()) return message + ": the schema declares none";
   return message + ": the schema declares " +
-         FirstTen(declarations, [](const AttributeDeclaration& d) { return Quoted(d.name); });
+         (names.empty() ? "none" : FirstTen(names, [](const std::string& n) { return Quoted(n); }));
 }
 
 std::string OutsideEnum(const AttributeDeclaration& declaration, const Json& value) {
@@ -159,6 +153,7 @@ void Schema::Declare(const std::string& name, const Json& declaration, std::stri
             ? ParseLongForm(name, declaration)
             : AttributeDeclaration{name, ParseType(name, declaration), false, {}};
     index_.emplace(name, declarations_.size());
+    names_.push_back(name);
     declarations_.push_back(std::move(entry));
   } catch (const Error& e) {
     throw UsageError(std::string(where) + e.what());
@@ -170,34 +165,27 @@ const AttributeDeclaration* Schema::Find(std::string_view name) const {
   return found == index_.end() ? nullptr : &declarations_[found->second];
 }
 
-Schema Schema::FromJson(const Json& document, std::string_view source) {
+Schema Schema::Parse(std::string_view text, const std::string& source, bool is_json) {
+  if (!is_json) return internal::SchemaFromToml(internal::ParseToml(text, source), "");
+  // The parser user input goes through: depth bounded while parsing, and a name declared twice
+  // refused (the last declaration would win without a word).
+  const Json document = ParseJsonValue(text, source);
   if (!document.is_object()) {
-    throw UsageError(std::string(source) +
-                     ": a schema must be an object of attribute declarations");
+    throw UsageError(source + ": a schema must be an object of attribute declarations");
   }
   // The most likely wrong file: a JSON Schema for the same attributes. Said plainly, with the
   // format that is meant, rather than as a complaint about an attribute named "properties".
   if (document.contains("$schema") ||
       (document.contains("properties") && document.value("type", Json()) == "object")) {
-    throw UsageError(std::string(source) +
+    throw UsageError(source +
                      ": this is a JSON Schema document; a toucan-token schema maps each attribute "
                      "to its type: {\"region\": {\"type\": \"string\", \"enum\": [\"EU\", "
                      "\"US\"]}, \"year\": \"integer\"}");
   }
   Schema schema;
-  for (const auto& [name, declaration] : document.items()) {
-    schema.Declare(name, declaration, std::string(source) + ": ");
-  }
+  for (const auto& [name, declaration] : document.items())
+    schema.Declare(name, declaration, source + ": ");
   return schema;
-}
-
-Schema Schema::Parse(std::string_view text, const std::string& source, bool is_json) {
-  if (is_json) {
-    // The parser user input goes through: depth bounded while parsing, and a name declared
-    // twice refused (the last declaration would win without a word).
-    return FromJson(ParseJsonValue(text, source), source);
-  }
-  return internal::SchemaFromToml(internal::ParseToml(text, source), "");
 }
 
 Schema internal::SchemaFromToml(const toml::table& table, std::string_view label) {
@@ -242,7 +230,8 @@ std::vector<std::string> Schema::Problems(const Json& attributes) const {
   // suggestion, which costs a pass over the names), the rest a count.
   constexpr std::size_t kShown = 20;
   std::vector<std::string> problems;
-  std::vector<std::string> suggested;
+  // The names given or offered: none is reported missing. (Json's contains would scan the object.)
+  std::unordered_set<std::string> named;
   std::size_t found = 0;
   const auto add = [&](const auto& make) {
     if (++found <= kShown) problems.push_back(make());
@@ -252,7 +241,7 @@ std::vector<std::string> Schema::Problems(const Json& attributes) const {
     const Json& value = item.value();
     const AttributeDeclaration* declaration = Find(key);
     if (declaration == nullptr) {
-      add([&] { return UnknownAttribute(key, declarations_, suggested); });
+      add([&] { return UnknownAttribute(key, names_, named); });
     } else if (!Matches(declaration->type, value)) {
       add([&] {
         return "attribute " + Quoted(key) + " has the wrong type: the schema declares " +
@@ -264,11 +253,9 @@ std::vector<std::string> Schema::Problems(const Json& attributes) const {
       add([&] { return OutsideEnum(*declaration, value); });
     }
   }
-  std::unordered_set<std::string> given;  // Json's contains would scan the object each time
-  for (const auto& [key, value] : attributes.items()) given.insert(key);
+  for (const auto& [key, value] : attributes.items()) named.insert(key);
   for (const auto& declaration : declarations_) {
-    if (declaration.required && !given.contains(declaration.name) &&
-        std::ranges::count(suggested, declaration.name) == 0) {
+    if (declaration.required && !named.contains(declaration.name)) {
       add([&] { return "required attribute " + Quoted(declaration.name) + " is missing"; });
     }
   }

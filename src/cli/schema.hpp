@@ -23,8 +23,7 @@ struct AttributeDeclaration {
 // would silently match to no row — is refused before anything is sent.
 class Schema {
  public:
-  // `{"region": "string"}` or `{"region": {"type": "string", "required": true}}`.
-  static Schema FromJson(const Json& document, std::string_view source = "the schema");
+  // JSON `{"region": "string"}` or `{"region": {"type": "string", "required": true}}`, or TOML.
   static Schema Parse(std::string_view text, const std::string& source, bool is_json);
   // A bounded regular file: JSON when the name ends in `.json`, else TOML.
   static Schema Load(const std::string& path);
@@ -45,6 +44,7 @@ class Schema {
  private:
   std::vector<AttributeDeclaration> declarations_;
   std::unordered_map<std::string, std::size_t> index_;  // name → declaration
+  std::vector<std::string> names_;                      // in order, for suggestions
 };
 
 // The candidate at edit distance at most 2 from `word`, or differing only in case.

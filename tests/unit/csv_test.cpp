@@ -52,16 +52,16 @@ TEST(CsvRecord, OversizedRecordsKeepNoCellsButFollowTheQuotes) {
   EXPECT_TRUE(record.Feed("end\""));
   EXPECT_TRUE(record.oversized());
   EXPECT_TRUE(record.cells().empty());
-  record.Clear();
+  record = CsvRecord(16);
   EXPECT_FALSE(record.oversized());
   EXPECT_TRUE(record.cells().empty());
   EXPECT_TRUE(record.Feed("a,b"));
   EXPECT_EQ(record.cells(), (Cells{"a", "b"}));
-  record.Clear();
+  record = CsvRecord(16);
   EXPECT_FALSE(record.Feed("\"open"));
   record.DropCells();  // the lost text may have closed the quote: the record ends there
   EXPECT_TRUE(record.oversized());
-  record.Clear();
+  record = CsvRecord(16);
   EXPECT_TRUE(record.Feed("next"));
   EXPECT_EQ(record.cells(), (Cells{"next"}));
 }
