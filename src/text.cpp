@@ -102,9 +102,20 @@ long Number(std::string_view text, int base) {
   return error == std::errc() && end == text.data() + text.size() ? long{value} : -1;
 }
 
-// `&#38;`, `&#x26;` and every named reference HTML has for a printable ASCII character
-// (`&lowbar;`, `&UnderBar;`; any case), so that none hides a piece of the key. `&nbsp;`: a space.
+// `&#38;`, `&#x26;` (also without the `;`, as browsers read them) and every named reference HTML
+// has for a printable ASCII character (`&lowbar;`, `&UnderBar;`; any case), so that none hides a
+// piece of the key. `&nbsp;`: a space.
 Unit EntityEscape(std::string_view text, std::size_t pos) {
+  if (text.substr(pos, 2) == "&#") {  // numeric, the common case: no walk through the names
+    const bool hex = pos + 2 < text.size() && (text[pos + 2] | 0x20) == 'x';
+    const std::size_t start = pos + 2 + hex;
+    const auto stop =
+        std::min(text.find_first_not_of(hex ? "0123456789abcdefABCDEF" : "0123456789", start),
+                 std::min(text.size(), start + 8));
+    const long code = Number(text.substr(start, stop - start), hex ? 16 : 10);
+    if (code < 0) return {'&', 1};
+    return {static_cast<std::uint32_t>(code), stop - pos + (text.substr(stop, 1) == ";")};
+  }
   constexpr std::size_t kLongest = 18;  // "&DiacriticalGrave;"
   const std::size_t end = text.substr(pos, kLongest + 1).find(';');
   if (end == std::string_view::npos || end < 3) return {'&', 1};
@@ -120,11 +131,6 @@ Unit EntityEscape(std::string_view text, std::size_t pos) {
       {"lowbar", '_'}, {"underbar", '_'}, {"grave", '`'},        {"lcub", '{'},
       {"lbrace", '{'}, {"verbar", '|'},   {"vert", '|'},         {"rcub", '}'},
       {"rbrace", '}'}, {"nbsp", ' '},     {"verticalline", '|'}, {"diacriticalgrave", '`'}};
-  if (name[0] == '#') {  // numeric, the common case: no walk through the names
-    const bool hex = name[1] == 'x';
-    const long code = Number(std::string_view(name).substr(hex ? 2 : 1), hex ? 16 : 10);
-    return code < 0 ? Unit{'&', 1} : Unit{static_cast<std::uint32_t>(code), end + 1};
-  }
   for (const auto& [entity, c] : kNamed) {
     if (name == entity) return {static_cast<unsigned char>(c), end + 1};
   }

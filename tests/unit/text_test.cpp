@@ -99,8 +99,8 @@ TEST(Text, FindControlSeesC0DelAndC1) {
 TEST(Text, UnescapeOnce) {
   EXPECT_EQ(Unescape("%2e%2E.%252e%c0%ae"), "...%2e\xC0\xAE");
   EXPECT_EQ(Unescape("%%zz%4"), "%%zz%4");
-  EXPECT_EQ(Unescape("a&AMP;b&#x26;&nbsp;&amp;lt;&#233;&bogus;&#", true),
-            "a&b& &lt;&#233;&bogus;&#");
+  EXPECT_EQ(Unescape("a&AMP;b&#x26;&nbsp;&amp;lt;&#233;&bogus;&#&#65B&#x41x", true),
+            "a&b& &lt;&#233;&bogus;&#ABAx");
 }
 
 // ---- Redactor ---------------------------------------------------------------------------------
@@ -119,11 +119,17 @@ TEST(Redactor, EveryFormOfTheKey) {
         i % 2 == 0 ? key_forms::PercentEncoded(key.substr(i, 1), i % 4 == 0) : key.substr(i, 1);
   }
   std::string entities;
-  for (const char c : key) entities += "&#" + std::to_string(static_cast<int>(c)) + ";";
+  std::string no_semicolons;  // as browsers still read them: `&#116&#x6B...`
+  for (std::size_t i = 0; i < key.size(); ++i) {
+    entities += "&#" + std::to_string(static_cast<int>(key[i])) + ";";
+    no_semicolons += i % 2 ? "&#" + std::to_string(static_cast<int>(key[i]))
+                           : (i % 4 ? "&#x" : "&#X") +
+                                 key_forms::PercentEncoded(key.substr(i, 1), i % 3).substr(1);
+  }
   for (const std::string& form :
        {key, lower, json, key_forms::UnicodeEscaped(key, true),
         key_forms::PercentEncoded(key, true), key_forms::PercentEncoded(key, false), mixed,
-        entities, key.substr(0, 8), key.substr(5, 8), key.substr(key.size() - 8),
+        entities, no_semicolons, key.substr(0, 8), key.substr(5, 8), key.substr(key.size() - 8),
         key.substr(0, 20)}) {
     const std::string text = "before " + form + " after";
     const std::string redacted = redactor.Apply(text);
