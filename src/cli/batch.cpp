@@ -414,7 +414,7 @@ class BatchRun {
 
   void Complete(std::uint64_t line, std::string row, int exit_code) {
     Slot& slot = slots_[line];
-    slot.row = cli::g_keys.Apply(std::move(row));  // a line may hold a key (pasted as an id, say)
+    slot.row = cli::g_keys.ApplyToJson(row);  // a line may hold a key (pasted as an id, say)
     slot.exit_code = exit_code;
     const std::size_t held = slots_.size();
     for (auto first = slots_.begin(); first != slots_.end() && first->second.row;

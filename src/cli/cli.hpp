@@ -62,12 +62,15 @@ class KnownKeys {
   void AddFromEnvironment(const std::string& name) {
     if (const char* value = std::getenv(name.c_str())) Add(value);
   }
-  std::string Apply(std::string text) const {
+  std::string Apply(std::string text, const Redactor* also = nullptr) const {
     for (const auto& redactor : redactors_) text = redactor.Apply(text);
-    return text;
+    return also ? also->Apply(text) : text;
   }
+  // A JSON line, masked so that it stays JSON (a key's run of digits may fill a number).
+  std::string ApplyToJson(const std::string& line, const Redactor* also = nullptr) const;
 
  private:
+  void Mask(Json& value, const Redactor* also) const;
   std::set<std::string, std::less<>> keys_;
   std::vector<Redactor> redactors_;
 };

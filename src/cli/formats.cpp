@@ -68,7 +68,7 @@ void ResultPrinter::Print(const TokenResponse& response) {
   const std::string expires = response.expires_at ? FormatRfc3339(*response.expires_at) : "";
   const std::string prefix = format_ == "shell" ? "export " : "";
   LineWriter(STDOUT_FILENO)
-      .Write(format_ == "json"     ? g_keys.Apply(ResponseJsonLine(response))
+      .Write(format_ == "json"     ? g_keys.ApplyToJson(ResponseJsonLine(response))
              : format_ == "token"  ? response.token
              : format_ == "header" ? "Authorization: Bearer " + response.token
              : format_ == "github" ? "::add-mask::" + response.token  // before it shows anywhere

@@ -100,8 +100,9 @@ int RunSingle(const Parsed& parsed, const Json& body, ApiKey key) {
   if (o.dry_run) {
     const std::string request =
         DryRunRequest(ResolveEndpointUrl(o.base_url, o.endpoint_path), body).dump();
+    const Redactor redactor(key.key);
     LineWriter(STDOUT_FILENO)
-        .Write(g_keys.Apply(key.key.empty() ? request : Redactor(key.key).Apply(request)));
+        .Write(g_keys.ApplyToJson(request, key.key.empty() ? nullptr : &redactor));
     return 0;
   }
   ResultPrinter printer(o.output, ProcessEnvironment());

@@ -49,8 +49,26 @@ void Warn(const std::string& message) {
   if (!g_quiet) PrintError("warning: " + message);
 }
 
+std::string KnownKeys::ApplyToJson(const std::string& line, const Redactor* also) const {
+  std::string masked = Apply(line, also);
+  if (masked == line || Json::accept(masked)) return masked;
+  Json value = Json::parse(line);
+  Mask(value, also);
+  return Apply(value.dump(-1, ' ', false, Json::error_handler_t::replace), also);
+}
+
+// Numbers (and true, false, null) whose text shows a key become "***"; names and strings are
+// masked in the text, where a key stays inside its quotes.
+void KnownKeys::Mask(Json& value, const Redactor* also) const {
+  if (value.is_structured()) {
+    for (Json& item : value) Mask(item, also);
+  } else if (!value.is_string() && Apply(value.dump(), also) != value.dump()) {
+    value = "***";
+  }
+}
+
 void WriteRow(LineWriter& out, const Json& row) {
-  out.Write(g_keys.Apply(row.dump(-1, ' ', false, Json::error_handler_t::replace)));
+  out.Write(g_keys.ApplyToJson(row.dump(-1, ' ', false, Json::error_handler_t::replace)));
 }
 
 }  // namespace toucan::cli

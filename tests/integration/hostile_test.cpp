@@ -97,6 +97,23 @@ TEST(Hostile, TheKeyInTheUsersOwnInputIsNotShownInADryRunOrVerboseLine) {
   EXPECT_EQ(json::parse(server.requests().at(0).body)["user"]["attributes"]["note"], kApiKey);
 }
 
+// A key's run of digits in a number: masking the text alone would print `"x":***`, not JSON.
+TEST(Hostile, OutputStaysJsonWhenANumberShowsTheKey) {
+  TestServer server(TokenReply(R"("expiresIn":3600,"n":9123456780)"));
+  const Env env{{"TOUCAN_API_KEY", "tk_12345678_live"}, {"TOUCAN_BASE_URL", server.url()}};
+  const RunResult dry = RunChecked({"-u", "u1", "-a", "x:=[123456789]", "--dry-run"}, env);
+  ASSERT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_EQ(json::parse(dry.out)["body"]["user"]["attributes"]["x"], json::array({"***"}));
+  const RunResult rows = RunChecked({"batch", "--dry-run", "-a", "x:=123456789"}, env, "u1\n");
+  ASSERT_EQ(rows.exit_code, 0) << rows.err;
+  EXPECT_EQ(json::parse(rows.out)["body"]["user"]["attributes"]["x"], "***");
+  const RunResult config = RunChecked({"config", "--min-ttl", "12345678"}, env);
+  EXPECT_EQ(Rows(config.out).size(), std::ranges::count(config.out, '\n')) << config.out;
+  const RunResult minted = RunChecked({"-u", "u1", "-o", "json"}, env);
+  ASSERT_EQ(minted.exit_code, 0) << minted.err;
+  EXPECT_EQ(json::parse(minted.out)["n"], "***");
+}
+
 TEST(Hostile, EmptyApiKeyFileIsAUsageErrorNotTheEnvironmentsKey) {
   TestServer server(TokenReply());
   const RunResult result = Mint(server.url(), {"--api-key-file", ""});
