@@ -1,6 +1,7 @@
 #include "output.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,7 +23,8 @@ SignalsHeld::~SignalsHeld() { pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
 bool WriteAll(int fd, std::string_view data) {
   while (!data.empty()) {
     const ssize_t n = write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
+    pollfd ready{fd, POLLOUT, 0};  // a non-blocking descriptor (left so by a parent) is waited on
+    if (n < 0 && (errno == EINTR || (errno == EAGAIN && poll(&ready, 1, -1) >= 0))) continue;
     if (n == 0) errno = EIO;
     if (n <= 0) return false;
     data.remove_prefix(static_cast<std::size_t>(n));

@@ -1,10 +1,13 @@
 // Output for shells and CI: -o shell, -o github, TOUCAN_OUTPUT and a profile's `output`, dry
 // runs refused with a token format, `completion SHELL`, --quiet.
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "fixture.hpp"
 
@@ -136,6 +139,51 @@ TEST_F(Output, GithubWritesNoFileWithoutTheMask) {
   EXPECT_EQ(Read(env_file), "");
 }
 
+// A parent (Node.js, say) may leave stdout non-blocking: a full pipe is waited out, not exit 8
+// with the minted token lost.
+TEST_F(Output, AFullNonBlockingStdoutIsWaitedOut) {
+  TestServer server(TokenReply());
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
+  const std::string filler(65536, 'x');
+  std::size_t filled = 0;
+  for (ssize_t n; (n = ::write(fds[1], filler.data(), filler.size())) > 0;)
+    filled += std::size_t(n);
+  std::vector<std::string> env{"TOUCAN_API_KEY=" + std::string(kApiKey),
+                               "TOUCAN_BASE_URL=" + server.url()};
+  for (const char* name : {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"}) {
+    if (const char* value = std::getenv(name)) env.push_back(std::string(name) + "=" + value);
+  }
+  std::vector<char*> envp;
+  for (auto& entry : env) envp.push_back(entry.data());
+  envp.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(fds[1], 1);
+    ::execle(TOUCAN_TOKEN_BINARY, TOUCAN_TOKEN_BINARY, "-u", "u1", "-o", "token", nullptr,
+             envp.data());
+    ::_exit(127);
+  }
+  ::close(fds[1]);
+  // Drained once the tool waits in poll (or has given up): a readiness wait, not a sleep.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  int status = 0;
+  for (std::string call; std::chrono::steady_clock::now() < deadline && call.rfind("7 ", 0) != 0 &&
+                         ::waitpid(pid, &status, WNOHANG) == 0;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::getline(std::ifstream("/proc/" + std::to_string(pid) + "/syscall"), call);
+  }
+  std::string out;
+  char buffer[65536];
+  ::fcntl(fds[0], F_SETFL, 0);
+  for (ssize_t n; (n = ::read(fds[0], buffer, sizeof buffer)) > 0;)
+    out.append(buffer, std::size_t(n));
+  ::close(fds[0]);
+  if (!WIFEXITED(status)) ::waitpid(pid, &status, 0);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(out.substr(filled), std::string(kToken) + "\n");
+}
+
 TEST_F(Output, GithubFailuresAndTokensNotWasted) {
   TestServer server(TokenReply());
   // Neither variable: a usage error before any request.
@@ -143,8 +191,8 @@ TEST_F(Output, GithubFailuresAndTokensNotWasted) {
   EXPECT_EQ(neither.exit_code, 2);
   ExpectOneErrorLine(neither, "GITHUB_ENV");
   // A file that cannot be opened: exit 8, before any request.
-  const RunResult unopenable = Mint(server.url(), {"-o", "github", "-q"},
-                                    {{"GITHUB_ENV", dir_ + "/no/such/folder/env"}});
+  const RunResult unopenable =
+      Mint(server.url(), {"-o", "github", "-q"}, {{"GITHUB_ENV", dir_ + "/no/such/folder/env"}});
   EXPECT_EQ(unopenable.exit_code, 8);
   ExpectOneErrorLine(unopenable, "$GITHUB_ENV");
   EXPECT_EQ(server.request_count(), 0u);
