@@ -206,9 +206,12 @@ struct CsvColumns {
 };
 
 // The header of a CSV batch, checked before anything is sent. Throws Error(kUsage).
-CsvColumns ReadCsvHeader(BatchInput& input) {
+CsvColumns ReadCsvHeader(BatchInput& input, const std::function<bool()>& interrupted) {
   std::string unused;
   const auto got = input.Next(unused);
+  if (got == BatchInput::Got::kEnd && interrupted && interrupted()) {
+    throw Error(ErrorKind::kInterrupted, "interrupted while reading the CSV header");
+  }
   if (got == BatchInput::Got::kEnd) {
     throw UsageError(
         "the CSV input is empty: its first row must name the columns (distinctId,...)");
@@ -312,7 +315,7 @@ class BatchRun {
       total_ = BatchInput(input_fd, nullptr, options.csv).CountRest(true);
       if (options.csv && total_ > 0u) --*total_;  // the header is no user
     }
-    if (options.csv) csv_ = ReadCsvHeader(input_);
+    if (options.csv) csv_ = ReadCsvHeader(input_, options.interrupted);
   }
 
   bool Interrupted() {

@@ -240,31 +240,42 @@ TEST(Hostile, BatchOfAnEndlessLineStopsOnASignal) {
   EXPECT_NE(result.err.find("toucan-token: interrupted: "), std::string::npos) << result.err;
 }
 
-// A FIFO without a writer blocks the open itself: a signal there is an interrupt, not an error.
-TEST(Hostile, SignalWhileABatchFifoWaitsForItsWriterIsAnInterrupt) {
-  const std::string fifo = TempPath("writerless.fifo");
+// A FIFO without a writer blocks the open itself, and a CSV header not yet ended blocks its
+// read: a signal there is an interrupt, not an error.
+TEST(Hostile, SignalWhileABatchWaitsForItsInputIsAnInterrupt) {
+  const std::string fifo = TempPath("batch.fifo");
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  std::thread signaller;
-  const auto watch = [&](pid_t pid, const std::string&) {
-    if (signaller.joinable()) return;
-    signaller = std::thread([pid] {  // readiness: blocked in openat (syscall number first)
-      const std::string blocked = std::to_string(SYS_openat) + " ";
-      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-      for (std::string text;
-           std::chrono::steady_clock::now() < deadline && text.rfind(blocked, 0) != 0;) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        std::getline(std::ifstream("/proc/" + std::to_string(pid) + "/syscall"), text);
-      }
-      ::kill(pid, SIGTERM);
-    });
+  const auto run = [&](long call, int signal, const std::vector<std::string>& args) {
+    std::thread signaller;
+    const auto watch = [&](pid_t pid, const std::string&) {
+      if (signaller.joinable()) return;
+      signaller = std::thread([pid, call, signal] {  // readiness: blocked in `call`
+        const std::string blocked = std::to_string(call) + " ";
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+        for (std::string text;
+             std::chrono::steady_clock::now() < deadline && text.rfind(blocked, 0) != 0;) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+          std::getline(std::ifstream("/proc/" + std::to_string(pid) + "/syscall"), text);
+        }
+        ::kill(pid, signal);
+      });
+    };
+    const RunResult result = RunTool(args, {}, std::nullopt, TOUCAN_TOKEN_BINARY, watch);
+    signaller.join();
+    return result;
   };
-  const RunResult result =
-      RunTool({"batch", fifo, "--dry-run"}, {}, std::nullopt, TOUCAN_TOKEN_BINARY, watch);
-  signaller.join();
+  const RunResult opening = run(SYS_openat, SIGTERM, {"batch", fifo, "--dry-run"});
+  EXPECT_EQ(opening.exit_code, 143) << opening.err;
+  EXPECT_NE(opening.err.find("interrupted while opening the batch file"), std::string::npos)
+      << opening.err;
+  const int writer = ::open(fifo.c_str(), O_RDWR);  // a writer that never ends the header
+  ASSERT_EQ(::write(writer, "distinctId,re", 13), 13);
+  const RunResult header = run(SYS_read, SIGINT, {"batch", "--csv", fifo, "--dry-run"});
+  ::close(writer);
   std::remove(fifo.c_str());
-  EXPECT_EQ(result.exit_code, 143) << result.err;
-  EXPECT_NE(result.err.find("interrupted while opening the batch file"), std::string::npos)
-      << result.err;
+  EXPECT_EQ(header.exit_code, 130) << header.err;
+  EXPECT_NE(header.err.find("interrupted while reading the CSV header"), std::string::npos)
+      << header.err;
 }
 
 TEST(Hostile, BatchWithStdinClosedIsAnInputError) {
