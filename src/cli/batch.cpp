@@ -58,7 +58,11 @@ class BatchInput {
         break;
       }
       if (first_ == 0) {
-        if (got == Got::kLine && Trim(line).empty()) continue;
+        // A CSV row of empty cells (`,,`, as spreadsheets end their exports) is blank too.
+        if (got == Got::kLine &&
+            Trim(line).find_first_not_of(csv_ ? "," : "") == std::string_view::npos) {
+          continue;
+        }
         first_ = number_;
       }
       if (!csv_) return got;
@@ -222,11 +226,13 @@ CsvColumns ReadCsvHeader(BatchInput& input, const std::function<bool()>& interru
   CsvColumns columns;
   std::unordered_map<std::string, std::size_t> seen;  // name → column
   for (const std::string& cell : input.record().cells()) {
-    const std::string name(Trim(cell));
+    std::string name(Trim(cell));
+    const std::string lower = AsciiLower(name);  // `ID`, `Role`: as spreadsheets capitalise
+    if (lower == "role" || lower == "permissions") name = lower;
     const std::size_t index = columns.names.size();
     const std::string column = where + ": column " + std::to_string(index + 1);
     if (!IsValidUtf8(name)) throw UsageError(where + " is not valid UTF-8");
-    if (name.empty()) throw UsageError(column + " has no name");
+    if (name.empty()) throw UsageError(column + " has no name: name it or delete the column");
     if (FindControl(name) != std::string::npos) {  // a file of CR-only line ends is one "line"
       throw UsageError(column + "'s name holds a control character" +
                        (name.find('\r') != std::string::npos
@@ -237,7 +243,7 @@ CsvColumns ReadCsvHeader(BatchInput& input, const std::function<bool()>& interru
       throw UsageError(where + " names '" + Excerpt(name, 100) + "' twice (columns " +
                        std::to_string(at->second + 1) + " and " + std::to_string(index + 1) + ")");
     }
-    if (name == "distinctId" || name == "distinct_id" || name == "id") {
+    if (lower == "distinctid" || lower == "distinct_id" || lower == "id") {
       if (columns.id) {
         throw UsageError(where + ": '" + columns.names[*columns.id] + "' and '" + name +
                          "' both name the distinct id");

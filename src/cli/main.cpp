@@ -181,7 +181,7 @@ int RunBatchMode(const Parsed& parsed, const TokenRequest& defaults, ApiKey key,
   batch.defaults = defaults;
   batch.schema = schema ? &*schema : nullptr;
   batch.concurrency = o.concurrency, batch.keep_going = o.keep_going;
-  batch.csv = o.csv || (o.batch_file.size() > 4 && o.batch_file.ends_with(".csv"));
+  batch.csv = o.csv || (o.batch_file.size() > 4 && AsciiLower(o.batch_file).ends_with(".csv"));
   batch.progress = !o.quiet && isatty(STDERR_FILENO) == 1;
   batch.interrupted = [] { return g_signal != 0; };
   const int input = o.batch_file.empty() || NamesStandardInput(o.batch_file)

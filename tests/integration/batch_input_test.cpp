@@ -83,6 +83,18 @@ TEST_F(BatchInput, CsvCellsAreTrimmedAsHeaderNamesAre) {
       "role":"viewer","attributes":{"region":"EU"}}})"));
 }
 
+// What spreadsheets write: capitalised column names, rows of empty cells at the end, `.CSV`.
+TEST_F(BatchInput, CsvFromASpreadsheetExport) {
+  TestServer server(Minted());
+  const std::string path =
+      TempFile("EXPORT.CSV", "ID,Role,Region\r\nana,viewer,EU\r\n,,\r\n,,\r\n");
+  const RunResult result = RunChecked({"batch", path}, KeyAndUrl(server.url()));
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(Rows(result.out).size(), 1u) << result.out;
+  EXPECT_EQ(BodiesById(server)["ana"], json::parse(R"({"user":{"distinctId":"ana",
+      "role":"viewer","attributes":{"Region":"EU"}}})"));
+}
+
 TEST_F(BatchInput, CsvCellsTakeTheSchemaTypeJsonValuesNever) {
   TestServer server(Minted());
   const std::string schema =
