@@ -118,6 +118,15 @@ Json BuildRequestBody(const TokenRequest& request) {
 void ValidateApiKey(std::string_view key, std::string_view source) {
   const std::string from = "the API key from " + std::string(source);
   if (key.empty()) throw UsageError(from + " is empty");
+  // Pasted from a shell or a .env file: sent as they are, they would be a puzzling 401.
+  if (key.size() > 1 && (key[0] == '"' || key[0] == '\'') && key.back() == key[0]) {
+    throw UsageError(from + " is wrapped in quotes; give the key without them");
+  }
+  const std::string_view name = key.substr(0, key.find('='));
+  if (name.size() < key.size() && name.ends_with("KEY") &&
+      name.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == name.npos) {
+    throw UsageError(from + " starts with a variable name and '='; give the key alone");
+  }
   const auto bad =
       std::find_if(key.begin(), key.end(), [](char c) { return c <= 0x20 || c >= 0x7F; });
   if (bad == key.end()) return;
