@@ -107,6 +107,7 @@ int RunSingle(const Parsed& parsed, const Json& body, ApiKey key) {
   }
   ResultPrinter printer(o.output, ProcessEnvironment());
   std::optional<TokenCache> cache;
+  if (parsed.Given("--min-ttl") && !o.cache) Warn("--min-ttl does nothing without --cache");
   if (o.cache && !o.no_cache) {
     auto opened = TokenCache::Open(ProcessEnvironment());
     if (!opened.cache) Warn(opened.warning);
@@ -132,6 +133,10 @@ int RunSingle(const Parsed& parsed, const Json& body, ApiKey key) {
   printer.Check(response);  // an unusable token is refused before it is cached
   if (!response.expires_in) {
     Warn("the reply has no usable expiresIn, so the expiry is unknown (null)");
+  }
+  if (cache && o.min_ttl >= 0 && response.expires_in && *response.expires_in <= o.min_ttl) {
+    Warn("the token lives " + std::to_string(response.expires_in.value_or(0)) +
+         " s, no more than --min-ttl " + std::to_string(o.min_ttl) + ": it will never be reused");
   }
   if (cache) {
     const CacheStore stored = cache->Store(entry, response);

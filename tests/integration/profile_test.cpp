@@ -653,7 +653,15 @@ TEST_F(Cache, SecondCallIsServedFromTheCache) {
   ASSERT_EQ(Mint({"--cache", "--no-cache"}, server.url()).exit_code, 0);
   const RunResult margin = Mint({"--cache", "--min-ttl", "3601"}, server.url());
   EXPECT_NE(margin.err.find("cache miss: expires within min-ttl"), std::string::npos) << margin.err;
+  EXPECT_NE(margin.err.find("warning: the token lives 3600 s, no more than --min-ttl 3601: it "
+                            "will never be reused"),
+            std::string::npos)
+      << margin.err;
   EXPECT_EQ(server.request_count(), 4u);
+  const RunResult no_cache = Mint({"--min-ttl", "300", "-o", "token"}, server.url());
+  EXPECT_NE(no_cache.err.find("warning: --min-ttl does nothing without --cache"), std::string::npos)
+      << no_cache.err;
+  EXPECT_EQ(server.request_count(), 5u);
 
   const RunResult cleared = RunChecked({"cache", "clear"}, HomeEnv());
   ASSERT_EQ(cleared.exit_code, 0) << cleared.err;
