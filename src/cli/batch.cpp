@@ -174,14 +174,15 @@ void ApplyUserObject(const Json& object, TokenRequest& request, BatchLine& resul
 // No user is named with a NUL, a tab or a bare CR: such a line comes from a UTF-16 file, a
 // table pasted as is, or old Mac line endings, and would mint for a garbage id. A C1 control
 // (U+009B is CSI to some terminals) is no more a name.
-void CheckBareId(std::string_view line) {
+void CheckBareId(std::string_view line, const std::string& cell = "") {
   const std::size_t control = FindControl(line);
   if (control == std::string_view::npos) return;
   const bool c1 = static_cast<unsigned char>(line[control]) >= 0x80;
-  throw UsageError("the line holds a control character (" +
+  throw UsageError((cell.empty() ? "the line" : cell) + " holds a control character (" +
                    std::string(line.substr(control, c1 ? 2 : 1)) +
-                   (line[control] == '\0' ? "; is the file UTF-16?" : "") +
-                   "); a distinct id that holds one must be written as a JSON string");
+                   (line[control] == '\0' ? "; is the file UTF-16?" : "") + ")" +
+                   (cell.empty() ? "; a distinct id that holds one must be written as a JSON string"
+                                 : ": no distinct id holds one"));
 }
 
 // A spreadsheet export piped in without --csv must not mint users named "distinct_id,region",
@@ -283,7 +284,7 @@ void ParseCsvCells(const std::vector<std::string>& cells, const CsvColumns& colu
   const std::string_view id = Trim(cells[*columns.id]);
   if (id.empty()) throw UsageError("the " + columns.names[*columns.id] + " cell is empty");
   result.distinct_id = std::string(id);
-  CheckBareId(id);
+  CheckBareId(id, "the " + columns.names[*columns.id] + " cell");
   TokenRequest request = options.defaults;
   Json attributes = Json::object();
   // Header names are unique: appended as they are, in linear time.

@@ -176,6 +176,9 @@ std::string UnexpectedWord(const std::string& word, const CLI::App& app) {
   for (const CLI::App* sub : app.get_subcommands({})) commands.push_back(sub->get_name());
   std::string message = "unknown command " + shown + DidYouMean(word, commands);
   if (message.back() == ')') return message;
+  if (word.find_first_of("./") != std::string::npos) {
+    return message + ": to mint a token per line of a file, write batch before it";
+  }
   return message + ": the commands are " + CLI::detail::join(commands, ", ") +
          " (a distinct id goes after -u)";
 }

@@ -291,6 +291,11 @@ ApiKey ReadApiKey(const Options& options) {
     key.key =
         Trim(ReadInput(stdin_key ? "-" : options.api_key_file, "the API key file", 4096, true));
     key.source = stdin_key ? "standard input" : "--api-key-file '" + options.api_key_file + "'";
+    struct stat info {};  // as ssh says of a private key others can read
+    if (!stdin_key && stat(options.api_key_file.c_str(), &info) == 0 && (info.st_mode & 077) != 0) {
+      Warn("the API key file '" + options.api_key_file + "' is open to others; run: chmod 600 '" +
+           options.api_key_file + "'");
+    }
   } else if (!IsEnvName(options.api_key_env)) {
     throw UsageError("--api-key-env '" + options.api_key_env +
                      "' is not an environment variable name");

@@ -164,18 +164,21 @@ TEST_F(BatchInput, CsvRowErrorsAreRows) {
       "u4,E\"U\n"
       "u5\n"
       "caf\xc3,EU\n"
-      "u7,\"EU\"\n";
+      "u7,\"EU\"\n"
+      "\"u8\nu8\",EU\n";
   const RunResult result = RunChecked({"batch", "--csv"}, KeyAndUrl(server.url()), csv);
   EXPECT_EQ(result.exit_code, 2);
   const auto rows = Rows(result.out);
-  ASSERT_EQ(rows.size(), 7u);
-  const std::vector<std::string> says = {"",
-                                         "the row has 3 cells, the header 2 columns",
-                                         "the distinctId cell is empty",
-                                         "a quote inside an unquoted cell",
-                                         "the row has 1 cell, the header 2 columns",
-                                         "not valid UTF-8",
-                                         ""};
+  ASSERT_EQ(rows.size(), 8u);
+  const std::vector<std::string> says = {
+      "",
+      "the row has 3 cells, the header 2 columns",
+      "the distinctId cell is empty",
+      "a quote inside an unquoted cell",
+      "the row has 1 cell, the header 2 columns",
+      "not valid UTF-8",
+      "",
+      "the distinctId cell holds a control character (\\n): no distinct id holds one"};
   for (std::size_t i = 0; i < rows.size(); ++i) {
     EXPECT_EQ(rows[i]["line"], i + 2);
     if (says[i].empty()) {
@@ -192,7 +195,7 @@ TEST_F(BatchInput, CsvRowErrorsAreRows) {
   const RunResult dry =
       RunChecked({"batch", "--csv", "--dry-run"}, {{"TOUCAN_BASE_URL", server.url()}}, csv);
   EXPECT_EQ(dry.exit_code, 2);
-  EXPECT_EQ(Rows(dry.out).size(), 7u);
+  EXPECT_EQ(Rows(dry.out).size(), 8u);
   EXPECT_EQ(server.request_count(), 2u);
 }
 

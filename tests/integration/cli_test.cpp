@@ -256,18 +256,22 @@ TEST_F(Cli, ApiKeySources) {
                        {{"MY_KEY", std::string(" ") + kApiKey + "\n"}})
                 .exit_code,
             0);
-  // --api-key-file wins over the variable
-  ASSERT_EQ(RunChecked({"-u", "u", "--api-key-file", file},
-                       {{"TOUCAN_API_KEY", "wrong"}, {"TOUCAN_BASE_URL", server.url()}})
-                .exit_code,
-            0);
+  // --api-key-file wins over the variable; a file others may read is used, with a warning
+  ::chmod(file.c_str(), 0644);
+  const Env env{{"TOUCAN_API_KEY", "wrong"}, {"TOUCAN_BASE_URL", server.url()}};
+  const RunResult open = RunChecked({"-u", "u", "--api-key-file", file}, env);
+  ASSERT_EQ(open.exit_code, 0) << open.err;
+  EXPECT_EQ(open.err, "toucan-token: warning: the API key file '" + file +
+                          "' is open to others; run: chmod 600 '" + file + "'\n");
+  ::chmod(file.c_str(), 0600);
+  EXPECT_EQ(RunChecked({"-u", "u", "--api-key-file", file}, env).err, "");
   // --api-key-file - reads standard input
   ASSERT_EQ(RunChecked({"-u", "u", "--api-key-file", "-", "--base-url", server.url()}, {},
                        std::string(kApiKey) + "\n")
                 .exit_code,
             0);
   for (const auto& request : server.requests()) EXPECT_EQ(request.Header("x-api-key"), kApiKey);
-  EXPECT_EQ(server.request_count(), 3u);
+  EXPECT_EQ(server.request_count(), 4u);
 }
 
 TEST_F(Cli, DryRunSendsNothingAndNeedsNoKey) {

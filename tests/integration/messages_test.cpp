@@ -49,6 +49,10 @@ INSTANTIATE_TEST_SUITE_P(
         MeantCase{"FarFromAnything", {"-u", "u1", "--zzzzzz"}, "unknown option '--zzzzzz' (see"},
         MeantCase{"Command", {"profile"}, "unknown command 'profile' (did you mean profiles?)"},
         MeantCase{"BareId", {"u1"}, "a distinct id goes after -u"},
+        MeantCase{"BareFile",
+                  {"users.csv"},
+                  "unknown command 'users.csv': to mint a token per line of a file, write batch "
+                  "before it"},
         MeantCase{"CacheCommand",
                   {"cache", "list"},
                   "unknown cache command 'list': the only one is clear"},
