@@ -60,14 +60,13 @@ std::vector<std::string> g_blank;  // for a message: a variable set empty, as CI
 
 // An empty or blank TOUCAN_* variable counts as unset, whatever reads it later.
 void DropBlankToucanVariables() {
-  auto& blank = g_blank;
   for (char** entry = environ; entry && *entry; ++entry) {
     const std::string_view text(*entry);
     const auto eq = text.find('=');
     if (eq == std::string_view::npos || text.rfind("TOUCAN_", 0) != 0) continue;
-    if (Trim(text.substr(eq + 1)).empty()) blank.emplace_back(text.substr(0, eq));
+    if (Trim(text.substr(eq + 1)).empty()) g_blank.emplace_back(text.substr(0, eq));
   }
-  for (const auto& name : blank) unsetenv(name.c_str());
+  for (const auto& name : g_blank) unsetenv(name.c_str());
 }
 
 // Before the command line is parsed: CLI11's own messages may quote an argument.
