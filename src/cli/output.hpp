@@ -19,7 +19,7 @@ inline constexpr std::array<std::string_view, 6> kOutputFormats{"json", "token",
                                                                 "env",  "shell", "github"};
 inline constexpr const char* kOutputFormatList = "json, token, header, env, shell or github";
 inline bool IsOutputFormat(std::string_view name) {
-  return std::ranges::count(kOutputFormats, name);
+  return std::find(kOutputFormats.begin(), kOutputFormats.end(), name) != kOutputFormats.end();
 }
 
 // Holds the signals the program handles back for its lifetime, so that a row ends whole.
