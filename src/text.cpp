@@ -30,10 +30,8 @@ Unit DecodeUtf8(std::string_view text, std::size_t pos) {
     code = (code << 6) | (cc & 0x3Fu);
   }
   // Overlong forms, UTF-16 surrogates and code points past U+10FFFF are not UTF-8.
-  if ((extra == 2 && code < 0x800) || (extra == 3 && (code < 0x10000 || code > 0x10FFFF)) ||
-      (code >= 0xD800 && code <= 0xDFFF)) {
-    return {0, 0};
-  }
+  constexpr std::uint32_t kLeast[] = {0, 0x80, 0x800, 0x10000};
+  if (code < kLeast[extra] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) return {};
   return {code, extra + 1};
 }
 
@@ -53,12 +51,11 @@ std::size_t AppendEscaped(std::string& out, std::string_view text, Style style,
                           std::size_t max_chars = std::string_view::npos) {
   std::size_t pos = 0;
   for (std::size_t chars = 0; pos < text.size() && chars < max_chars; ++chars) {
-    const Unit ch = DecodeUtf8(text, pos);
-    const std::uint32_t code = ch.code;
-    if (ch.length == 0) {
+    const auto [code, length] = DecodeUtf8(text, pos);
+    if (length == 0) {
       out += "\xEF\xBF\xBD";  // U+FFFD
     } else if (!IsInvisible(code)) {
-      out.append(text.substr(pos, ch.length));
+      out.append(text.substr(pos, length));
     } else if (style == Style::kMessage && code < 0x80) {
       const std::size_t named = std::string_view("\n\r\t").find(static_cast<char>(code));
       out += named != std::string_view::npos
@@ -68,7 +65,7 @@ std::size_t AppendEscaped(std::string& out, std::string_view text, Style style,
       out += "\\u";
       for (int shift = 12; shift >= 0; shift -= 4) out += kHex[(code >> shift) & 0xF];
     }
-    pos += std::max<std::size_t>(ch.length, 1);
+    pos += std::max<std::size_t>(length, 1);
   }
   return pos;
 }
@@ -164,12 +161,11 @@ unsigned char KeyChar(std::uint32_t code) {
 }  // namespace
 
 bool IsValidUtf8(std::string_view text) {
-  for (std::size_t i = 0; i < text.size();) {
-    const std::size_t length = DecodeUtf8(text, i).length;
-    if (length == 0) return false;
-    i += length;
+  std::size_t length = 1;  // of the last character read
+  for (std::size_t pos = 0; pos < text.size() && length != 0; pos += length) {
+    length = DecodeUtf8(text, pos).length;
   }
-  return true;
+  return length != 0;
 }
 
 std::string_view Trim(std::string_view text) {
@@ -208,12 +204,9 @@ std::size_t FindControl(std::string_view text) {
 
 std::string CollapseWhitespace(std::string_view text) {
   std::string out;
-  for (auto pos = text.find_first_not_of(kSpace); pos != std::string_view::npos;
-       pos = text.find_first_not_of(kSpace, pos)) {
-    const auto end = std::min(text.find_first_of(kSpace, pos), text.size());
-    if (!out.empty()) out += ' ';
-    out += text.substr(pos, end - pos);
-    pos = end;
+  for (const char c : Trim(text)) {  // starts and ends with a non-space
+    const bool space = kSpace.find(c) != std::string_view::npos;
+    if (!space || out.back() != ' ') out += space ? ' ' : c;
   }
   return out;
 }
@@ -222,7 +215,7 @@ std::string Unescape(std::string_view text, bool html) {
   std::string out;
   for (std::size_t pos = 0; pos < text.size();) {
     const Unit unit = Decode(text, pos, html ? kEntity : kPercent);
-    if (unit.code < (html ? 0x80u : 0x100u)) {
+    if (!html || unit.code < 0x80) {  // a reference to a non-ASCII character stays
       out += static_cast<char>(unit.code);
     } else {
       out += text.substr(pos, unit.length);
@@ -267,9 +260,8 @@ bool Redactor::Scan(std::string_view raw, std::vector<bool>* covered) const {
         if (covered->empty()) covered->resize(raw.size(), false);
         found = true;
         const std::size_t end = pos + unit.length;
-        for (std::size_t b = std::max(starts[(run + 1 - gram_) % 8], covered_until); b < end; ++b) {
-          (*covered)[b] = true;
-        }
+        const std::size_t start = std::max(starts[(run + 1 - gram_) % 8], covered_until);
+        std::fill(covered->begin() + start, covered->begin() + end, true);
         covered_until = end;
       }
       pos += unit.length;

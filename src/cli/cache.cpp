@@ -144,26 +144,26 @@ std::optional<Entry> ReadEntry(int fd) {
 }  // namespace
 
 CacheOpen TokenCache::Open(const Environment& env, Clock clock) {
+  const auto refuse = [](const std::string& why) {
+    return CacheOpen{std::nullopt, why + "; not using it"};
+  };
   const auto base = internal::XdgFolder(env, "XDG_CACHE_HOME", ".cache");
-  if (!base) return {std::nullopt, "the token cache needs HOME or XDG_CACHE_HOME; not using it"};
+  if (!base) return refuse("the token cache needs HOME or XDG_CACHE_HOME");
   const std::string folder = *base + "/toucan-token";
   if (const int error = MakeFolders(folder); error != 0) {
-    return {std::nullopt, "cannot create the cache folder " + folder + ": " + std::strerror(error) +
-                              "; not using it"};
+    return refuse("cannot create the cache folder " + folder + ": " + std::strerror(error));
   }
   Folder listing(::opendir(folder.c_str()), &::closedir);
   struct stat info {};
   if (!listing || ::fstat(::dirfd(listing.get()), &info) != 0) {
-    return {std::nullopt, "cannot open the cache folder " + folder + ": " + std::strerror(errno) +
-                              "; not using it"};
+    return refuse("cannot open the cache folder " + folder + ": " + std::strerror(errno));
   }
   if (info.st_uid != ::geteuid()) {
-    return {std::nullopt, "the cache folder " + folder + " belongs to another user; not using it"};
+    return refuse("the cache folder " + folder + " belongs to another user");
   }
   if ((info.st_mode & 077) != 0) {
-    return {std::nullopt, "the cache folder " + folder + " is open to group or others (mode " +
-                              internal::OctalMode(info.st_mode) + "; run chmod 700 " + folder +
-                              "); not using it"};
+    return refuse("the cache folder " + folder + " is open to group or others (mode " +
+                  internal::OctalMode(info.st_mode) + "; run chmod 700 " + folder + ")");
   }
   return {TokenCache(std::move(listing), folder, std::move(clock)), ""};
 }
@@ -175,10 +175,7 @@ std::string TokenCache::EntryName(std::string_view url, std::string_view api_key
   // The header names the layout (v1 held Json extras, v2 the printed line quoted). A length
   // prefix before every part, so ("ab", "c") and ("a", "bc") never hash alike.
   for (const std::string_view part : {kEntryHeader, url, std::string_view(key_hash), body}) {
-    const auto size = static_cast<std::uint64_t>(part.size());
-    for (int shift = 56; shift >= 0; shift -= 8)
-      framed += static_cast<char>((size >> shift) & 0xFF);
-    framed += part;
+    framed += std::to_string(part.size()) + ":" + std::string(part);
   }
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string name;
@@ -204,10 +201,8 @@ CacheLookup TokenCache::Lookup(const std::string& name, const Redactor& redactor
   } catch (const Error& error) {  // its message never shows the key
     return {std::nullopt, std::string("corrupt (") + error.what() + ")"};
   }
-  if (!response.expires_in || *response.expires_in <= 0 || *response.expires_in > kLongestLife) {
-    return {std::nullopt, "corrupt"};
-  }
-  const std::int64_t life = *response.expires_in;
+  const std::int64_t life = response.expires_in.value_or(0);
+  if (life <= 0 || life > kLongestLife) return {std::nullopt, "corrupt"};
   const std::int64_t left_ms = life * 1000 - (now - entry->received_ms);
   if (left_ms <= 0) return {std::nullopt, "expired"};
   const std::int64_t left = left_ms / 1000;
@@ -242,9 +237,8 @@ CacheStore TokenCache::Store(const std::string& name, const TokenResponse& respo
   if (failure == ENOTEMPTY || failure == EEXIST || failure == EISDIR) {
     return {false, "the cache entry " + folder_ + "/" + name + " is a directory; remove it", true};
   }
-  if (failure != 0)
-    return {false, std::string("cannot write to the cache: ") + std::strerror(failure)};
-  return {true, ""};
+  if (failure == 0) return {true, ""};
+  return {false, std::string("cannot write to the cache: ") + std::strerror(failure)};
 }
 
 std::size_t TokenCache::Clear() const {

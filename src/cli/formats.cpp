@@ -3,8 +3,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <tuple>
@@ -21,8 +19,7 @@ bool EndsInOpenLine(const std::string& path) {
   struct stat info {};
   char last = '\n';
   const bool open_line = fd >= 0 && fstat(fd, &info) == 0 && S_ISREG(info.st_mode) &&
-                         info.st_size > 0 && pread(fd, &last, 1, info.st_size - 1) == 1 &&
-                         last != '\n';
+                         pread(fd, &last, 1, info.st_size - 1) == 1 && last != '\n';
   if (fd >= 0) close(fd);
   return open_line;
 }
@@ -52,11 +49,10 @@ ResultPrinter::ResultPrinter(std::string format, const Environment& env)
 // `-o env`, `shell` and `github` output is read by a shell (eval, or a workflow's
 // `${{ env.TOUCAN_TOKEN }}` pasted into a script): only characters no shell interprets.
 void ResultPrinter::Check(const TokenResponse& response) const {
-  const auto safe = [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("._-+/=:", c) != nullptr;
-  };
+  constexpr std::string_view kSafe =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-+/=:";
   if (format_ != "json" && format_ != "token" && format_ != "header" &&
-      !std::ranges::all_of(response.token, safe)) {
+      response.token.find_first_not_of(kSafe) != std::string::npos) {
     throw Error(ErrorKind::kBadResponse,
                 "the token holds characters a shell would interpret, so it is not printed for -o " +
                     format_ + "; use -o json or -o token");

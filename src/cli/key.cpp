@@ -74,8 +74,7 @@ std::optional<int> ReadUntilExit(int fd, pid_t pid, std::chrono::steady_clock::t
   pollfd poller{fd, POLLIN, 0};
   char buffer[4096];
   const auto keep = [&](ssize_t got) {
-    const std::size_t room = kMaxKeyLineBytes + 1 - head.size();
-    head.append(buffer, std::min(room, static_cast<std::size_t>(got)));
+    head.append(buffer, std::min<std::size_t>(kMaxKeyLineBytes + 1 - head.size(), got));
   };
   for (;;) {
     int status = 0;

@@ -75,10 +75,6 @@ AttributeDeclaration ParseLongForm(const std::string& name, const Json& declarat
   return entry;
 }
 
-// A suggestion costs a pass over the candidates for each problem; past this many (no schema a
-// person writes), a line of a batch would pay too much for it, so none is made.
-constexpr std::size_t kMostCandidates = 1000;
-
 // Up to ten items of a list, and "..." for the rest.
 template <typename Items, typename Show>
 std::string FirstTen(const Items& items, const Show& show) {
@@ -91,7 +87,7 @@ std::string FirstTen(const Items& items, const Show& show) {
 std::string UnknownAttribute(const std::string& key, const std::vector<std::string>& names,
                              std::unordered_set<std::string>& named) {
   const std::string message = "unknown attribute " + Quoted(key);
-  if (const auto close = names.size() <= kMostCandidates ? SuggestName(key, names) : std::nullopt) {
+  if (const auto close = SuggestName(key, names)) {
     named.insert(*close);
     return message + " (did you mean " + Quoted(*close) + "?)";
   }
@@ -102,7 +98,7 @@ std::string UnknownAttribute(const std::string& key, const std::vector<std::stri
 std::string OutsideEnum(const AttributeDeclaration& declaration, const Json& value) {
   std::string message = "attribute " + Quoted(declaration.name) + ": " + Shown(value) +
                         " is not one of " + FirstTen(declaration.allowed, Shown);
-  if (value.is_string() && declaration.allowed.size() <= kMostCandidates) {
+  if (value.is_string()) {
     std::vector<std::string> words;
     for (const Json& allowed : declaration.allowed) {
       if (allowed.is_string()) words.push_back(allowed.get<std::string>());
@@ -116,18 +112,15 @@ std::string OutsideEnum(const AttributeDeclaration& declaration, const Json& val
 
 std::optional<std::string> SuggestName(std::string_view word,
                                        const std::vector<std::string>& candidates) {
-  // Long words would make the distance quadratic in hostile input; no real name is that long.
-  constexpr std::size_t kLongest = 256;
-  if (word.size() > kLongest) return std::nullopt;
+  // Each candidate costs a distance, quadratic in the length: past these bounds (no name or
+  // schema a person writes), hostile input, or a line of a batch, would pay too much for it.
+  if (word.size() > 256 || candidates.size() > 1000) return std::nullopt;
   const std::string lower = AsciiLower(word);
   std::optional<std::string> best;
   std::size_t best_distance = 3;
   for (const auto& candidate : candidates) {
     if (AsciiLower(candidate) == lower) return candidate;  // a case-only difference wins
-    if (candidate.size() > kLongest || candidate.size() + 2 < word.size() ||
-        word.size() + 2 < candidate.size()) {
-      continue;
-    }
+    if (candidate.size() + 2 < word.size() || word.size() + 2 < candidate.size()) continue;
     const std::size_t distance = EditDistance(word, candidate);
     if (distance < best_distance) best = candidate, best_distance = distance;
   }
@@ -149,9 +142,7 @@ void Schema::Declare(const std::string& name, const Json& declaration, std::stri
                        "or as {\"type\": ..., \"required\": ...}, not " + Shown(declaration));
     }
     AttributeDeclaration entry =
-        declaration.is_object()
-            ? ParseLongForm(name, declaration)
-            : AttributeDeclaration{name, ParseType(name, declaration), false, {}};
+        ParseLongForm(name, declaration.is_object() ? declaration : Json{{"type", declaration}});
     index_.emplace(name, declarations_.size());
     names_.push_back(name);
     declarations_.push_back(std::move(entry));

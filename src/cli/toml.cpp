@@ -88,8 +88,7 @@ const toml::node* FindTooDeep(const toml::node& node, int depth) {
 }  // namespace
 
 std::string Where(const toml::source_region& region, bool column) {
-  const std::string file = region.path ? *region.path : std::string("config");
-  return file + ":" + std::to_string(region.begin.line) +
+  return (region.path ? *region.path : "config") + ":" + std::to_string(region.begin.line) +
          (column ? ":" + std::to_string(region.begin.column) : "");
 }
 
@@ -124,8 +123,7 @@ std::vector<std::pair<const toml::key*, const toml::node*>> InFileOrder(const to
 
 Json TomlToJson(const toml::node& node) {
   if (const auto* table = node.as_table()) {
-    // Appended, not set through operator[], which scans the object for each key; a TOML table's
-    // keys are unique already.
+    // Appended: operator[] would scan the object for each key, and a TOML table's are unique.
     Json object = Json::object();
     auto& members = static_cast<Json::object_t::Container&>(object.get_ref<Json::object_t&>());
     for (const auto& [key, value] : InFileOrder(*table)) {
@@ -141,14 +139,12 @@ Json TomlToJson(const toml::node& node) {
   if (const auto* text = node.as_string()) return text->get();
   if (const auto* integer = node.as_integer()) return integer->get();
   if (const auto* boolean = node.as_boolean()) return boolean->get();
-  if (const auto* floating = node.as_floating_point()) {
-    if (!std::isfinite(floating->get())) {
-      throw UsageError(Where(node.source()) + ": inf and nan have no JSON form");
-    }
-    return floating->get();
-  }
+  const auto* floating = node.as_floating_point();
+  if (floating && std::isfinite(floating->get())) return floating->get();
   throw UsageError(Where(node.source()) +
-                   ": dates and times have no JSON form; write the value as a string in quotes");
+                   (floating ? ": inf and nan have no JSON form"
+                             : ": dates and times have no JSON form; write the value as a string "
+                               "in quotes"));
 }
 
 }  // namespace toucan::internal

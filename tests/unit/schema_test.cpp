@@ -275,6 +275,12 @@ TEST(SuggestName, DistanceTwoOrCase) {
   EXPECT_EQ(toucan::SuggestName("actv", names), "active");
   EXPECT_EQ(toucan::SuggestName("zzzzzz", names), std::nullopt);
   EXPECT_EQ(toucan::SuggestName(std::string(100000, 'a'), names), std::nullopt);
+  std::vector<std::string> many(1000, "other");
+  many.push_back("region");
+  EXPECT_EQ(toucan::SuggestName("regoin", many), std::nullopt);  // no pass over 1001 names
+  many.pop_back();
+  many.back() = "region";
+  EXPECT_EQ(toucan::SuggestName("regoin", many), "region");
 }
 
 }  // namespace

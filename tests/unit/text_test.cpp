@@ -33,6 +33,8 @@ TEST(Utf8, Validation) {
   EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));      // surrogate
   EXPECT_FALSE(IsValidUtf8("\xf4\x90\x80\x80"));  // past U+10FFFF
   EXPECT_FALSE(IsValidUtf8("a\x80"));
+  EXPECT_FALSE(IsValidUtf8("\xf0\x8f\xbf\xbf"));  // overlong
+  EXPECT_FALSE(IsValidUtf8("ok\xe2\x82"));        // truncated at the end
 }
 
 TEST(Utf8, EscapingReplacesEachBadByte) {
@@ -85,6 +87,8 @@ TEST(Text, TrimAndCollapse) {
   EXPECT_EQ(Trim("  key\r\n"), "key");
   EXPECT_EQ(Trim(" \t "), "");
   EXPECT_EQ(CollapseWhitespace("  a \n\t b  "), "a b");
+  EXPECT_EQ(CollapseWhitespace(" \t "), "");
+  EXPECT_EQ(CollapseWhitespace("a\r\nb c"), "a b c");
 }
 
 TEST(Text, FindControlSeesC0DelAndC1) {
