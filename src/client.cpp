@@ -401,16 +401,15 @@ class TransferLoop {
 
   // Queued retries fail at once, requests in flight after a grace. False: the loop should end.
   bool HandleInterrupt() {
-    const auto now = Clock::now();
     if (!interrupted_since_) {
-      interrupted_since_ = now;
+      interrupted_since_ = Clock::now();
       source_done_ = true;
       const Error error(ErrorKind::kInterrupted, "interrupted before a reply arrived");
       for (auto& transfer : waiting_) Fail(transfer->job.id, error);
       waiting_.clear();
     }
     if (active_.empty()) return false;
-    if (now - *interrupted_since_ < kInterruptGrace) return true;
+    if (Clock::now() - *interrupted_since_ < kInterruptGrace) return true;
     const Error error(ErrorKind::kInterrupted, "interrupted before the reply arrived");
     for (auto& [easy, transfer] : active_) {
       impl_.Release(*transfer);
