@@ -74,21 +74,20 @@ Verdict JudgeRedirect(const RequestContext& context, const ReplyFacts& reply) {
 
 Verdict JudgeTransient(const RequestContext& context, const ReplyFacts& reply) {
   const std::string what = reply.status == 429 ? "rate limited" : "service unavailable";
-  const auto wait =
-      reply.retry_after ? ParseRetryAfter(*reply.retry_after, reply.received_at) : std::nullopt;
   Verdict verdict =
-      wait && wait->too_long
-          ? Failed(ErrorKind::kUnavailable,
-                   what + " (HTTP " + std::to_string(reply.status) +
-                       "): the server asks to retry after " + wait->said +
-                       ", more than the 60 s this tool waits; try again at " + wait->until,
-                   reply.status)
-          : Failed(ErrorKind::kUnavailable,
-                   what + " (" + ReplyText(context, reply) + ")" + After(context) +
-                       ": try again later",
-                   reply.status, Cause::kRetriesSpent);
-  verdict.retry_after = wait;
-  verdict.retryable = !wait || !wait->too_long;
+      Failed(ErrorKind::kUnavailable,
+             what + " (" + ReplyText(context, reply) + ")" + After(context) + ": try again later",
+             reply.status, Cause::kRetriesSpent);
+  if (reply.retry_after)
+    verdict.retry_after = ParseRetryAfter(*reply.retry_after, reply.received_at);
+  verdict.retryable = !verdict.retry_after || !verdict.retry_after->too_long;
+  if (verdict.retryable) return verdict;
+  const RetryAfter& wait = *verdict.retry_after;
+  verdict.error =
+      Error(ErrorKind::kUnavailable,
+            what + " (HTTP " + std::to_string(reply.status) + "): the server asks to retry after " +
+                wait.said + ", more than the 60 s this tool waits; try again at " + wait.until,
+            reply.status);
   return verdict;
 }
 
