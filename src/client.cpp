@@ -9,7 +9,6 @@
 #include <atomic>
 #include <deque>
 #include <map>
-#include <mutex>
 #include <random>
 #include <string>
 #include <vector>
@@ -126,8 +125,7 @@ std::optional<std::string> LastHeader(CURL* easy, const char* name) {
   return std::string(Trim(header->value));
 }
 
-// A request that needed a retry: its last reply's status and what it said are kept (a
-// retryable verdict always carries its error; the fallback only keeps a row from being lost).
+// A request that needed a retry keeps its last reply's status and what it said.
 Error RetryNotMade(const Error& stop, const std::optional<Error>& last) {
   std::string message = std::string("the retry was not made: ") + stop.what();
   if (last) message += std::string("; the last attempt: ") + last->what();
@@ -135,15 +133,6 @@ Error RetryNotMade(const Error& stop, const std::optional<Error>& last) {
 }
 
 }  // namespace
-
-void GlobalInit() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-      throw Error(ErrorKind::kInternal, "libcurl failed to initialise");
-    }
-  });
-}
 
 std::string LibraryVersions() {
   const curl_version_info_data* info = curl_version_info(CURLVERSION_NOW);
@@ -229,13 +218,9 @@ struct ClientState : RequestContext {
     // A reply cut at the size cap (by the write callback or by a Content-Length over it) still
     // has a status worth judging: an oversized 2xx is a bad reply, an oversized 4xx still a 4xx.
     if (code == CURLE_FILESIZE_EXCEEDED) got.reply_too_large = true;
-      // libcurl refuses a single header line over 100 KiB before our callback sees it, as "out of
-      // memory" (CURLE_TOO_LARGE since 8.6); after a status line, that is the server's doing.
-#if LIBCURL_VERSION_NUM >= 0x080600
-    const bool header_refused = code == CURLE_OUT_OF_MEMORY || code == CURLE_TOO_LARGE;
-#else
-    const bool header_refused = code == CURLE_OUT_OF_MEMORY;
-#endif
+    // libcurl refuses a single header line over 100 KiB before our callback sees it, as "out of
+    // memory" (CURLE_TOO_LARGE, 100, since 8.6); after a status line, that is the server's doing.
+    const bool header_refused = code == CURLE_OUT_OF_MEMORY || static_cast<int>(code) == 100;
     if (header_refused && got.header_bytes > 0) got.headers_too_large = true;
     if (status > 0 && !got.headers_too_large && (code == CURLE_OK || got.reply_too_large)) {
       return JudgeReply(*this, {.status = status,
@@ -325,7 +310,7 @@ class TransferLoop {
 
   void StartReady() {
     const auto now = Clock::now();
-    if (now < paused_until_ || interrupted_since_) return;
+    if (now < paused_until_) return;
     for (auto it = waiting_.begin(); it != waiting_.end() && active_.size() < concurrency_;) {
       if ((*it)->ready_at > now) {
         ++it;
@@ -376,8 +361,8 @@ class TransferLoop {
     if (!verdict.retryable || transfer->attempts > impl_.options.retries || interrupted_since_) {
       if (!stopped_by_ && !callbacks_.keep_going && verdict.fails_every_request) {
         const Error& error = *verdict.error;
-        const std::string line = std::to_string(transfer->job.id);
-        stopped_by_ = Error(error.kind(), std::string(error.what()) + " (line " + line + ")");
+        stopped_by_ = Error(error.kind(), std::string(error.what()) + " (line " +
+                                              std::to_string(transfer->job.id) + ")");
         if (callbacks_.stopped) callbacks_.stopped(transfer->job.id, error);
       }
       callbacks_.done(transfer->job.id,
@@ -399,9 +384,8 @@ class TransferLoop {
     waiting_.push_back(std::move(transfer));
   }
 
-  // After a stop: nothing new starts and no retry is made, but the requests in flight run to
-  // their end (within their timeout), since the server may have minted their tokens already.
-  // Queued retries and the lines still unread fail with the reason.
+  // After a stop, the requests in flight run to their end: the server may have minted their
+  // tokens already. Queued retries and the lines still unread fail with the reason.
   void WindDown() {
     for (auto& transfer : waiting_)
       Fail(transfer->job.id, RetryNotMade(*stopped_by_, transfer->last_error));
@@ -415,19 +399,17 @@ class TransferLoop {
     }
   }
 
-  // After an interrupt: nothing new starts, queued retries are dropped as not attempted, and
-  // requests in flight get a grace period. Returns false when the loop should end.
+  // Queued retries fail at once, requests in flight after a grace. False: the loop should end.
   bool HandleInterrupt() {
-    const auto now = Clock::now();
     if (!interrupted_since_) {
-      interrupted_since_ = now;
+      interrupted_since_ = Clock::now();
       source_done_ = true;
       const Error error(ErrorKind::kInterrupted, "interrupted before a reply arrived");
       for (auto& transfer : waiting_) Fail(transfer->job.id, error);
       waiting_.clear();
     }
     if (active_.empty()) return false;
-    if (now - *interrupted_since_ < kInterruptGrace) return true;
+    if (Clock::now() - *interrupted_since_ < kInterruptGrace) return true;
     const Error error(ErrorKind::kInterrupted, "interrupted before the reply arrived");
     for (auto& [easy, transfer] : active_) {
       impl_.Release(*transfer);
@@ -445,10 +427,8 @@ class TransferLoop {
     for (const auto& transfer : waiting_) wake = std::min(wake, transfer->ready_at);
     if (paused_until_ > now) wake = std::min(wake, paused_until_);
     const auto timeout = std::chrono::duration_cast<milliseconds>(wake - now).count();
-    if (!active_.empty() || timeout > 0) {
-      curl_multi_poll(impl_.multi.get(), nullptr, 0,
-                      static_cast<int>(std::max<long long>(timeout, 0)), nullptr);
-    }
+    curl_multi_poll(impl_.multi.get(), nullptr, 0,
+                    static_cast<int>(std::max<long long>(timeout, 0)), nullptr);
   }
 
   ClientState& impl_;
@@ -467,7 +447,8 @@ class TransferLoop {
 }  // namespace
 
 Client::Client(ClientOptions options) : impl_(std::make_unique<ClientState>()) {
-  GlobalInit();
+  static const CURLcode initialised = curl_global_init(CURL_GLOBAL_DEFAULT);  // once, thread-safe
+  if (initialised != CURLE_OK) throw Error(ErrorKind::kInternal, "libcurl failed to initialise");
   ClientState& impl = *impl_;
   impl.options = std::move(options);
   const ClientOptions& o = impl.options;
@@ -525,8 +506,7 @@ TokenResponse Client::Mint(const Json& request_body) {
   MintOutcome result;
   RunCallbacks callbacks;
   callbacks.next = [&] {
-    if (std::exchange(given, true)) return NextJob{};
-    return NextJob{NextJob::State::kJob, MintJob{1, body}};
+    return std::exchange(given, true) ? NextJob{} : NextJob{NextJob::State::kJob, {1, body}};
   };
   callbacks.done = [&](std::uint64_t, MintOutcome outcome) { result = std::move(outcome); };
   MintMany(callbacks, 1);

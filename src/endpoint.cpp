@@ -91,13 +91,6 @@ std::string CheckedEndpointPath(std::string_view path) {
   return endpoint;
 }
 
-bool IsLoopbackHost(std::string_view host) {
-  if (AsciiLower(host) == "localhost" || host == "[::1]") return true;
-  in_addr address{};
-  return inet_pton(AF_INET, std::string(host).c_str(), &address) == 1 &&
-         (ntohl(address.s_addr) >> 24) == 127;
-}
-
 // The base URL checked as text, before libcurl parses it; non-ASCII in its path encoded.
 // `quoted` names it in messages, userinfo shown as ***@.
 std::string CheckedBaseUrl(std::string base, const std::string& quoted) {
@@ -142,7 +135,10 @@ Endpoint ResolveEndpoint(std::string_view base_url, std::string_view endpoint_pa
   if (scheme != "https" && scheme != "http") throw UsageError(quoted + " must use https://");
   resolved.https = scheme == "https";
   const std::string host = UrlPart(url.get(), CURLUPART_HOST);
-  resolved.loopback = IsLoopbackHost(host);
+  in_addr address{};
+  resolved.loopback =
+      AsciiLower(host) == "localhost" || host == "[::1]" ||
+      (inet_pton(AF_INET, host.c_str(), &address) == 1 && (ntohl(address.s_addr) >> 24) == 127);
   if (!resolved.https && !resolved.loopback) {
     throw UsageError(quoted +
                      " uses plain http:// to a host that is not loopback; the API key would "

@@ -10,61 +10,25 @@
 namespace toucan {
 namespace {
 
-// A JSON number literal's value as signed significant digits and the exponent of
-// 0.<digits> × 10^exponent, so that two spellings of one value compare equal; empty when `text`
-// is not a JSON number.
-std::optional<std::pair<std::string, long long>> DecimalValue(std::string_view text) {
-  std::size_t pos = 0;
-  const auto at = [&](std::string_view chars) {
-    return pos < text.size() && chars.find(text[pos]) != std::string_view::npos;
-  };
-  const auto digits = [&] {
-    const std::size_t start = pos;
-    pos = std::min(text.find_first_not_of("0123456789", pos), text.size());
-    return text.substr(start, pos - start);
-  };
-  const bool negative = at("-");
-  pos += negative;
-  const std::string_view integer = digits();
-  if (integer.empty() || (integer.size() > 1 && integer[0] == '0')) return {};
-  std::string all(integer);
-  if (at(".")) {
-    ++pos;
-    const std::string_view fraction = digits();
-    if (fraction.empty()) return {};
-    all += fraction;
-  }
-  long long exponent = 0;
-  if (at("eE")) {
-    ++pos;
-    const bool minus = at("-");
-    pos += at("+-");
-    const std::string_view written = digits();
-    if (written.empty()) return {};
-    for (const char c : written) {  // capped far past any double, and far from overflow
-      exponent = std::min(exponent * 10 + (c - '0'), 1'000'000'000'000LL);
-    }
-    if (minus) exponent = -exponent;
-  }
-  if (pos != text.size()) return {};
-  const std::size_t first = all.find_first_not_of('0');
-  if (first == std::string::npos) return std::pair(std::string("0"), 0LL);  // zero, either sign
-  const std::size_t last = all.find_last_not_of('0');
-  return std::pair(
-      (negative ? "-" : "") + all.substr(first, last - first + 1),
-      static_cast<long long>(integer.size()) - static_cast<long long>(first) + exponent);
+// A number's significant digits: no sign, point, exponent, leading or trailing zeros.
+std::string SignificantDigits(std::string_view number) {
+  std::string digits(number.substr(0, number.find_first_of("eE")));
+  std::erase_if(digits, [](char c) { return c == '-' || c == '.'; });
+  digits.erase(digits.find_last_not_of('0') + 1);  // npos + 1 is 0: all zeros
+  digits.erase(0, digits.find_first_not_of('0'));
+  return digits;
 }
 
 // True when the JSON number `literal` has the decimal value of `value` (`2.50` and 2.5 agree;
-// `0.1000000000000000000001` and 0.1 do not). A literal without fraction or exponent that reached
-// a double was an integer beyond 64 bits: never exact.
+// `0.1000000000000000000001` and 0.1 do not). The digits suffice: two decimals that round to one
+// nonzero double are not a power of ten apart. A literal without fraction or exponent that
+// reached a double was an integer beyond 64 bits: never exact.
 bool IsExactDouble(double value, std::string_view literal) {
   if (literal.find_first_of(".eE") == std::string_view::npos) return false;
   char shortest[64];
-  const auto written = std::to_chars(shortest, shortest + sizeof shortest, value);
-  const auto sent = DecimalValue(literal);
-  return written.ec == std::errc() && sent &&
-         sent == DecimalValue(std::string_view(shortest, written.ptr));
+  const auto written = std::to_chars(shortest, std::end(shortest), value);
+  return written.ec == std::errc() &&
+         SignificantDigits(literal) == SignificantDigits(std::string_view(shortest, written.ptr));
 }
 
 // `text` with each number literal beyond a double's range replaced by `null` and spaces; empty
@@ -236,7 +200,26 @@ class Builder final : public nlohmann::json_sax<Json> {
 
 }  // namespace
 
-bool IsJsonNumber(std::string_view text) { return DecimalValue(text).has_value(); }
+bool IsJsonNumber(std::string_view text) {
+  std::size_t pos = 0;
+  // Passes at most `max` characters of `set`; how many it passed.
+  const auto pass = [&](std::string_view set, std::size_t max = std::string_view::npos) {
+    const std::size_t start = pos;
+    while (pos < text.size() && pos - start < max && set.find(text[pos]) != set.npos) ++pos;
+    return pos - start;
+  };
+  constexpr std::string_view kDigits = "0123456789";
+  pass("-", 1);
+  const bool leading_zero = text.substr(pos).starts_with('0');
+  const std::size_t integer = pass(kDigits);
+  if (integer == 0 || (leading_zero && integer > 1)) return false;
+  if (pass(".", 1) && pass(kDigits) == 0) return false;
+  if (pass("eE", 1)) {
+    pass("+-", 1);
+    if (pass(kDigits) == 0) return false;
+  }
+  return pos == text.size();
+}
 
 JsonParseResult ParseBoundedJson(std::string_view text, JsonNumbers numbers,
                                  const Redactor* redactor,

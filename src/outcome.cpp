@@ -21,9 +21,10 @@ std::string After(const RequestContext& context) {
          (context.attempts == 1 ? " attempt" : " attempts");
 }
 
-std::string ReplyText(const RequestContext& context, long status, std::string_view body) {
-  const std::string said = ServerMessageExcerpt(body, context.redactor);
-  return "HTTP " + std::to_string(status) + (said.empty() ? std::string() : ": \"" + said + "\"");
+std::string ReplyText(const RequestContext& context, const ReplyFacts& reply) {
+  const std::string said = ServerMessageExcerpt(reply.body, context.redactor);
+  return "HTTP " + std::to_string(reply.status) +
+         (said.empty() ? std::string() : ": \"" + said + "\"");
 }
 
 Verdict Failed(ErrorKind kind, const std::string& message, long status = 0,
@@ -73,10 +74,10 @@ Verdict JudgeRedirect(const RequestContext& context, const ReplyFacts& reply) {
 
 Verdict JudgeTransient(const RequestContext& context, const ReplyFacts& reply) {
   const std::string what = reply.status == 429 ? "rate limited" : "service unavailable";
-  Verdict verdict = Failed(ErrorKind::kUnavailable,
-                           what + " (" + ReplyText(context, reply.status, reply.body) + ")" +
-                               After(context) + ": try again later",
-                           reply.status, Cause::kRetriesSpent);
+  Verdict verdict =
+      Failed(ErrorKind::kUnavailable,
+             what + " (" + ReplyText(context, reply) + ")" + After(context) + ": try again later",
+             reply.status, Cause::kRetriesSpent);
   if (reply.retry_after)
     verdict.retry_after = ParseRetryAfter(*reply.retry_after, reply.received_at);
   verdict.retryable = !verdict.retry_after || !verdict.retry_after->too_long;
@@ -91,7 +92,7 @@ Verdict JudgeTransient(const RequestContext& context, const ReplyFacts& reply) {
 }
 
 Verdict JudgeClientError(const RequestContext& context, const ReplyFacts& reply) {
-  const std::string text = ReplyText(context, reply.status, reply.body);
+  const std::string text = ReplyText(context, reply);
   if (reply.status == 401 || reply.status == 403) {
     return Everywhere(
         Failed(ErrorKind::kCredentials,
@@ -266,16 +267,15 @@ Verdict JudgeReply(const RequestContext& context, const ReplyFacts& reply) {
   if (status >= 500 && status < 600) {
     return Failed(
         ErrorKind::kUnavailable,
-        "server error (" + ReplyText(context, status, reply.body) + "): the service at " +
+        "server error (" + ReplyText(context, reply) + "): the service at " +
             context.endpoint.host + " failed" + After(context) +
             (status == 500 ? " (a 500 is not retried)" : " (only 502, 503 and 504 are retried)") +
             "; try again later",
         status);
   }
-  return Failed(ErrorKind::kBadResponse,
-                "unexpected reply (" + ReplyText(context, status, reply.body) + ") from " +
-                    context.endpoint.host,
-                status);
+  return Failed(
+      ErrorKind::kBadResponse,
+      "unexpected reply (" + ReplyText(context, reply) + ") from " + context.endpoint.host, status);
 }
 
 milliseconds RetryDelay(const Verdict& verdict, int attempts, double unit) {

@@ -191,7 +191,4 @@ class Client {
   std::unique_ptr<ClientState> impl_;
 };
 
-// curl_global_init, once: call it before starting threads that make Clients.
-void GlobalInit();
-
 }  // namespace toucan
