@@ -98,7 +98,7 @@ std::string UnknownAttribute(const std::string& key, const std::vector<std::stri
 std::string OutsideEnum(const AttributeDeclaration& declaration, const Json& value) {
   std::string message = "attribute " + Quoted(declaration.name) + ": " + Shown(value) +
                         " is not one of " + FirstTen(declaration.allowed, Shown);
-  if (value.is_string()) {
+  if (value.is_string() && declaration.allowed.size() <= kMostCandidates) {  // else none made
     std::vector<std::string> words;
     for (const Json& allowed : declaration.allowed) {
       if (allowed.is_string()) words.push_back(allowed.get<std::string>());
@@ -114,7 +114,7 @@ std::optional<std::string> SuggestName(std::string_view word,
                                        const std::vector<std::string>& candidates) {
   // Each candidate costs a distance, quadratic in the length: past these bounds (no name or
   // schema a person writes), hostile input, or a line of a batch, would pay too much for it.
-  if (word.size() > 256 || candidates.size() > 1000) return std::nullopt;
+  if (word.size() > 256 || candidates.size() > kMostCandidates) return std::nullopt;
   const std::string lower = AsciiLower(word);
   std::optional<std::string> best;
   std::size_t best_distance = 3;

@@ -47,7 +47,9 @@ class Schema {
   std::vector<std::string> names_;                      // in order, for suggestions
 };
 
-// The candidate at edit distance at most 2 from `word`, or differing only in case; none of 1001+.
+// The candidate at edit distance at most 2 from `word`, or differing only in case; none among
+// more than kMostCandidates.
+inline constexpr std::size_t kMostCandidates = 1000;
 std::optional<std::string> SuggestName(std::string_view word,
                                        const std::vector<std::string>& candidates);
 
