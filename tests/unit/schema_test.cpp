@@ -1,14 +1,14 @@
-#include "cpu_time.hpp"
 #include "schema.hpp"
 
-#include <chrono>
 #include <gtest/gtest.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
+#include "cpu_time.hpp"
 #include "text.hpp"
 
 namespace {
@@ -165,7 +165,7 @@ TEST(SchemaCheck, ManyNamesInLinearTime) {
               EXPECT_EQ(UsageMessage([&] { schema.Check(attributes); }),
                         "required attribute 'k59999' is missing");
             }),
-            5.0);
+            10.0);  // CPU s: ~0.3 optimised, ~4 under ASan; a quadratic pass would take minutes
 }
 
 TEST(SchemaCheck, WrongTypeNamesAttributeTypeAndValue) {
@@ -300,7 +300,9 @@ TEST(SchemaCheck, ReportsEveryProblemAtOnce) {
                 "\"last\" (string)",
                 "unknown attribute 'actve' (did you mean 'active'?)",
                 "required attribute 'tier' is missing"}));
-  EXPECT_EQ(UsageMessage([&] { schema.Check(Json{{"region", "EU"}}); }),
+  EXPECT_EQ(UsageMessage([&] {
+              schema.Check(Json{{"region", "EU"}});
+            }),
             "required attribute 'tier' is missing");
   EXPECT_TRUE(schema.Problems(Json{{"region", "EU"}, {"tier", "gold"}}).empty());
 }
@@ -311,9 +313,13 @@ TEST(SchemaCheck, EnumNamesTheAllowedValuesAndSuggestsOne) {
       "level = { type = \"integer\", enum = [1, 2, 3] }\n",
       "s.toml", false);
   EXPECT_TRUE(schema.Problems(Json{{"region", "EU"}, {"level", 2}}).empty());
-  EXPECT_EQ(UsageMessage([&] { schema.Check(Json{{"region", "Eu"}}); }),
+  EXPECT_EQ(UsageMessage([&] {
+              schema.Check(Json{{"region", "Eu"}});
+            }),
             "attribute 'region': \"Eu\" is not one of \"EU\", \"US\" (did you mean 'EU'?)");
-  EXPECT_EQ(UsageMessage([&] { schema.Check(Json{{"level", 7}}); }),
+  EXPECT_EQ(UsageMessage([&] {
+              schema.Check(Json{{"level", 7}});
+            }),
             "attribute 'level': 7 is not one of 1, 2, 3");
   // A schema never changes a value: "Eu" is refused, not corrected.
   EXPECT_EQ(schema.Coerce("region", "Eu"), Json("Eu"));
@@ -378,8 +384,10 @@ TEST(SchemaCheck, ProblemsAgainstAHugeSchemaStayCheap) {
   const Json line{{"region", "valeu1"}, {"nmae1", "x"}};
   const auto started = std::chrono::steady_clock::now();
   for (int i = 0; i < 300; ++i) ASSERT_EQ(schema.Problems(line).size(), 2u);
-  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), 10.0);
-  EXPECT_NE(schema.Problems(line)[0].find("is not one of \"value0\", \"value1\""), std::string::npos);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
+            10.0);
+  EXPECT_NE(schema.Problems(line)[0].find("is not one of \"value0\", \"value1\""),
+            std::string::npos);
 }
 
 }  // namespace
