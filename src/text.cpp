@@ -188,8 +188,12 @@ std::string Quoted(std::string_view text, std::size_t max_chars) {
 
 std::string DumpJson(const Json& value) {
   // nlohmann escapes C0 controls only; the other invisible characters occur only inside strings.
+  std::string dumped = value.dump(-1, ' ', false, Json::error_handler_t::replace);
+  if (std::all_of(dumped.begin(), dumped.end(), [](char c) { return c >= 0x20 && c < 0x7F; })) {
+    return dumped;  // the common case, and a hot one (every value of every reply): nothing to escape
+  }
   std::string out;
-  AppendEscaped(out, value.dump(-1, ' ', false, Json::error_handler_t::replace), Style::kJson);
+  AppendEscaped(out, dumped, Style::kJson);
   return out;
 }
 
@@ -250,7 +254,8 @@ bool Redactor::Scan(std::string_view raw, std::vector<bool>* covered) const {
     std::array<std::size_t, 8> starts{};  // raw offsets of the window's characters
     std::size_t covered_until = 0;
     for (std::size_t pos = 0; pos < raw.size();) {
-      const Unit unit = Decode(raw, pos, decoding);
+      const Unit unit = decoding == kAsIs ? Unit{static_cast<unsigned char>(raw[pos]), 1}
+                                          : Decode(raw, pos, decoding);  // the hot path: no call
       const unsigned char c = KeyChar(unit.code);
       run = c == 0 ? 0 : run + 1;
       starts[run % 8] = pos;
