@@ -160,8 +160,10 @@ struct ClientState : RequestContext {
   // construction, which a run without retries never needs.
   std::optional<std::mt19937_64> random;
 
-  void Log(const std::string& line) const {
-    if (options.log) options.log(line);
+  // `line` builds the text only when someone reads it: a batch would build two lines per row.
+  template <typename Line>
+  void Log(const Line& line) const {
+    if (options.log) options.log(line());
   }
 
   void Configure(Transfer& transfer) {
@@ -302,9 +304,11 @@ class TransferLoop {
     if (curl_multi_add_handle(impl_.multi.get(), transfer->easy.get()) != CURLM_OK) {
       throw Error(ErrorKind::kInternal, "libcurl refused a transfer");
     }
-    impl_.Log("POST " + impl_.endpoint.url + " (request " + std::to_string(transfer->job.id) +
-              ", attempt " + std::to_string(transfer->attempts) + " of " +
-              std::to_string(impl_.options.retries + 1) + ")");
+    impl_.Log([&] {
+      return "POST " + impl_.endpoint.url + " (request " + std::to_string(transfer->job.id) +
+             ", attempt " + std::to_string(transfer->attempts) + " of " +
+             std::to_string(impl_.options.retries + 1) + ")";
+    });
     active_.emplace(transfer->easy.get(), std::move(transfer));
   }
 
@@ -346,13 +350,14 @@ class TransferLoop {
   void Finish(std::unique_ptr<Transfer> transfer, CURLcode code) {
     Verdict verdict = impl_.Judge(*transfer, code);
     impl_.Release(*transfer);
-    const std::string elapsed = Seconds(Clock::now() - transfer->started);
-    impl_.Log("request " + std::to_string(transfer->job.id) + " attempt " +
-              std::to_string(transfer->attempts) + ": " +
-              (verdict.status
-                   ? "HTTP " + std::to_string(verdict.status) + " after " + elapsed + " s"
-                   : "failed after " + elapsed +
-                         " s: " + std::string(verdict.error ? verdict.error->what() : "")));
+    impl_.Log([&] {
+      const std::string elapsed = Seconds(Clock::now() - transfer->started);
+      return "request " + std::to_string(transfer->job.id) + " attempt " +
+             std::to_string(transfer->attempts) + ": " +
+             (verdict.status ? "HTTP " + std::to_string(verdict.status) + " after " + elapsed + " s"
+                             : "failed after " + elapsed + " s: " +
+                                   std::string(verdict.error ? verdict.error->what() : ""));
+    });
     // The first wait too long decides what the lines left unsent are told: when to run them.
     if (const auto& wait = verdict.retry_after; wait && wait->too_long && !stopped_by_) {
       stopped_by_ = Error(ErrorKind::kUnavailable, "the server asked to retry after " + wait->said +
@@ -379,8 +384,10 @@ class TransferLoop {
     transfer->fresh_connection = verdict.fresh_connection;
     // A 429 speaks for the whole client: nothing starts before the rate-limited retry.
     if (verdict.status == 429) paused_until_ = std::max(paused_until_, transfer->ready_at);
-    impl_.Log("retrying request " + std::to_string(transfer->job.id) + " in " + Seconds(wait) +
-              " s" + (verdict.retry_after ? " (Retry-After)" : ""));
+    impl_.Log([&] {
+      return "retrying request " + std::to_string(transfer->job.id) + " in " + Seconds(wait) +
+             " s" + (verdict.retry_after ? " (Retry-After)" : "");
+    });
     waiting_.push_back(std::move(transfer));
   }
 
@@ -499,9 +506,9 @@ TokenResponse Client::Mint(const TokenRequest& request) { return Mint(BuildReque
 
 TokenResponse Client::Mint(const Json& request_body) {
   const std::string body = request_body.dump();
-  impl_->Log("request headers: " + RedactedRequestHeaders().dump());
+  impl_->Log([&] { return "request headers: " + RedactedRequestHeaders().dump(); });
   // The user's own input may hold the key (an attribute set from the wrong variable).
-  impl_->Log("request body: " + impl_->redactor.Apply(body));
+  impl_->Log([&] { return "request body: " + impl_->redactor.Apply(body); });
   bool given = false;
   MintOutcome result;
   RunCallbacks callbacks;

@@ -107,10 +107,11 @@ Json BuildRequestBody(const TokenRequest& request) {
   if (request.distinct_id.empty()) throw UsageError("the distinct id must not be empty");
   CheckUtf8(request.distinct_id, "the distinct id");
   CheckRequestDefaults(request);
-  Json body = {{"user",
-                {{"distinctId", request.distinct_id},
-                 {"role", request.role},
-                 {"attributes", request.attributes}}}};
+  Json body;  // not an initializer list, which copies every value twice (a batch builds many)
+  Json& user = body["user"];
+  user["distinctId"] = request.distinct_id;
+  user["role"] = request.role;
+  user["attributes"] = request.attributes;
   if (request.permissions) body["permissions"] = *request.permissions;
   return body;
 }

@@ -191,24 +191,23 @@ std::string ResponseJsonLine(const TokenResponse& response) {
 
 std::string BatchRowJsonLine(std::uint64_t line, const std::optional<std::string>& distinct_id,
                              const TokenResponse& response) {
-  Json row = {{"line", line}, {"distinctId", distinct_id ? Json(*distinct_id) : Json()}};
-  Json fields = ResponseToJson(response);
-  for (auto& [name, value] : Members(fields)) {
-    if (name != "line" && name != "distinctId" && name != "error") {
-      Members(row).emplace_back(name, std::move(value));
-    }
-  }
-  return DumpJson(row);
+  Json fields = ResponseToJson(response);  // a row per token: no second object to move it into
+  for (const char* ours : {"line", "distinctId", "error"}) fields.erase(ours);
+  return "{\"line\":" + std::to_string(line) +
+         ",\"distinctId\":" + DumpJson(distinct_id ? Json(*distinct_id) : Json()) + "," +
+         DumpJson(fields).substr(1);
 }
 
 Json ResponseToJson(const TokenResponse& response) {
   const auto& at = response.expires_at;
-  Json out = {{"token", response.token},
-              {"expiresIn", response.expires_in ? Json(*response.expires_in) : Json()},
-              {"expiresAt", at ? Json(FormatRfc3339(*at)) : Json()}};
+  Json out = Json::object();  // not an initializer list, which copies every value
+  auto& members = Members(out);
+  members.emplace_back("token", response.token);
+  members.emplace_back("expiresIn", response.expires_in ? Json(*response.expires_in) : Json());
+  members.emplace_back("expiresAt", at ? Json(FormatRfc3339(*at)) : Json());
   if (!response.extra.is_object()) return out;
   for (const auto& [name, value] : response.extra.get_ref<const Json::object_t&>()) {
-    if (!IsOurs(name)) Members(out).emplace_back(name, value);
+    if (!IsOurs(name)) members.emplace_back(name, value);
   }
   return out;
 }

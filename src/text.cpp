@@ -152,6 +152,8 @@ Unit Decode(std::string_view text, std::size_t pos, unsigned decoding) {
   return {static_cast<unsigned char>(c), 1};
 }
 
+std::size_t Hash(std::uint64_t window) { return (window * 0x9E3779B97F4A7C15u) >> 52; }
+
 // A key is printable ASCII without spaces: anything else separates, never matches.
 unsigned char KeyChar(std::uint32_t code) {
   if (code < 0x21 || code > 0x7E) return 0;
@@ -190,7 +192,8 @@ std::string DumpJson(const Json& value) {
   // nlohmann escapes C0 controls only; the other invisible characters occur only inside strings.
   std::string dumped = value.dump(-1, ' ', false, Json::error_handler_t::replace);
   if (std::all_of(dumped.begin(), dumped.end(), [](char c) { return c >= 0x20 && c < 0x7F; })) {
-    return dumped;  // the common case, and a hot one (every value of every reply): nothing to escape
+    return dumped;  // the common case, and a hot one (every value of every reply): nothing to
+                    // escape
   }
   std::string out;
   AppendEscaped(out, dumped, Style::kJson);
@@ -239,7 +242,10 @@ Redactor::Redactor(std::string key) {
     const unsigned char k = KeyChar(static_cast<unsigned char>(c));
     run = k == 0 ? 0 : run + 1;
     window = ((window << 8) | k) & mask_;
-    if (run >= gram_) table_.push_back(window);
+    if (run >= gram_) {
+      table_.push_back(window);
+      hashed_.set(Hash(window));
+    }
   }
   std::sort(table_.begin(), table_.end());  // for binary search: a key has few windows
   std::fill(key.begin(), key.end(), '\0');
@@ -260,7 +266,8 @@ bool Redactor::Scan(std::string_view raw, std::vector<bool>* covered) const {
       run = c == 0 ? 0 : run + 1;
       starts[run % 8] = pos;
       window = ((window << 8) | c) & mask_;
-      if (run >= gram_ && std::binary_search(table_.begin(), table_.end(), window)) {
+      if (run >= gram_ && hashed_[Hash(window)] &&
+          std::binary_search(table_.begin(), table_.end(), window)) {
         if (covered == nullptr) return true;
         if (covered->empty()) covered->resize(raw.size(), false);
         found = true;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <bitset>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -90,6 +91,7 @@ class Redactor {
   std::size_t gram_ = 0;  // characters per window: 8, or the key's length when shorter
   std::uint64_t mask_ = 0;
   std::vector<std::uint64_t> table_;  // the key's windows, sorted
+  std::bitset<4096> hashed_;          // the windows' hashes: most text skips the search
 };
 
 // ---- response.cpp: what comes back ---------------------------------------------------------
