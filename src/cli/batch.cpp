@@ -344,7 +344,10 @@ class BatchRun {
       if (!parsed.error.empty()) {
         Complete(number, ErrorRow(number, parsed.distinct_id, 2, std::nullopt, parsed.error), 2);
       } else if (dry_run_) {
-        Complete(number, DryRunRequest(options_.url, parsed.body).dump(), 0);
+        // Named as every other row is, so that a line's verdict is found by its number.
+        Json row = {{"line", number}, {"distinctId", parsed.distinct_id.value()}};
+        row.update(DryRunRequest(options_.url, parsed.body));
+        Complete(number, row.dump(), 0);
       } else {
         return {NextJob::State::kJob, MintJob{number, parsed.body.dump()}};
       }

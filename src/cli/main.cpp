@@ -256,7 +256,10 @@ int Run(int argc, char** argv) {
       parsed.Given("--profile") ? std::optional(parsed.options.profile) : std::nullopt;
   const std::optional<Profile> profile = SelectProfile(config, profile_flag, env);
   if (profile && profile->api_key_env) g_keys.AddFromEnvironment(*profile->api_key_env);
-  if (parsed.command == "profiles") return RunProfiles(config, profile);
+  if (parsed.command == "profiles") {
+    if (config.path.empty()) Warn("no config file at " + LocateConfig(env).path + " to list");
+    return RunProfiles(config, profile);
+  }
   ApplyEnvironmentAndProfile(parsed, profile, env);
   const std::optional<Schema> schema = LoadSchema(parsed, profile);
   AttributeLayers layers;

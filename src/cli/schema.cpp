@@ -235,9 +235,14 @@ std::vector<std::string> Schema::Problems(const Json& attributes) const {
       add([&] { return UnknownAttribute(key, names_, named); });
     } else if (!Matches(declaration->type, value)) {
       add([&] {
-        return "attribute " + Quoted(key) + " has the wrong type: the schema declares " +
-               kTypeNames[static_cast<std::size_t>(declaration->type)] + ", the value is " +
-               Shown(value) + " (" + value.type_name() + ")";
+        const std::string& type = kTypeNames[static_cast<std::size_t>(declaration->type)];
+        // Text (-a KEY=VALUE, a CSV cell) becomes a number or a boolean, never an array or object.
+        const bool text = value.is_string() && declaration->type >= AttributeType::kArray;
+        return "attribute " + Quoted(key) + " has the wrong type: the schema declares " + type +
+               ", the value is " + Shown(value) + " (" + value.type_name() + ")" +
+               (text ? "; text is never read as " + type + ": use -a " + Excerpt(key, 100) +
+                           ":=JSON, or a JSON Lines batch"
+                     : "");
       });
     } else if (!declaration->allowed.empty() &&
                std::ranges::count(declaration->allowed, value) == 0) {

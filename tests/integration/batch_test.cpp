@@ -491,11 +491,12 @@ TEST(Batch, DryRunPrintsEachRequest) {
   const auto rows = Rows(result.out);
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0],
-            json::parse(R"({"method":"POST","url":")" + server.url() + R"(/embed/generate-token",
+            json::parse(R"({"line":1,"distinctId":"u1","method":"POST","url":")" + server.url() + R"(/embed/generate-token",
       "headers":{"x-api-key":"***","Content-Type":"application/json","Accept":"application/json",
       "User-Agent":"toucan-token/)" +
                         std::string(toucan::kVersion) + R"("},
       "body":{"user":{"distinctId":"u1","role":"explorer","attributes":{"r":"1"}}}})"));
+  EXPECT_EQ(result.out.rfind(R"({"line":1,"distinctId":"u1","method":)", 0), 0u);  // as every row
   EXPECT_EQ(rows[1]["error"]["exit"], 2);
   EXPECT_EQ(server.request_count(), 0u);
 }

@@ -349,6 +349,15 @@ TEST_F(Profiles, ProfilesCommandHidesAKeyWrittenIntoTheFile) {
   EXPECT_NE(other.out.find(R"("api-key-command":["echo","***"])"), std::string::npos) << other.out;
 }
 
+TEST_F(Profiles, ProfilesWithoutAFileSaysWhereItLooked) {
+  const RunResult result = RunChecked({"profiles"}, HomeEnv());
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_EQ(result.out, "");
+  ExpectOneErrorLine(
+      result, "warning: no config file at " + home_ + "/.config/toucan-token/config.toml to list");
+  EXPECT_EQ(RunChecked({"profiles", "-q"}, HomeEnv()).err, "");
+}
+
 TEST_F(Profiles, SchemaCatchesMistakesInSingleMode) {
   TestServer server(TokenReply());
   const std::string schema = WriteFile(
@@ -489,8 +498,16 @@ TEST_F(Profiles, RealBatchWithSchemaMintsTheGoodLinesAndNeverSendsTheBadOne) {
 TEST_F(Profiles, SingleDryRunWithSchemaRefusesWrongTypesAndConvertsText) {
   // No key and no server: a dry run is the offline check.
   const std::string schema =
-      WriteFile("schema.toml", "region = \"string\"\nyear = \"integer\"\nactive = \"boolean\"\n");
+      WriteFile("schema.toml",
+                "region = \"string\"\nyear = \"integer\"\nactive = \"boolean\"\n"
+                "groups = \"array\"\n");
   RunResult result =
+      RunChecked({"-u", "u1", "--dry-run", "--schema", schema, "-a", "groups=a,b"}, HomeEnv());
+  EXPECT_EQ(result.exit_code, 2);  // text is never read as JSON: the message says what is
+  ExpectOneErrorLine(result,
+                     "the value is \"a,b\" (string); text is never read as array: use -a "
+                     "groups:=JSON, or a JSON Lines batch");
+  result =
       RunChecked({"-u", "u1", "--dry-run", "--schema", schema, "-a", "year=MMXXIV"}, HomeEnv());
   EXPECT_EQ(result.exit_code, 2);
   ExpectOneErrorLine(result,
