@@ -274,16 +274,17 @@ void CompleteRequest(TokenRequest request, const Schema* schema, BatchLine& resu
 // an empty cell leaves its attribute out. Throws Error(kUsage).
 void ParseCsvCells(const std::vector<std::string>& cells, const CsvColumns& columns,
                    const BatchOptions& options, BatchLine& result) {
+  if (!std::all_of(cells.begin(), cells.end(), [](const auto& c) { return IsValidUtf8(c); })) {
+    throw UsageError("the row is not valid UTF-8");
+  }
+  // Named even when the row is refused, so that its user can be found.
+  const std::string_view id = *columns.id < cells.size() ? Trim(cells[*columns.id]) : "";
+  if (!id.empty()) result.distinct_id = std::string(id);
   if (cells.size() != columns.names.size()) {
     throw UsageError("the row has " + Count(cells.size(), "cell") + ", the header " +
                      Count(columns.names.size(), "column"));
   }
-  if (!std::all_of(cells.begin(), cells.end(), [](const auto& c) { return IsValidUtf8(c); })) {
-    throw UsageError("the row is not valid UTF-8");
-  }
-  const std::string_view id = Trim(cells[*columns.id]);
   if (id.empty()) throw UsageError("the " + columns.names[*columns.id] + " cell is empty");
-  result.distinct_id = std::string(id);
   CheckBareId(id, "the " + columns.names[*columns.id] + " cell");
   TokenRequest request = options.defaults;
   Json attributes = Json::object();

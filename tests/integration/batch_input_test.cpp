@@ -189,7 +189,9 @@ TEST_F(BatchInput, CsvRowErrorsAreRows) {
           << rows[i];
     }
   }
-  EXPECT_EQ(rows[1]["distinctId"], json());  // the row could not be read
+  EXPECT_EQ(rows[1]["distinctId"], "u2");  // named, so that its user can be found
+  EXPECT_EQ(rows[4]["distinctId"], "u5");
+  EXPECT_EQ(rows[3]["distinctId"], json());  // the row could not be read
   EXPECT_EQ(server.request_count(), 2u);
   // A dry run checks the same rows offline.
   const RunResult dry =
