@@ -129,8 +129,8 @@ void ApplyBaseUrlVariable(Parsed& parsed, const std::optional<Profile>& profile,
         "TOUCAN_BASE_URL '" + MaskUserinfo(*value) + "' is not the instance of profile '" +
         profile->name + "' ('" + MaskUserinfo(own) + "'" +
         (profile->base_url ? "" : ", the default") +
-        "), whose own key would be sent there; pass --base-url to choose the instance, or unset "
-        "TOUCAN_BASE_URL";
+        "), whose own key would be sent there; unset TOUCAN_BASE_URL to use the profile's "
+        "instance, or pass --base-url to send this profile's key to another on purpose";
     if (parsed.command != "config") throw UsageError(conflict);
     parsed.base_url_conflict = conflict;  // `config` shows the profile's URL, then refuses
     return;

@@ -93,7 +93,9 @@ TEST_F(Profiles, ToucanBaseUrlNeverTakesTheProfilesKeyElsewhere) {
   EXPECT_NE(shown.out.find("\"name\":\"api-key\""), std::string::npos) << shown.out;
   EXPECT_EQ(shown.out.find("s3cr3t"), std::string::npos);
   EXPECT_EQ(std::count(shown.err.begin(), shown.err.end(), '\n'), 1) << shown.err;
-  EXPECT_NE(shown.err.find("pass --base-url to choose the instance"), std::string::npos);
+  EXPECT_NE(shown.err.find("unset TOUCAN_BASE_URL to use the profile's instance, or pass "
+                           "--base-url to send this profile's key to another on purpose"),
+            std::string::npos);
   for (const std::string profile : {"prod", "nourl"}) {
     const RunResult refused = RunChecked({"--profile", profile, "-u", "u1"}, env);
     EXPECT_EQ(refused.exit_code, 2) << refused.err;
