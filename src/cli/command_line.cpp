@@ -179,6 +179,11 @@ std::string UnexpectedWord(const std::string& word, const CLI::App& app) {
   if (word.find_first_of("./") != std::string::npos) {
     return message + ": to mint a token per line of a file, write batch before it";
   }
+  const auto& attributes = app.get_option("--attribute")->results();
+  if (!attributes.empty() && attributes.back().find('=') == std::string::npos) {
+    return message + ": an attribute is one word, -a " + Excerpt(attributes.back(), 100) + "=" +
+           Excerpt(word, 100);
+  }
   return message + ": the commands are " + CLI::detail::join(commands, ", ") +
          " (a distinct id goes after -u)";
 }

@@ -49,6 +49,9 @@ INSTANTIATE_TEST_SUITE_P(
         MeantCase{"FarFromAnything", {"-u", "u1", "--zzzzzz"}, "unknown option '--zzzzzz' (see"},
         MeantCase{"Command", {"profile"}, "unknown command 'profile' (did you mean profiles?)"},
         MeantCase{"BareId", {"u1"}, "a distinct id goes after -u"},
+        MeantCase{"AttributeInTwoWords",
+                  {"-u", "u1", "-a", "region", "EU"},
+                  "unknown command 'EU': an attribute is one word, -a region=EU"},
         MeantCase{"BareFile",
                   {"users.csv"},
                   "unknown command 'users.csv': to mint a token per line of a file, write batch "
