@@ -90,7 +90,7 @@ void ApplyAttributeArgument(Json& attributes, std::string_view argument) {
 }
 
 void CheckRequestDefaults(const TokenRequest& request) {
-  if (request.role.empty()) throw UsageError("the role must not be empty");
+  if (Trim(request.role).empty()) throw UsageError("the role must not be empty or blank");
   CheckUtf8(request.role, "the role");
   if (!request.attributes.is_object()) throw UsageError("attributes must be a JSON object");
   try {
@@ -104,7 +104,9 @@ void CheckRequestDefaults(const TokenRequest& request) {
 }
 
 Json BuildRequestBody(const TokenRequest& request) {
-  if (request.distinct_id.empty()) throw UsageError("the distinct id must not be empty");
+  if (Trim(request.distinct_id).empty()) {  // "  " names nobody: a junk user, never wanted
+    throw UsageError("the distinct id must not be empty or blank");
+  }
   CheckUtf8(request.distinct_id, "the distinct id");
   CheckRequestDefaults(request);
   Json body;  // not an initializer list, which copies every value twice (a batch builds many)

@@ -383,6 +383,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         InputErrorCase{"MissingDistinctId", {"-a", "x=1"}, kGood, {}, "--distinct-id is required"},
         InputErrorCase{"EmptyDistinctId", {"-u", ""}, kGood, {}, "distinct id must not be empty"},
+        InputErrorCase{"BlankDistinctId", {"-u", " \t"}, kGood, {}, "must not be empty or blank"},
+        InputErrorCase{"BlankRole", {"-u", "u1", "-r", "  "}, kGood, {}, "role must not be empty"},
         InputErrorCase{"EmptyRole", {"-u", "u", "-r", ""}, kGood, {}, "role must not be empty"},
         InputErrorCase{
             "AttributeWithoutEquals", {"-u", "u", "-a", "region"}, kGood, {}, "KEY=VALUE"},
