@@ -367,9 +367,10 @@ class BatchRun {
   }
 
   void Stopped(std::uint64_t line, const Error& failure) {
-    stopped_ = "stopped at line " + std::to_string(line) +
-               ", lines not yet sent skipped: " + cli::WithHint(failure) +
-               "; --keep-going sends every line anyway";
+    // Masked as rows are: the failure may quote a URL that holds the key.
+    stopped_ = cli::g_keys.Apply("stopped at line " + std::to_string(line) +
+                                 ", lines not yet sent skipped: " + cli::WithHint(failure) +
+                                 "; --keep-going sends every line anyway");
   }
 
   // The exit status and the last words of the run: on an interrupt, only what was not attempted;

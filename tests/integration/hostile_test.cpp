@@ -725,6 +725,11 @@ TEST(Hostile, TheKeyInTheBaseUrlIsNotShownInTheVerboseLineOrThe404Message) {
   EXPECT_NE(result.err.find("POST http://127.0.0.1:" + std::to_string(server.port()) + "/***/"),
             std::string::npos)
       << result.err;
+  // A 404 stops a batch: the summary quotes the URL as the rows do (RunChecked finds the key).
+  const RunResult batch =
+      RunChecked({"batch", "--retries", "0"}, KeyAndUrl(server.url() + "/" + kApiKey), "a\nb\n");
+  EXPECT_EQ(batch.exit_code, 4) << batch.err;
+  EXPECT_NE(batch.err.find("stopped at line 1"), std::string::npos) << batch.err;
 }
 
 // A key as a distinct id, quoted by a bad line's error, or in a dry-run row: rows hide it too.
