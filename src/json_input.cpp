@@ -31,14 +31,36 @@ bool IsExactDouble(double value, std::string_view literal) {
          SignificantDigits(literal) == SignificantDigits(std::string_view(shortest, written.ptr));
 }
 
-// `text` with each number literal beyond a double's range replaced by `null` and spaces; empty
-// when it holds none. Only whole literals of the number grammar outside strings are replaced, so
-// text that was not JSON stays not JSON.
-std::optional<std::string> NullForOverflows(std::string_view text) {
+// The UTF-16 code unit a `\uXXXX` escape at `pos` stands for, or -1.
+int EscapedUnit(std::string_view text, std::size_t pos) {
+  unsigned unit = 0;
+  if (text.substr(pos, 2) != "\\u" || text.size() < pos + 6) return -1;
+  const auto [end, error] = std::from_chars(text.data() + pos + 2, text.data() + pos + 6, unit, 16);
+  return error == std::errc() && end == text.data() + pos + 6 ? static_cast<int>(unit) : -1;
+}
+
+// A server's text that nlohmann refuses but a reader can take: each number literal beyond a
+// double's range becomes `null` and spaces, each lone surrogate escape (`\ud800`, as Python
+// writes one) `\ufffd` — a field we do not use must not cost the token. Empty when nothing is
+// replaced. Only whole literals and escapes are replaced: text not JSON stays not JSON.
+std::optional<std::string> Tamed(std::string_view text) {
   std::optional<std::string> tamed;
   for (std::size_t pos = 0; pos < text.size();) {
-    if (text[pos] == '"') {  // skipped whole: an escaped quote does not end it
-      for (++pos; pos < text.size() && text[pos] != '"'; ++pos) pos += text[pos] == '\\';
+    if (text[pos] == '"') {  // an escaped quote does not end it
+      for (++pos; pos < text.size() && text[pos] != '"'; ++pos) {
+        if (text[pos] != '\\') continue;
+        const int unit = EscapedUnit(text, pos);
+        const int next = unit >= 0xD800 && unit < 0xDC00 ? EscapedUnit(text, pos + 6) : -1;
+        if (next >= 0xDC00 && next < 0xE000) {  // a pair
+          pos += 11;
+        } else if (unit >= 0xD800 && unit < 0xE000) {
+          if (!tamed) tamed.emplace(text);
+          tamed->replace(pos, 6, "\\ufffd");
+          pos += 5;
+        } else {
+          ++pos;  // the escaped character
+        }
+      }
       ++pos;
       continue;
     }
@@ -112,7 +134,7 @@ class Builder final : public nlohmann::json_sax<Json> {
     }
     // User input keeps nlohmann's own refusal of numbers beyond a double (and its message).
     const std::optional<std::string> tamed =
-        numbers_ == JsonNumbers::kAny ? NullForOverflows(text) : std::nullopt;
+        numbers_ == JsonNumbers::kAny ? Tamed(text) : std::nullopt;
     if (!Json::sax_parse(tamed ? std::string_view(*tamed) : text, this) && !failure_) {
       failure_ = JsonParseFailure{JsonParseFailure::Reason::kSyntax, "it is not valid JSON"};
     }

@@ -1,4 +1,3 @@
-#include "cpu_time.hpp"
 #include <gtest/gtest.h>
 #include <time.h>
 
@@ -8,6 +7,7 @@
 #include <cstdio>
 #include <functional>
 
+#include "cpu_time.hpp"
 #include "key_forms.hpp"
 #include "text.hpp"
 #include "toucan/client.hpp"
@@ -201,6 +201,26 @@ TEST(Response, NumbersBeyondADoubleAreNull) {
   EXPECT_EQ(big.extra.dump(), R"({"n":1e+308,"m":1.2345678901234569e+23})");
 }
 
+// A lone surrogate escape (as Python's json.dumps writes one) in a field we do not use must not
+// cost the token: it reads as U+FFFD. Pairs, and an escaped backslash before `u`, stay.
+TEST(Response, LoneSurrogatesReadAsReplacementCharacters) {
+  const TokenResponse response = ParseTokenResponse(
+      R"({"token":"t","a":"\ud800","b":"x\uDC00\ud83d\ude00","c":"\\ud800","d":"\ud83d\ud83d\ude00"})",
+      system_clock::now(), Redactor(kKey));
+  EXPECT_EQ(response.token, "t");
+  EXPECT_EQ(response.extra["a"], "\xEF\xBF\xBD");
+  EXPECT_EQ(response.extra["b"], "x\xEF\xBF\xBD\xF0\x9F\x98\x80");
+  EXPECT_EQ(response.extra["c"], "\\ud800");
+  EXPECT_EQ(response.extra["d"], "\xEF\xBF\xBD\xF0\x9F\x98\x80");
+  try {  // in the token itself it is still refused: not printable ASCII
+    ParseTokenResponse(R"({"token":"t\ud800"})", system_clock::now(), Redactor(kKey));
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kBadResponse);
+    EXPECT_NE(std::string(e.what()).find("printable ASCII"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Response, ExpiresInBeyondADoubleIsNoExpiry) {
   for (const std::string& value : {std::string("1e400"), std::string("-1e400"),
                                    "9" + std::string(400, '9'), std::string("[1e400]")}) {
@@ -298,6 +318,7 @@ TEST(Response, NumbersBeyondADoubleInLinearTime) {
            fill(head + "1.5e308", ",1.5e308", "]}"),
            fill(head + "1", ",[1e400]", "]}"),
            fill(head + "\"1e400\"", ",\"1e400\"", "]}"),
+           fill(head + "\"\\ud800", "\\ud800", "\"]}"),
            fill(R"({"token":"t","x":1)", "9", "}"),
            fill(R"({"token":"t","x":1.)", "9", "e308}"),
            fields + "}",
@@ -325,9 +346,8 @@ TEST(Response, ExtraFieldsAsAJsonParseReadsThem) {
   // Control characters are escaped in names and strings, so the line is safe on a terminal.
   const TokenResponse controls = ParseTokenResponse(
       R"({"token":"t","c\u0085":"\u0000\n\u007f\u0085\u202e\u00e9"})", now, Redactor(kKey));
-  EXPECT_EQ(ResponseJsonLine(controls),
-            R"({"token":"t","expiresIn":null,"expiresAt":null,)"
-            R"("c\u0085":"\u0000\n\u007f\u0085\u202eé"})");
+  EXPECT_EQ(ResponseJsonLine(controls), R"({"token":"t","expiresIn":null,"expiresAt":null,)"
+                                        R"("c\u0085":"\u0000\n\u007f\u0085\u202eé"})");
 }
 
 TEST(Response, TheKeyInExtraFieldsIsRedacted) {
