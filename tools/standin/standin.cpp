@@ -41,16 +41,18 @@ int main(int argc, char** argv) {
     const std::string arg = argv[i];
     if (arg == "--port" && i + 1 < argc) {
       port = std::atoi(argv[++i]);
+      if (port >= 1 && port <= 65535) continue;
     } else if (arg == "--api-key" && i + 1 < argc) {
       expected_key = argv[++i];
+      continue;
     } else if (arg == "--tls" && i + 2 < argc) {
       cert = argv[++i];
       key = argv[++i];
-    } else {
-      std::fprintf(stderr,
-                   "usage: toucan-token-standin [--port N] [--api-key KEY] [--tls CERT KEY]\n");
-      return 2;
+      continue;
     }
+    std::fprintf(stderr,
+                 "usage: toucan-token-standin [--port 1-65535] [--api-key KEY] [--tls CERT KEY]\n");
+    return 2;
   }
   std::unique_ptr<httplib::Server> server;
   if (cert.empty()) {
@@ -93,6 +95,12 @@ int main(int argc, char** argv) {
         response.set_content(nlohmann::json{{"token", token}, {"expiresIn", 3600}}.dump(),
                              "application/json");
       });
+  // Without SO_REUSEPORT (cpp-httplib's default may set it): a busy port is an error, not a
+  // second server sharing it.
+  server->set_socket_options([](socket_t sock) {
+    const int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   const int bound = port > 0 ? (server->bind_to_port("127.0.0.1", port) ? port : -1)
                              : server->bind_to_any_port("127.0.0.1");
   if (bound <= 0) {
