@@ -50,7 +50,16 @@ enum class Style { kMessage, kJson };  // kJson: inside JSON strings, where `\uX
 std::size_t AppendEscaped(std::string& out, std::string_view text, Style style,
                           std::size_t max_chars = std::string_view::npos) {
   std::size_t pos = 0;
-  for (std::size_t chars = 0; pos < text.size() && chars < max_chars; ++chars) {
+  for (std::size_t chars = 0; pos < text.size() && chars < max_chars;) {
+    // Printable ASCII, the common case (every value of every reply), is copied a run at a time.
+    const std::string_view rest = text.substr(pos, max_chars - chars);
+    const auto run = static_cast<std::size_t>(
+        std::find_if(rest.begin(), rest.end(), [](char c) { return c < 0x20 || c > 0x7E; }) -
+        rest.begin());
+    out.append(rest.substr(0, run));
+    pos += run;
+    chars += run;
+    if (run > 0) continue;
     const auto [code, length] = DecodeUtf8(text, pos);
     if (length == 0) {
       out += "\xEF\xBF\xBD";  // U+FFFD
@@ -66,6 +75,7 @@ std::size_t AppendEscaped(std::string& out, std::string_view text, Style style,
       for (int shift = 12; shift >= 0; shift -= 4) out += kHex[(code >> shift) & 0xF];
     }
     pos += std::max<std::size_t>(length, 1);
+    ++chars;
   }
   return pos;
 }
@@ -190,13 +200,8 @@ std::string Quoted(std::string_view text, std::size_t max_chars) {
 
 std::string DumpJson(const Json& value) {
   // nlohmann escapes C0 controls only; the other invisible characters occur only inside strings.
-  std::string dumped = value.dump(-1, ' ', false, Json::error_handler_t::replace);
-  if (std::all_of(dumped.begin(), dumped.end(), [](char c) { return c >= 0x20 && c < 0x7F; })) {
-    return dumped;  // the common case, and a hot one (every value of every reply): nothing to
-                    // escape
-  }
   std::string out;
-  AppendEscaped(out, dumped, Style::kJson);
+  AppendEscaped(out, value.dump(-1, ' ', false, Json::error_handler_t::replace), Style::kJson);
   return out;
 }
 
