@@ -22,15 +22,22 @@ using Clock = std::chrono::steady_clock;
 // A batch line longer than this is an error row; the rest of it is skipped unread into memory.
 constexpr std::size_t kMaxBatchLineBytes = std::size_t{1024} * 1024;
 
-// Rows are always valid JSON and valid UTF-8, whatever text reached them.
+// A row names its line and user first. Rows are always valid JSON and valid UTF-8, whatever
+// text reached them. (A minted row is built by BatchRowJsonLine, which drops server fields that
+// would pass for these.)
+std::string Row(std::uint64_t line, const std::optional<std::string>& distinct_id,
+                const Json& fields) {
+  Json row = {{"line", line}, {"distinctId", distinct_id ? Json(*distinct_id) : Json()}};
+  row.update(fields);
+  return row.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
 std::string ErrorRow(std::uint64_t line, const std::optional<std::string>& distinct_id,
                      int exit_code, std::optional<long> status, const std::string& message) {
-  return Json{
-      {"line", line},
-      {"distinctId", distinct_id ? Json(*distinct_id) : Json()},
-      {"error",
-       {{"exit", exit_code}, {"status", status ? Json(*status) : Json()}, {"message", message}}}}
-      .dump(-1, ' ', false, Json::error_handler_t::replace);
+  return Row(
+      line, distinct_id,
+      {{"error",
+        {{"exit", exit_code}, {"status", status ? Json(*status) : Json()}, {"message", message}}}});
 }
 
 std::string Count(std::uint64_t n, const char* noun) {
@@ -345,10 +352,8 @@ class BatchRun {
       if (!parsed.error.empty()) {
         Complete(number, ErrorRow(number, parsed.distinct_id, 2, std::nullopt, parsed.error), 2);
       } else if (dry_run_) {
-        // Named as every other row is, so that a line's verdict is found by its number.
-        Json row = {{"line", number}, {"distinctId", parsed.distinct_id.value()}};
-        row.update(DryRunRequest(options_.url, parsed.body));
-        Complete(number, row.dump(), 0);
+        Complete(number, Row(number, parsed.distinct_id, DryRunRequest(options_.url, parsed.body)),
+                 0);
       } else {
         return {NextJob::State::kJob, MintJob{number, parsed.body.dump()}};
       }
