@@ -6,6 +6,7 @@ endpoint with a fixed JSON reply, then runs every contender interleaved, N round
 medians. Run it through bench/run.sh, which installs what is missing and builds the release binary.
 """
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -18,6 +19,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CERTS = os.path.join(ROOT, "tests", "certs")
+CA = os.path.join(CERTS, "ca.pem")
 KEY = "bench-key-0123456789"
 REPLY = '{"token":"eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..c2FsdA.Y2lwaGVydGV4dA.dGFn","expiresIn":3600}'
 BODY = '{"user":{"distinctId":"u1","role":"explorer","attributes":{"region":"EU"}}}'
@@ -68,6 +70,31 @@ def start_nginx(work):
                 sys.exit("nginx did not start: " + proc.stderr.read().decode())
             time.sleep(0.05)
     sys.exit("nginx did not start listening")
+
+
+@contextlib.contextmanager
+def serving():
+    """nginx on a loopback port, for as long as the block runs: yields a scratch folder, the base
+    URL and the environment every contender runs in (no proxies, the key, the URL and the CA)."""
+    work = tempfile.mkdtemp(prefix="toucan-bench-")
+    nginx, port = start_nginx(work)
+    try:
+        base = f"https://127.0.0.1:{port}"
+        env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+        env.update(TOUCAN_API_KEY=KEY, TOUCAN_BASE_URL=base, TOUCAN_CA_BUNDLE=CA, SSL_CERT_FILE=CA)
+        yield work, base, env
+    finally:
+        nginx.send_signal(signal.SIGQUIT)
+        nginx.wait(timeout=10)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def batch_file(work, lines):
+    """A JSON Lines batch of `lines` users, each with one attribute."""
+    path = os.path.join(work, f"users-{lines}.jsonl")
+    with open(path, "w") as f:
+        f.writelines(f'{{"distinctId":"user-{i}","attributes":{{"n":{i}}}}}\n' for i in range(lines))
+    return path
 
 
 def run(cmd, env, stdin_path=None):
@@ -136,14 +163,9 @@ def main():
     parser.add_argument("--memory-lines", type=int, default=100_000)
     args = parser.parse_args()
 
-    work = tempfile.mkdtemp(prefix="toucan-bench-")
-    nginx, port = start_nginx(work)
-    try:
-        base = f"https://127.0.0.1:{port}"
+    with serving() as (work, base, env):
         url = base + "/embed/generate-token"
-        ca = os.path.join(CERTS, "ca.pem")
-        env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-        env.update(TOUCAN_API_KEY=KEY, TOUCAN_BASE_URL=base, TOUCAN_CA_BUNDLE=ca, SSL_CERT_FILE=ca)
+        ca = CA
         headers = ["-H", f"x-api-key: {KEY}", "-H", "Content-Type: application/json",
                    "-H", "Accept: application/json"]
         curl_one = ["curl", "-sS", "--fail", "--cacert", ca, *headers, "-d", BODY, url]
@@ -197,19 +219,13 @@ def main():
                                        ("shell loop of curl", (loop, None))], args.batch_rounds, env),
               "curl --parallel --parallel-max 8", show_rss=False)
 
-        big = os.path.join(work, "big.txt")
-        with open(big, "w") as f:
-            f.writelines(f'{{"distinctId":"user-{i}","attributes":{{"n":{i}}}}}\n' for i in range(args.memory_lines))
+        big = batch_file(work, args.memory_lines)
         big_cmd = [args.tool, "batch", "--concurrency", "16", big]
         wall = run(big_cmd, env)
         rss = peak_rss(big_cmd, env)
         print(f"\n### Batch of {args.memory_lines:,} lines\n")
         print(f"toucan-token batch --concurrency 16: {wall:.2f} s, "
               f"{args.memory_lines / wall:,.0f} tokens/s, peak RSS {rss / 1024:.1f} MiB")
-    finally:
-        nginx.send_signal(signal.SIGQUIT)
-        nginx.wait(timeout=10)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

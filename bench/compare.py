@@ -9,21 +9,11 @@ Needs valgrind and nginx: `scripts/install-deps --bench` installs them.
 import argparse
 import os
 import re
-import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 
 import bench
-
-
-def batch_file(work, lines):
-    path = os.path.join(work, f"users-{lines}.jsonl")
-    with open(path, "w") as f:
-        f.writelines(f'{{"distinctId":"user-{i}","attributes":{{"n":{i}}}}}\n' for i in range(lines))
-    return path
 
 
 def instructions(tool, users, env, work):
@@ -43,31 +33,22 @@ def main():
     parser.add_argument("tools", nargs="+")
     args = parser.parse_args()
 
-    work = tempfile.mkdtemp(prefix="toucan-compare-")
-    nginx, port = bench.start_nginx(work)
-    try:
-        base = f"https://127.0.0.1:{port}"
-        ca = os.path.join(bench.CERTS, "ca.pem")
-        env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-        env.update(TOUCAN_API_KEY=bench.KEY, TOUCAN_BASE_URL=base, TOUCAN_CA_BUNDLE=ca)
-        counts = {t: instructions(t, batch_file(work, args.lines), env, work) for t in args.tools}
-        big = batch_file(work, args.wall_lines)
+    with bench.serving() as (work, _, env):
+        users = bench.batch_file(work, args.lines)
+        counts = {t: instructions(t, users, env, work) for t in args.tools}
+        big = bench.batch_file(work, args.wall_lines)
         walls = {t: [] for t in args.tools}
         for r in range(args.rounds):
             for t in args.tools[r % len(args.tools):] + args.tools[:r % len(args.tools)]:
                 walls[t].append(bench.run([t, "batch", "--concurrency", "16", big], env))
-        first = args.tools[0]
-        print(f"| build | instructions, {args.lines:,} lines | × first | "
-              f"median wall, {args.wall_lines:,} lines | × first |")
-        print("|---|---:|---:|---:|---:|")
-        for t in args.tools:
-            wall = statistics.median(walls[t])
-            print(f"| {t} | {counts[t] / 1e9:.3f} G | {counts[t] / counts[first]:.3f} | "
-                  f"{wall:.2f} s | {wall / statistics.median(walls[first]):.2f} |")
-    finally:
-        nginx.send_signal(signal.SIGQUIT)
-        nginx.wait(timeout=10)
-        shutil.rmtree(work, ignore_errors=True)
+    first = args.tools[0]
+    print(f"| build | instructions, {args.lines:,} lines | × first | "
+          f"median wall, {args.wall_lines:,} lines | × first |")
+    print("|---|---:|---:|---:|---:|")
+    for t in args.tools:
+        wall = statistics.median(walls[t])
+        print(f"| {t} | {counts[t] / 1e9:.3f} G | {counts[t] / counts[first]:.3f} | "
+              f"{wall:.2f} s | {wall / statistics.median(walls[first]):.2f} |")
 
 
 if __name__ == "__main__":
